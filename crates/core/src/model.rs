@@ -1,0 +1,145 @@
+//! The enumerations of the domain, each with its stable text form as stored and as sent over the API.
+
+use serde::{Deserialize, Serialize};
+
+/// An unknown text form of one of this module's enumerations.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {value:?}; expected one of {expected}")]
+pub struct UnknownVariant {
+    /// The enumeration that was asked for.
+    pub what: &'static str,
+    /// The text that was given.
+    pub value: String,
+    /// The accepted forms, comma separated.
+    pub expected: &'static str,
+}
+
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),*
+        }
+
+        impl $name {
+            /// The stable text form.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),*
+                }
+            }
+
+            /// Parses the stable text form.
+            ///
+            /// # Errors
+            /// [`UnknownVariant`] for any other text.
+            pub fn parse(value: &str) -> Result<Self, UnknownVariant> {
+                match value {
+                    $($text => Ok(Self::$variant),)*
+                    _ => Err(UnknownVariant {
+                        what: $what,
+                        value: value.to_owned(),
+                        expected: concat!($($text, " "),*),
+                    }),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// What a user may do.
+    Role, "role" {
+        /// Manages inboxes and users, and may read every conversation.
+        Admin = "admin",
+        /// Supervises agents (reads every conversation).
+        Manager = "manager",
+        /// Works conversations they took or were invited to.
+        Agent = "agent",
+    }
+);
+
+text_enum!(
+    /// Where a conversation stands.
+    ConversationStatus, "conversation status" {
+        /// In Queued Chats, waiting for an agent to take it.
+        Queued = "queued",
+        /// Taken: in the assignee's Chats in Progress.
+        Open = "open",
+        /// Parked by its assignee.
+        OnHold = "on_hold",
+        /// Done; a new email from the contact reopens it.
+        Closed = "closed",
+    }
+);
+
+text_enum!(
+    /// What a message in a conversation is.
+    MessageKind, "message kind" {
+        /// An email from the contact.
+        EmailIn = "email_in",
+        /// An email to the contact (Reply via Email, Send via Email as attachment).
+        EmailOut = "email_out",
+        /// Seen by agents only; the contact never receives it.
+        Internal = "internal",
+        /// A line written by postdesk itself: taken by, invited, closed.
+        System = "system",
+    }
+);
+
+text_enum!(
+    /// The delivery state of an outgoing email.
+    DeliveryStatus, "delivery status" {
+        /// Waiting in the outbox (also between retries).
+        Queued = "queued",
+        /// Accepted by the SMTP server.
+        Sent = "sent",
+        /// Refused for good, or out of attempts; the error says why.
+        Failed = "failed",
+    }
+);
+
+text_enum!(
+    /// How a connection to a mail server is secured.
+    Security, "security" {
+        /// TLS from the first byte (IMAPS 993, SMTPS 465).
+        Tls = "tls",
+        /// Plain connection upgraded with STARTTLS (IMAP 143, submission 587).
+        Starttls = "starttls",
+        /// No encryption: only for servers on a trusted network or loopback.
+        None = "none",
+    }
+);
+
+text_enum!(
+    /// The state of an inbox's IMAP reader, as shown in its health.
+    InboxState, "inbox state" {
+        /// Not running: the inbox is disabled.
+        Stopped = "stopped",
+        /// Connecting or logging in.
+        Connecting = "connecting",
+        /// Fetching new mail.
+        Syncing = "syncing",
+        /// Connected and waiting for new mail (IDLE or polling).
+        Idle = "idle",
+        /// The last attempt failed; retrying with backoff. `last_error` says why.
+        Error = "error",
+    }
+);
+
+impl Role {
+    /// Whether this role may read every conversation, member or not.
+    #[must_use]
+    pub fn reads_all(self) -> bool {
+        matches!(self, Role::Admin | Role::Manager)
+    }
+}

@@ -1,0 +1,471 @@
+//! Conversations: Queued Chats, Take it!, members, messages, uploads and close.
+
+use std::collections::HashMap;
+
+use postdesk_core::ids::{AttachmentId, ContactId, ConversationId, InboxId, MessageId, UserId};
+use postdesk_core::model::{ConversationStatus, DeliveryStatus, MessageKind};
+use sqlx::Row as _;
+
+use crate::ingest::{NewAttachment, insert_attachment, insert_system_message};
+use crate::records::{
+    Attachment, Author, Contact, Conversation, Delivery, EmailMeta, Message, User,
+};
+use crate::{Result, Store, StoreError, from_json, now_ms};
+
+/// Which conversations to list.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    /// Only this status.
+    pub status: Option<ConversationStatus>,
+    /// Only those assigned to this user.
+    pub assignee: Option<UserId>,
+    /// Only those this user is a member of (assignee or invited).
+    pub member: Option<UserId>,
+    /// Only those whose contact's address or name contains this text.
+    pub contact: Option<String>,
+    /// At most this many, newest activity first.
+    pub limit: Option<i64>,
+}
+
+/// Why Take it! did not give the conversation to the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum TakeError {
+    /// Somebody else was faster, or it is not in the queue.
+    #[error("this conversation is already taken by {by}")]
+    AlreadyTaken {
+        /// Who has it (username), or its status when nobody does.
+        by: String,
+    },
+    /// A store failure (including not found).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for TakeError {
+    fn from(e: sqlx::Error) -> Self {
+        TakeError::Store(e.into())
+    }
+}
+
+const CONVERSATION_SELECT: &str = "SELECT c.id, c.inbox_id, c.subject, c.status, c.assignee_id, c.created_at,
+        c.updated_at, c.last_message_at, c.closed_at, k.id AS contact_id, k.email AS contact_email, k.name AS contact_name
+    FROM conversations c JOIN contacts k ON k.id = c.contact_id";
+
+fn conversation_from_row(row: &sqlx::any::AnyRow) -> Result<Conversation> {
+    let status: String = row.try_get("status")?;
+    Ok(Conversation {
+        id: ConversationId(row.try_get("id")?),
+        inbox_id: InboxId(row.try_get("inbox_id")?),
+        subject: row.try_get("subject")?,
+        status: ConversationStatus::parse(&status)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        assignee_id: row.try_get::<Option<i64>, _>("assignee_id")?.map(UserId),
+        contact: Contact {
+            id: ContactId(row.try_get("contact_id")?),
+            email: row.try_get("contact_email")?,
+            name: row.try_get("contact_name")?,
+        },
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        last_message_at: row.try_get("last_message_at")?,
+        closed_at: row.try_get("closed_at")?,
+    })
+}
+
+fn attachment_from_row(row: &sqlx::any::AnyRow) -> Result<Attachment> {
+    Ok(Attachment {
+        id: AttachmentId(row.try_get("id")?),
+        message_id: MessageId(row.try_get("message_id")?),
+        filename: row.try_get("filename")?,
+        content_type: row.try_get("content_type")?,
+        size: row.try_get("size")?,
+        sha256: row.try_get("sha256")?,
+        content_id: row.try_get("content_id")?,
+        inline: row.try_get::<i64, _>("inline")? != 0,
+    })
+}
+
+fn message_from_row(row: &sqlx::any::AnyRow) -> Result<Message> {
+    let kind: String = row.try_get("kind")?;
+    let kind = MessageKind::parse(&kind).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let author = if let Some(id) = row.try_get::<Option<i64>, _>("author_user_id")? {
+        Author::User {
+            id: UserId(id),
+            username: row
+                .try_get::<Option<String>, _>("user_username")?
+                .unwrap_or_default(),
+            name: row
+                .try_get::<Option<String>, _>("user_name")?
+                .unwrap_or_default(),
+        }
+    } else if let Some(id) = row.try_get::<Option<i64>, _>("author_contact_id")? {
+        Author::Contact {
+            id: ContactId(id),
+            email: row
+                .try_get::<Option<String>, _>("contact_email")?
+                .unwrap_or_default(),
+            name: row
+                .try_get::<Option<String>, _>("contact_name")?
+                .unwrap_or_default(),
+        }
+    } else {
+        Author::System
+    };
+    let email = match row.try_get::<Option<String>, _>("message_id")? {
+        Some(message_id) if matches!(kind, MessageKind::EmailIn | MessageKind::EmailOut) => {
+            let delivery = row
+                .try_get::<Option<String>, _>("delivery_status")?
+                .map(|s| {
+                    Ok::<_, StoreError>(Delivery {
+                        status: DeliveryStatus::parse(&s)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        error: row.try_get("delivery_error")?,
+                    })
+                })
+                .transpose()?;
+            let from: Option<String> = row.try_get("from_json")?;
+            Some(EmailMeta {
+                message_id,
+                subject: row
+                    .try_get::<Option<String>, _>("subject")?
+                    .unwrap_or_default(),
+                from: from.as_deref().map(from_json).transpose()?,
+                to: from_json(&row.try_get::<String, _>("to_json")?)?,
+                cc: from_json(&row.try_get::<String, _>("cc_json")?)?,
+                in_reply_to: row.try_get("in_reply_to")?,
+                references: from_json(&row.try_get::<String, _>("refs")?)?,
+                date: row.try_get("email_date")?,
+                thread_reason: row.try_get("thread_reason")?,
+                delivery,
+            })
+        }
+        _ => None,
+    };
+    Ok(Message {
+        id: MessageId(row.try_get("id")?),
+        conversation_id: ConversationId(row.try_get("conversation_id")?),
+        kind,
+        author,
+        text: row.try_get("text")?,
+        html: row.try_get("html")?,
+        email,
+        attachments: Vec::new(),
+        source_message_id: row
+            .try_get::<Option<i64>, _>("source_message_id")?
+            .map(MessageId),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const MESSAGE_SELECT: &str = "SELECT m.*, u.username AS user_username, u.name AS user_name,
+        k.email AS contact_email, k.name AS contact_name
+    FROM messages m
+    LEFT JOIN users u ON u.id = m.author_user_id
+    LEFT JOIN contacts k ON k.id = m.author_contact_id";
+
+impl Store {
+    /// Conversations matching `filter`, most recent activity first.
+    pub async fn list_conversations(
+        &self,
+        filter: &ConversationFilter,
+    ) -> Result<Vec<Conversation>> {
+        let sql = format!(
+            "{CONVERSATION_SELECT}
+             WHERE ($1 IS NULL OR c.status = $1)
+               AND ($2 IS NULL OR c.assignee_id = $2)
+               AND ($3 IS NULL OR EXISTS (SELECT 1 FROM conversation_members m WHERE m.conversation_id = c.id AND m.user_id = $3))
+               AND ($4 IS NULL OR LOWER(k.email) LIKE $4 OR LOWER(k.name) LIKE $4)
+             ORDER BY c.last_message_at DESC, c.id DESC
+             LIMIT $5"
+        );
+        let contact = filter.contact.as_ref().map(|c| {
+            let escaped = c.to_lowercase().replace('\\', "").replace(['%', '_'], "");
+            format!("%{escaped}%")
+        });
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(filter.status.map(|s| s.as_str()))
+            .bind(filter.assignee.map(|u| u.0))
+            .bind(filter.member.map(|u| u.0))
+            .bind(contact)
+            .bind(filter.limit.unwrap_or(500))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(conversation_from_row).collect()
+    }
+
+    /// A conversation by id.
+    pub async fn find_conversation(&self, id: ConversationId) -> Result<Option<Conversation>> {
+        let sql = format!("{CONVERSATION_SELECT} WHERE c.id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(conversation_from_row).transpose()
+    }
+
+    async fn require_conversation(&self, id: ConversationId) -> Result<Conversation> {
+        self.find_conversation(id)
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))
+    }
+
+    /// Take it!: gives a queued conversation to `user`. Exactly one of many concurrent callers
+    /// wins: the update only matches while the conversation is still queued.
+    pub async fn take_conversation(
+        &self,
+        id: ConversationId,
+        user: &User,
+    ) -> Result<Conversation, TakeError> {
+        let mut tx = self.write_tx().await?;
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE conversations SET status = 'open', assignee_id = $1, updated_at = $2
+             WHERE id = $3 AND status = 'queued'",
+        )
+        .bind(user.id.0)
+        .bind(now)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            drop(tx);
+            let current = self.require_conversation(id).await?;
+            let by = match current.assignee_id {
+                Some(assignee) => self.find_user(assignee).await?.map_or_else(
+                    || format!("user {assignee}"),
+                    |u| format!("@{}", u.username),
+                ),
+                None => format!("nobody (it is {})", current.status),
+            };
+            return Err(TakeError::AlreadyTaken { by });
+        }
+        add_member_tx(&mut tx, id, user.id, None).await?;
+        insert_system_message(&mut tx, id, &format!("Taken by @{}", user.username)).await?;
+        tx.commit().await?;
+        Ok(self.require_conversation(id).await?)
+    }
+
+    /// Whether `user` is the assignee or an invited member.
+    pub async fn is_member(&self, id: ConversationId, user: UserId) -> Result<bool> {
+        Ok(sqlx::query(
+            "SELECT 1 AS one FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
+        )
+        .bind(id.0)
+        .bind(user.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    /// Adds `user` to a conversation on behalf of `by` (/invite). Returns the system message,
+    /// or `None` when the user was already a member.
+    pub async fn add_member(
+        &self,
+        id: ConversationId,
+        user: &User,
+        by: &User,
+    ) -> Result<Option<MessageId>> {
+        let mut tx = self.write_tx().await?;
+        if !add_member_tx(&mut tx, id, user.id, Some(by.id)).await? {
+            return Ok(None);
+        }
+        let line = format!("@{} invited @{}", by.username, user.username);
+        let message = insert_system_message(&mut tx, id, &line).await?;
+        tx.commit().await?;
+        Ok(Some(message))
+    }
+
+    /// Adds an internal message (the contact never sees it).
+    pub async fn add_internal_message(
+        &self,
+        id: ConversationId,
+        author: UserId,
+        text: &str,
+    ) -> Result<Message> {
+        self.add_agent_message(id, author, text, None).await
+    }
+
+    /// Adds an internal message carrying an uploaded file.
+    pub async fn add_upload(
+        &self,
+        id: ConversationId,
+        author: UserId,
+        file: &NewAttachment,
+    ) -> Result<Message> {
+        self.add_agent_message(id, author, "", Some(file)).await
+    }
+
+    async fn add_agent_message(
+        &self,
+        id: ConversationId,
+        author: UserId,
+        text: &str,
+        file: Option<&NewAttachment>,
+    ) -> Result<Message> {
+        let mut tx = self.write_tx().await?;
+        let now = now_ms();
+        let row = sqlx::query(
+            "INSERT INTO messages (conversation_id, inbox_id, kind, author_user_id, text, created_at)
+             SELECT id, inbox_id, 'internal', $1, $2, $3 FROM conversations WHERE id = $4
+             RETURNING id",
+        )
+        .bind(author.0)
+        .bind(text)
+        .bind(now)
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound("conversation"))?;
+        let message = MessageId(row.try_get("id")?);
+        if let Some(file) = file {
+            insert_attachment(&mut tx, message, file).await?;
+        }
+        touch_conversation(&mut tx, id, now).await?;
+        tx.commit().await?;
+        self.find_message(message)
+            .await?
+            .ok_or(StoreError::NotFound("message"))
+    }
+
+    /// Adds a system line ("Closed by …").
+    pub async fn add_system_message(&self, id: ConversationId, text: &str) -> Result<MessageId> {
+        let mut tx = self.write_tx().await?;
+        let message = insert_system_message(&mut tx, id, text).await?;
+        tx.commit().await?;
+        Ok(message)
+    }
+
+    /// Every message of a conversation with its attachments, oldest first.
+    pub async fn list_messages(&self, id: ConversationId) -> Result<Vec<Message>> {
+        let sql = format!("{MESSAGE_SELECT} WHERE m.conversation_id = $1 ORDER BY m.id");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut messages = rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let rows = sqlx::query(
+            "SELECT a.* FROM attachments a JOIN messages m ON m.id = a.message_id
+             WHERE m.conversation_id = $1 ORDER BY a.id",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_message: HashMap<MessageId, Vec<Attachment>> = HashMap::new();
+        for row in &rows {
+            let a = attachment_from_row(row)?;
+            by_message.entry(a.message_id).or_default().push(a);
+        }
+        for m in &mut messages {
+            m.attachments = by_message.remove(&m.id).unwrap_or_default();
+        }
+        Ok(messages)
+    }
+
+    /// One message with its attachments.
+    pub async fn find_message(&self, id: MessageId) -> Result<Option<Message>> {
+        let sql = format!("{MESSAGE_SELECT} WHERE m.id = $1");
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut message = message_from_row(&row)?;
+        let rows = sqlx::query("SELECT * FROM attachments WHERE message_id = $1 ORDER BY id")
+            .bind(id.0)
+            .fetch_all(&self.pool)
+            .await?;
+        message.attachments = rows
+            .iter()
+            .map(attachment_from_row)
+            .collect::<Result<_>>()?;
+        Ok(Some(message))
+    }
+
+    /// An attachment, the conversation it is in, and its bytes.
+    pub async fn find_attachment(
+        &self,
+        id: AttachmentId,
+    ) -> Result<Option<(Attachment, ConversationId, Vec<u8>)>> {
+        let row = sqlx::query(
+            "SELECT a.*, m.conversation_id, b.bytes FROM attachments a
+             JOIN messages m ON m.id = a.message_id JOIN blobs b ON b.sha256 = a.sha256
+             WHERE a.id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok((
+                attachment_from_row(&row)?,
+                ConversationId(row.try_get("conversation_id")?),
+                row.try_get("bytes")?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Closes a conversation, with an optional comment in the system line.
+    pub async fn close_conversation(
+        &self,
+        id: ConversationId,
+        by: &User,
+        comment: Option<&str>,
+    ) -> Result<Conversation> {
+        let mut tx = self.write_tx().await?;
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE conversations SET status = 'closed', closed_at = $1, updated_at = $1 WHERE id = $2 AND status <> 'closed'",
+        )
+        .bind(now)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() > 0 {
+            let line = match comment.map(str::trim).filter(|c| !c.is_empty()) {
+                Some(comment) => format!("Closed by @{}: {comment}", by.username),
+                None => format!("Closed by @{}", by.username),
+            };
+            insert_system_message(&mut tx, id, &line).await?;
+        }
+        tx.commit().await?;
+        self.require_conversation(id).await
+    }
+}
+
+pub(crate) async fn touch_conversation(
+    tx: &mut sqlx::AnyConnection,
+    id: ConversationId,
+    now: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE conversations SET updated_at = $1, last_message_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Adds a member; false when already one.
+async fn add_member_tx(
+    tx: &mut sqlx::AnyConnection,
+    id: ConversationId,
+    user: UserId,
+    by: Option<UserId>,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO conversation_members (conversation_id, user_id, added_by, added_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (conversation_id, user_id) DO NOTHING",
+    )
+    .bind(id.0)
+    .bind(user.0)
+    .bind(by.map(|u| u.0))
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

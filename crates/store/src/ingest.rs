@@ -1,0 +1,456 @@
+//! Raw emails and turning them into conversations.
+//!
+//! The IMAP reader stores each fetched email's bytes and advances the mailbox watermark in one
+//! transaction ([`Store::store_fetched`]); nothing is parsed yet, so nothing can be lost to a
+//! parse failure or a crash. Processing then reads the pending raw emails and, per email, in one
+//! transaction: skips a Message-ID the inbox already has, threads, upserts the contact, creates
+//! or reopens the conversation, adds the message and its attachments, and marks the raw email
+//! processed ([`Store::ingest_email`]). A raw email that cannot be processed is quarantined
+//! with its reason ([`Store::quarantine_raw`]) and the next one goes on.
+
+use postdesk_core::ids::{ContactId, ConversationId, InboxId, MessageId, RawEmailId};
+use postdesk_core::model::{ConversationStatus, MessageKind};
+use postdesk_core::thread::{self, ThreadReason};
+use sqlx::Row as _;
+
+use crate::records::{Addr, QuarantinedEmail, RawEmail};
+use crate::{Result, Store, StoreError, now_ms, sha256_hex, to_json};
+
+/// One fetched email to store.
+#[derive(Debug, Clone)]
+pub struct StoreFetched {
+    /// Its IMAP UID.
+    pub uid: u32,
+    /// Its bytes exactly as fetched.
+    pub bytes: Vec<u8>,
+}
+
+/// A file to store with a message.
+#[derive(Debug, Clone)]
+pub struct NewAttachment {
+    /// Safe file name.
+    pub filename: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Content-ID without <>.
+    pub content_id: Option<String>,
+    /// Shown inline.
+    pub inline: bool,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A parsed inbound email, ready to be stored.
+#[derive(Debug, Clone)]
+pub struct IncomingEmail {
+    /// Message-ID without <> (synthesised when the email had none).
+    pub message_id: String,
+    /// In-Reply-To without <>.
+    pub in_reply_to: Option<String>,
+    /// References without <>.
+    pub references: Vec<String>,
+    /// The contact: Reply-To if given, else From.
+    pub contact: Addr,
+    /// From as written.
+    pub from: Option<Addr>,
+    /// To.
+    pub to: Vec<Addr>,
+    /// Cc.
+    pub cc: Vec<Addr>,
+    /// Subject.
+    pub subject: String,
+    /// Date header (ms).
+    pub date: Option<i64>,
+    /// Text body.
+    pub text: String,
+    /// Sanitised HTML body.
+    pub html: Option<String>,
+    /// Files.
+    pub attachments: Vec<NewAttachment>,
+}
+
+/// What processing one raw email did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// A new message in a conversation.
+    Added {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// The new message.
+        message_id: MessageId,
+        /// The conversation is new (and queued).
+        new_conversation: bool,
+        /// A closed conversation was reopened into the queue.
+        reopened: bool,
+    },
+    /// The inbox already had this Message-ID; nothing was added.
+    Duplicate,
+}
+
+pub(crate) async fn put_blob(tx: &mut sqlx::AnyConnection, bytes: &[u8]) -> Result<String> {
+    let sha = sha256_hex(bytes);
+    sqlx::query("INSERT INTO blobs (sha256, size, bytes) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
+        .bind(&sha)
+        .bind(i64::try_from(bytes.len()).unwrap_or(i64::MAX))
+        .bind(bytes)
+        .execute(&mut *tx)
+        .await?;
+    Ok(sha)
+}
+
+pub(crate) async fn insert_attachment(
+    tx: &mut sqlx::AnyConnection,
+    message: MessageId,
+    a: &NewAttachment,
+) -> Result<()> {
+    let sha = put_blob(tx, &a.bytes).await?;
+    sqlx::query(
+        "INSERT INTO attachments (message_id, filename, content_type, size, sha256, content_id, inline, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(message.0)
+    .bind(&a.filename)
+    .bind(&a.content_type)
+    .bind(i64::try_from(a.bytes.len()).unwrap_or(i64::MAX))
+    .bind(sha)
+    .bind(&a.content_id)
+    .bind(i64::from(a.inline))
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn insert_system_message(
+    tx: &mut sqlx::AnyConnection,
+    conversation: ConversationId,
+    text: &str,
+) -> Result<MessageId> {
+    let row = sqlx::query(
+        "INSERT INTO messages (conversation_id, inbox_id, kind, text, created_at)
+         SELECT id, inbox_id, 'system', $1, $2 FROM conversations WHERE id = $3
+         RETURNING id",
+    )
+    .bind(text)
+    .bind(now_ms())
+    .bind(conversation.0)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(MessageId(row.try_get("id")?))
+}
+
+impl Store {
+    /// Stores fetched emails and advances the mailbox watermark to `next_uid`, in one
+    /// transaction. Emails stored before (same inbox, mailbox, UIDVALIDITY, UID) are skipped.
+    pub async fn store_fetched(
+        &self,
+        inbox: InboxId,
+        mailbox: &str,
+        uidvalidity: u32,
+        emails: &[StoreFetched],
+        next_uid: u32,
+    ) -> Result<usize> {
+        let mut tx = self.write_tx().await?;
+        let now = now_ms();
+        let mut stored = 0;
+        for email in emails {
+            let sha = put_blob(&mut tx, &email.bytes).await?;
+            let done = sqlx::query(
+                "INSERT INTO raw_emails (inbox_id, mailbox, uidvalidity, uid, sha256, size, state, fetched_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'new', $7)
+                 ON CONFLICT (inbox_id, mailbox, uidvalidity, uid) DO NOTHING",
+            )
+            .bind(inbox.0)
+            .bind(mailbox)
+            .bind(i64::from(uidvalidity))
+            .bind(i64::from(email.uid))
+            .bind(sha)
+            .bind(i64::try_from(email.bytes.len()).unwrap_or(i64::MAX))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            stored += usize::try_from(done.rows_affected()).unwrap_or(0);
+        }
+        sqlx::query(
+            "INSERT INTO mailbox_sync (inbox_id, mailbox, uidvalidity, next_uid) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (inbox_id, mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity,
+                next_uid = CASE WHEN excluded.next_uid > mailbox_sync.next_uid
+                                THEN excluded.next_uid ELSE mailbox_sync.next_uid END",
+        )
+        .bind(inbox.0)
+        .bind(mailbox)
+        .bind(i64::from(uidvalidity))
+        .bind(i64::from(next_uid))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    /// Raw emails waiting to be processed, oldest first.
+    pub async fn pending_raw(&self, inbox: Option<InboxId>, limit: i64) -> Result<Vec<RawEmail>> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.inbox_id, b.bytes FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256
+             WHERE r.state = 'new' AND ($1 IS NULL OR r.inbox_id = $1)
+             ORDER BY r.id LIMIT $2",
+        )
+        .bind(inbox.map(|i| i.0))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RawEmail {
+                    id: RawEmailId(row.try_get("id")?),
+                    inbox_id: InboxId(row.try_get("inbox_id")?),
+                    bytes: row.try_get("bytes")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The bytes of a raw email.
+    pub async fn find_raw(&self, id: RawEmailId) -> Result<Option<RawEmail>> {
+        let row = sqlx::query(
+            "SELECT r.id, r.inbox_id, b.bytes FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256 WHERE r.id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(RawEmail {
+                id: RawEmailId(row.try_get("id")?),
+                inbox_id: InboxId(row.try_get("inbox_id")?),
+                bytes: row.try_get("bytes")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Sets a raw email aside with the reason it could not be processed. Its bytes stay.
+    pub async fn quarantine_raw(&self, id: RawEmailId, reason: &str) -> Result<()> {
+        sqlx::query("UPDATE raw_emails SET state = 'quarantined', reason = $1, processed_at = $2 WHERE id = $3")
+            .bind(reason)
+            .bind(now_ms())
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Puts a quarantined raw email back in line for processing.
+    pub async fn requeue_raw(&self, id: RawEmailId) -> Result<()> {
+        let done = sqlx::query("UPDATE raw_emails SET state = 'new', reason = NULL WHERE id = $1 AND state = 'quarantined'")
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("quarantined email"));
+        }
+        Ok(())
+    }
+
+    /// Quarantined raw emails, newest first.
+    pub async fn list_quarantined(&self) -> Result<Vec<QuarantinedEmail>> {
+        let rows = sqlx::query(
+            "SELECT id, inbox_id, uid, size, reason, fetched_at FROM raw_emails
+             WHERE state = 'quarantined' ORDER BY id DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(QuarantinedEmail {
+                    id: RawEmailId(row.try_get("id")?),
+                    inbox_id: InboxId(row.try_get("inbox_id")?),
+                    uid: row.try_get("uid")?,
+                    size: row.try_get("size")?,
+                    reason: row
+                        .try_get::<Option<String>, _>("reason")?
+                        .unwrap_or_default(),
+                    fetched_at: row.try_get("fetched_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many raw emails per state, for an inbox's health (new = backlog).
+    pub async fn count_raw(&self, inbox: InboxId, state: &str) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM raw_emails WHERE inbox_id = $1 AND state = $2")
+                .bind(inbox.0)
+                .bind(state)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
+    /// Turns a parsed raw email into a message in its conversation, in one transaction:
+    /// dedup by Message-ID, thread, upsert the contact, create or reopen the conversation, add
+    /// the message and attachments, mark the raw email processed.
+    pub async fn ingest_email(
+        &self,
+        raw: RawEmailId,
+        inbox: InboxId,
+        email: &IncomingEmail,
+    ) -> Result<IngestOutcome> {
+        let mut tx = self.write_tx().await?;
+        let now = now_ms();
+
+        let existing =
+            sqlx::query("SELECT id FROM messages WHERE inbox_id = $1 AND message_id = $2")
+                .bind(inbox.0)
+                .bind(&email.message_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(row) = existing {
+            let id: i64 = row.try_get("id")?;
+            sqlx::query(
+                "UPDATE raw_emails SET state = 'duplicate', reason = $1, message_id = $2, processed_at = $3 WHERE id = $4",
+            )
+            .bind(format!("Message-ID <{}> already stored", email.message_id))
+            .bind(id)
+            .bind(now)
+            .bind(raw.0)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(IngestOutcome::Duplicate);
+        }
+
+        let mut found: Option<(ConversationId, ThreadReason)> = None;
+        for reason in thread::candidates(email.in_reply_to.as_deref(), &email.references) {
+            let (ThreadReason::InReplyTo(id) | ThreadReason::References(id)) = &reason else {
+                continue;
+            };
+            let hit = sqlx::query(
+                "SELECT conversation_id FROM messages WHERE inbox_id = $1 AND message_id = $2",
+            )
+            .bind(inbox.0)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = hit {
+                found = Some((ConversationId(row.try_get("conversation_id")?), reason));
+                break;
+            }
+        }
+
+        let contact_row = sqlx::query(
+            "INSERT INTO contacts (email, name, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (email) DO UPDATE SET name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE contacts.name END
+             RETURNING id",
+        )
+        .bind(email.contact.email.to_lowercase())
+        .bind(email.contact.name.clone().unwrap_or_default())
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let contact = ContactId(contact_row.try_get("id")?);
+
+        let mut reopened = false;
+        let (conversation, reason, new_conversation) = match found {
+            Some((conversation, reason)) => {
+                let row =
+                    sqlx::query("SELECT status, assignee_id FROM conversations WHERE id = $1")
+                        .bind(conversation.0)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let status: String = row.try_get("status")?;
+                if status == ConversationStatus::Closed.as_str() {
+                    reopened = true;
+                    let assignee: Option<i64> = row.try_get("assignee_id")?;
+                    sqlx::query(
+                        "UPDATE conversations SET status = 'queued', assignee_id = NULL, closed_at = NULL,
+                            updated_at = $1, last_message_at = $1 WHERE id = $2",
+                    )
+                    .bind(now)
+                    .bind(conversation.0)
+                    .execute(&mut *tx)
+                    .await?;
+                    let previous = match assignee {
+                        Some(user) => sqlx::query("SELECT username FROM users WHERE id = $1")
+                            .bind(user)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                            .map(|r| r.try_get::<String, _>("username"))
+                            .transpose()?
+                            .map(|u| format!(" (previously with @{u})"))
+                            .unwrap_or_default(),
+                        None => String::new(),
+                    };
+                    insert_system_message(
+                        &mut tx,
+                        conversation,
+                        &format!("Reopened by a new email from the contact{previous}"),
+                    )
+                    .await?;
+                } else {
+                    sqlx::query("UPDATE conversations SET updated_at = $1, last_message_at = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(conversation.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                (conversation, reason, false)
+            }
+            None => {
+                let row = sqlx::query(
+                    "INSERT INTO conversations (inbox_id, contact_id, subject, status, created_at, updated_at, last_message_at)
+                     VALUES ($1, $2, $3, 'queued', $4, $4, $4) RETURNING id",
+                )
+                .bind(inbox.0)
+                .bind(contact.0)
+                .bind(&email.subject)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                (ConversationId(row.try_get("id")?), ThreadReason::New, true)
+            }
+        };
+
+        let row = sqlx::query(
+            "INSERT INTO messages (conversation_id, inbox_id, kind, author_contact_id, text, html, message_id,
+                in_reply_to, refs, from_json, to_json, cc_json, subject, email_date, thread_reason, raw_email_id, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+             RETURNING id",
+        )
+        .bind(conversation.0)
+        .bind(inbox.0)
+        .bind(MessageKind::EmailIn.as_str())
+        .bind(contact.0)
+        .bind(&email.text)
+        .bind(&email.html)
+        .bind(&email.message_id)
+        .bind(&email.in_reply_to)
+        .bind(to_json(&email.references))
+        .bind(email.from.as_ref().map(to_json))
+        .bind(to_json(&email.to))
+        .bind(to_json(&email.cc))
+        .bind(&email.subject)
+        .bind(email.date)
+        .bind(reason.describe())
+        .bind(raw.0)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let message = MessageId(row.try_get("id")?);
+        for attachment in &email.attachments {
+            insert_attachment(&mut tx, message, attachment).await?;
+        }
+        sqlx::query("UPDATE raw_emails SET state = 'processed', reason = NULL, message_id = $1, processed_at = $2 WHERE id = $3")
+            .bind(message.0)
+            .bind(now)
+            .bind(raw.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(IngestOutcome::Added {
+            conversation_id: conversation,
+            message_id: message,
+            new_conversation,
+            reopened,
+        })
+    }
+}

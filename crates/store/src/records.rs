@@ -1,0 +1,319 @@
+//! The rows the rest of postdesk reads and writes.
+
+use postdesk_core::ids::{
+    AttachmentId, ContactId, ConversationId, InboxId, MessageId, RawEmailId, UserId,
+};
+use postdesk_core::model::{
+    ConversationStatus, DeliveryStatus, InboxState, MessageKind, Role, Security,
+};
+use serde::{Deserialize, Serialize};
+
+/// A user of postdesk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// Id.
+    pub id: UserId,
+    /// Login name, unique; what `/invite @username` names.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Email address (for notifications; not the login).
+    pub email: String,
+    /// What the user may do.
+    pub roles: Vec<Role>,
+    /// Deactivated users cannot log in.
+    pub active: bool,
+    /// When created (ms).
+    pub created_at: i64,
+}
+
+impl User {
+    /// Whether the user has `role`.
+    #[must_use]
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// Whether the user may read every conversation without being a member.
+    #[must_use]
+    pub fn reads_all(&self) -> bool {
+        self.roles.iter().any(|r| r.reads_all())
+    }
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Email address.
+    pub email: String,
+    /// An argon2id PHC string.
+    pub password_hash: String,
+    /// Roles.
+    pub roles: Vec<Role>,
+}
+
+/// How to reach one mail server (IMAP or SMTP) of an inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// tls, starttls or none.
+    pub security: Security,
+    /// Login.
+    pub username: String,
+    /// The password, encrypted with the data folder's key. Never sent over the API.
+    pub password_encrypted: Vec<u8>,
+    /// Verify the server's TLS certificate (the default). Off only for self-signed servers,
+    /// by explicit choice.
+    pub tls_verify: bool,
+}
+
+/// An inbox's reader health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboxStatus {
+    /// What the reader is doing.
+    pub state: InboxState,
+    /// The last error, kept until the next successful sync.
+    pub last_error: Option<String>,
+    /// When mail was last fetched successfully (ms).
+    pub last_sync_at: Option<i64>,
+}
+
+/// An email inbox: one shared address, read over IMAP and answered over SMTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbox {
+    /// Id.
+    pub id: InboxId,
+    /// Display name.
+    pub name: String,
+    /// The shared address, normalised.
+    pub email: String,
+    /// The name in From of outgoing emails.
+    pub sender_name: String,
+    /// Optional department.
+    pub department_id: Option<i64>,
+    /// Whether its reader runs.
+    pub active: bool,
+    /// Where mail is read.
+    pub imap: ServerSettings,
+    /// The IMAP folder to read (INBOX by default).
+    pub imap_mailbox: String,
+    /// Where mail is sent.
+    pub smtp: ServerSettings,
+    /// An email to a conversation closed less than this many days ago reopens it.
+    pub reopen_days: i64,
+    /// Reader health.
+    pub status: InboxStatus,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Last changed (ms).
+    pub updated_at: i64,
+}
+
+/// An inbox to create or the new settings of one.
+#[derive(Debug, Clone)]
+pub struct InboxSettings {
+    /// Display name.
+    pub name: String,
+    /// The shared address, normalised.
+    pub email: String,
+    /// The name in From of outgoing emails.
+    pub sender_name: String,
+    /// Optional department.
+    pub department_id: Option<i64>,
+    /// Whether its reader runs.
+    pub active: bool,
+    /// Where mail is read.
+    pub imap: ServerSettings,
+    /// The IMAP folder to read.
+    pub imap_mailbox: String,
+    /// Where mail is sent.
+    pub smtp: ServerSettings,
+    /// Reopen window in days.
+    pub reopen_days: i64,
+}
+
+/// Someone who writes to an inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Contact {
+    /// Id.
+    pub id: ContactId,
+    /// Normalised address.
+    pub email: String,
+    /// Display name (may be empty).
+    pub name: String,
+}
+
+/// A conversation with a contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conversation {
+    /// Id.
+    pub id: ConversationId,
+    /// The inbox it came in through.
+    pub inbox_id: InboxId,
+    /// Subject of the first email.
+    pub subject: String,
+    /// Where it stands.
+    pub status: ConversationStatus,
+    /// The agent who took it.
+    pub assignee_id: Option<UserId>,
+    /// The contact.
+    pub contact: Contact,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Last changed (ms).
+    pub updated_at: i64,
+    /// Last message (ms).
+    pub last_message_at: i64,
+    /// Closed (ms), while closed.
+    pub closed_at: Option<i64>,
+}
+
+/// A mailbox as in an email header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Addr {
+    /// Display name.
+    pub name: Option<String>,
+    /// Address.
+    pub email: String,
+}
+
+/// Delivery of an outgoing email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    /// queued, sent or failed.
+    pub status: DeliveryStatus,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+}
+
+/// The email part of an email message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EmailMeta {
+    /// Message-ID without <>.
+    pub message_id: String,
+    /// Subject.
+    pub subject: String,
+    /// From.
+    pub from: Option<Addr>,
+    /// To.
+    pub to: Vec<Addr>,
+    /// Cc.
+    pub cc: Vec<Addr>,
+    /// In-Reply-To without <>.
+    pub in_reply_to: Option<String>,
+    /// References without <>, oldest first.
+    pub references: Vec<String>,
+    /// The Date header (ms).
+    pub date: Option<i64>,
+    /// Why an inbound email joined this conversation.
+    pub thread_reason: Option<String>,
+    /// Delivery, for outgoing emails.
+    pub delivery: Option<Delivery>,
+}
+
+/// A file on a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attachment {
+    /// Id.
+    pub id: AttachmentId,
+    /// The message it belongs to.
+    pub message_id: MessageId,
+    /// Safe file name.
+    pub filename: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// sha256 of the bytes, hex.
+    pub sha256: String,
+    /// Content-ID (inline images), without <>.
+    pub content_id: Option<String>,
+    /// Shown inline rather than as a download.
+    pub inline: bool,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Author {
+    /// An agent.
+    User {
+        /// Id.
+        id: UserId,
+        /// Login name.
+        username: String,
+        /// Display name.
+        name: String,
+    },
+    /// The contact.
+    Contact {
+        /// Id.
+        id: ContactId,
+        /// Address.
+        email: String,
+        /// Display name.
+        name: String,
+    },
+    /// postdesk itself (system lines).
+    System,
+}
+
+/// A message in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    /// Id.
+    pub id: MessageId,
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// email_in, email_out, internal or system.
+    pub kind: MessageKind,
+    /// Who wrote it.
+    pub author: Author,
+    /// The text.
+    pub text: String,
+    /// Sanitised HTML, for emails that had it.
+    pub html: Option<String>,
+    /// The email headers and delivery, for email kinds.
+    pub email: Option<EmailMeta>,
+    /// Files.
+    pub attachments: Vec<Attachment>,
+    /// For an email sent from a file message: that message.
+    pub source_message_id: Option<MessageId>,
+    /// Created (ms).
+    pub created_at: i64,
+}
+
+/// A raw email as fetched.
+#[derive(Debug, Clone)]
+pub struct RawEmail {
+    /// Id.
+    pub id: RawEmailId,
+    /// The inbox it was fetched for.
+    pub inbox_id: InboxId,
+    /// Its bytes, exactly as fetched.
+    pub bytes: Vec<u8>,
+}
+
+/// A quarantined raw email, for admins.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarantinedEmail {
+    /// Id of the raw email.
+    pub id: RawEmailId,
+    /// Inbox.
+    pub inbox_id: InboxId,
+    /// IMAP UID.
+    pub uid: i64,
+    /// Size in bytes.
+    pub size: i64,
+    /// Why it was quarantined.
+    pub reason: String,
+    /// When fetched (ms).
+    pub fetched_at: i64,
+}

@@ -1,0 +1,978 @@
+//! The store contract: every behaviour the rest of postdesk relies on, run against SQLite and
+//! against PostgreSQL (a fresh database per test on 127.0.0.1:5432).
+
+use postdesk_core::delivery::SendOutcome;
+use postdesk_core::ids::ConversationId;
+use postdesk_core::model::{
+    ConversationStatus, DeliveryStatus, InboxState, MessageKind, Role, Security,
+};
+use postdesk_store::{
+    Addr, ConversationFilter, InboxSettings, IncomingEmail, IngestOutcome, NewAttachment, NewUser,
+    QueuedEmail, ServerSettings, Store, StoreError, StoreFetched, TakeError, User, now_ms,
+};
+
+/// A store plus whatever keeps its database alive.
+struct Fixture {
+    store: Store,
+    _sqlite_dir: Option<tempfile::TempDir>,
+    _pg: Option<postdesk_testkit::PgDatabase>,
+}
+
+async fn sqlite() -> Fixture {
+    postdesk_testkit::init();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/postdesk.db", dir.path().display());
+    Fixture {
+        store: Store::connect(&url).await.unwrap(),
+        _sqlite_dir: Some(dir),
+        _pg: None,
+    }
+}
+
+async fn postgres() -> Fixture {
+    postdesk_testkit::init();
+    let db = postdesk_testkit::PgDatabase::create()
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432");
+    Fixture {
+        store: Store::connect(db.url()).await.unwrap(),
+        _sqlite_dir: None,
+        _pg: Some(db),
+    }
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::sqlite().await.store).await })*
+        }
+        mod on_postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let fixture = super::postgres().await;
+                super::$name(fixture.store.clone()).await;
+                drop(fixture);
+            })*
+        }
+    };
+}
+
+contract!(
+    users_are_unique_and_sessions_expire,
+    deactivating_a_user_ends_their_sessions,
+    inboxes_keep_settings_and_health,
+    fetched_emails_are_stored_once_and_advance_the_watermark,
+    a_new_email_opens_a_queued_conversation,
+    replies_thread_by_in_reply_to_and_references_including_our_own_emails,
+    a_message_id_seen_before_is_not_added_twice,
+    quarantined_emails_keep_their_bytes_and_can_be_requeued,
+    exactly_one_of_many_concurrent_takes_wins,
+    members_internal_messages_and_uploads,
+    closing_and_a_new_email_reopens_into_the_queue,
+    outbox_rows_are_claimed_once_and_record_their_outcome,
+    conversations_are_filtered_by_status_assignee_member_and_contact,
+);
+
+// Fixture builders (Arrange helpers).
+
+async fn user(store: &Store, username: &str, role: Role) -> User {
+    store
+        .create_user(&NewUser {
+            username: username.into(),
+            name: format!("{username} name"),
+            email: format!("{username}@agents.test"),
+            password_hash: "$argon2id$fake".into(),
+            roles: vec![role],
+        })
+        .await
+        .unwrap()
+}
+
+fn server(host: &str, port: u16) -> ServerSettings {
+    ServerSettings {
+        host: host.into(),
+        port,
+        security: Security::Starttls,
+        username: "support@example.test".into(),
+        password_encrypted: vec![1, 2, 3, 0, 255],
+        tls_verify: true,
+    }
+}
+
+fn inbox_settings(email: &str) -> InboxSettings {
+    InboxSettings {
+        name: "Support".into(),
+        email: email.into(),
+        sender_name: "Example Support".into(),
+        department_id: None,
+        active: true,
+        imap: server("imap.example.test", 143),
+        imap_mailbox: "INBOX".into(),
+        smtp: server("smtp.example.test", 587),
+        reopen_days: 30,
+    }
+}
+
+fn incoming(message_id: &str, from: &str, subject: &str) -> IncomingEmail {
+    IncomingEmail {
+        message_id: message_id.into(),
+        in_reply_to: None,
+        references: vec![],
+        contact: Addr {
+            name: Some("Carol Contact".into()),
+            email: from.into(),
+        },
+        from: Some(Addr {
+            name: Some("Carol Contact".into()),
+            email: from.into(),
+        }),
+        to: vec![Addr {
+            name: None,
+            email: "support@example.test".into(),
+        }],
+        cc: vec![],
+        subject: subject.into(),
+        date: Some(1_700_000_000_000),
+        text: format!("body of {message_id}"),
+        html: None,
+        attachments: vec![],
+    }
+}
+
+/// Stores `email` as fetched UID `uid` and ingests it.
+async fn deliver(
+    store: &Store,
+    inbox: postdesk_core::ids::InboxId,
+    uid: u32,
+    email: &IncomingEmail,
+) -> IngestOutcome {
+    store
+        .store_fetched(
+            inbox,
+            "INBOX",
+            7,
+            &[StoreFetched {
+                uid,
+                bytes: format!("raw {uid} {}", email.message_id).into_bytes(),
+            }],
+            uid + 1,
+        )
+        .await
+        .unwrap();
+    let pending = store.pending_raw(Some(inbox), 10).await.unwrap();
+    let raw = pending.last().expect("a pending raw email");
+    store.ingest_email(raw.id, inbox, email).await.unwrap()
+}
+
+fn added(outcome: &IngestOutcome) -> (ConversationId, postdesk_core::ids::MessageId, bool) {
+    match outcome {
+        IngestOutcome::Added {
+            conversation_id,
+            message_id,
+            new_conversation,
+            ..
+        } => (*conversation_id, *message_id, *new_conversation),
+        IngestOutcome::Duplicate => panic!("expected the email to be added, it was a duplicate"),
+    }
+}
+
+// The contract.
+
+async fn users_are_unique_and_sessions_expire(store: Store) {
+    let alice = user(&store, "alice", Role::Admin).await;
+    assert_eq!(alice.roles, vec![Role::Admin]);
+    assert!(alice.active);
+
+    let again = store
+        .create_user(&NewUser {
+            username: "alice".into(),
+            name: "Other".into(),
+            email: "x@y".into(),
+            password_hash: "h".into(),
+            roles: vec![Role::Agent],
+        })
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict(_))),
+        "duplicate username: {again:?}"
+    );
+
+    let (found, hash) = store.find_user_credentials("alice").await.unwrap().unwrap();
+    assert_eq!(found, alice);
+    assert_eq!(hash, "$argon2id$fake");
+    assert!(
+        store
+            .find_user_credentials("nobody")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.count_users().await.unwrap(), 1);
+
+    store
+        .create_session(alice.id, "live", now_ms() + 60_000)
+        .await
+        .unwrap();
+    store
+        .create_session(alice.id, "dead", now_ms() - 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_session_user("live").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(store.find_session_user("dead").await.unwrap(), None);
+    assert_eq!(store.purge_expired_sessions().await.unwrap(), 1);
+    store.delete_session("live").await.unwrap();
+    assert_eq!(store.find_session_user("live").await.unwrap(), None);
+}
+
+async fn deactivating_a_user_ends_their_sessions(store: Store) {
+    let bob = user(&store, "bob", Role::Agent).await;
+    store
+        .create_session(bob.id, "t", now_ms() + 60_000)
+        .await
+        .unwrap();
+    store.set_user_active(bob.id, false).await.unwrap();
+    assert_eq!(store.find_session_user("t").await.unwrap(), None);
+    assert!(!store.find_user(bob.id).await.unwrap().unwrap().active);
+}
+
+async fn inboxes_keep_settings_and_health(store: Store) {
+    let settings = inbox_settings("support@example.test");
+    let inbox = store.create_inbox(&settings).await.unwrap();
+    assert_eq!(
+        inbox.imap, settings.imap,
+        "IMAP settings round trip, encrypted password bytes included"
+    );
+    assert_eq!(inbox.smtp.port, 587);
+    assert_eq!(inbox.status.state, InboxState::Connecting);
+
+    let dup = store.create_inbox(&settings).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+
+    let mut changed = settings.clone();
+    changed.active = false;
+    changed.smtp.tls_verify = false;
+    let updated = store.update_inbox(inbox.id, &changed).await.unwrap();
+    assert!(!updated.active);
+    assert!(!updated.smtp.tls_verify);
+
+    store
+        .set_inbox_status(inbox.id, InboxState::Error, Some("login refused"), false)
+        .await
+        .unwrap();
+    let errored = store.find_inbox(inbox.id).await.unwrap().unwrap().status;
+    assert_eq!(errored.state, InboxState::Error);
+    assert_eq!(errored.last_error.as_deref(), Some("login refused"));
+    assert_eq!(errored.last_sync_at, None);
+
+    store
+        .set_inbox_status(inbox.id, InboxState::Idle, None, true)
+        .await
+        .unwrap();
+    let healthy = store.find_inbox(inbox.id).await.unwrap().unwrap().status;
+    assert_eq!(healthy.state, InboxState::Idle);
+    assert_eq!(
+        healthy.last_error, None,
+        "a successful sync clears the error"
+    );
+    assert!(healthy.last_sync_at.is_some());
+    assert_eq!(store.list_inboxes().await.unwrap().len(), 1);
+}
+
+async fn fetched_emails_are_stored_once_and_advance_the_watermark(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(store.find_sync_state(inbox, "INBOX").await.unwrap(), None);
+    store.reset_sync_state(inbox, "INBOX", 42).await.unwrap();
+    assert_eq!(
+        store.find_sync_state(inbox, "INBOX").await.unwrap(),
+        Some((42, 1))
+    );
+
+    let batch = vec![
+        StoreFetched {
+            uid: 1,
+            bytes: b"one".to_vec(),
+        },
+        StoreFetched {
+            uid: 2,
+            bytes: vec![0, 159, 146, 150, 13, 10],
+        },
+    ];
+    assert_eq!(
+        store
+            .store_fetched(inbox, "INBOX", 42, &batch, 3)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .store_fetched(inbox, "INBOX", 42, &batch, 3)
+            .await
+            .unwrap(),
+        0,
+        "same UIDs again"
+    );
+    assert_eq!(
+        store.find_sync_state(inbox, "INBOX").await.unwrap(),
+        Some((42, 3))
+    );
+    store
+        .store_fetched(inbox, "INBOX", 42, &[], 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_sync_state(inbox, "INBOX").await.unwrap(),
+        Some((42, 3)),
+        "the watermark never goes back"
+    );
+
+    let pending = store.pending_raw(Some(inbox), 10).await.unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(
+        pending[1].bytes,
+        vec![0, 159, 146, 150, 13, 10],
+        "bytes kept exactly"
+    );
+    assert_eq!(store.count_raw(inbox, "new").await.unwrap(), 2);
+}
+
+async fn a_new_email_opens_a_queued_conversation(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let mut email = incoming(
+        "first@contact.test",
+        "Carol@Contact.TEST",
+        "Printer on fire",
+    );
+    email.html = Some("<p>help</p>".into());
+    email.attachments = vec![NewAttachment {
+        filename: "photo.png".into(),
+        content_type: "image/png".into(),
+        content_id: Some("img1@contact.test".into()),
+        inline: true,
+        bytes: vec![137, 80, 78, 71, 0, 1, 2],
+    }];
+    let (conversation, message, new) = added(&deliver(&store, inbox, 1, &email).await);
+    assert!(new);
+
+    let queued = store
+        .list_conversations(&ConversationFilter {
+            status: Some(ConversationStatus::Queued),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].id, conversation);
+    assert_eq!(queued[0].subject, "Printer on fire");
+    assert_eq!(
+        queued[0].contact.email, "carol@contact.test",
+        "contact address normalised"
+    );
+    assert_eq!(queued[0].contact.name, "Carol Contact");
+
+    let messages = store.list_messages(conversation).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0];
+    assert_eq!(m.id, message);
+    assert_eq!(m.kind, MessageKind::EmailIn);
+    assert_eq!(m.html.as_deref(), Some("<p>help</p>"));
+    let meta = m.email.as_ref().unwrap();
+    assert_eq!(meta.message_id, "first@contact.test");
+    assert_eq!(meta.thread_reason.as_deref(), Some("new conversation"));
+    assert_eq!(meta.to[0].email, "support@example.test");
+    assert_eq!(m.attachments.len(), 1);
+    let (attachment, in_conversation, bytes) = store
+        .find_attachment(m.attachments[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(in_conversation, conversation);
+    assert_eq!(bytes, vec![137, 80, 78, 71, 0, 1, 2]);
+    assert!(attachment.inline);
+    assert_eq!(attachment.content_id.as_deref(), Some("img1@contact.test"));
+    assert_eq!(
+        store.pending_raw(Some(inbox), 10).await.unwrap().len(),
+        0,
+        "processed emails are not pending"
+    );
+}
+
+async fn replies_thread_by_in_reply_to_and_references_including_our_own_emails(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let agent = user(&store, "alice", Role::Agent).await;
+    let (conversation, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            1,
+            &incoming("a@c.test", "carol@c.test", "Help"),
+        )
+        .await,
+    );
+
+    // Our own reply, then the contact answers it: In-Reply-To names our Message-ID.
+    store
+        .queue_email(conversation, agent.id, &queued("ours@example.test", None))
+        .await
+        .unwrap();
+    let mut reply = incoming("b@c.test", "carol@c.test", "Re: Help");
+    reply.in_reply_to = Some("ours@example.test".into());
+    let (joined, _, new) = added(&deliver(&store, inbox, 2, &reply).await);
+    assert_eq!(joined, conversation);
+    assert!(!new);
+
+    // A client that only sends References, newest last; unknown ids are skipped.
+    let mut later = incoming("c@c.test", "carol@c.test", "Re: Help");
+    later.references = vec!["a@c.test".into(), "unknown@nowhere".into()];
+    let (joined, message, _) = added(&deliver(&store, inbox, 3, &later).await);
+    assert_eq!(joined, conversation);
+    let m = store.find_message(message).await.unwrap().unwrap();
+    assert_eq!(
+        m.email.unwrap().thread_reason.as_deref(),
+        Some("references <a@c.test>")
+    );
+
+    // Same subject, no thread headers: a new conversation, never guessed by subject.
+    let (other, _, new) = added(
+        &deliver(
+            &store,
+            inbox,
+            4,
+            &incoming("d@c.test", "carol@c.test", "Re: Help"),
+        )
+        .await,
+    );
+    assert!(new);
+    assert_ne!(other, conversation);
+}
+
+async fn a_message_id_seen_before_is_not_added_twice(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let email = incoming("same@c.test", "carol@c.test", "Hello");
+    added(&deliver(&store, inbox, 1, &email).await);
+    // The same email under another UID (a UIDVALIDITY change, or a copy in the mailbox).
+    assert_eq!(
+        deliver(&store, inbox, 2, &email).await,
+        IngestOutcome::Duplicate
+    );
+    let all = store
+        .list_conversations(&ConversationFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(store.list_messages(all[0].id).await.unwrap().len(), 1);
+    assert_eq!(store.count_raw(inbox, "duplicate").await.unwrap(), 1);
+}
+
+async fn quarantined_emails_keep_their_bytes_and_can_be_requeued(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    store
+        .store_fetched(
+            inbox,
+            "INBOX",
+            1,
+            &[StoreFetched {
+                uid: 9,
+                bytes: b"\x00garbage".to_vec(),
+            }],
+            10,
+        )
+        .await
+        .unwrap();
+    let raw = store.pending_raw(None, 10).await.unwrap().remove(0);
+    store
+        .quarantine_raw(raw.id, "no header section")
+        .await
+        .unwrap();
+    assert!(store.pending_raw(None, 10).await.unwrap().is_empty());
+    let listed = store.list_quarantined().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].reason, "no header section");
+    assert_eq!(listed[0].uid, 9);
+    assert_eq!(
+        store.find_raw(raw.id).await.unwrap().unwrap().bytes,
+        b"\x00garbage"
+    );
+    store.requeue_raw(raw.id).await.unwrap();
+    assert_eq!(store.pending_raw(None, 10).await.unwrap().len(), 1);
+    assert!(matches!(
+        store.requeue_raw(raw.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn exactly_one_of_many_concurrent_takes_wins(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let (conversation, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            1,
+            &incoming("a@c.test", "carol@c.test", "Hi"),
+        )
+        .await,
+    );
+    let mut agents = Vec::new();
+    for i in 0..6 {
+        agents.push(user(&store, &format!("agent{i}"), Role::Agent).await);
+    }
+    let attempts = agents.iter().map(|agent| {
+        let store = store.clone();
+        let agent = agent.clone();
+        tokio::spawn(async move { store.take_conversation(conversation, &agent).await })
+    });
+    let results: Vec<_> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "exactly one winner: {results:?}");
+    let winner = winners[0].assignee_id.unwrap();
+    let winner_name = agents
+        .iter()
+        .find(|a| a.id == winner)
+        .unwrap()
+        .username
+        .clone();
+    for r in &results {
+        if let Err(e) = r {
+            match e {
+                TakeError::AlreadyTaken { by } => assert_eq!(by, &format!("@{winner_name}")),
+                TakeError::Store(e) => panic!("a loser got a store error: {e}"),
+            }
+        }
+    }
+    let c = store
+        .find_conversation(conversation)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.status, ConversationStatus::Open);
+    assert!(store.is_member(conversation, winner).await.unwrap());
+    let lines: Vec<String> = store
+        .list_messages(conversation)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == MessageKind::System)
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(lines, vec![format!("Taken by @{winner_name}")]);
+}
+
+async fn members_internal_messages_and_uploads(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let alice = user(&store, "alice", Role::Agent).await;
+    let bob = user(&store, "bob", Role::Agent).await;
+    let (conversation, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            1,
+            &incoming("a@c.test", "carol@c.test", "Hi"),
+        )
+        .await,
+    );
+    store.take_conversation(conversation, &alice).await.unwrap();
+    assert!(!store.is_member(conversation, bob.id).await.unwrap());
+
+    let note = store
+        .add_internal_message(conversation, alice.id, "Checking with billing")
+        .await
+        .unwrap();
+    assert_eq!(note.kind, MessageKind::Internal);
+    assert!(note.email.is_none());
+
+    assert!(
+        store
+            .add_member(conversation, &bob, &alice)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .add_member(conversation, &bob, &alice)
+            .await
+            .unwrap()
+            .is_none(),
+        "inviting twice adds nothing"
+    );
+    assert!(store.is_member(conversation, bob.id).await.unwrap());
+
+    let file = NewAttachment {
+        filename: "report.pdf".into(),
+        content_type: "application/pdf".into(),
+        content_id: None,
+        inline: false,
+        bytes: b"%PDF-1.4 \x00\xff".to_vec(),
+    };
+    let upload = store.add_upload(conversation, bob.id, &file).await.unwrap();
+    assert_eq!(upload.kind, MessageKind::Internal);
+    assert_eq!(upload.attachments.len(), 1);
+    assert_eq!(upload.attachments[0].size, 11);
+
+    let texts: Vec<(MessageKind, String)> = store
+        .list_messages(conversation)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.kind, m.text))
+        .collect();
+    assert_eq!(
+        texts,
+        vec![
+            (MessageKind::EmailIn, "body of a@c.test".into()),
+            (MessageKind::System, "Taken by @alice".into()),
+            (MessageKind::Internal, "Checking with billing".into()),
+            (MessageKind::System, "@alice invited @bob".into()),
+            (MessageKind::Internal, String::new()),
+        ]
+    );
+    let invited = store
+        .list_conversations(&ConversationFilter {
+            member: Some(bob.id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(invited.len(), 1);
+}
+
+async fn closing_and_a_new_email_reopens_into_the_queue(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let alice = user(&store, "alice", Role::Agent).await;
+    let (conversation, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            1,
+            &incoming("a@c.test", "carol@c.test", "Hi"),
+        )
+        .await,
+    );
+    store.take_conversation(conversation, &alice).await.unwrap();
+    let closed = store
+        .close_conversation(conversation, &alice, Some("solved"))
+        .await
+        .unwrap();
+    assert_eq!(closed.status, ConversationStatus::Closed);
+    assert!(closed.closed_at.is_some());
+
+    let mut reply = incoming("b@c.test", "carol@c.test", "Re: Hi");
+    reply.in_reply_to = Some("a@c.test".into());
+    match deliver(&store, inbox, 2, &reply).await {
+        IngestOutcome::Added {
+            conversation_id,
+            reopened,
+            ..
+        } => {
+            assert_eq!(conversation_id, conversation);
+            assert!(reopened);
+        }
+        IngestOutcome::Duplicate => panic!("duplicate"),
+    }
+    let c = store
+        .find_conversation(conversation)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.status, ConversationStatus::Queued);
+    assert_eq!(c.assignee_id, None);
+    let lines: Vec<String> = store
+        .list_messages(conversation)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == MessageKind::System)
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(lines[1], "Closed by @alice: solved");
+    assert_eq!(
+        lines[2],
+        "Reopened by a new email from the contact (previously with @alice)"
+    );
+}
+
+fn queued(message_id: &str, source: Option<postdesk_core::ids::MessageId>) -> QueuedEmail {
+    QueuedEmail {
+        text: "We are on it".into(),
+        message_id: message_id.into(),
+        in_reply_to: Some("a@c.test".into()),
+        references: vec!["a@c.test".into()],
+        from: Addr {
+            name: Some("Example Support".into()),
+            email: "support@example.test".into(),
+        },
+        to: vec![Addr {
+            name: None,
+            email: "carol@c.test".into(),
+        }],
+        cc: vec![],
+        subject: "Re: Hi".into(),
+        date: now_ms(),
+        mime: b"From: x\r\n\r\nbody\r\n".to_vec(),
+        mail_from: "support@example.test".into(),
+        rcpt_to: vec!["carol@c.test".into()],
+        source_message_id: source,
+    }
+}
+
+async fn outbox_rows_are_claimed_once_and_record_their_outcome(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let alice = user(&store, "alice", Role::Agent).await;
+    let (conversation, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            1,
+            &incoming("a@c.test", "carol@c.test", "Hi"),
+        )
+        .await,
+    );
+    let file = NewAttachment {
+        filename: "a.txt".into(),
+        content_type: "text/plain".into(),
+        content_id: None,
+        inline: false,
+        bytes: b"abc".to_vec(),
+    };
+    let upload = store
+        .add_upload(conversation, alice.id, &file)
+        .await
+        .unwrap();
+
+    let email = store
+        .queue_email(
+            conversation,
+            alice.id,
+            &queued("out1@example.test", Some(upload.id)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(email.kind, MessageKind::EmailOut);
+    assert_eq!(
+        email
+            .email
+            .as_ref()
+            .unwrap()
+            .delivery
+            .as_ref()
+            .unwrap()
+            .status,
+        DeliveryStatus::Queued
+    );
+    assert_eq!(
+        email.attachments.len(),
+        1,
+        "the file message's attachment is carried"
+    );
+    assert_eq!(email.attachments[0].sha256, upload.attachments[0].sha256);
+    assert_eq!(email.source_message_id, Some(upload.id));
+
+    let item = store
+        .claim_outbox(60_000)
+        .await
+        .unwrap()
+        .expect("a due row");
+    assert_eq!(item.attempts, 1);
+    assert_eq!(item.message_id, email.id);
+    assert_eq!(item.conversation_id, conversation);
+    assert_eq!(item.rcpt_to, vec!["carol@c.test".to_owned()]);
+    assert!(
+        store.claim_outbox(60_000).await.unwrap().is_none(),
+        "a claimed row is not claimed again"
+    );
+
+    let status = store
+        .finish_outbox(
+            &item,
+            &SendOutcome::Retry {
+                reason: "451 try later".into(),
+            },
+            now_ms() - 1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, DeliveryStatus::Queued);
+    let shown = store
+        .find_message(email.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .email
+        .unwrap()
+        .delivery
+        .unwrap();
+    assert_eq!(
+        shown.error.as_deref(),
+        Some("451 try later"),
+        "the retry reason is visible"
+    );
+
+    let again = store
+        .claim_outbox(60_000)
+        .await
+        .unwrap()
+        .expect("due again");
+    assert_eq!(again.attempts, 2);
+    store
+        .finish_outbox(
+            &again,
+            &SendOutcome::Failed {
+                reason: "550 no such user".into(),
+            },
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    let failed = store
+        .find_message(email.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .email
+        .unwrap()
+        .delivery
+        .unwrap();
+    assert_eq!(failed.status, DeliveryStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("550 no such user"));
+    assert!(store.claim_outbox(60_000).await.unwrap().is_none());
+
+    store.retry_email(email.id).await.unwrap();
+    let retried = store
+        .claim_outbox(60_000)
+        .await
+        .unwrap()
+        .expect("queued again");
+    assert_eq!(retried.attempts, 1);
+    store
+        .finish_outbox(&retried, &SendOutcome::Sent, now_ms())
+        .await
+        .unwrap();
+    let sent = store
+        .find_message(email.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .email
+        .unwrap()
+        .delivery
+        .unwrap();
+    assert_eq!(sent.status, DeliveryStatus::Sent);
+    assert_eq!(sent.error, None);
+    assert!(matches!(
+        store.retry_email(email.id).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+async fn conversations_are_filtered_by_status_assignee_member_and_contact(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let alice = user(&store, "alice", Role::Agent).await;
+    let (first, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            1,
+            &incoming("a@c.test", "carol@c.test", "One"),
+        )
+        .await,
+    );
+    let (second, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            2,
+            &incoming("b@c.test", "dave@d.test", "Two"),
+        )
+        .await,
+    );
+    store.take_conversation(first, &alice).await.unwrap();
+
+    let ids = |list: Vec<postdesk_store::Conversation>| {
+        list.into_iter().map(|c| c.id).collect::<Vec<_>>()
+    };
+    let queued = store
+        .list_conversations(&ConversationFilter {
+            status: Some(ConversationStatus::Queued),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(queued), vec![second]);
+    let mine = store
+        .list_conversations(&ConversationFilter {
+            status: Some(ConversationStatus::Open),
+            assignee: Some(alice.id),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(mine), vec![first]);
+    let by_contact = store
+        .list_conversations(&ConversationFilter {
+            contact: Some("DAVE".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(by_contact), vec![second]);
+    let wildcard = store
+        .list_conversations(&ConversationFilter {
+            contact: Some("%".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        wildcard.len(),
+        2,
+        "a % in the search is not a wildcard trick, it is dropped"
+    );
+}
