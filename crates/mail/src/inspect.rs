@@ -1,0 +1,65 @@
+//! JSON summary of a raw message, for `postdesk inspect FILE.eml`.
+
+use serde_json::{Value, json};
+
+use crate::parse::parse;
+use crate::trim::reply_text;
+
+/// Parses `raw` and describes it as JSON. Never panics.
+///
+/// For an email:
+///
+/// ```json
+/// {
+///   "message_id": "abc@example.com", "message_id_synthetic": false,
+///   "in_reply_to": "x@example.com" | null, "references": ["..."],
+///   "from": {"name": "Jane" | null, "email": "jane@example.org"} | null,
+///   "to": [{"name", "email"}], "cc": [...], "reply_to": [...],
+///   "subject": "...", "date": "2024-01-01T10:00:00+00:00" | null,
+///   "text": "...", "reply_text": "...", "html": "<p>...</p>" | null,
+///   "remote_images": false,
+///   "attachments": [{"filename", "content_type", "size", "inline", "content_id"}],
+///   "auto_reply": false,
+///   "bounce": {"is_bounce", "recipients", "status", "permanent", "diagnostic"} | null
+/// }
+/// ```
+///
+/// For input that is not an email: `{"error": "not an email: ..."}`.
+pub fn inspect(raw: &[u8]) -> Value {
+    let email = match parse(raw) {
+        Ok(email) => email,
+        Err(err) => return json!({ "error": err.to_string() }),
+    };
+    let attachments: Vec<Value> = email
+        .attachments
+        .iter()
+        .map(|a| {
+            json!({
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "inline": a.inline,
+                "content_id": a.content_id,
+            })
+        })
+        .collect();
+    json!({
+        "message_id": email.message_id,
+        "message_id_synthetic": email.message_id_synthetic,
+        "in_reply_to": email.in_reply_to,
+        "references": email.references,
+        "from": email.from,
+        "to": email.to,
+        "cc": email.cc,
+        "reply_to": email.reply_to,
+        "subject": email.subject,
+        "date": email.date.map(|d| d.to_rfc3339()),
+        "text": email.text,
+        "reply_text": reply_text(&email.text),
+        "html": email.html,
+        "remote_images": email.remote_images,
+        "attachments": attachments,
+        "auto_reply": email.auto_reply,
+        "bounce": email.bounce,
+    })
+}

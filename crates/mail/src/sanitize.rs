@@ -1,0 +1,248 @@
+//! HTML sanitising (ammonia) and HTML-to-text rendering (html2text).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ammonia::UrlRelative;
+
+/// Deepest element nesting handed to html5ever (ammonia, html2text). Parsing
+/// time grows quadratically with the nesting depth (about 12 s for 20,000
+/// nested `<div>`s in a debug build), so deeper documents are flattened to
+/// text by mail-parser's linear converter instead. Real mail stays far below.
+const MAX_HTML_DEPTH: usize = 1000;
+
+/// Sanitises an HTML body for display; returns the clean HTML and whether it
+/// loads remote images.
+///
+/// Allow-list based (ammonia): keeps structure and formatting (`p`, `div`,
+/// `br`, `a`, `b`, `i`, `ul`/`ol`/`li`, tables, `img`, `font`, headings, ...),
+/// drops `script`, `style`, `title`, `noscript` and `template` together with
+/// their content, and drops `link`, `meta`, `iframe`, `form`, `object`, event
+/// handler attributes, `style` attributes, and every URL whose scheme is not
+/// allowed (no `javascript:`, no `data:`) or that is relative. Links get
+/// `rel="noopener noreferrer"`.
+///
+/// `img src` may be `cid:` (inline parts of the same message) or `http(s)`;
+/// remote images are kept and reported in the returned `bool` so the UI can
+/// block them until the agent allows them. Protocol-relative sources (`//host`)
+/// are dropped.
+///
+/// HTML nested deeper than 1000 elements is not parsed: it is reduced to its
+/// text and returned as escaped text with `<br>` line breaks (and no images).
+pub fn sanitize_html(html: &str) -> (String, bool) {
+    if nesting_depth(html) > MAX_HTML_DEPTH {
+        return (text_as_html(&flat_html_to_text(html)), false);
+    }
+    let remote = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&remote);
+
+    let mut builder = ammonia::Builder::default();
+    builder
+        .add_tags(["font"])
+        .add_tag_attributes("font", ["color", "face", "size"])
+        .add_tag_attributes(
+            "table",
+            ["width", "border", "cellpadding", "cellspacing", "bgcolor"],
+        )
+        .add_tag_attributes("td", ["width", "valign", "bgcolor", "nowrap"])
+        .add_tag_attributes("th", ["width", "valign", "bgcolor", "nowrap"])
+        .add_tag_attributes("tr", ["valign", "bgcolor"])
+        .add_tag_attributes("div", ["align", "dir"])
+        .add_tag_attributes("p", ["align", "dir"])
+        .add_clean_content_tags(["title", "noscript", "template"])
+        .add_url_schemes(["cid"])
+        .url_relative(UrlRelative::Deny)
+        .attribute_filter(move |element, attribute, value| {
+            if element == "img" && attribute == "src" {
+                let lower = value.trim().to_ascii_lowercase();
+                if lower.starts_with("//") {
+                    return None;
+                }
+                if lower.starts_with("http://") || lower.starts_with("https://") {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            }
+            Some(value.into())
+        });
+    let clean = builder.clean(html).to_string();
+    (clean.trim().to_string(), remote.load(Ordering::Relaxed))
+}
+
+/// Renders HTML as plain text (no emphasis markers, no table borders, links
+/// as `[text][1]` with footnotes, wrapped at 80 columns),
+/// for messages without a text/plain body. Falls back to mail-parser's flat
+/// converter when html2text fails or the document is nested too deeply.
+pub(crate) fn html_to_text(html: &str) -> String {
+    if nesting_depth(html) <= MAX_HTML_DEPTH
+        && let Ok(text) = html2text::config::plain_no_decorate()
+            .link_footnotes(true)
+            .no_table_borders()
+            .allow_width_overflow()
+            .string_from_read(html.as_bytes(), 80)
+    {
+        return text.trim_end().to_string() + "\n";
+    }
+    flat_html_to_text(html)
+}
+
+/// mail-parser's single-pass converter; it `unwrap`s internally, so guard it.
+fn flat_html_to_text(html: &str) -> String {
+    std::panic::catch_unwind(|| mail_parser::decoders::html::html_to_text(html)).unwrap_or_default()
+}
+
+/// Plain text as an HTML fragment: escaped, line breaks as `<br>`.
+pub(crate) fn text_as_html(text: &str) -> String {
+    let mut html = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => html.push_str("&amp;"),
+            '<' => html.push_str("&lt;"),
+            '>' => html.push_str("&gt;"),
+            '"' => html.push_str("&quot;"),
+            '\n' => html.push_str("<br>\n"),
+            '\r' => {}
+            c => html.push(c),
+        }
+    }
+    html
+}
+
+/// Rough element nesting depth of an HTML document: start tags minus end
+/// tags, ignoring void elements, self-closed tags, and elements that the HTML
+/// parser closes implicitly when a sibling starts (`p`, `li`, `td`, ...).
+fn nesting_depth(html: &str) -> usize {
+    const NOT_NESTING: [&str; 32] = [
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+        "source", "track", "wbr", "p", "li", "dt", "dd", "td", "th", "tr", "tbody", "thead",
+        "tfoot", "colgroup", "option", "optgroup", "rb", "rt", "rp", "html", "body",
+    ];
+    let mut depth: usize = 0;
+    let mut max = 0;
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        rest = &rest[start + 1..];
+        let end = rest.find('>').unwrap_or(rest.len());
+        let tag = &rest[..end];
+        rest = &rest[end..];
+        let (closing, tag) = match tag.strip_prefix('/') {
+            Some(tag) => (true, tag),
+            None => (false, tag),
+        };
+        let name = tag
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if name.is_empty() || NOT_NESTING.contains(&name.as_str()) {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+            continue;
+        }
+        if tag.ends_with('/') {
+            continue;
+        }
+        depth += 1;
+        max = max.max(depth);
+    }
+    max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_dangerous_markup() {
+        let (clean, remote) = sanitize_html(
+            r#"<p onclick="x()">Hi <a href="javascript:alert(1)">x</a>
+            <a href="https://example.com/a">ok</a></p><script>alert(1)</script>
+            <style>p{}</style><iframe src="https://evil"></iframe><form><input></form>"#,
+        );
+        assert!(!clean.contains("onclick"), "{clean}");
+        assert!(!clean.contains("javascript"), "{clean}");
+        assert!(!clean.contains("alert"), "{clean}");
+        assert!(!clean.contains("iframe"), "{clean}");
+        assert!(!clean.contains("<form"), "{clean}");
+        assert!(!clean.contains("<input"), "{clean}");
+        assert!(!clean.contains("p{}"), "{clean}");
+        assert!(clean.contains(r#"href="https://example.com/a""#), "{clean}");
+        assert!(clean.contains("<p>"), "{clean}");
+        assert!(!remote);
+    }
+
+    #[test]
+    fn images() {
+        let (clean, remote) =
+            sanitize_html(r#"<img src="cid:logo@x"><img src="data:image/png;base64,AA">"#);
+        assert!(clean.contains(r#"src="cid:logo@x""#), "{clean}");
+        assert!(!clean.contains("data:"), "{clean}");
+        assert!(!remote);
+
+        let (clean, remote) = sanitize_html(r#"<img src="HTTPS://t.example/p.gif">"#);
+        assert!(clean.contains("t.example"), "{clean}");
+        assert!(remote);
+
+        let (clean, remote) = sanitize_html(r#"<img src="//t.example/p.gif"><img src="/rel.gif">"#);
+        assert!(!clean.contains("t.example"), "{clean}");
+        assert!(!clean.contains("rel.gif"), "{clean}");
+        assert!(!remote);
+    }
+
+    #[test]
+    fn depth_counting() {
+        assert_eq!(
+            nesting_depth("<p>a<br>b<img src=x/></p><div><b>x</b></div>"),
+            2
+        );
+        assert_eq!(nesting_depth("<div><p>a<p>b<p>c</div>"), 1);
+        assert_eq!(
+            nesting_depth("<table><tr><td><table><tr><td>x</table></table>"),
+            2
+        );
+        assert_eq!(nesting_depth("no tags"), 0);
+        assert_eq!(nesting_depth(&"<div>".repeat(500)), 500);
+    }
+
+    #[test]
+    fn deep_nesting_is_flattened_quickly() {
+        let html = format!(
+            "{}<script>x()</script><b>deep</b> &amp; <img src=\"https://t.example/p\">{}",
+            "<div>".repeat(50_000),
+            "</div>".repeat(50_000)
+        );
+        let started = std::time::Instant::now();
+        let (clean, remote) = sanitize_html(&html);
+        assert!(clean.contains("deep") && clean.contains("&amp;"), "{clean}");
+        assert!(!clean.replace("<br>", "").contains('<'), "{clean}");
+        assert!(!clean.contains("x()"), "{clean}");
+        assert!(!remote);
+        assert!(html_to_text(&html).contains("deep"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn sibling_paragraphs_are_not_deep() {
+        let html = "<p>para".repeat(5000);
+        assert!(nesting_depth(&html) <= 1);
+        let (clean, _) = sanitize_html(&html);
+        assert!(clean.starts_with("<p>para</p>"), "{}", &clean[..40]);
+    }
+
+    #[test]
+    fn text_as_html_escapes() {
+        assert_eq!(
+            text_as_html("a<b>&\"c\"\r\nd"),
+            "a&lt;b&gt;&amp;&quot;c&quot;<br>\nd"
+        );
+    }
+
+    #[test]
+    fn renders_text() {
+        let text = html_to_text("<p>Hello <b>world</b></p><ul><li>one</li></ul>");
+        assert!(text.contains("Hello"), "{text}");
+        assert!(text.contains("world"), "{text}");
+        assert!(text.contains("one"), "{text}");
+    }
+}
