@@ -1,1 +1,162 @@
-fn main() {}
+//! The `postdesk` command: `serve`, `user create`, `inspect FILE.eml`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use postdesk::{Application, Settings};
+use postdesk_core::model::Role;
+use postdesk_store::NewUser;
+
+#[derive(Parser)]
+#[command(
+    name = "postdesk",
+    version,
+    about = "A shared email inbox as a live queue of conversations"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Run the server: web app, IMAP readers, outbox.
+    Serve {
+        #[command(flatten)]
+        settings: Settings,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Parse an email file and print what postdesk sees in it, as JSON.
+    Inspect {
+        /// The .eml file ("-" for standard input).
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Create {
+        /// Login name (letters, digits, '.', '_', '-').
+        #[arg(long)]
+        username: String,
+        /// Password (at least 8 characters).
+        #[arg(long, env = "POSTDESK_NEW_USER_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Role; repeat for several (admin, manager, agent).
+        #[arg(long = "role", default_value = "agent")]
+        roles: Vec<String>,
+        /// Display name (default: the username).
+        #[arg(long)]
+        name: Option<String>,
+        /// Email address.
+        #[arg(long, default_value = "")]
+        email: String,
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("POSTDESK_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    postdesk::tls::install_crypto_provider();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("postdesk: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Commands::Serve { settings } => serve(settings).await,
+        Commands::User {
+            command:
+                UserCommand::Create {
+                    username,
+                    password,
+                    roles,
+                    name,
+                    email,
+                    settings,
+                },
+        } => {
+            let roles = roles
+                .iter()
+                .map(|r| Role::parse(r))
+                .collect::<Result<Vec<_>, _>>()?;
+            anyhow::ensure!(
+                password.chars().count() >= 8,
+                "The password must have at least 8 characters"
+            );
+            let store = postdesk::app::open_store(&settings).await?;
+            let user = store
+                .create_user(&NewUser {
+                    name: name.unwrap_or_else(|| username.clone()),
+                    username,
+                    email,
+                    password_hash: postdesk::password::hash_async(password).await?,
+                    roles,
+                })
+                .await?;
+            println!(
+                "Created user {} (id {}) with roles {:?}",
+                user.username, user.id, user.roles
+            );
+            Ok(())
+        }
+        Commands::Inspect { file } => {
+            let bytes = if file.as_os_str() == "-" {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+                buf
+            } else {
+                std::fs::read(&file).with_context(|| format!("Cannot read {}", file.display()))?
+            };
+            let json = postdesk_mail::inspect(&bytes);
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &json)?;
+            writeln!(out)?;
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    init_tracing();
+    let app = Application::build(settings).await?;
+    let addr = app.local_addr();
+    println!("postdesk is running at http://{addr}/");
+    println!("Data folder: {}", app.state().settings.data_dir.display());
+    if let Some(password) = &app.first_admin_password {
+        println!();
+        println!("First start: created the admin user.");
+        println!("  username: {}", postdesk::app::FIRST_ADMIN);
+        println!("  password: {password}");
+        println!("This password is shown only once; change it after logging in.");
+    }
+    std::io::stdout().flush()?;
+    app.run_until(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("Shutting down");
+    })
+    .await
+}

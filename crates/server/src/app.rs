@@ -1,0 +1,163 @@
+//! Building and running the whole server: store, secrets, bus, IMAP readers, outbox worker and
+//! the HTTP app, stopped together.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use postdesk_core::model::Role;
+use postdesk_store::{NewUser, Store};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::bus::Bus;
+use crate::imap::{ReaderContext, Readers};
+use crate::outbox::Outbox;
+use crate::secrets::Secrets;
+use crate::settings::Settings;
+use crate::web::{self, AppState};
+
+/// The username of the admin created on the first start.
+pub const FIRST_ADMIN: &str = "admin";
+
+/// A built server, listening, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    /// Set when the first start created an admin with a generated password: shown once.
+    pub first_admin_password: Option<String>,
+}
+
+/// Opens the store the settings name, creating the data folder.
+///
+/// # Errors
+/// When the folder cannot be created or the database cannot be opened.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "Failed to create the data folder {}",
+            settings.data_dir.display()
+        )
+    })?;
+    Store::connect(&settings.database_url()).await
+}
+
+impl Application {
+    /// Opens the store (running migrations), loads the secret key, creates the first admin
+    /// when there are no users, and binds the listener (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// Invalid settings, an unreachable database, an unreadable key, a port in use.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
+        crate::tls::install_crypto_provider();
+        let store = open_store(&settings).await?;
+        let secrets = Secrets::load(&settings.data_dir, settings.secret_key.as_deref())?;
+        let first_admin_password =
+            ensure_first_admin(&store, settings.admin_password.as_deref()).await?;
+        let bus = Bus::new();
+        let readers = Readers::new(ReaderContext {
+            store: store.clone(),
+            bus: bus.clone(),
+            secrets: secrets.clone(),
+            poll_interval: settings.poll_interval(),
+        });
+        let outbox = Outbox::new(store.clone(), bus.clone(), secrets.clone());
+        let listener = TcpListener::bind(settings.listen).await.with_context(|| {
+            format!(
+                "Cannot listen on {}: is another program using it?",
+                settings.listen
+            )
+        })?;
+        let state = AppState {
+            store,
+            bus,
+            secrets,
+            readers,
+            outbox,
+            settings,
+        };
+        Ok(Self {
+            listener,
+            state,
+            first_admin_password,
+        })
+    }
+
+    /// The address the server listens on.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or(self.state.settings.listen)
+    }
+
+    /// The port the server listens on.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// Everything the server runs on (for tests and tools).
+    #[must_use]
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops the readers and the outbox worker.
+    ///
+    /// # Errors
+    /// When serving fails.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener, state, ..
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        // Pick up emails left pending by a crash before any reader starts.
+        if let Err(e) = crate::ingest::process_pending(&state.store, &state.bus, None).await {
+            tracing::warn!("Processing pending emails at start failed: {e}");
+        }
+        let outbox = tokio::spawn(state.outbox.clone().run_until_stopped(stop_rx));
+        state.readers.start_all().await?;
+        let readers = state.readers.clone();
+        let app = web::router(state);
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_tx.send(true);
+        readers.stop_all().await;
+        if tokio::time::timeout(Duration::from_secs(30), outbox)
+            .await
+            .is_err()
+        {
+            tracing::warn!("The outbox worker did not stop within 30 s");
+        }
+        served.context("The web server failed")
+    }
+}
+
+/// Creates the first admin when there are no users; returns the generated password, if one was
+/// generated (a password given in the settings is not echoed).
+async fn ensure_first_admin(
+    store: &Store,
+    configured: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    if store.count_users().await? > 0 {
+        return Ok(None);
+    }
+    let generated = configured.is_none().then(crate::password::new_password);
+    let password = configured.map_or_else(|| generated.clone().unwrap_or_default(), str::to_owned);
+    store
+        .create_user(&NewUser {
+            username: FIRST_ADMIN.into(),
+            name: "Administrator".into(),
+            email: String::new(),
+            password_hash: crate::password::hash_async(password).await?,
+            roles: vec![Role::Admin, Role::Agent],
+        })
+        .await?;
+    Ok(generated)
+}

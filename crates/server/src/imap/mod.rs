@@ -1,0 +1,195 @@
+//! The IMAP readers: one supervised task per active inbox.
+//!
+//! A reader connects, logs in, selects the inbox's mailbox and fetches every UID above the
+//! stored watermark with `BODY.PEEK[]` (never depending on or changing `\Seen`, never deleting).
+//! Each batch is stored raw and the watermark advanced in one transaction, then processed. It
+//! then waits in IDLE (re-entered every [`IDLE_TIMEOUT`], far below RFC 2177's 29 minutes) or,
+//! when the server has no IDLE, polls. After every wake it fetches again from the watermark,
+//! never trusting EXISTS alone. Any error drops the connection; the reader reconnects with
+//! jittered exponential backoff and shows the error in the inbox's health meanwhile. It never
+//! disables the inbox.
+//!
+//! [`Readers`] starts, restarts and stops readers as inboxes are created, changed or disabled.
+
+mod session;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use postdesk_core::event::Event;
+use postdesk_core::ids::InboxId;
+use postdesk_core::model::InboxState;
+use postdesk_store::Store;
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
+
+use crate::bus::Bus;
+use crate::secrets::Secrets;
+
+pub use session::{ImapSettings, check_login};
+
+/// How long one IDLE lasts before it is re-issued. Dovecot and most servers keep an idle
+/// client for 30 minutes; NAT boxes often drop silent TCP flows after 5 to 15, so 5 minutes.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// First wait after a failure; doubles up to [`BACKOFF_MAX`].
+const BACKOFF_START: Duration = Duration::from_secs(2);
+
+/// Longest wait between reconnection attempts.
+const BACKOFF_MAX: Duration = Duration::from_secs(80);
+
+/// What every reader needs.
+#[derive(Debug, Clone)]
+pub struct ReaderContext {
+    /// Where raw emails, watermarks and health go.
+    pub store: Store,
+    /// Where new conversations and messages are announced.
+    pub bus: Bus,
+    /// Decrypts the stored IMAP password.
+    pub secrets: Secrets,
+    /// Poll interval for servers without IDLE.
+    pub poll_interval: Duration,
+}
+
+struct Running {
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<()>,
+}
+
+/// The running readers, by inbox. A tokio mutex: starting and stopping await the task.
+#[derive(Clone)]
+pub struct Readers {
+    ctx: ReaderContext,
+    running: Arc<Mutex<HashMap<InboxId, Running>>>,
+}
+
+impl Readers {
+    /// No readers yet.
+    #[must_use]
+    pub fn new(ctx: ReaderContext) -> Self {
+        Self {
+            ctx,
+            running: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Starts a reader for every active inbox.
+    ///
+    /// # Errors
+    /// When the inboxes cannot be read.
+    pub async fn start_all(&self) -> anyhow::Result<()> {
+        for inbox in self.ctx.store.list_inboxes().await? {
+            self.reconcile(inbox.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes the reader of `inbox` match its stored settings: stops the running one, and
+    /// starts a fresh one when the inbox is active. Call after creating or changing an inbox.
+    ///
+    /// # Errors
+    /// When the inbox cannot be read.
+    pub async fn reconcile(&self, inbox: InboxId) -> anyhow::Result<()> {
+        let mut running = self.running.lock().await;
+        if let Some(old) = running.remove(&inbox) {
+            stop(old).await;
+        }
+        let Some(settings) = self.ctx.store.find_inbox(inbox).await? else {
+            return Ok(());
+        };
+        if !settings.active {
+            self.ctx
+                .store
+                .set_inbox_status(inbox, InboxState::Stopped, None, false)
+                .await?;
+            self.ctx.bus.publish(Event::InboxStatus {
+                inbox_id: inbox,
+                state: InboxState::Stopped,
+            });
+            return Ok(());
+        }
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let ctx = self.ctx.clone();
+        let handle = tokio::spawn(async move { run_reader(ctx, inbox, stop_rx).await });
+        running.insert(
+            inbox,
+            Running {
+                stop: stop_tx,
+                handle,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops every reader.
+    pub async fn stop_all(&self) {
+        let mut running = self.running.lock().await;
+        for (_, reader) in running.drain() {
+            stop(reader).await;
+        }
+    }
+}
+
+async fn stop(reader: Running) {
+    let _ = reader.stop.send(true);
+    let mut handle = reader.handle;
+    if tokio::time::timeout(Duration::from_secs(10), &mut handle)
+        .await
+        .is_err()
+    {
+        handle.abort();
+    }
+}
+
+pub(crate) async fn record_state(
+    ctx: &ReaderContext,
+    inbox: InboxId,
+    state: InboxState,
+    error: Option<&str>,
+    synced: bool,
+) {
+    if let Err(e) = ctx
+        .store
+        .set_inbox_status(inbox, state, error, synced)
+        .await
+    {
+        tracing::warn!(%inbox, "Failed to record the inbox status: {e:#}");
+    }
+    ctx.bus.publish(Event::InboxStatus {
+        inbox_id: inbox,
+        state,
+    });
+}
+
+/// The supervisor loop of one inbox: run sessions until stopped, backing off after failures.
+async fn run_reader(ctx: ReaderContext, inbox: InboxId, mut stop: watch::Receiver<bool>) {
+    let mut backoff = BACKOFF_START;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let outcome = tokio::select! {
+            outcome = session::run_session(&ctx, inbox, &mut backoff) => outcome,
+            _ = stop.changed() => break,
+        };
+        let Err(error) = outcome else { break };
+        let message = format!("{error:#}");
+        tracing::warn!(%inbox, "IMAP reader failed, retrying in {}s: {message}", backoff.as_secs());
+        record_state(&ctx, inbox, InboxState::Error, Some(&message), false).await;
+        let wait = jittered(backoff);
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+/// `base` plus up to a quarter more, so many readers failing together do not retry together.
+fn jittered(base: Duration) -> Duration {
+    use rand::Rng as _;
+    base + base.mul_f64(rand::thread_rng().gen_range(0.0..0.25))
+}
+
+pub(crate) const FIRST_BACKOFF: Duration = BACKOFF_START;

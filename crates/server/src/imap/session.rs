@@ -1,0 +1,284 @@
+//! One IMAP session: connect (TLS, STARTTLS or plain), log in, select, sync, IDLE.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_imap::extensions::idle::IdleResponse;
+use futures::TryStreamExt as _;
+use postdesk_core::ids::InboxId;
+use postdesk_core::model::{InboxState, Security};
+use postdesk_store::StoreFetched;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use super::{FIRST_BACKOFF, IDLE_TIMEOUT, ReaderContext, record_state};
+use crate::ingest;
+
+/// Time allowed to connect, greet and log in.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time allowed for one command (a fetch of a batch included).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// UIDs fetched per `UID FETCH`: big enough to amortise round trips, small enough that a
+/// crash loses little work and memory stays bounded.
+const FETCH_BATCH: usize = 50;
+
+/// Anything an IMAP session can run over.
+pub trait ImapIo: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> ImapIo for T {}
+
+type Session = async_imap::Session<Box<dyn ImapIo>>;
+type Client = async_imap::Client<Box<dyn ImapIo>>;
+
+/// How to reach and log in to an IMAP server.
+#[derive(Debug, Clone)]
+pub struct ImapSettings {
+    /// Host.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// tls, starttls or none.
+    pub security: Security,
+    /// Verify the certificate.
+    pub tls_verify: bool,
+    /// Login.
+    pub username: String,
+    /// Password (decrypted).
+    pub password: String,
+    /// Folder to read.
+    pub mailbox: String,
+}
+
+async fn tls_wrap<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    host: &str,
+    verify: bool,
+) -> anyhow::Result<tokio_rustls::client::TlsStream<S>> {
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .with_context(|| format!("{host:?} is not a valid TLS server name"))?;
+    tokio_rustls::TlsConnector::from(crate::tls::client_config(verify))
+        .connect(name, stream)
+        .await
+        .context("TLS handshake failed")
+}
+
+async fn greeting(client: &mut Client) -> anyhow::Result<()> {
+    // async-imap does not read the server's greeting itself.
+    client
+        .read_response()
+        .await
+        .context("Failed to read the server greeting")?
+        .context("The server closed the connection before greeting")?;
+    Ok(())
+}
+
+async fn connect(s: &ImapSettings) -> anyhow::Result<Client> {
+    let how = match s.security {
+        Security::Tls => "TLS",
+        Security::Starttls => "STARTTLS",
+        Security::None => "no encryption",
+    };
+    let inner = async {
+        let tcp = TcpStream::connect((s.host.as_str(), s.port))
+            .await
+            .context("TCP connect failed")?;
+        let mut client: Client = match s.security {
+            Security::None => async_imap::Client::new(Box::new(tcp)),
+            Security::Tls => {
+                async_imap::Client::new(Box::new(tls_wrap(tcp, &s.host, s.tls_verify).await?))
+            }
+            Security::Starttls => {
+                let mut plain = async_imap::Client::new(tcp);
+                plain
+                    .read_response()
+                    .await
+                    .context("Failed to read the server greeting")?;
+                plain
+                    .run_command_and_check_ok("STARTTLS", None)
+                    .await
+                    .context("STARTTLS refused")?;
+                let tls = tls_wrap(plain.into_inner(), &s.host, s.tls_verify).await?;
+                return Ok::<Client, anyhow::Error>(async_imap::Client::new(Box::new(tls)));
+            }
+        };
+        greeting(&mut client).await?;
+        Ok(client)
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, inner)
+        .await
+        .context("timed out")
+        .and_then(|r| r)
+        .with_context(|| {
+            format!(
+                "Cannot connect to IMAP server {}:{} using {how}",
+                s.host, s.port
+            )
+        })
+}
+
+async fn login(s: &ImapSettings) -> anyhow::Result<Session> {
+    let client = connect(s).await?;
+    let session = tokio::time::timeout(CONNECT_TIMEOUT, client.login(&s.username, &s.password))
+        .await
+        .with_context(|| format!("IMAP login to {}:{} timed out", s.host, s.port))?
+        .map_err(|(e, _)| {
+            anyhow::anyhow!(
+                "IMAP server {}:{} refused the login of {:?}: {e}",
+                s.host,
+                s.port,
+                s.username
+            )
+        })?;
+    Ok(session)
+}
+
+/// Connects and logs in, then logs out: the "Test connection" check.
+///
+/// # Errors
+/// The server's own error text, with the step that failed.
+pub async fn check_login(s: &ImapSettings) -> anyhow::Result<()> {
+    let mut session = login(s).await?;
+    session
+        .examine(&s.mailbox)
+        .await
+        .with_context(|| format!("Cannot open the mailbox {:?}", s.mailbox))?;
+    let _ = session.logout().await;
+    Ok(())
+}
+
+async fn settings_of(ctx: &ReaderContext, inbox: InboxId) -> anyhow::Result<ImapSettings> {
+    let stored = ctx
+        .store
+        .find_inbox(inbox)
+        .await?
+        .context("The inbox no longer exists")?;
+    Ok(ImapSettings {
+        host: stored.imap.host,
+        port: stored.imap.port,
+        security: stored.imap.security,
+        tls_verify: stored.imap.tls_verify,
+        username: stored.imap.username,
+        password: ctx
+            .secrets
+            .decrypt_string(&stored.imap.password_encrypted)?,
+        mailbox: stored.imap_mailbox,
+    })
+}
+
+async fn timed<T, E: Into<anyhow::Error>>(
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> anyhow::Result<T> {
+    tokio::time::timeout(COMMAND_TIMEOUT, fut)
+        .await
+        .with_context(|| format!("{what} timed out"))?
+        .map_err(Into::into)
+        .with_context(|| format!("{what} failed"))
+}
+
+/// One session, from connect until an error (returned) or forever.
+pub(super) async fn run_session(
+    ctx: &ReaderContext,
+    inbox: InboxId,
+    backoff: &mut Duration,
+) -> anyhow::Result<()> {
+    record_state(ctx, inbox, InboxState::Connecting, None, false).await;
+    let s = settings_of(ctx, inbox).await?;
+    let mut session = login(&s).await?;
+    *backoff = FIRST_BACKOFF;
+    let selected = timed("SELECT", session.select(&s.mailbox)).await?;
+    let validity = selected
+        .uid_validity
+        .context("The server did not report UIDVALIDITY")?;
+    let idle_supported = timed("CAPABILITY", session.capabilities())
+        .await?
+        .has_str("IDLE");
+    tracing::info!(%inbox, host = %s.host, mailbox = %s.mailbox, idle_supported, "IMAP reader connected");
+    loop {
+        record_state(ctx, inbox, InboxState::Syncing, None, false).await;
+        sync(ctx, inbox, &s.mailbox, validity, &mut session).await?;
+        record_state(ctx, inbox, InboxState::Idle, None, true).await;
+        while session.unsolicited_responses.try_recv().is_ok() {}
+        if idle_supported {
+            let mut idle = session.idle();
+            timed("IDLE", idle.init()).await?;
+            let (wait, _interrupt) = idle.wait_with_timeout(IDLE_TIMEOUT);
+            // `_interrupt` must live while waiting: dropping it ends the IDLE at once.
+            let woke = wait.await.context("IDLE failed")?;
+            drop(_interrupt);
+            if let IdleResponse::NewData(data) = &woke {
+                tracing::debug!(%inbox, response = ?data.parsed(), "IDLE woke");
+            }
+            session = timed("IDLE DONE", idle.done()).await?;
+        } else {
+            tokio::time::sleep(ctx.poll_interval).await;
+            timed("NOOP", session.noop()).await?;
+        }
+    }
+}
+
+/// Fetches every UID from the watermark on, storing each batch raw with the watermark, then
+/// processing it.
+async fn sync(
+    ctx: &ReaderContext,
+    inbox: InboxId,
+    mailbox: &str,
+    validity: u32,
+    session: &mut Session,
+) -> anyhow::Result<usize> {
+    let next_uid = match ctx.store.find_sync_state(inbox, mailbox).await? {
+        Some((stored, next)) if stored == validity => next,
+        previous => {
+            if let Some((stored, _)) = previous {
+                tracing::warn!(%inbox, mailbox, old = stored, new = validity, "UIDVALIDITY changed: resyncing from the start; stored Message-IDs prevent duplicates");
+            }
+            ctx.store.reset_sync_state(inbox, mailbox, validity).await?;
+            1
+        }
+    };
+    // `n:*` always matches the highest UID even when it is below n (RFC 3501 §6.4.8), so
+    // filter what the search returns.
+    let mut uids: Vec<u32> = timed(
+        "UID SEARCH",
+        session.uid_search(format!("UID {next_uid}:*")),
+    )
+    .await?
+    .into_iter()
+    .filter(|uid| *uid >= next_uid)
+    .collect();
+    uids.sort_unstable();
+    let mut fetched = 0;
+    for batch in uids.chunks(FETCH_BATCH) {
+        let set = batch
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let emails: Vec<StoreFetched> = timed("UID FETCH", async {
+            let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
+            let fetches: Vec<_> = stream.try_collect().await?;
+            Ok::<_, async_imap::error::Error>(
+                fetches
+                    .iter()
+                    .filter_map(|f| {
+                        Some(StoreFetched {
+                            uid: f.uid?,
+                            bytes: f.body()?.to_vec(),
+                        })
+                    })
+                    .collect(),
+            )
+        })
+        .await?;
+        let highest = batch.last().copied().unwrap_or(next_uid);
+        fetched += emails.len();
+        ctx.store
+            .store_fetched(inbox, mailbox, validity, &emails, highest.saturating_add(1))
+            .await?;
+        ingest::process_pending(&ctx.store, &ctx.bus, Some(inbox)).await?;
+    }
+    // Also picks up emails left pending by an earlier crash or a reprocess request.
+    ingest::process_pending(&ctx.store, &ctx.bus, Some(inbox)).await?;
+    Ok(fetched)
+}

@@ -1,0 +1,29 @@
+//! postdesk: a shared email address turned into a live queue of conversations that a team of
+//! agents works in. This crate wires the domain, the store, the IMAP reader, the SMTP outbox and
+//! the web API into one server, and is the `postdesk` binary.
+//!
+//! # Layout
+//! - [`settings`]: configuration from flags and environment, and the data folder.
+//! - [`secrets`]: the key that encrypts stored mail-server passwords.
+//! - [`password`]: argon2id password hashing and login tokens.
+//! - [`bus`]: the in-process event bus behind Server-Sent Events.
+//! - [`ingest`]: raw email -> parsed -> conversation, with quarantine.
+//! - [`imap`]: one supervised reader per inbox (sync, IDLE, reconnect with backoff).
+//! - [`outbox`]: composing emails and the worker that sends them over SMTP.
+//! - [`tls`]: rustls client configurations (verifying, or explicitly not).
+//! - [`web`]: the HTTP API and the event stream.
+//! - [`app`]: building and running the whole server.
+
+pub mod app;
+pub mod bus;
+pub mod imap;
+pub mod ingest;
+pub mod outbox;
+pub mod password;
+pub mod secrets;
+pub mod settings;
+pub mod tls;
+pub mod web;
+
+pub use app::Application;
+pub use settings::Settings;

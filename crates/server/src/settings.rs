@@ -1,0 +1,83 @@
+//! Configuration. Every setting has a flag and an environment variable; defaults run postdesk
+//! on SQLite in `./postdesk-data` on `127.0.0.1:8080` with nothing else to install.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How postdesk runs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Folder for the SQLite database and the encryption key.
+    #[arg(long, env = "POSTDESK_DATA_DIR", default_value = "./postdesk-data")]
+    pub data_dir: PathBuf,
+    /// Address and port the web app listens on.
+    #[arg(long, env = "POSTDESK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Database URL: sqlite://PATH or postgres://… (default: SQLite in the data folder).
+    #[arg(long, env = "POSTDESK_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Password for the first admin, created when there are no users (default: generated and printed once).
+    #[arg(long, env = "POSTDESK_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Base64 of the 32-byte key that encrypts stored mail-server passwords (default: a key
+    /// generated into the data folder). Every node of a PostgreSQL deployment needs the same.
+    #[arg(long, env = "POSTDESK_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Seconds between checks for new mail on servers without IMAP IDLE.
+    #[arg(long, env = "POSTDESK_POLL_SECONDS", default_value_t = 30)]
+    pub poll_seconds: u64,
+    /// Hours a login token stays valid.
+    #[arg(long, env = "POSTDESK_SESSION_HOURS", default_value_t = 24 * 7)]
+    pub session_hours: u64,
+}
+
+impl Settings {
+    /// Settings for tests and embedding: a data folder, port 0, everything else default.
+    #[must_use]
+    pub fn for_data_dir(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: None,
+            admin_password: None,
+            secret_key: None,
+            poll_seconds: 30,
+            session_hours: 24 * 7,
+        }
+    }
+
+    /// The database URL, defaulting to SQLite in the data folder.
+    #[must_use]
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("postdesk.db").display()))
+    }
+
+    /// The poll interval for servers without IDLE.
+    #[must_use]
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs(self.poll_seconds.max(1))
+    }
+
+    /// Checks settings that depend on each other.
+    ///
+    /// # Errors
+    /// A message naming the setting to fix.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            anyhow::bail!(
+                "POSTDESK_DATABASE_URL must start with sqlite:// or postgres://, got {url:?}"
+            );
+        }
+        if self.session_hours == 0 {
+            anyhow::bail!("POSTDESK_SESSION_HOURS must be at least 1");
+        }
+        Ok(())
+    }
+}

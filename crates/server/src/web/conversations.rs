@@ -1,0 +1,538 @@
+//! Conversations: Queued Chats, Take it!, Chats in Progress, messages (internal and Reply via
+//! Email), uploads, Send via Email as attachment, slash commands, close, attachments.
+//!
+//! Who may see what: every agent sees queued conversations (to decide what to take); once
+//! taken, only members (the assignee and invited agents) may read or write; admins and
+//! managers may read every conversation.
+
+use axum::body::Body;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use postdesk_core::command::Command;
+use postdesk_core::event::Event;
+use postdesk_core::ids::{AttachmentId, ConversationId, MessageId};
+use postdesk_core::model::{ConversationStatus, MessageKind};
+use postdesk_store::{Conversation, ConversationFilter, Message, NewAttachment, TakeError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiJson;
+use super::{ApiError, AppState, AuthUser, MAX_UPLOAD_BYTES};
+use crate::outbox::ComposeError;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/conversations", get(list))
+        .route("/conversations/{id}", get(show))
+        .route("/conversations/{id}/take", post(take))
+        .route(
+            "/conversations/{id}/messages",
+            get(messages).post(post_message),
+        )
+        .route("/conversations/{id}/uploads", post(upload))
+        .route("/conversations/{id}/commands", post(command))
+        .route("/conversations/{id}/close", post(close))
+        .route("/messages/{id}/send-email", post(send_email))
+        .route("/messages/{id}/retry", post(retry))
+        .route("/attachments/{id}", get(attachment))
+}
+
+/// A stored time (ms) as RFC 3339 UTC.
+pub(crate) fn time(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn conversation_json(c: &Conversation) -> Value {
+    json!({
+        "id": c.id,
+        "inbox_id": c.inbox_id,
+        "subject": c.subject,
+        "status": c.status,
+        "assignee_id": c.assignee_id,
+        "contact": { "id": c.contact.id, "email": c.contact.email, "name": c.contact.name },
+        "created_at": time(c.created_at),
+        "last_message_at": time(c.last_message_at),
+        "closed_at": c.closed_at.map(time),
+    })
+}
+
+fn message_json(m: &Message) -> Value {
+    let email = m.email.as_ref().map(|e| {
+        json!({
+            "message_id": e.message_id,
+            "subject": e.subject,
+            "from": e.from,
+            "to": e.to,
+            "cc": e.cc,
+            "in_reply_to": e.in_reply_to,
+            "references": e.references,
+            "date": e.date.map(time),
+            "thread_reason": e.thread_reason,
+            "delivery": e.delivery,
+        })
+    });
+    let attachments: Vec<Value> = m
+        .attachments
+        .iter()
+        .map(|a| {
+            json!({
+                "id": a.id,
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "inline": a.inline,
+                "content_id": a.content_id,
+                "url": format!("/api/v1/attachments/{}", a.id),
+            })
+        })
+        .collect();
+    json!({
+        "id": m.id,
+        "conversation_id": m.conversation_id,
+        "kind": m.kind,
+        "author": m.author,
+        "text": m.text,
+        "html": m.html,
+        "email": email,
+        "attachments": attachments,
+        "source_message_id": m.source_message_id,
+        "created_at": time(m.created_at),
+    })
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    /// `me` or a user id.
+    assignee: Option<String>,
+    /// `me` or a user id: conversations the user is a member of.
+    member: Option<String>,
+    /// Text in the contact's address or name.
+    contact: Option<String>,
+    limit: Option<i64>,
+}
+
+fn user_param(
+    value: Option<&str>,
+    auth: &AuthUser,
+) -> Result<Option<postdesk_core::ids::UserId>, ApiError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some("me") => Ok(Some(auth.user.id)),
+        Some(id) => id
+            .parse()
+            .map(|id| Some(postdesk_core::ids::UserId(id)))
+            .map_err(|_| ApiError::BadRequest(format!("{id:?} is not a user id or \"me\""))),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let status = q
+        .status
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(ConversationStatus::parse)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut filter = ConversationFilter {
+        status,
+        assignee: user_param(q.assignee.as_deref(), &auth)?,
+        member: user_param(q.member.as_deref(), &auth)?,
+        contact: q.contact.filter(|c| !c.trim().is_empty()),
+        limit: Some(q.limit.unwrap_or(200).clamp(1, 1000)),
+    };
+    // Agents see the queue and their own conversations, nobody else's.
+    if !auth.user.reads_all()
+        && status != Some(ConversationStatus::Queued)
+        && filter.member.is_none()
+    {
+        filter.member = Some(auth.user.id);
+    }
+    let conversations: Vec<Value> = state
+        .store
+        .list_conversations(&filter)
+        .await?
+        .iter()
+        .map(conversation_json)
+        .collect();
+    Ok(Json(json!({ "conversations": conversations })))
+}
+
+async fn find(state: &AppState, id: i64) -> Result<Conversation, ApiError> {
+    state
+        .store
+        .find_conversation(ConversationId(id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("conversation not found".into()))
+}
+
+/// Read access: members, admins and managers, and every agent while it is queued.
+async fn readable(state: &AppState, auth: &AuthUser, id: i64) -> Result<Conversation, ApiError> {
+    let c = find(state, id).await?;
+    if c.status == ConversationStatus::Queued
+        || auth.user.reads_all()
+        || state.store.is_member(c.id, auth.user.id).await?
+    {
+        Ok(c)
+    } else {
+        Err(ApiError::Forbidden(
+            "You are not a member of this conversation; ask its agent to /invite you".into(),
+        ))
+    }
+}
+
+/// Write access: members and admins.
+async fn writable(state: &AppState, auth: &AuthUser, id: i64) -> Result<Conversation, ApiError> {
+    let c = find(state, id).await?;
+    if auth.user.has_role(postdesk_core::model::Role::Admin)
+        || state.store.is_member(c.id, auth.user.id).await?
+    {
+        Ok(c)
+    } else if c.status == ConversationStatus::Queued {
+        Err(ApiError::Forbidden(
+            "Take it! first: this conversation is still in Queued Chats".into(),
+        ))
+    } else {
+        Err(ApiError::Forbidden(
+            "You are not a member of this conversation; ask its agent to /invite you".into(),
+        ))
+    }
+}
+
+async fn show(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let c = readable(&state, &auth, id).await?;
+    Ok(Json(conversation_json(&c)))
+}
+
+async fn take(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let c = find(&state, id).await?;
+    match state.store.take_conversation(c.id, &auth.user).await {
+        Ok(c) => {
+            state.bus.publish(Event::ConversationTaken {
+                conversation_id: c.id,
+                assignee_id: auth.user.id,
+            });
+            Ok(Json(conversation_json(&c)))
+        }
+        Err(TakeError::AlreadyTaken { by }) => Err(ApiError::Conflict(format!(
+            "This conversation is already taken by {by}"
+        ))),
+        Err(TakeError::Store(e)) => Err(e.into()),
+    }
+}
+
+async fn messages(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let c = readable(&state, &auth, id).await?;
+    let messages: Vec<Value> = state
+        .store
+        .list_messages(c.id)
+        .await?
+        .iter()
+        .map(message_json)
+        .collect();
+    Ok(Json(json!({ "messages": messages })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Via {
+    Internal,
+    Email,
+}
+
+#[derive(Deserialize)]
+struct PostMessage {
+    text: String,
+    via: Option<Via>,
+}
+
+fn compose_error(e: ComposeError) -> ApiError {
+    match e {
+        ComposeError::Invalid(message) => ApiError::Unprocessable(message),
+        ComposeError::Unexpected(e) => ApiError::Internal(e),
+    }
+}
+
+async fn post_message(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+    ApiJson(form): ApiJson<PostMessage>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let c = writable(&state, &auth, id).await?;
+    if form.text.trim().is_empty() {
+        return Err(ApiError::Unprocessable("The message is empty".into()));
+    }
+    let message = match form.via.unwrap_or(Via::Internal) {
+        Via::Internal => {
+            let m = state
+                .store
+                .add_internal_message(c.id, auth.user.id, &form.text)
+                .await?;
+            state.bus.publish(Event::MessageCreated {
+                conversation_id: c.id,
+                message_id: m.id,
+            });
+            m
+        }
+        Via::Email => state
+            .outbox
+            .reply(&c, &auth.user, &form.text, None)
+            .await
+            .map_err(compose_error)?,
+    };
+    Ok((StatusCode::CREATED, Json(message_json(&message))))
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+    mut multipart: Multipart,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let c = writable(&state, &auth, id).await?;
+    let mut file = None;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| ApiError::BadRequest(e.body_text()))?
+    {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let filename = postdesk_mail::safe_filename(field.file_name().unwrap_or("file"));
+        let content_type = field
+            .content_type()
+            .filter(|t| t.contains('/') && !t.contains(['\r', '\n']))
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        if bytes.len() > MAX_UPLOAD_BYTES {
+            return Err(ApiError::Unprocessable(format!(
+                "The file is larger than {} MB",
+                MAX_UPLOAD_BYTES / 1024 / 1024
+            )));
+        }
+        file = Some(NewAttachment {
+            filename,
+            content_type,
+            content_id: None,
+            inline: false,
+            bytes: bytes.to_vec(),
+        });
+    }
+    let file = file.ok_or_else(|| {
+        ApiError::BadRequest("Send the file in a multipart field named \"file\"".into())
+    })?;
+    let message = state.store.add_upload(c.id, auth.user.id, &file).await?;
+    state.bus.publish(Event::MessageCreated {
+        conversation_id: c.id,
+        message_id: message.id,
+    });
+    Ok((StatusCode::CREATED, Json(message_json(&message))))
+}
+
+async fn find_message(state: &AppState, id: i64) -> Result<Message, ApiError> {
+    state
+        .store
+        .find_message(MessageId(id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("message not found".into()))
+}
+
+/// Send via Email as attachment: a new email to the contact carrying the message's files.
+async fn send_email(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let source = find_message(&state, id).await?;
+    let c = writable(&state, &auth, source.conversation_id.0).await?;
+    if source.kind != MessageKind::Internal {
+        return Err(ApiError::Unprocessable(
+            "Only a file uploaded into the conversation can be sent via email".into(),
+        ));
+    }
+    let names: Vec<&str> = source
+        .attachments
+        .iter()
+        .map(|a| a.filename.as_str())
+        .collect();
+    let text = if source.text.trim().is_empty() {
+        format!("Please find attached: {}", names.join(", "))
+    } else {
+        source.text.clone()
+    };
+    let message = state
+        .outbox
+        .reply(&c, &auth.user, &text, Some(&source))
+        .await
+        .map_err(compose_error)?;
+    Ok((StatusCode::ACCEPTED, Json(message_json(&message))))
+}
+
+/// Retry a failed email now.
+async fn retry(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let message = find_message(&state, id).await?;
+    writable(&state, &auth, message.conversation_id.0).await?;
+    state.store.retry_email(message.id).await?;
+    state.outbox.interrupt();
+    state.bus.publish(Event::DeliveryUpdated {
+        conversation_id: message.conversation_id,
+        message_id: message.id,
+        status: postdesk_core::model::DeliveryStatus::Queued,
+    });
+    let message = find_message(&state, id).await?;
+    Ok((StatusCode::ACCEPTED, Json(message_json(&message))))
+}
+
+#[derive(Deserialize)]
+struct CommandForm {
+    command: String,
+}
+
+async fn command(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+    ApiJson(form): ApiJson<CommandForm>,
+) -> Result<Json<Value>, ApiError> {
+    let c = writable(&state, &auth, id).await?;
+    let command =
+        Command::parse(&form.command).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    match command {
+        Command::Invite { username } => {
+            let invited = state
+                .store
+                .find_user_by_username(&username)
+                .await?
+                .filter(|u| u.active)
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("There is no active user @{username}"))
+                })?;
+            let added = state.store.add_member(c.id, &invited, &auth.user).await?;
+            if let Some(message_id) = added {
+                state.bus.publish(Event::MemberAdded {
+                    conversation_id: c.id,
+                    user_id: invited.id,
+                });
+                state.bus.publish(Event::MessageCreated {
+                    conversation_id: c.id,
+                    message_id,
+                });
+            }
+            let text = if added.is_some() {
+                format!("@{username} was invited and now sees the whole conversation")
+            } else {
+                format!("@{username} is already a member")
+            };
+            Ok(Json(json!({ "ok": true, "message": text })))
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct CloseForm {
+    comment: Option<String>,
+}
+
+async fn close(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let c = writable(&state, &auth, id).await?;
+    // The body is optional: no body closes without a comment.
+    let form: CloseForm = if body.iter().all(u8::is_ascii_whitespace) {
+        CloseForm::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("Invalid JSON: {e}")))?
+    };
+    let closed = state
+        .store
+        .close_conversation(c.id, &auth.user, form.comment.as_deref())
+        .await?;
+    state.bus.publish(Event::ConversationClosed {
+        conversation_id: c.id,
+    });
+    Ok(Json(conversation_json(&closed)))
+}
+
+/// The bytes of an attachment. Served as a download (never rendered inline by the browser on
+/// our origin, so an HTML or SVG attachment cannot run script), with `nosniff`.
+async fn attachment(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let (a, conversation, bytes) = state
+        .store
+        .find_attachment(AttachmentId(id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("attachment not found".into()))?;
+    readable(&state, &auth, conversation.0).await?;
+    let ascii: String = a
+        .filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = a
+        .filename
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}");
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, &a.content_type)
+        .header(header::CONTENT_DISPOSITION, disposition)
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox",
+        )
+        .body(Body::from(bytes))
+        .map_err(|e| ApiError::Internal(e.into()))
+}

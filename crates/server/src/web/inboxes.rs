@@ -1,0 +1,284 @@
+//! Email inboxes (admin): create, change, read with health, test the servers, quarantine.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use postdesk_core::address::EmailAddress;
+use postdesk_core::ids::{InboxId, RawEmailId};
+use postdesk_core::model::Security;
+use postdesk_store::{Inbox, InboxSettings, ServerSettings};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::conversations::time;
+use super::error::ApiJson;
+use super::{ApiError, AppState, AuthUser};
+use crate::imap::ImapSettings;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/inboxes", get(list).post(create))
+        .route("/inboxes/{id}", get(show).put(update))
+        .route("/inboxes/{id}/test", post(test_connections))
+        .route("/quarantine", get(quarantine))
+        .route("/quarantine/{id}/reprocess", post(reprocess))
+}
+
+#[derive(Deserialize)]
+struct ServerForm {
+    host: String,
+    port: u16,
+    security: Security,
+    #[serde(default)]
+    username: String,
+    /// Required on create; on update, omitted keeps the stored password.
+    password: Option<String>,
+    mailbox: Option<String>,
+    /// Verify the server's TLS certificate. Default true; false only for self-signed servers.
+    tls_verify: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct InboxForm {
+    name: String,
+    email: String,
+    sender_name: String,
+    department_id: Option<i64>,
+    #[serde(default = "yes")]
+    active: bool,
+    imap: ServerForm,
+    smtp: ServerForm,
+    reopen_days: Option<i64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn server_json(s: &ServerSettings) -> Value {
+    json!({
+        "host": s.host,
+        "port": s.port,
+        "security": s.security,
+        "username": s.username,
+        "tls_verify": s.tls_verify,
+        "password_set": !s.password_encrypted.is_empty(),
+    })
+}
+
+async fn inbox_json(state: &AppState, inbox: &Inbox) -> Result<Value, ApiError> {
+    let mut imap = server_json(&inbox.imap);
+    imap["mailbox"] = json!(inbox.imap_mailbox);
+    let backlog = state.store.count_raw(inbox.id, "new").await?;
+    let quarantined = state.store.count_raw(inbox.id, "quarantined").await?;
+    Ok(json!({
+        "id": inbox.id,
+        "name": inbox.name,
+        "email": inbox.email,
+        "sender_name": inbox.sender_name,
+        "department_id": inbox.department_id,
+        "active": inbox.active,
+        "reopen_days": inbox.reopen_days,
+        "imap": imap,
+        "smtp": server_json(&inbox.smtp),
+        "status": {
+            "state": inbox.status.state,
+            "last_error": inbox.status.last_error,
+            "last_sync_at": inbox.status.last_sync_at.map(time),
+            "backlog": backlog,
+            "quarantined": quarantined,
+        },
+        "created_at": time(inbox.created_at),
+    }))
+}
+
+fn unprocessable(message: impl Into<String>) -> ApiError {
+    ApiError::Unprocessable(message.into())
+}
+
+/// Checks the form and encrypts passwords; `existing` supplies passwords left out on update.
+fn settings_from(
+    state: &AppState,
+    form: InboxForm,
+    existing: Option<&Inbox>,
+) -> Result<InboxSettings, ApiError> {
+    let email = EmailAddress::parse(&form.email).map_err(|e| unprocessable(e.to_string()))?;
+    if form.name.trim().is_empty() {
+        return Err(unprocessable("The inbox needs a name"));
+    }
+    if form.sender_name.trim().is_empty() || form.sender_name.contains(['\r', '\n']) {
+        return Err(unprocessable("The sender name must be one non-empty line"));
+    }
+    let server = |f: ServerForm,
+                  what: &str,
+                  old: Option<&ServerSettings>|
+     -> Result<ServerSettings, ApiError> {
+        if f.host.trim().is_empty() || f.host.contains(char::is_whitespace) {
+            return Err(unprocessable(format!(
+                "The {what} host is missing or has spaces"
+            )));
+        }
+        if f.port == 0 {
+            return Err(unprocessable(format!(
+                "The {what} port must be between 1 and 65535"
+            )));
+        }
+        let password_encrypted = match (f.password, old) {
+            (Some(p), _) => state.secrets.encrypt(p.as_bytes()),
+            (None, Some(old)) => old.password_encrypted.clone(),
+            (None, None) if f.username.is_empty() => state.secrets.encrypt(b""),
+            (None, None) => return Err(unprocessable(format!("The {what} password is required"))),
+        };
+        Ok(ServerSettings {
+            host: f.host.trim().to_owned(),
+            port: f.port,
+            security: f.security,
+            username: f.username,
+            password_encrypted,
+            tls_verify: f.tls_verify.unwrap_or(true),
+        })
+    };
+    let mailbox = form
+        .imap
+        .mailbox
+        .clone()
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or_else(|| "INBOX".into());
+    if form.imap.username.is_empty() {
+        return Err(unprocessable("The IMAP username is required"));
+    }
+    let reopen_days = form.reopen_days.unwrap_or(30);
+    if reopen_days < 0 {
+        return Err(unprocessable("reopen_days cannot be negative"));
+    }
+    Ok(InboxSettings {
+        name: form.name.trim().to_owned(),
+        email: email.to_string(),
+        sender_name: form.sender_name.trim().to_owned(),
+        department_id: form.department_id,
+        active: form.active,
+        imap: server(form.imap, "IMAP", existing.map(|e| &e.imap))?,
+        imap_mailbox: mailbox,
+        smtp: server(form.smtp, "SMTP", existing.map(|e| &e.smtp))?,
+        reopen_days,
+    })
+}
+
+async fn create(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(form): ApiJson<InboxForm>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    auth.require_admin()?;
+    let settings = settings_from(&state, form, None)?;
+    let inbox = state.store.create_inbox(&settings).await?;
+    state.readers.reconcile(inbox.id).await?;
+    Ok((StatusCode::CREATED, Json(inbox_json(&state, &inbox).await?)))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+    ApiJson(form): ApiJson<InboxForm>,
+) -> Result<Json<Value>, ApiError> {
+    auth.require_admin()?;
+    let existing = find(&state, id).await?;
+    let settings = settings_from(&state, form, Some(&existing))?;
+    let inbox = state.store.update_inbox(existing.id, &settings).await?;
+    state.readers.reconcile(inbox.id).await?;
+    let inbox = find(&state, id).await?;
+    Ok(Json(inbox_json(&state, &inbox).await?))
+}
+
+async fn find(state: &AppState, id: i64) -> Result<Inbox, ApiError> {
+    state
+        .store
+        .find_inbox(InboxId(id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("inbox not found".into()))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    _auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let inbox = find(&state, id).await?;
+    Ok(Json(inbox_json(&state, &inbox).await?))
+}
+
+async fn list(State(state): State<AppState>, _auth: AuthUser) -> Result<Json<Value>, ApiError> {
+    let mut out = Vec::new();
+    for inbox in state.store.list_inboxes().await? {
+        out.push(inbox_json(&state, &inbox).await?);
+    }
+    Ok(Json(json!({ "inboxes": out })))
+}
+
+/// Test connection: logs in to the IMAP server and opens the mailbox; the SMTP check is a
+/// connect + EHLO (+ AUTH) without sending anything. Each result carries the server's text.
+async fn test_connections(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    auth.require_admin()?;
+    let inbox = find(&state, id).await?;
+    let imap = ImapSettings {
+        host: inbox.imap.host.clone(),
+        port: inbox.imap.port,
+        security: inbox.imap.security,
+        tls_verify: inbox.imap.tls_verify,
+        username: inbox.imap.username.clone(),
+        password: state
+            .secrets
+            .decrypt_string(&inbox.imap.password_encrypted)?,
+        mailbox: inbox.imap_mailbox.clone(),
+    };
+    let imap_result = crate::imap::check_login(&imap).await;
+    let smtp_result = state.outbox.check_connection(&inbox).await;
+    let verdict = |r: &anyhow::Result<()>| match r {
+        Ok(()) => json!({ "ok": true }),
+        Err(e) => json!({ "ok": false, "error": format!("{e:#}") }),
+    };
+    Ok(Json(
+        json!({ "imap": verdict(&imap_result), "smtp": verdict(&smtp_result) }),
+    ))
+}
+
+async fn quarantine(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<Json<Value>, ApiError> {
+    auth.require_admin()?;
+    let items: Vec<Value> = state
+        .store
+        .list_quarantined()
+        .await?
+        .into_iter()
+        .map(|q| json!({ "id": q.id, "inbox_id": q.inbox_id, "uid": q.uid, "size": q.size, "reason": q.reason, "fetched_at": time(q.fetched_at) }))
+        .collect();
+    Ok(Json(json!({ "quarantined": items })))
+}
+
+/// Puts a quarantined email back in line and processes it now.
+async fn reprocess(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    auth.require_admin()?;
+    let raw = state
+        .store
+        .find_raw(RawEmailId(id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("email not found".into()))?;
+    state.store.requeue_raw(raw.id).await?;
+    let report =
+        crate::ingest::process_pending(&state.store, &state.bus, Some(raw.inbox_id)).await?;
+    Ok(Json(
+        json!({ "added": report.added, "duplicates": report.duplicates, "quarantined": report.quarantined }),
+    ))
+}

@@ -1,0 +1,87 @@
+//! Login, logout and who am I.
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiJson;
+use super::{ApiError, AppState, AuthUser};
+use crate::password;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/me", get(me))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+pub(super) fn user_json(user: &postdesk_store::User) -> Value {
+    json!({
+        "id": user.id,
+        "username": user.username,
+        "name": user.name,
+        "email": user.email,
+        "roles": user.roles,
+        "active": user.active,
+    })
+}
+
+#[tracing::instrument(skip_all, fields(username = %form.username))]
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(form): ApiJson<LoginForm>,
+) -> Result<Json<Value>, ApiError> {
+    let wrong = || ApiError::Unauthorized("Wrong username or password".into());
+    let Some((user, hash)) = state
+        .store
+        .find_user_credentials(form.username.trim())
+        .await?
+    else {
+        // Spend the same time as a real check so usernames cannot be probed by timing.
+        let _ = password::verify_async(form.password, dummy_hash().await).await;
+        return Err(wrong());
+    };
+    if !password::verify_async(form.password, hash).await || !user.active {
+        return Err(wrong());
+    }
+    let token = password::new_token();
+    let hours = i64::try_from(state.settings.session_hours).unwrap_or(24);
+    let expires_at = postdesk_store::now_ms() + hours * 3_600_000;
+    state
+        .store
+        .create_session(user.id, &password::token_hash(&token), expires_at)
+        .await?;
+    Ok(Json(
+        json!({ "token": token, "expires_at": super::conversations::time(expires_at), "user": user_json(&user) }),
+    ))
+}
+
+/// A hash to verify against when the username is unknown, made once.
+async fn dummy_hash() -> String {
+    static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DUMMY
+        .get_or_init(|| async {
+            password::hash_async(password::new_password())
+                .await
+                .unwrap_or_default()
+        })
+        .await
+        .clone()
+}
+
+async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
+    state.store.delete_session(&auth.token_hash).await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+async fn me(auth: AuthUser) -> Json<Value> {
+    Json(user_json(&auth.user))
+}

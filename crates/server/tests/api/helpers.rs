@@ -1,0 +1,405 @@
+//! `spawn_app()`: a postdesk on port 0 with its own data folder (and its own PostgreSQL
+//! database for the PostgreSQL variants), a Dovecot with the support mailbox, and an SMTP
+//! capture server, wired together through an inbox created over the API.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use postdesk::{Application, Settings};
+use postdesk_testkit::{Dovecot, PgDatabase, SmtpCapture};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const SUPPORT: &str = "support@example.test";
+pub const SUPPORT_PASSWORD: &str = "mailbox-secret";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+/// How long a test waits for something that should happen within a second or so.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub dovecot: Dovecot,
+    pub smtp: SmtpCapture,
+    pub admin: String,
+    pub inbox_id: i64,
+    data_dir: tempfile::TempDir,
+    database_url: Option<String>,
+    running: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
+    _pg: Option<PgDatabase>,
+}
+
+async fn start(
+    settings: Settings,
+) -> (String, oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>) {
+    let app = Application::build(settings).await.expect("postdesk builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    (base, stop, handle)
+}
+
+pub async fn spawn_app(db: Db) -> TestApp {
+    postdesk_testkit::init();
+    let dovecot = Dovecot::start().await.expect("Dovecot starts");
+    dovecot.add_user(SUPPORT, SUPPORT_PASSWORD).unwrap();
+    let smtp = SmtpCapture::start().await.expect("SMTP capture starts");
+    let pg = match db {
+        Db::Sqlite => None,
+        Db::Postgres => Some(
+            PgDatabase::create()
+                .await
+                .expect("PostgreSQL on 127.0.0.1:5432"),
+        ),
+    };
+    let data_dir = tempfile::tempdir().unwrap();
+    let database_url = pg.as_ref().map(|p| p.url().to_owned());
+    let (base, stop, handle) = start(settings(data_dir.path().into(), database_url.clone())).await;
+    let client = reqwest::Client::new();
+    let mut app = TestApp {
+        base,
+        client,
+        dovecot,
+        smtp,
+        admin: String::new(),
+        inbox_id: 0,
+        data_dir,
+        database_url,
+        running: Some((stop, handle)),
+        _pg: pg,
+    };
+    app.admin = app.login("admin", ADMIN_PASSWORD).await;
+    let (status, inbox) = app
+        .post(
+            &app.admin,
+            "/api/v1/inboxes",
+            &app.inbox_body(SUPPORT_PASSWORD),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{inbox}");
+    app.inbox_id = inbox["id"].as_i64().unwrap();
+    app
+}
+
+fn settings(data_dir: PathBuf, database_url: Option<String>) -> Settings {
+    let mut settings = Settings::for_data_dir(data_dir);
+    settings.database_url = database_url;
+    settings.admin_password = Some(ADMIN_PASSWORD.into());
+    settings.poll_seconds = 2;
+    settings
+}
+
+impl TestApp {
+    pub fn inbox_body(&self, imap_password: &str) -> Value {
+        json!({
+            "name": "Support",
+            "email": SUPPORT,
+            "sender_name": "Example Support",
+            "active": true,
+            "imap": { "host": self.dovecot.host(), "port": self.dovecot.imap_port(), "security": "none",
+                      "username": SUPPORT, "password": imap_password },
+            "smtp": { "host": self.smtp.host(), "port": self.smtp.port(), "security": "none" },
+        })
+    }
+
+    /// Stops postdesk (gracefully) and starts it again on the same data folder and database.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let (base, stop, handle) = start(settings(
+            self.data_dir.path().into(),
+            self.database_url.clone(),
+        ))
+        .await;
+        self.base = base;
+        self.running = Some((stop, handle));
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some((stop, handle)) = self.running.take() {
+            let _ = stop.send(());
+            handle.await.unwrap().unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let (status, body) = self
+            .post(
+                "",
+                "/api/v1/login",
+                &json!({ "username": username, "password": password }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login {username}: {body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates an agent and returns a login token.
+    pub async fn agent(&self, username: &str) -> String {
+        let body = json!({ "username": username, "name": username.to_uppercase(), "email": format!("{username}@agents.test"),
+                           "password": "agent-password", "roles": ["agent"] });
+        let (status, created) = self.post(&self.admin, "/api/v1/users", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        self.login(username, "agent-password").await
+    }
+
+    async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    fn auth(&self, request: reqwest::RequestBuilder, token: &str) -> reqwest::RequestBuilder {
+        if token.is_empty() {
+            request
+        } else {
+            request.bearer_auth(token)
+        }
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        Self::answer(
+            self.auth(self.client.get(self.url(path)), token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+        Self::answer(
+            self.auth(self.client.post(self.url(path)), token)
+                .json(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn put(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+        Self::answer(
+            self.auth(self.client.put(self.url(path)), token)
+                .json(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn get_bytes(
+        &self,
+        token: &str,
+        path: &str,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let response = self
+            .auth(self.client.get(self.url(path)), token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        (status, headers, response.bytes().await.unwrap().to_vec())
+    }
+
+    pub async fn upload(
+        &self,
+        token: &str,
+        conversation: i64,
+        filename: &str,
+        bytes: &[u8],
+    ) -> (StatusCode, Value) {
+        let part = reqwest::multipart::Part::bytes(bytes.to_vec())
+            .file_name(filename.to_owned())
+            .mime_str("application/pdf")
+            .unwrap();
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let request = self.auth(
+            self.client
+                .post(self.url(&format!("/api/v1/conversations/{conversation}/uploads"))),
+            token,
+        );
+        Self::answer(request.multipart(form).send().await.unwrap()).await
+    }
+
+    /// Puts an email into the support mailbox, as a mail server delivering it would.
+    pub async fn deliver(&self, raw: &str) {
+        self.dovecot
+            .append(SUPPORT, SUPPORT_PASSWORD, "INBOX", raw.as_bytes())
+            .await
+            .expect("APPEND");
+    }
+
+    pub async fn messages(&self, token: &str, conversation: i64) -> Vec<Value> {
+        let (status, body) = self
+            .get(
+                token,
+                &format!("/api/v1/conversations/{conversation}/messages"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["messages"].as_array().unwrap().clone()
+    }
+
+    pub async fn conversations(&self, token: &str, query: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(token, &format!("/api/v1/conversations?{query}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["conversations"].as_array().unwrap().clone()
+    }
+
+    pub async fn inbox(&self) -> Value {
+        let (status, body) = self
+            .get(&self.admin, &format!("/api/v1/inboxes/{}", self.inbox_id))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}
+
+/// Polls `probe` until it returns `Some`, or fails the test after [`PATIENCE`] with `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "gave up after {PATIENCE:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A plain email from a contact.
+pub fn email(
+    message_id: &str,
+    from: &str,
+    subject: &str,
+    body: &str,
+    extra_headers: &str,
+) -> String {
+    format!(
+        "From: Carol Customer <{from}>\r\nTo: Support <{SUPPORT}>\r\nSubject: {subject}\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n\
+         Message-ID: <{message_id}>\r\n{extra_headers}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+}
+
+/// An email with a binary attachment.
+pub fn email_with_attachment(
+    message_id: &str,
+    from: &str,
+    subject: &str,
+    body: &str,
+    filename: &str,
+    bytes: &[u8],
+) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "From: Carol Customer <{from}>\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n\
+         Message-ID: <{message_id}>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n\
+         --b1\r\nContent-Type: application/octet-stream; name=\"{filename}\"\r\nContent-Disposition: attachment; filename=\"{filename}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b1--\r\n",
+        lines.join("\r\n")
+    )
+}
+
+/// Collects Server-Sent Events of one logged-in user in the background.
+pub struct EventLog {
+    events: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+    task: JoinHandle<()>,
+}
+
+impl EventLog {
+    pub async fn open(app: &TestApp, token: &str) -> EventLog {
+        let response = app
+            .client
+            .get(app.url("/api/v1/events"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = events.clone();
+        let task = tokio::spawn(async move {
+            use futures::StreamExt as _;
+            let mut stream = response.bytes_stream();
+            let mut buffer = String::new();
+            while let Some(Ok(chunk)) = stream.next().await {
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    let mut kind = None;
+                    let mut data = None;
+                    for line in block.lines() {
+                        if let Some(k) = line.strip_prefix("event:") {
+                            kind = Some(k.trim().to_owned());
+                        } else if let Some(d) = line.strip_prefix("data:") {
+                            data = serde_json::from_str(d.trim()).ok();
+                        }
+                    }
+                    if let (Some(kind), Some(data)) = (kind, data) {
+                        sink.lock().unwrap().push((kind, data));
+                    }
+                }
+            }
+        });
+        EventLog { events, task }
+    }
+
+    pub fn kinds(&self) -> Vec<String> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    pub fn find(&self, kind: &str, conversation: i64) -> Option<Value> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(k, v)| k == kind && v["conversation_id"].as_i64() == Some(conversation))
+            .map(|(_, v)| v.clone())
+    }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

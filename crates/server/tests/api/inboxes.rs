@@ -1,0 +1,173 @@
+//! Inboxes: passwords never returned, a refused IMAP login shows as the inbox's error state,
+//! changing or disabling an inbox restarts or stops its reader without a restart of postdesk,
+//! and a refused email shows as failed with the server's reason.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Db, SUPPORT_PASSWORD, email, eventually, spawn_app};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_imap_login_is_the_inbox_error_state_until_the_password_is_fixed() {
+    let app = spawn_app(Db::Sqlite).await;
+    let inbox = app.inbox().await;
+    assert!(
+        inbox["imap"].get("password").is_none(),
+        "passwords are never returned: {inbox}"
+    );
+    assert_eq!(inbox["imap"]["password_set"], true);
+    let text = inbox.to_string();
+    assert!(!text.contains(SUPPORT_PASSWORD));
+
+    // A wrong password: the reader reports the server's refusal and postdesk keeps serving.
+    let path = format!("/api/v1/inboxes/{}", app.inbox_id);
+    let (status, body) = app
+        .put(&app.admin, &path, &app.inbox_body("wrong-password"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let error = eventually("the inbox to show the login error", || async {
+        let inbox = app.inbox().await;
+        (inbox["status"]["state"] == "error").then(|| {
+            inbox["status"]["last_error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+    })
+    .await;
+    assert!(error.contains("refused the login"), "{error}");
+    assert!(
+        error.contains("AUTHENTICATIONFAILED") || error.contains("Authentication failed"),
+        "the server's own text: {error}"
+    );
+
+    // Fixed password, no restart of postdesk: it connects and ingests.
+    let (status, _) = app
+        .put(&app.admin, &path, &app.inbox_body(SUPPORT_PASSWORD))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.deliver(&email(
+        "after-fix@customer.test",
+        "carol@customer.test",
+        "Hello",
+        "Anyone there?",
+        "",
+    ))
+    .await;
+    eventually("the email to be ingested after the fix", || async {
+        (app.conversations(&app.admin, "status=queued").await.len() == 1).then_some(())
+    })
+    .await;
+    let status = app.inbox().await["status"].clone();
+    assert_eq!(status["state"], "idle");
+    assert!(
+        status["last_error"].is_null(),
+        "a successful sync clears the error: {status}"
+    );
+    assert!(status["last_sync_at"].is_string());
+
+    // Test connection reports each server.
+    let (status, checks) = app
+        .post(&app.admin, &format!("{path}/test"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(checks["imap"]["ok"], true, "{checks}");
+    assert_eq!(checks["smtp"]["ok"], true, "{checks}");
+
+    // Disabled: the reader stops, and mail waits in the mailbox.
+    let mut disabled = app.inbox_body(SUPPORT_PASSWORD);
+    disabled["active"] = json!(false);
+    let (status, body) = app.put(&app.admin, &path, &disabled).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"]["state"], "stopped");
+    app.deliver(&email(
+        "while-off@customer.test",
+        "dave@customer.test",
+        "Later",
+        "Hi",
+        "",
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        app.conversations(&app.admin, "status=queued").await.len(),
+        1,
+        "a disabled inbox reads nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_the_smtp_server_refuses_shows_as_failed_with_its_reason() {
+    let app = spawn_app(Db::Sqlite).await;
+    let agent = app.agent("alice").await;
+    app.deliver(&email(
+        "q@customer.test",
+        "carol@customer.test",
+        "Question",
+        "Hi",
+        "",
+    ))
+    .await;
+    let conversation = eventually("a queued conversation", || async {
+        app.conversations(&agent, "status=queued")
+            .await
+            .first()
+            .and_then(|c| c["id"].as_i64())
+    })
+    .await;
+    let (status, _) = app
+        .post(
+            &agent,
+            &format!("/api/v1/conversations/{conversation}/take"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    app.smtp.reject_with(Some("550 5.1.1 No such user here"));
+    let (status, reply) = app
+        .post(
+            &agent,
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &json!({ "text": "Answer", "via": "email" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = reply["id"].as_i64().unwrap();
+    let delivery = eventually("the delivery to fail", || async {
+        let messages = app.messages(&agent, conversation).await;
+        let m = messages
+            .into_iter()
+            .find(|m| m["id"].as_i64() == Some(id))
+            .unwrap();
+        (m["email"]["delivery"]["status"] == "failed").then(|| m["email"]["delivery"].clone())
+    })
+    .await;
+    assert!(
+        delivery["error"]
+            .as_str()
+            .unwrap()
+            .contains("No such user here"),
+        "{delivery}"
+    );
+    assert!(app.smtp.messages().is_empty());
+
+    // Retry once the server accepts again.
+    app.smtp.reject_with(None);
+    let (status, _) = app
+        .post(&agent, &format!("/api/v1/messages/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    app.smtp.wait_for(1, Duration::from_secs(20)).await.unwrap();
+    eventually("the retried delivery to be sent", || async {
+        let messages = app.messages(&agent, conversation).await;
+        let m = messages
+            .into_iter()
+            .find(|m| m["id"].as_i64() == Some(id))
+            .unwrap();
+        (m["email"]["delivery"]["status"] == "sent").then_some(())
+    })
+    .await;
+}
