@@ -171,3 +171,71 @@ async fn an_email_the_smtp_server_refuses_shows_as_failed_with_its_reason() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_certificates_are_verified_unless_the_inbox_opts_out() {
+    let app = spawn_app(Db::Sqlite).await;
+    let path = format!("/api/v1/inboxes/{}", app.inbox_id);
+
+    // Implicit TLS to Dovecot's self-signed certificate: refused by default.
+    let mut tls = app.inbox_body(SUPPORT_PASSWORD);
+    tls["imap"]["port"] = json!(app.dovecot.imaps_port());
+    tls["imap"]["security"] = json!("tls");
+    let (status, body) = app.put(&app.admin, &path, &tls).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["imap"]["tls_verify"], true,
+        "verification is on by default"
+    );
+    let error = eventually("the certificate to be refused", || async {
+        let inbox = app.inbox().await;
+        (inbox["status"]["state"] == "error").then(|| {
+            inbox["status"]["last_error"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+    })
+    .await;
+    assert!(
+        error.contains("TLS handshake failed") && error.contains("using TLS"),
+        "{error}"
+    );
+
+    // The explicit opt-out for a self-signed server: connects over TLS and ingests.
+    tls["imap"]["tls_verify"] = json!(false);
+    let (status, _) = app.put(&app.admin, &path, &tls).await;
+    assert_eq!(status, StatusCode::OK);
+    app.deliver(&email(
+        "tls@customer.test",
+        "carol@customer.test",
+        "Over TLS",
+        "Hi",
+        "",
+    ))
+    .await;
+    eventually("the email read over TLS", || async {
+        (app.conversations(&app.admin, "status=queued").await.len() == 1).then_some(())
+    })
+    .await;
+
+    // STARTTLS on the plain port, also opted out.
+    let mut starttls = app.inbox_body(SUPPORT_PASSWORD);
+    starttls["imap"]["security"] = json!("starttls");
+    starttls["imap"]["tls_verify"] = json!(false);
+    let (status, _) = app.put(&app.admin, &path, &starttls).await;
+    assert_eq!(status, StatusCode::OK);
+    app.deliver(&email(
+        "starttls@customer.test",
+        "dave@customer.test",
+        "Over STARTTLS",
+        "Hi",
+        "",
+    ))
+    .await;
+    eventually("the email read over STARTTLS", || async {
+        (app.conversations(&app.admin, "status=queued").await.len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(app.inbox().await["status"]["state"], "idle");
+}

@@ -1,0 +1,868 @@
+//! A throw-away Dovecot (IMAP, IMAPS, LMTP) on loopback, one per test.
+//!
+//! [`Dovecot::start`] writes a complete `dovecot.conf` (no includes from `/etc/dovecot`)
+//! into a fresh temp dir and runs `dovecot -F -c <dir>/dovecot.conf` as a child process
+//! in its own process group. Everything the instance owns lives in that dir:
+//!
+//! ```text
+//! <tmp>/dovecot.conf   generated config        <tmp>/dovecot.log     log_path / info_log_path
+//! <tmp>/users/<user>   passwd-file ({PLAIN})   <tmp>/dovecot.stderr  early errors (before the log process)
+//! <tmp>/cert.pem       self-signed, CN and SAN localhost + IP 127.0.0.1
+//! <tmp>/key.pem        its P-256 key           <tmp>/mail/<user>/Maildir   mail (owned by the mail uid)
+//! <tmp>/run            base_dir (sockets)      <tmp>/state           state_dir
+//! ```
+//!
+//! Ports are picked free (see [`crate::free_port`]); a start that loses the race for a
+//! port retries with new ones. The packaged system instance (`/etc/dovecot`, port 143) is
+//! never used, so it may run or not.
+//!
+//! As root, Dovecot runs its internal services as `dovecot`, its login processes as
+//! `dovenull` and mail processes as `dovecot` (uid/gid from `/etc/passwd`, with
+//! `first_valid_uid` lowered to it); the temp dir is made world-traversable and `mail/` is
+//! chowned to `dovecot`. As a normal user, everything runs as that user.
+//!
+//! Stopping sends `TERM` to the master, then `KILL` to its whole process group; this also
+//! happens on `Drop`. A watchdog `sh` per instance does the same if the test process dies
+//! without running destructors, so no `dovecot` outlives the test binary.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, anyhow, bail, ensure};
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::process;
+
+/// How long a start may take before it is reported as failed.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long one IMAP or LMTP helper conversation may take.
+const IO_TIMEOUT: Duration = Duration::from_secs(15);
+/// Lines of log quoted in error messages.
+const LOG_TAIL: usize = 30;
+
+/// A running throw-away Dovecot; see the [module docs](self). Stopped on drop.
+pub struct Dovecot {
+    /// `None` only between stop and start inside [`Dovecot::restart`].
+    running: Option<Running>,
+    dovecot_bin: PathBuf,
+    ports: Ports,
+    /// username -> password, as written to `<dir>/users/<username>`.
+    users: Mutex<BTreeMap<String, String>>,
+    mail_owner: Option<(u32, u32)>,
+    /// Length of the log when the current process was started (see `port_clash`).
+    log_mark: usize,
+    dir: TempDir,
+}
+
+struct Running {
+    master: Child,
+    watchdog: Child,
+}
+
+#[derive(Clone, Copy)]
+struct Ports {
+    imap: u16,
+    imaps: u16,
+    lmtp: u16,
+}
+
+/// Who the Dovecot processes run as.
+struct Identity {
+    internal_user: String,
+    internal_group: String,
+    login_user: String,
+    mail_uid: u32,
+    mail_gid: u32,
+    running_as_root: bool,
+}
+
+impl Dovecot {
+    /// Starts a new instance on free loopback ports with an empty user list.
+    ///
+    /// Fails with the command, ports and the tail of the Dovecot log when Dovecot does not
+    /// greet on its IMAP port within a few seconds.
+    pub async fn start() -> anyhow::Result<Dovecot> {
+        let dovecot_bin = std::env::var_os("POSTDESK_DOVECOT")
+            .map(PathBuf::from)
+            .or_else(|| process::find_program("dovecot", &["/usr/sbin", "/usr/local/sbin"]))
+            .ok_or_else(|| {
+                anyhow!(
+                    "`dovecot` not found in PATH or /usr/sbin: install it \
+                     (Debian: apt-get install dovecot-imapd dovecot-lmtpd) or run scripts/test"
+                )
+            })?;
+        let identity = identity()?;
+        let (cert, key) = tokio::task::spawn_blocking(tls_material)
+            .await
+            .context("TLS certificate generation panicked")??;
+
+        let tmp_root = if std::env::temp_dir().as_os_str().len() > 40 {
+            // Unix socket paths under base_dir must stay below 108 bytes.
+            PathBuf::from("/tmp")
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("postdesk-dovecot-")
+            .tempdir_in(&tmp_root)
+            .with_context(|| format!("cannot create a temp dir in {}", tmp_root.display()))?;
+        let root = dir.path();
+        fs::set_permissions(root, fs::Permissions::from_mode(0o755))?;
+        fs::write(root.join("cert.pem"), cert)?;
+        fs::write(root.join("key.pem"), key)?;
+        fs::set_permissions(root.join("key.pem"), fs::Permissions::from_mode(0o600))?;
+        for sub in ["mail", "state", "users"] {
+            fs::create_dir(root.join(sub))?;
+            fs::set_permissions(root.join(sub), fs::Permissions::from_mode(0o755))?;
+        }
+        let mail_owner = identity
+            .running_as_root
+            .then_some((identity.mail_uid, identity.mail_gid));
+        if let Some((uid, gid)) = mail_owner {
+            std::os::unix::fs::chown(root.join("mail"), Some(uid), Some(gid))
+                .context("cannot chown the mail dir to the dovecot user")?;
+        }
+
+        let mut dovecot = Dovecot {
+            running: None,
+            dovecot_bin,
+            ports: Ports {
+                imap: 0,
+                imaps: 0,
+                lmtp: 0,
+            },
+            users: Mutex::new(BTreeMap::new()),
+            mail_owner,
+            log_mark: 0,
+            dir,
+        };
+
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            dovecot.ports = distinct_free_ports()?;
+            fs::write(dovecot.config_path(), dovecot.config(&identity))?;
+            match dovecot.spawn().await {
+                Ok(()) => return Ok(dovecot),
+                Err(e) if attempt < 4 && dovecot.port_clash() => {
+                    tracing::debug!("dovecot lost a port race, retrying with new ports: {e:#}");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Always `"127.0.0.1"`.
+    pub fn host(&self) -> &str {
+        crate::HOST
+    }
+
+    /// Plain IMAP (STARTTLS is offered too, with the self-signed certificate).
+    pub fn imap_port(&self) -> u16 {
+        self.ports.imap
+    }
+
+    /// IMAP over implicit TLS, with the self-signed certificate ([`Dovecot::cert_pem`]).
+    pub fn imaps_port(&self) -> u16 {
+        self.ports.imaps
+    }
+
+    /// LMTP over plain TCP.
+    pub fn lmtp_port(&self) -> u16 {
+        self.ports.lmtp
+    }
+
+    /// The PEM of the self-signed server certificate (valid for `localhost` and
+    /// `127.0.0.1`, not a CA), for clients that should trust exactly this server.
+    pub fn cert_pem(&self) -> String {
+        fs::read_to_string(self.dir.path().join("cert.pem")).unwrap_or_default()
+    }
+
+    /// The instance's temp dir (config, log, users, `mail/`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The maildir of `username` (`<dir>/mail/<username>/Maildir`); it exists once the
+    /// user has logged in or received mail. New mail is in `new/`, seen mail in `cur/`.
+    pub fn maildir(&self, username: &str) -> PathBuf {
+        self.dir.path().join("mail").join(username).join("Maildir")
+    }
+
+    /// Adds a user (or changes their password), usable immediately. Changing an existing
+    /// user's password blocks for up to a second (Dovecot re-reads a passwd-file at most
+    /// once a second); adding users never waits. `username` must not contain `:`, `/`, whitespace or
+    /// control characters; `password` must not contain `:` or control characters.
+    pub fn add_user(&self, username: &str, password: &str) -> anyhow::Result<()> {
+        ensure!(
+            !username.is_empty()
+                && !username
+                    .chars()
+                    .any(|c| c == ':' || c == '/' || c.is_whitespace() || c.is_control())
+                && username != "."
+                && username != "..",
+            "invalid Dovecot test username {username:?}"
+        );
+        ensure!(
+            !password.chars().any(|c| c == ':' || c.is_control()),
+            "invalid Dovecot test password for {username:?}: no ':' or control characters"
+        );
+        let mut users = self
+            .users
+            .lock()
+            .map_err(|_| anyhow!("users lock poisoned"))?;
+        let previous = users.insert(username.to_string(), password.to_string());
+        self.write_user(username, password)?;
+        if previous.is_some_and(|p| p != password) {
+            // See `write_user`: let Dovecot's once-a-second passwd-file check come round.
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            std::thread::sleep(
+                Duration::from_secs(1) - Duration::from_nanos(u64::from(now.subsec_nanos()))
+                    + Duration::from_millis(20),
+            );
+        }
+        Ok(())
+    }
+
+    /// Stores `raw` in `mailbox` of `username` with IMAP `APPEND` over plain TCP
+    /// (LOGIN, APPEND with a synchronizing literal, LOGOUT). Creates the mailbox if the
+    /// server answers `[TRYCREATE]`. Mailbox names are sent as quoted strings, so keep them
+    /// ASCII (or pass modified UTF-7 yourself).
+    pub async fn append(
+        &self,
+        username: &str,
+        password: &str,
+        mailbox: &str,
+        raw: &[u8],
+    ) -> anyhow::Result<()> {
+        let port = self.ports.imap;
+        let work = async {
+            let mut conn = Conn::connect(port).await?;
+            let greeting = conn.line().await?;
+            ensure!(
+                greeting.starts_with("* OK"),
+                "bad IMAP greeting {greeting:?}"
+            );
+            conn.command(
+                "a1",
+                &format!("LOGIN {} {}", quote(username)?, quote(password)?),
+            )
+            .await?;
+            let mut tag = 2;
+            let mut created = false;
+            loop {
+                let t = format!("a{tag}");
+                tag += 1;
+                conn.send(
+                    format!("{t} APPEND {} {{{}}}\r\n", quote(mailbox)?, raw.len()).as_bytes(),
+                )
+                .await?;
+                // Dovecot may refuse before the literal (e.g. [TRYCREATE]) or after it.
+                let mut reply = loop {
+                    let line = conn.line().await?;
+                    if line.starts_with('+') || line.starts_with(&format!("{t} ")) {
+                        break line;
+                    }
+                };
+                if reply.starts_with('+') {
+                    conn.send(raw).await?;
+                    conn.send(b"\r\n").await?;
+                    reply = conn.tagged(&t).await?;
+                }
+                if reply.starts_with(&format!("{t} OK")) {
+                    break;
+                }
+                if reply.contains("[TRYCREATE]") && !created {
+                    created = true;
+                    let c = format!("a{tag}");
+                    tag += 1;
+                    conn.command(&c, &format!("CREATE {}", quote(mailbox)?))
+                        .await?;
+                    continue;
+                }
+                bail!("APPEND failed: {reply:?}");
+            }
+            let _ = conn.command(&format!("a{tag}"), "LOGOUT").await;
+            Ok(())
+        };
+        tokio::time::timeout(IO_TIMEOUT, work)
+            .await
+            .unwrap_or_else(|_| Err(anyhow!("timed out after {IO_TIMEOUT:?}")))
+            .with_context(|| {
+                format!(
+                    "IMAP APPEND of {} bytes to {mailbox:?} as {username:?} on 127.0.0.1:{port} failed\n\
+                     --- dovecot log tail ---\n{}",
+                    raw.len(),
+                    self.log_tail()
+                )
+            })
+    }
+
+    /// Delivers `raw` to `rcpt` over LMTP (LHLO, `MAIL FROM:<testkit@localhost>`,
+    /// `RCPT TO:<rcpt>`, DATA). Bare LF line ends are sent as CRLF and lines starting with
+    /// `.` are dot-stuffed. `rcpt` is a user name as given to [`Dovecot::add_user`].
+    pub async fn deliver_lmtp(&self, rcpt: &str, raw: &[u8]) -> anyhow::Result<()> {
+        let port = self.ports.lmtp;
+        let work = async {
+            let mut conn = Conn::connect(port).await?;
+            conn.expect_reply("greeting", "220").await?;
+            conn.send(b"LHLO localhost\r\n").await?;
+            conn.expect_reply("LHLO", "250").await?;
+            conn.send(b"MAIL FROM:<testkit@localhost>\r\n").await?;
+            conn.expect_reply("MAIL FROM", "250").await?;
+            conn.send(format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
+                .await?;
+            conn.expect_reply("RCPT TO", "250").await?;
+            conn.send(b"DATA\r\n").await?;
+            conn.expect_reply("DATA", "354").await?;
+            conn.send(&dot_stuff(raw)).await?;
+            conn.expect_reply("end of DATA", "250").await?;
+            conn.send(b"QUIT\r\n").await?;
+            let _ = conn.reply().await;
+            Ok(())
+        };
+        tokio::time::timeout(IO_TIMEOUT, work)
+            .await
+            .unwrap_or_else(|_| Err(anyhow!("timed out after {IO_TIMEOUT:?}")))
+            .with_context(|| {
+                format!(
+                    "LMTP delivery of {} bytes to <{rcpt}> on 127.0.0.1:{port} failed\n\
+                     --- dovecot log tail ---\n{}",
+                    raw.len(),
+                    self.log_tail()
+                )
+            })
+    }
+
+    /// Stops Dovecot and starts it again with the same config: same ports, same users,
+    /// same maildirs (mail, UIDs and UIDVALIDITY are kept). Open client connections drop.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        // The old processes are gone, but a port may still be held briefly; retry a bit.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match self.spawn().await {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() < deadline && self.port_clash() => {
+                    tracing::debug!("dovecot restart: port still busy, retrying: {e:#}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e.context("Dovecot restart failed")),
+            }
+        }
+    }
+
+    /// The Dovecot log so far (plus anything it printed to stderr), for diagnostics.
+    pub fn log(&self) -> String {
+        let mut out = fs::read_to_string(self.log_path()).unwrap_or_default();
+        if let Ok(stderr) = fs::read_to_string(self.stderr_path())
+            && !stderr.trim().is_empty()
+        {
+            out.push_str("--- stderr ---\n");
+            out.push_str(&stderr);
+        }
+        out
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("dovecot.conf")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("dovecot.log")
+    }
+
+    fn stderr_path(&self) -> PathBuf {
+        self.dir.path().join("dovecot.stderr")
+    }
+
+    fn log_tail(&self) -> String {
+        let mut out = process::tail(&self.log_path(), LOG_TAIL);
+        let stderr = process::tail(&self.stderr_path(), LOG_TAIL);
+        if !stderr.contains("is empty") && !stderr.starts_with("(cannot read") {
+            out.push_str("\n--- stderr ---\n");
+            out.push_str(&stderr);
+        }
+        out
+    }
+
+    /// Whether the last start failed because a port was taken (judged from what Dovecot
+    /// logged since that start, and its stderr).
+    fn port_clash(&self) -> bool {
+        let log = fs::read(self.log_path()).unwrap_or_default();
+        let new = String::from_utf8_lossy(log.get(self.log_mark..).unwrap_or_default());
+        let stderr = fs::read_to_string(self.stderr_path()).unwrap_or_default();
+        [new.as_ref(), stderr.as_str()]
+            .iter()
+            .any(|text| text.contains("Address already in use"))
+    }
+
+    /// Writes `<dir>/users/<name>`, a one-line passwd-file. Dovecot's passwd-file driver
+    /// stats a file at most once per second and serves its cached copy in between; with
+    /// one file per user (path `users/%u`) a new user is a new file, read on first lookup.
+    /// A changed password is a changed file: its mtime is made strictly newer, and the
+    /// caller waits for the next second so the next lookup stats it again.
+    fn write_user(&self, name: &str, password: &str) -> anyhow::Result<()> {
+        let path = self.dir.path().join("users").join(name);
+        let previous_mtime = fs::metadata(&path).and_then(|m| m.modified()).ok();
+        process::write_atomic(
+            &path,
+            format!("{name}:{{PLAIN}}{password}::::::\n").as_bytes(),
+        )
+        .with_context(|| format!("cannot write {}", path.display()))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
+        let now = SystemTime::now();
+        let mtime = match previous_mtime {
+            Some(prev) if now < prev + Duration::from_secs(1) => prev + Duration::from_secs(1),
+            _ => now,
+        };
+        fs::File::options()
+            .write(true)
+            .open(&path)?
+            .set_modified(mtime)?;
+        Ok(())
+    }
+
+    fn config(&self, id: &Identity) -> String {
+        static INSTANCE: AtomicU32 = AtomicU32::new(0);
+        let root = self.dir.path().display();
+        let instance = format!(
+            "postdesk-test-{}-{}",
+            std::process::id(),
+            INSTANCE.fetch_add(1, Ordering::Relaxed)
+        );
+        let Ports { imap, imaps, lmtp } = self.ports;
+        let (internal, group, login) = (&id.internal_user, &id.internal_group, &id.login_user);
+        let (uid, gid) = (id.mail_uid, id.mail_gid);
+        // Chroots need root; as a normal user run login and anvil unchrooted.
+        let chroot = if id.running_as_root {
+            ""
+        } else {
+            "  chroot =\n"
+        };
+        format!(
+            r#"# Generated by postdesk-testkit for one test; see crates/testkit/src/dovecot.rs.
+instance_name = {instance}
+protocols = imap lmtp
+listen = 127.0.0.1
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+info_log_path = {root}/dovecot.log
+debug_log_path = {root}/dovecot.log
+
+default_internal_user = {internal}
+default_internal_group = {group}
+default_login_user = {login}
+first_valid_uid = {uid}
+first_valid_gid = {gid}
+
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+auth_failure_delay = 0
+auth_username_format = %u
+auth_verbose = yes
+mailbox_idle_check_interval = 1 secs
+mail_location = maildir:~/Maildir
+
+ssl = yes
+ssl_cert = <{root}/cert.pem
+ssl_key = <{root}/key.pem
+
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/users/%u
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {root}/users/%u
+  default_fields = uid={uid} gid={gid} home={root}/mail/%u
+}}
+
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Drafts {{
+    special_use = \Drafts
+    auto = subscribe
+  }}
+  mailbox Sent {{
+    special_use = \Sent
+    auto = subscribe
+  }}
+  mailbox Trash {{
+    special_use = \Trash
+    auto = subscribe
+  }}
+  mailbox Junk {{
+    special_use = \Junk
+    auto = subscribe
+  }}
+  mailbox Archive {{
+    special_use = \Archive
+    auto = subscribe
+  }}
+}}
+
+protocol imap {{
+  mail_max_userip_connections = 100
+}}
+
+service imap-login {{
+{chroot}  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {imaps}
+    ssl = yes
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp}
+  }}
+}}
+# mode = 0 turns off the auth penalty (2-15 s delays after failed logins from one IP).
+service anvil {{
+{chroot}  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+"#
+        )
+    }
+
+    /// Starts the master with the current config and waits for the IMAP greeting.
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let config = self.config_path();
+        let command = format!("{} -F -c {}", self.dovecot_bin.display(), config.display());
+        let ports = format!(
+            "imap 127.0.0.1:{}, imaps :{}, lmtp :{}",
+            self.ports.imap, self.ports.imaps, self.ports.lmtp
+        );
+        let stderr = fs::File::create(self.stderr_path())?;
+        self.log_mark = fs::metadata(self.log_path()).map_or(0, |m| m.len() as usize);
+        let started = Instant::now();
+        let mut master = Command::new(&self.dovecot_bin)
+            .arg("-F")
+            .arg("-c")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(stderr.try_clone()?)
+            .stderr(stderr)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("cannot run `{command}`"))?;
+        let watchdog = match process::spawn_watchdog(master.id()) {
+            Ok(w) => w,
+            Err(e) => {
+                process::stop_group(&mut master, Duration::from_secs(2));
+                return Err(e);
+            }
+        };
+        self.running = Some(Running { master, watchdog });
+
+        let ready = process::wait_for_greeting(
+            self.ports.imap,
+            START_TIMEOUT,
+            // "* OK Waiting for authentication process to respond.." comes first while the
+            // auth process starts; wait for the real "ready" greeting.
+            |line| line.starts_with("* OK") && !line.contains("Waiting for authentication"),
+            || match self.running.as_mut().map(|r| r.master.try_wait()) {
+                Some(Ok(Some(status))) => Err(anyhow!("dovecot exited with {status}")),
+                _ => Ok(()),
+            },
+        )
+        .await;
+        match ready {
+            Ok(()) => {
+                tracing::debug!(
+                    "dovecot up in {:?} ({ports}, dir {})",
+                    started.elapsed(),
+                    self.dir.path().display()
+                );
+                Ok(())
+            }
+            Err(e) => {
+                self.stop();
+                Err(anyhow!(
+                    "Dovecot did not start: `{command}` ({ports}): {e:#}\n--- dovecot log tail ---\n{}",
+                    self.log_tail()
+                ))
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(Running {
+            mut master,
+            watchdog,
+        }) = self.running.take()
+        {
+            process::stop_group(&mut master, Duration::from_secs(5));
+            process::stop_watchdog(watchdog);
+        }
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl std::fmt::Debug for Dovecot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dovecot")
+            .field("imap_port", &self.ports.imap)
+            .field("imaps_port", &self.ports.imaps)
+            .field("lmtp_port", &self.ports.lmtp)
+            .field("dir", &self.dir.path())
+            .field("mail_owner", &self.mail_owner)
+            .finish()
+    }
+}
+
+/// Three different free ports (each [`crate::free_port`] call could repeat one).
+fn distinct_free_ports() -> anyhow::Result<Ports> {
+    let mut ports: Vec<u16> = Vec::with_capacity(3);
+    for _ in 0..50 {
+        let port = crate::free_port()?;
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+        if let [imap, imaps, lmtp] = ports[..] {
+            return Ok(Ports { imap, imaps, lmtp });
+        }
+    }
+    bail!("could not find three distinct free ports on 127.0.0.1")
+}
+
+fn identity() -> anyhow::Result<Identity> {
+    let uid = process::euid()?;
+    if uid == 0 {
+        let (_, mail_uid, mail_gid) = process::passwd_lookup(|name, _| name == "dovecot")
+            .ok_or_else(|| anyhow!("running as root but there is no `dovecot` user in /etc/passwd: install dovecot-core"))?;
+        ensure!(
+            process::passwd_lookup(|name, _| name == "dovenull").is_some(),
+            "running as root but there is no `dovenull` user in /etc/passwd: install dovecot-core"
+        );
+        Ok(Identity {
+            internal_user: "dovecot".into(),
+            internal_group: "dovecot".into(),
+            login_user: "dovenull".into(),
+            mail_uid,
+            mail_gid,
+            running_as_root: true,
+        })
+    } else {
+        let (name, uid, gid) = process::passwd_lookup(|_, u| u == uid).ok_or_else(|| {
+            anyhow!("uid {uid} has no /etc/passwd entry; Dovecot needs a user name")
+        })?;
+        let group = process::group_name(gid).ok_or_else(|| {
+            anyhow!("gid {gid} has no /etc/group entry; Dovecot needs a group name")
+        })?;
+        Ok(Identity {
+            internal_user: name.clone(),
+            internal_group: group,
+            login_user: name,
+            mail_uid: uid,
+            mail_gid: gid,
+            running_as_root: false,
+        })
+    }
+}
+
+/// A self-signed P-256 certificate for `localhost`/`127.0.0.1` (not a CA, so rustls
+/// accepts it as a trust anchor for itself), made once per test process with `openssl`.
+fn tls_material() -> anyhow::Result<(String, String)> {
+    static MATERIAL: OnceLock<Result<(String, String), String>> = OnceLock::new();
+    MATERIAL
+        .get_or_init(|| generate_cert().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow!(e))
+}
+
+fn generate_cert() -> anyhow::Result<(String, String)> {
+    let dir = tempfile::Builder::new()
+        .prefix("postdesk-cert-")
+        .tempdir()?;
+    let cnf = dir.path().join("openssl.cnf");
+    fs::write(
+        &cnf,
+        "[req]\ndistinguished_name = dn\nx509_extensions = ext\nprompt = no\n\
+         [dn]\nCN = localhost\n\
+         [ext]\nbasicConstraints = critical,CA:FALSE\n\
+         keyUsage = critical,digitalSignature,keyEncipherment\n\
+         extendedKeyUsage = serverAuth\n\
+         subjectAltName = DNS:localhost,IP:127.0.0.1\n",
+    )?;
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let args = [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "3650",
+        "-config",
+    ];
+    let output = Command::new("openssl")
+        .args(args)
+        .arg(&cnf)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .context("cannot run `openssl req` (install openssl)")?;
+    ensure!(
+        output.status.success(),
+        "`openssl {}` failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok((fs::read_to_string(cert)?, fs::read_to_string(key)?))
+}
+
+/// An IMAP quoted string.
+fn quote(s: &str) -> anyhow::Result<String> {
+    ensure!(
+        !s.contains(['\r', '\n', '\0']),
+        "{s:?} cannot be sent as an IMAP quoted string"
+    );
+    Ok(format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\").replace('"', "\\\"")
+    ))
+}
+
+/// CRLF line ends, dot-stuffing and the final `.` line for SMTP/LMTP DATA.
+fn dot_stuff(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + 64);
+    let mut line_start = true;
+    for (i, &b) in raw.iter().enumerate() {
+        if line_start && b == b'.' {
+            out.push(b'.');
+        }
+        if b == b'\n' && (i == 0 || raw[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+        line_start = b == b'\n';
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+/// A line-oriented client connection for the IMAP and LMTP helpers.
+struct Conn {
+    stream: BufReader<TcpStream>,
+}
+
+impl Conn {
+    async fn connect(port: u16) -> anyhow::Result<Conn> {
+        let stream = TcpStream::connect((crate::HOST, port))
+            .await
+            .with_context(|| format!("cannot connect to 127.0.0.1:{port}"))?;
+        Ok(Conn {
+            stream: BufReader::new(stream),
+        })
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.stream.get_mut().write_all(bytes).await?;
+        Ok(())
+    }
+
+    async fn line(&mut self) -> anyhow::Result<String> {
+        let mut buf = Vec::new();
+        let n = self.stream.read_until(b'\n', &mut buf).await?;
+        ensure!(n > 0, "server closed the connection");
+        Ok(String::from_utf8_lossy(&buf).trim_end().to_string())
+    }
+
+    /// Reads until the tagged response for `tag`, skipping untagged lines.
+    async fn tagged(&mut self, tag: &str) -> anyhow::Result<String> {
+        let prefix = format!("{tag} ");
+        loop {
+            let line = self.line().await?;
+            if line.starts_with(&prefix) {
+                return Ok(line);
+            }
+        }
+    }
+
+    /// Sends an IMAP command and requires a tagged OK.
+    async fn command(&mut self, tag: &str, command: &str) -> anyhow::Result<String> {
+        self.send(format!("{tag} {command}\r\n").as_bytes()).await?;
+        let reply = self.tagged(tag).await?;
+        let verb = command.split(' ').next().unwrap_or(command);
+        ensure!(
+            reply.starts_with(&format!("{tag} OK")),
+            "IMAP {verb} failed: {reply:?}"
+        );
+        Ok(reply)
+    }
+
+    /// Reads a (possibly multi-line) SMTP/LMTP reply, returning all its lines.
+    async fn reply(&mut self) -> anyhow::Result<String> {
+        let mut all = String::new();
+        loop {
+            let line = self.line().await?;
+            all.push_str(&line);
+            all.push('\n');
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return Ok(all);
+            }
+        }
+    }
+
+    async fn expect_reply(&mut self, step: &str, code: &str) -> anyhow::Result<()> {
+        let reply = self.reply().await?;
+        ensure!(
+            reply.starts_with(code),
+            "LMTP {step}: expected {code}, got {:?}",
+            reply.trim_end()
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_stuffing_and_line_ends() {
+        assert_eq!(dot_stuff(b"a\n.b\r\n..c"), b"a\r\n..b\r\n...c\r\n.\r\n");
+        assert_eq!(dot_stuff(b".x\r\n"), b"..x\r\n.\r\n");
+        assert_eq!(dot_stuff(b""), b"\r\n.\r\n");
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote(r#"a"b\c"#).unwrap(), r#""a\"b\\c""#);
+        assert!(quote("a\r\nb").is_err());
+    }
+}
