@@ -24,6 +24,7 @@ use crate::settings::Settings;
 
 pub use auth::AuthUser;
 pub use error::ApiError;
+pub use users::validate_username;
 
 /// Largest request body: an upload of up to this size (bytes).
 pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;

@@ -34,7 +34,10 @@ struct CreateUser {
 const MIN_PASSWORD_LEN: usize = 8;
 
 /// Checks a username: what `/invite @username` can name.
-pub(crate) fn validate_username(username: &str) -> Result<(), String> {
+///
+/// # Errors
+/// A message saying what a username may contain.
+pub fn validate_username(username: &str) -> Result<(), String> {
     let ok = !username.is_empty()
         && username.len() <= 64
         && username
