@@ -27,6 +27,10 @@ pub struct Settings {
     /// Seconds between checks for new mail on servers without IMAP IDLE.
     #[arg(long, env = "POSTDESK_POLL_SECONDS", default_value_t = 30)]
     pub poll_seconds: u64,
+    /// The URL people open postdesk at (e.g. https://support.example.com/). When it is https,
+    /// session cookies are marked Secure.
+    #[arg(long, env = "POSTDESK_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Hours a login token stays valid.
     #[arg(long, env = "POSTDESK_SESSION_HOURS", default_value_t = 24 * 7)]
     pub session_hours: u64,
@@ -43,6 +47,7 @@ impl Settings {
             admin_password: None,
             secret_key: None,
             poll_seconds: 30,
+            public_url: None,
             session_hours: 24 * 7,
         }
     }

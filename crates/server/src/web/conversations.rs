@@ -37,6 +37,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/conversations/{id}/close", post(close))
         .route("/messages/{id}/send-email", post(send_email))
         .route("/messages/{id}/retry", post(retry))
+        .route("/messages/{id}/body.html", get(super::ui::email_body))
         .route("/attachments/{id}", get(attachment))
 }
 
@@ -97,7 +98,10 @@ fn message_json(m: &Message) -> Value {
         "kind": m.kind,
         "author": m.author,
         "text": m.text,
+        // The new text of an inbound email, without quoted history and signature.
+        "reply_text": (m.kind == MessageKind::EmailIn).then(|| postdesk_mail::trim::reply_text(&m.text)),
         "html": m.html,
+        "remote_images": m.html.as_deref().is_some_and(|h| h.contains("src=\"http")),
         "email": email,
         "attachments": attachments,
         "source_message_id": m.source_message_id,
@@ -176,7 +180,11 @@ async fn find(state: &AppState, id: i64) -> Result<Conversation, ApiError> {
 }
 
 /// Read access: members, admins and managers, and every agent while it is queued.
-async fn readable(state: &AppState, auth: &AuthUser, id: i64) -> Result<Conversation, ApiError> {
+pub(super) async fn readable(
+    state: &AppState,
+    auth: &AuthUser,
+    id: i64,
+) -> Result<Conversation, ApiError> {
     let c = find(state, id).await?;
     if c.status == ConversationStatus::Queued
         || auth.user.reads_all()

@@ -10,6 +10,7 @@ mod error;
 mod events;
 mod inboxes;
 mod session;
+mod ui;
 mod users;
 
 use axum::Router;
@@ -24,6 +25,7 @@ use crate::settings::Settings;
 
 pub use auth::AuthUser;
 pub use error::ApiError;
+pub use ui::escape;
 pub use users::validate_username;
 
 /// Largest request body: an upload of up to this size (bytes).
@@ -57,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("No such API endpoint".into()) });
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .merge(ui::router())
         .nest("/api/v1", api)
         .layer(axum::extract::DefaultBodyLimit::max(
             MAX_UPLOAD_BYTES + 64 * 1024,

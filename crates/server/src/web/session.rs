@@ -34,23 +34,23 @@ pub(super) fn user_json(user: &postdesk_store::User) -> Value {
     })
 }
 
-#[tracing::instrument(skip_all, fields(username = %form.username))]
-async fn login(
-    State(state): State<AppState>,
-    ApiJson(form): ApiJson<LoginForm>,
-) -> Result<Json<Value>, ApiError> {
-    let wrong = || ApiError::Unauthorized("Wrong username or password".into());
-    let Some((user, hash)) = state
-        .store
-        .find_user_credentials(form.username.trim())
-        .await?
-    else {
+/// Checks a username and password and starts a session; returns its token, or `None` for
+/// wrong credentials or a deactivated user (the same answer, so neither can be probed).
+///
+/// # Errors
+/// Store failures.
+pub(super) async fn start_session(
+    state: &AppState,
+    username: &str,
+    password: String,
+) -> Result<Option<String>, ApiError> {
+    let Some((user, hash)) = state.store.find_user_credentials(username).await? else {
         // Spend the same time as a real check so usernames cannot be probed by timing.
-        let _ = password::verify_async(form.password, dummy_hash().await).await;
-        return Err(wrong());
+        let _ = password::verify_async(password, dummy_hash().await).await;
+        return Ok(None);
     };
-    if !password::verify_async(form.password, hash).await || !user.active {
-        return Err(wrong());
+    if !password::verify_async(password, hash).await || !user.active {
+        return Ok(None);
     }
     let token = password::new_token();
     let hours = i64::try_from(state.settings.session_hours).unwrap_or(24);
@@ -59,8 +59,22 @@ async fn login(
         .store
         .create_session(user.id, &password::token_hash(&token), expires_at)
         .await?;
+    Ok(Some(token))
+}
+
+#[tracing::instrument(skip_all, fields(username = %form.username))]
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(form): ApiJson<LoginForm>,
+) -> Result<Json<Value>, ApiError> {
+    let token = start_session(&state, form.username.trim(), form.password)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("Wrong username or password".into()))?;
+    let auth = super::auth::user_for_token(&state, &token).await?;
+    let hours = i64::try_from(state.settings.session_hours).unwrap_or(24);
+    let expires_at = postdesk_store::now_ms() + hours * 3_600_000;
     Ok(Json(
-        json!({ "token": token, "expires_at": super::conversations::time(expires_at), "user": user_json(&user) }),
+        json!({ "token": token, "expires_at": super::conversations::time(expires_at), "user": user_json(&auth.user) }),
     ))
 }
 

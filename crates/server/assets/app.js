@@ -1,0 +1,661 @@
+// postdesk: the agent workspace and admin pages. Hand-written; talks to /api/v1 with the
+// session cookie and the page's CSRF token, and listens to /api/v1/events for live updates.
+// All text from users and emails is put into the page with textContent (never innerHTML), so
+// it is shown, never run. Email HTML is shown only inside a sandboxed frame.
+"use strict";
+
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const meEl = document.getElementById("me");
+const me = { id: Number(meEl.dataset.userId), username: meEl.dataset.username, admin: meEl.dataset.admin === "true" };
+const main = document.getElementById("main");
+const sidebar = document.getElementById("sidebar");
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+/** Creates an element: h("a", {href: "#", class: "x", onclick: f}, "text", child, ...). */
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (value === true) el.setAttribute(key, "");
+    else el.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+async function api(method, path, body) {
+  const options = { method, headers: { "X-CSRF-Token": csrf, "Accept": "application/json" }, credentials: "same-origin" };
+  if (body !== undefined) {
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch("/api/v1" + path, options);
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
+  if (response.status === 401) { location.href = "/login"; throw new ApiError(401, "Logged out"); }
+  if (!response.ok) throw new ApiError(response.status, (data && data.error) || response.statusText);
+  return data;
+}
+
+function toast(message, isError) {
+  const item = h("div", { class: "item" + (isError ? " error" : "") }, message);
+  document.getElementById("toast").append(item);
+  setTimeout(() => item.remove(), isError ? 8000 : 4000);
+}
+
+function formatTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+function formatSize(bytes) {
+  if (bytes < 1024) return bytes + " B";
+  if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(1) + " KB";
+  return (bytes / 1024 / 1024).toFixed(1) + " MB";
+}
+
+function addr(a) {
+  if (!a) return "";
+  return a.name ? `${a.name} <${a.email}>` : a.email;
+}
+
+function contactLabel(c) {
+  return c.name ? `${c.name} <${c.email}>` : c.email;
+}
+
+// ---------------------------------------------------------------------------------------
+// State
+
+const state = {
+  current: null,        // the open conversation's id
+  users: null,          // for /invite autocomplete
+  closedQuery: "",
+  lastQueued: new Set(),
+  notice: null,         // {id, text}: shown above the open conversation (e.g. "Already taken by @bob")
+};
+
+function noticeFor(id) {
+  return state.notice && state.notice.id === id ? h("p", { class: "notice", role: "alert" }, state.notice.text) : null;
+}
+
+async function users() {
+  if (!state.users) state.users = (await api("GET", "/users")).users.filter((u) => u.active);
+  return state.users;
+}
+
+// ---------------------------------------------------------------------------------------
+// Sidebar: Queued Chats, Chats in Progress, closed search
+
+function convLink(c) {
+  return h("li", {},
+    h("a", { href: `#/c/${c.id}`, "aria-current": state.current === c.id ? "page" : null, dataset: { id: c.id } },
+      h("span", { class: "subject" }, c.subject || "(no subject)"),
+      h("span", { class: "who" }, contactLabel(c.contact))));
+}
+
+function section(title, id, list, extra) {
+  const badge = h("span", { class: "badge" + (list.length ? "" : " zero"), "aria-label": `${list.length} conversations` }, list.length);
+  return h("section", { class: "side-section", id },
+    h("h2", {}, title, badge),
+    extra || null,
+    h("ul", { class: "side-list" }, list.length ? list.map(convLink) : h("li", { class: "none" }, "None")));
+}
+
+async function renderSidebar() {
+  const [queued, mine] = await Promise.all([
+    api("GET", "/conversations?status=queued"),
+    api("GET", "/conversations?member=me"),
+  ]);
+  const inProgress = mine.conversations.filter((c) => c.status === "open" || c.status === "on_hold");
+  let closed = [];
+  if (state.closedQuery) {
+    closed = (await api("GET", `/conversations?status=closed&contact=${encodeURIComponent(state.closedQuery)}`)).conversations;
+  }
+  const search = h("div", { class: "side-search" },
+    h("input", {
+      type: "search", placeholder: "Search closed by contact", "aria-label": "Search closed conversations by contact",
+      value: state.closedQuery,
+      onchange: (e) => { state.closedQuery = e.target.value.trim(); renderSidebar(); },
+    }));
+  const focused = document.activeElement && document.activeElement.closest("#sidebar") ? document.activeElement.getAttribute("aria-label") : null;
+  sidebar.replaceChildren(
+    section("Queued Chats", "queued", queued.conversations),
+    section("Chats in Progress", "in-progress", inProgress),
+    section("Closed", "closed", closed, search));
+  if (focused) { const again = sidebar.querySelector(`[aria-label="${focused}"]`); if (again) again.focus(); }
+  state.lastQueued = new Set(queued.conversations.map((c) => c.id));
+}
+
+// ---------------------------------------------------------------------------------------
+// Conversation view
+
+function deliveryBadge(message) {
+  const d = message.email && message.email.delivery;
+  if (!d) return null;
+  const label = { queued: "Queued", sent: "Sent", failed: "Failed" }[d.status] || d.status;
+  const parts = [h("span", { class: `delivery ${d.status}`, dataset: { delivery: d.status } }, label)];
+  if (d.error) parts.push(h("span", { class: "delivery-error" }, ` ${d.error}`));
+  if (d.status === "failed") {
+    parts.push(" ", h("button", {
+      type: "button", class: "link", onclick: async (e) => {
+        e.target.disabled = true;
+        try { await api("POST", `/messages/${message.id}/retry`, {}); toast("Email queued again"); }
+        catch (err) { toast(err.message, true); }
+        refreshConversation();
+      },
+    }, "Retry"));
+  }
+  return h("span", { class: "delivery-status" }, ...parts);
+}
+
+function attachmentList(message, conv) {
+  if (!message.attachments.length) return null;
+  return h("ul", { class: "attachments" }, message.attachments.map((a) => {
+    const isImage = /^image\/(png|jpeg|gif|webp)$/.test(a.content_type);
+    return h("li", {},
+      isImage && a.inline ? h("img", { class: "inline-image", src: a.url, alt: a.filename }) : null,
+      h("a", { href: a.url, download: a.filename }, a.filename),
+      h("span", { class: "size" }, formatSize(a.size)));
+  }),
+  message.kind === "internal" && conv.status !== "closed" ? h("li", {}, h("button", {
+    type: "button", class: "email", onclick: async (e) => {
+      e.target.disabled = true;
+      try { await api("POST", `/messages/${message.id}/send-email`, {}); toast("Sending via email…"); }
+      catch (err) { toast(err.message, true); e.target.disabled = false; }
+      refreshConversation();
+    },
+  }, "Send via Email as attachment")) : null);
+}
+
+function emailBody(message) {
+  const box = h("div", { class: "email-body" });
+  if (message.html) {
+    let remote = false;
+    let quoted = false;
+    const frame = h("iframe", {
+      class: "email-html", title: `Email from ${addr(message.email && message.email.from)}`,
+      sandbox: "allow-same-origin allow-popups allow-popups-to-escape-sandbox", referrerpolicy: "no-referrer",
+    });
+    const load = () => { frame.src = `/api/v1/messages/${message.id}/body.html?remote=${remote ? 1 : 0}&quoted=${quoted ? 1 : 0}`; };
+    frame.addEventListener("load", () => {
+      try { frame.style.height = Math.min(2000, frame.contentDocument.documentElement.scrollHeight + 20) + "px"; } catch (_) { /* keep default */ }
+    });
+    load();
+    const controls = h("div", { class: "row" },
+      h("button", { type: "button", class: "link", onclick: (e) => { quoted = !quoted; e.target.textContent = quoted ? "Hide quoted text" : "Show quoted text"; load(); } }, "Show quoted text"),
+      message.remote_images ? h("span", {}, " · ", h("button", {
+        type: "button", class: "link", onclick: (e) => { remote = true; e.target.parentElement.replaceChildren(" · Remote images shown"); load(); },
+      }, "Show remote images")) : null);
+    box.append(frame, controls);
+    return box;
+  }
+  const full = message.text || "";
+  const fresh = message.reply_text;
+  if (fresh !== undefined && fresh !== null && fresh.trim() !== full.trim() && fresh.trim() !== "") {
+    const rest = h("pre", { class: "body-text quoted", hidden: true }, full);
+    box.append(h("pre", { class: "body-text" }, fresh),
+      h("button", { type: "button", class: "link", "aria-expanded": "false", onclick: (e) => {
+        rest.hidden = !rest.hidden;
+        e.target.setAttribute("aria-expanded", String(!rest.hidden));
+        e.target.textContent = rest.hidden ? "Show quoted text" : "Hide quoted text";
+      } }, "Show quoted text"), rest);
+  } else {
+    box.append(h("pre", { class: "body-text" }, full));
+  }
+  return box;
+}
+
+function authorName(message) {
+  const a = message.author;
+  if (a.type === "user") return a.name || a.username;
+  if (a.type === "contact") return a.name || a.email;
+  return "postdesk";
+}
+
+function renderMessage(message, conv) {
+  if (message.kind === "system") {
+    return h("div", { class: "msg system", dataset: { kind: "system", id: message.id } }, `${message.text} · ${formatTime(message.created_at)}`);
+  }
+  const kindLabel = { email_in: "Email", email_out: "Email sent", internal: "Internal" }[message.kind];
+  const head = h("div", { class: "msg-head" },
+    h("span", { class: "kind" }, kindLabel),
+    h("strong", {}, authorName(message)),
+    h("time", { datetime: message.created_at }, formatTime(message.created_at)),
+    deliveryBadge(message));
+  const parts = [head];
+  if (message.email) {
+    const e = message.email;
+    const rows = [["From", addr(e.from)], ["To", e.to.map(addr).join(", ")]];
+    if (e.cc && e.cc.length) rows.push(["Cc", e.cc.map(addr).join(", ")]);
+    rows.push(["Subject", e.subject], ["Date", formatTime(e.date || message.created_at)]);
+    parts.push(h("dl", { class: "headers" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
+    parts.push(emailBody(message));
+  } else if (message.text) {
+    parts.push(h("pre", { class: "body-text" }, message.text));
+  }
+  parts.push(attachmentList(message, conv));
+  return h("article", { class: `msg ${message.kind}`, dataset: { kind: message.kind, id: message.id } }, ...parts);
+}
+
+async function showConversation(id) {
+  if (state.current !== id) state.notice = null;
+  state.current = id;
+  let conv;
+  let messages;
+  try {
+    [conv, { messages }] = await Promise.all([api("GET", `/conversations/${id}`), api("GET", `/conversations/${id}/messages`)]);
+  } catch (err) {
+    main.replaceChildren(noticeFor(id) || h("p", { class: "notice error", role: "alert" }, err.message));
+    return;
+  }
+  if (state.current !== id) return;
+  const actions = [];
+  if (conv.status === "queued") {
+    actions.push(h("button", { type: "button", class: "primary", id: "take", onclick: () => take(conv.id) }, "Take it!"));
+  }
+  if (conv.status === "open" || conv.status === "on_hold") {
+    actions.push(h("button", { type: "button", id: "close", onclick: () => closeConversation(conv) }, "Close"));
+  }
+  const header = h("div", { class: "conv-head" },
+    h("h1", {}, conv.subject || "(no subject)"),
+    h("span", { class: `status ${conv.status}` }, conv.status.replace("_", " ")),
+    ...actions,
+    h("div", { class: "meta" }, `${contactLabel(conv.contact)} · started ${formatTime(conv.created_at)}`));
+  const notice = h("div", { id: "conv-notice" }, noticeFor(id));
+  const timeline = h("div", { class: "timeline", role: "log", "aria-label": "Conversation" }, messages.map((m) => renderMessage(m, conv)));
+  const wantComposer = conv.status !== "queued" && conv.status !== "closed";
+  // Keep the composer of this conversation as it is (draft, focus, inline errors, preview):
+  // only what is above it is rebuilt on a live update.
+  const existing = main.querySelector(`.composer[data-conv="${id}"]`);
+  if (existing && wantComposer) {
+    while (main.firstChild !== existing) main.firstChild.remove();
+    existing.before(header, notice, timeline);
+  } else {
+    main.replaceChildren(header, notice, timeline, wantComposer ? composer(conv) : null);
+  }
+  markCurrent();
+}
+
+function markCurrent() {
+  for (const a of sidebar.querySelectorAll(".side-list a")) {
+    if (Number(a.dataset.id) === state.current) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+}
+
+async function take(id) {
+  const button = document.getElementById("take");
+  if (button) button.disabled = true;
+  try {
+    await api("POST", `/conversations/${id}/take`, {});
+    toast("The conversation is yours");
+  } catch (err) {
+    state.notice = { id, text: err.message };
+  }
+  await Promise.all([renderSidebar(), refreshConversation()]);
+}
+
+function closeConversation(conv) {
+  const notice = document.getElementById("conv-notice");
+  const input = h("input", { type: "text", placeholder: "Comment (optional)", "aria-label": "Closing comment" });
+  const form = h("form", { class: "notice", onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      await api("POST", `/conversations/${conv.id}/close`, { comment: input.value || null });
+      toast("Conversation closed");
+    } catch (err) { toast(err.message, true); }
+    await Promise.all([renderSidebar(), refreshConversation()]);
+  } }, "Close this conversation? ", input, " ", h("button", { type: "submit", class: "primary" }, "Close conversation"), " ",
+    h("button", { type: "button", onclick: () => form.remove() }, "Cancel"));
+  notice.replaceChildren(form);
+  input.focus();
+}
+
+// ---------------------------------------------------------------------------------------
+// Composer: internal by default, Reply via Email on purpose, files, slash commands
+
+function composer(conv) {
+  const text = h("textarea", {
+    id: "composer-text", "aria-label": "Message (internal unless you choose Reply via Email)",
+    placeholder: "Internal message to your team. Enter sends; Shift+Enter for a new line. /invite @username to bring in an agent.",
+  });
+  const error = h("div", { class: "inline-error", role: "alert" });
+  const preview = h("div");
+  const progress = h("div", { class: "progress", hidden: true }, h("div"));
+  const suggestions = h("ul", { class: "suggestions", role: "listbox", hidden: true, id: "invite-suggestions" });
+  const file = h("input", { type: "file", hidden: true, id: "file-input", onchange: () => { if (file.files[0]) upload(conv, file.files[0], progress, error); file.value = ""; } });
+
+  async function sendInternal() {
+    const value = text.value.trim();
+    error.textContent = "";
+    if (!value) return;
+    try {
+      if (value.startsWith("/")) {
+        const result = await api("POST", `/conversations/${conv.id}/commands`, { command: value });
+        toast(result.message);
+      } else {
+        await api("POST", `/conversations/${conv.id}/messages`, { text: value, via: "internal" });
+      }
+      text.value = "";
+      closeSuggestions();
+      refreshConversation();
+    } catch (err) {
+      error.textContent = err.message;
+    }
+  }
+
+  function showEmailPreview() {
+    error.textContent = "";
+    const value = text.value.trim();
+    if (!value) { error.textContent = "Write the reply first."; text.focus(); return; }
+    if (value.startsWith("/")) { error.textContent = "Commands cannot be emailed."; return; }
+    const subject = conv.subject.replace(/^((re|aw|sv|antw)(\[\d+\])?:\s*)+/i, "");
+    const send = h("button", { type: "button", class: "email", id: "send-email", onclick: async () => {
+      send.disabled = true;
+      try {
+        await api("POST", `/conversations/${conv.id}/messages`, { text: text.value, via: "email" });
+        text.value = "";
+        preview.replaceChildren();
+        toast("Email queued for sending");
+      } catch (err) { error.textContent = err.message; send.disabled = false; }
+      refreshConversation();
+    } }, "Send email to contact");
+    preview.replaceChildren(h("div", { class: "email-preview", role: "region", "aria-label": "Email preview" },
+      h("strong", {}, "This will be emailed to the contact:"),
+      h("dl", { class: "headers" },
+        h("dt", {}, "To"), h("dd", {}, contactLabel(conv.contact)),
+        h("dt", {}, "Subject"), h("dd", {}, `Re: ${subject || "(no subject)"}`)),
+      send, " ", h("button", { type: "button", onclick: () => preview.replaceChildren() }, "Cancel")));
+    send.focus();
+  }
+
+  // /invite @... autocomplete
+  let options = [];
+  let selected = 0;
+  function closeSuggestions() { suggestions.hidden = true; options = []; text.removeAttribute("aria-activedescendant"); }
+  async function updateSuggestions() {
+    const match = /^\/invite\s+@?([\w.-]*)$/.exec(text.value);
+    if (!match) { closeSuggestions(); return; }
+    const prefix = match[1].toLowerCase();
+    options = (await users()).filter((u) => u.username.toLowerCase().startsWith(prefix) && u.id !== me.id).slice(0, 8);
+    if (!options.length) { closeSuggestions(); return; }
+    selected = Math.min(selected, options.length - 1);
+    suggestions.replaceChildren(...options.map((u, i) => h("li", {
+      role: "option", id: `suggest-${i}`, "aria-selected": String(i === selected),
+      onmousedown: (e) => { e.preventDefault(); pick(i); },
+    }, `@${u.username}`, u.name && u.name !== u.username ? ` · ${u.name}` : "")));
+    suggestions.hidden = false;
+    text.setAttribute("aria-activedescendant", `suggest-${selected}`);
+  }
+  function pick(i) {
+    text.value = `/invite @${options[i].username}`;
+    closeSuggestions();
+    text.focus();
+  }
+  text.addEventListener("input", () => { selected = 0; updateSuggestions(); });
+  text.addEventListener("keydown", (e) => {
+    if (!suggestions.hidden && options.length) {
+      if (e.key === "ArrowDown") { e.preventDefault(); selected = (selected + 1) % options.length; updateSuggestions(); return; }
+      if (e.key === "ArrowUp") { e.preventDefault(); selected = (selected + options.length - 1) % options.length; updateSuggestions(); return; }
+      if (e.key === "Tab" || (e.key === "Enter" && !e.shiftKey && text.value !== `/invite @${options[selected].username}`)) { e.preventDefault(); pick(selected); return; }
+      if (e.key === "Escape") { closeSuggestions(); return; }
+    }
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); sendInternal(); }
+  });
+
+  const box = h("section", { class: "composer", "aria-label": "Composer", dataset: { conv: conv.id } },
+    suggestions,
+    text,
+    h("div", { class: "row" },
+      h("span", { class: "hint" }, h("span", { class: "mode-internal" }, "Internal"), " · only agents see it · drop a file here to upload"),
+      h("button", { type: "button", onclick: () => file.click() }, "Upload file"),
+      h("button", { type: "button", class: "primary", id: "send-internal", onclick: sendInternal }, "Send internal"),
+      h("button", { type: "button", class: "email", id: "reply-email", onclick: showEmailPreview }, "Reply via Email…")),
+    file, progress, preview, error);
+  box.addEventListener("dragover", (e) => { e.preventDefault(); box.classList.add("dragging"); });
+  box.addEventListener("dragleave", () => box.classList.remove("dragging"));
+  box.addEventListener("drop", (e) => {
+    e.preventDefault();
+    box.classList.remove("dragging");
+    if (e.dataTransfer.files[0]) upload(conv, e.dataTransfer.files[0], progress, error);
+  });
+  return box;
+}
+
+function upload(conv, file, progress, error) {
+  error.textContent = "";
+  const data = new FormData();
+  data.append("file", file, file.name);
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", `/api/v1/conversations/${conv.id}/uploads`);
+  xhr.setRequestHeader("X-CSRF-Token", csrf);
+  progress.hidden = false;
+  const bar = progress.firstChild;
+  bar.style.width = "0";
+  xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) bar.style.width = `${Math.round((e.loaded / e.total) * 100)}%`; });
+  xhr.addEventListener("load", () => {
+    progress.hidden = true;
+    if (xhr.status >= 200 && xhr.status < 300) toast(`Uploaded ${file.name}`);
+    else {
+      let message = xhr.statusText;
+      try { message = JSON.parse(xhr.responseText).error || message; } catch (_) { /* keep */ }
+      error.textContent = `Upload failed: ${message}`;
+    }
+    refreshConversation();
+  });
+  xhr.addEventListener("error", () => { progress.hidden = true; error.textContent = "Upload failed: network error"; });
+  xhr.send(data);
+}
+
+// ---------------------------------------------------------------------------------------
+// Admin: Email Inboxes
+
+function field(label, name, value, attrs) {
+  return h("label", {}, label, h("input", Object.assign({ name, value: value === undefined || value === null ? "" : value }, attrs || {})));
+}
+
+function securitySelect(name, value) {
+  return h("label", {}, "Security", h("select", { name },
+    ["tls", "starttls", "none"].map((s) => h("option", { value: s, selected: s === value }, { tls: "TLS", starttls: "STARTTLS", none: "None (trusted network only)" }[s]))));
+}
+
+function serverFieldset(kind, s, editing) {
+  const prefix = kind.toLowerCase();
+  return h("fieldset", {}, h("legend", {}, `${kind} server (${kind === "IMAP" ? "to read" : "to send"})`),
+    field("Host", `${prefix}.host`, s.host, { required: true }),
+    field("Port", `${prefix}.port`, s.port || (kind === "IMAP" ? 993 : 587), { type: "number", min: 1, max: 65535, required: true }),
+    securitySelect(`${prefix}.security`, s.security || (kind === "IMAP" ? "tls" : "starttls")),
+    field("Username", `${prefix}.username`, s.username, { autocomplete: "off" }),
+    field("Password", `${prefix}.password`, "", { type: "password", autocomplete: "new-password", placeholder: editing && s.password_set ? "unchanged (write-only)" : "" }),
+    kind === "IMAP" ? field("Mailbox", "imap.mailbox", s.mailbox || "INBOX") : null,
+    h("label", { class: "check" }, h("input", { type: "checkbox", name: `${prefix}.tls_verify`, checked: s.tls_verify !== false }), "Verify the TLS certificate (turn off only for a self-signed server)"));
+}
+
+function inboxForm(inbox) {
+  const editing = Boolean(inbox);
+  inbox = inbox || { imap: {}, smtp: {}, active: true };
+  const error = h("div", { class: "inline-error", role: "alert" });
+  const form = h("form", { class: "admin", onsubmit: async (e) => {
+    e.preventDefault();
+    const f = new FormData(form);
+    const server = (p) => {
+      const s = { host: f.get(`${p}.host`), port: Number(f.get(`${p}.port`)), security: f.get(`${p}.security`), username: f.get(`${p}.username`), tls_verify: f.get(`${p}.tls_verify`) === "on" };
+      const password = f.get(`${p}.password`);
+      if (password) s.password = password;
+      if (p === "imap") s.mailbox = f.get("imap.mailbox");
+      return s;
+    };
+    const body = { name: f.get("name"), email: f.get("email"), sender_name: f.get("sender_name"), active: f.get("active") === "on", imap: server("imap"), smtp: server("smtp") };
+    try {
+      if (editing) await api("PUT", `/inboxes/${inbox.id}`, body);
+      else await api("POST", "/inboxes", body);
+      toast(editing ? "Inbox saved" : "Inbox created");
+      location.hash = "#/admin/inboxes";
+      showInboxes();
+    } catch (err) { error.textContent = err.message; }
+  } },
+    h("h2", {}, editing ? `Edit ${inbox.name}` : "New email inbox"),
+    field("Name", "name", inbox.name, { required: true }),
+    field("Email address", "email", inbox.email, { type: "email", required: true }),
+    field("Sender name (shown in From)", "sender_name", inbox.sender_name, { required: true }),
+    h("label", { class: "check" }, h("input", { type: "checkbox", name: "active", checked: inbox.active !== false }), "Active (read and send mail)"),
+    serverFieldset("IMAP", inbox.imap, editing),
+    serverFieldset("SMTP", inbox.smtp, editing),
+    error,
+    h("div", { class: "row" }, h("button", { type: "submit", class: "primary" }, editing ? "Save" : "Create inbox"), " ",
+      h("a", { href: "#/admin/inboxes" }, "Cancel")));
+  return form;
+}
+
+async function testConnection(inbox, out) {
+  out.replaceChildren(h("span", { class: "test-result" }, "Testing…"));
+  try {
+    const result = await api("POST", `/inboxes/${inbox.id}/test`, {});
+    const line = (name, r) => h("div", { class: `test-result ${r.ok ? "ok" : "fail"}` }, `${name}: ${r.ok ? "OK" : r.error}`);
+    out.replaceChildren(line("IMAP", result.imap), line("SMTP", result.smtp));
+  } catch (err) { out.replaceChildren(h("div", { class: "test-result fail" }, err.message)); }
+}
+
+async function showInboxes(editId) {
+  state.current = null;
+  markCurrent();
+  const { inboxes } = await api("GET", "/inboxes");
+  const rows = inboxes.map((inbox) => {
+    const st = inbox.status;
+    const out = h("div");
+    const label = { idle: "connected · idle", syncing: "connected · syncing", connecting: "connecting", error: "error", stopped: "stopped" }[st.state] || st.state;
+    return h("tr", { dataset: { inbox: inbox.id } },
+      h("td", {}, h("strong", {}, inbox.name), h("br"), inbox.email),
+      h("td", {}, h("span", { class: `health ${st.state}` }, label),
+        st.last_error ? h("div", { class: "inline-error" }, st.last_error) : null,
+        st.backlog ? h("div", {}, `${st.backlog} waiting`) : null,
+        st.quarantined ? h("div", {}, `${st.quarantined} quarantined`) : null),
+      h("td", {}, st.last_sync_at ? formatTime(st.last_sync_at) : "never"),
+      h("td", {}, h("a", { href: `#/admin/inboxes/${inbox.id}` }, "Edit"), " ",
+        h("button", { type: "button", onclick: () => testConnection(inbox, out) }, "Test connection"), out));
+  });
+  const editing = editId ? inboxes.find((i) => i.id === editId) : null;
+  main.replaceChildren(
+    h("h1", {}, "Email Inboxes"),
+    h("table", { class: "grid" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Inbox"), h("th", {}, "Health"), h("th", {}, "Last sync"), h("th", {}, "Actions"))),
+      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 4, class: "empty" }, "No inbox yet: add one below.")))),
+    editId === "new" || !inboxes.length ? inboxForm(null) : editing ? inboxForm(editing) : h("p", {}, h("a", { href: "#/admin/inboxes/new" }, "Add an email inbox")));
+}
+
+// ---------------------------------------------------------------------------------------
+// Admin: Users
+
+async function showUsers() {
+  state.current = null;
+  markCurrent();
+  state.users = null;
+  const list = (await api("GET", "/users")).users;
+  const error = h("div", { class: "inline-error", role: "alert" });
+  const form = h("form", { class: "admin", onsubmit: async (e) => {
+    e.preventDefault();
+    const f = new FormData(form);
+    const roles = ["admin", "manager", "agent"].filter((r) => f.get(`role.${r}`) === "on");
+    try {
+      await api("POST", "/users", { username: f.get("username"), name: f.get("name"), email: f.get("email"), password: f.get("password"), roles });
+      toast("User created");
+      showUsers();
+    } catch (err) { error.textContent = err.message; }
+  } },
+    h("h2", {}, "New user"),
+    field("Username", "username", "", { required: true, pattern: "[A-Za-z0-9._-]+" }),
+    field("Name", "name", ""),
+    field("Email", "email", "", { type: "email" }),
+    field("Password (at least 8 characters)", "password", "", { type: "password", required: true, minlength: 8, autocomplete: "new-password" }),
+    h("fieldset", {}, h("legend", {}, "Roles"), ["agent", "manager", "admin"].map((r) => h("label", { class: "check" }, h("input", { type: "checkbox", name: `role.${r}`, checked: r === "agent" }), r))),
+    error, h("button", { type: "submit", class: "primary" }, "Create user"));
+  main.replaceChildren(
+    h("h1", {}, "Users"),
+    h("table", { class: "grid" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Username"), h("th", {}, "Name"), h("th", {}, "Roles"), h("th", {}, "Status"), h("th", {}, ""))),
+      h("tbody", {}, list.map((u) => h("tr", {},
+        h("td", {}, `@${u.username}`), h("td", {}, u.name), h("td", {}, u.roles.join(", ")), h("td", {}, u.active ? "active" : "deactivated"),
+        h("td", {}, u.id === me.id ? null : h("button", { type: "button", onclick: async () => {
+          try { await api("PATCH", `/users/${u.id}`, { active: !u.active }); showUsers(); } catch (err) { toast(err.message, true); }
+        } }, u.active ? "Deactivate" : "Activate")))))),
+    form);
+}
+
+// ---------------------------------------------------------------------------------------
+// Routing and live updates
+
+async function route() {
+  const hash = location.hash || "#/";
+  let m;
+  try {
+    if ((m = /^#\/c\/(\d+)$/.exec(hash))) await showConversation(Number(m[1]));
+    else if (hash === "#/admin/inboxes") await showInboxes();
+    else if ((m = /^#\/admin\/inboxes\/(\d+|new)$/.exec(hash))) await showInboxes(m[1] === "new" ? "new" : Number(m[1]));
+    else if (hash === "#/admin/users") await showUsers();
+    else {
+      state.current = null;
+      markCurrent();
+      main.replaceChildren(h("div", { class: "empty" }, h("h1", {}, "Welcome"),
+        h("p", {}, "Pick a conversation from Queued Chats and click Take it!, or continue one of your Chats in Progress.")));
+    }
+  } catch (err) {
+    main.replaceChildren(h("p", { class: "notice error", role: "alert" }, err.message));
+  }
+}
+
+let refreshTimer = null;
+function refreshConversation() {
+  if (state.current === null) return Promise.resolve();
+  return showConversation(state.current);
+}
+
+function scheduleRefresh(withConversation) {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => {
+    renderSidebar().catch(() => {});
+    if (withConversation) refreshConversation();
+  }, 50);
+}
+
+function listen() {
+  const events = new EventSource("/api/v1/events");
+  const onEvent = (e) => {
+    let data = {};
+    try { data = JSON.parse(e.data); } catch (_) { /* ignore */ }
+    const cid = data.conversation_id;
+    if (e.type === "conversation_taken" && cid === state.current && data.assignee_id !== me.id && state.lastQueued.has(cid)) {
+      const who = (state.users || []).find((u) => u.id === data.assignee_id);
+      state.notice = { id: cid, text: `Already taken by ${who ? "@" + who.username : "another agent"}` };
+    }
+    if (e.type === "inbox_status") {
+      if (/^#\/admin\/inboxes$/.test(location.hash)) showInboxes();
+      return;
+    }
+    scheduleRefresh(cid === state.current || e.type === "resync");
+  };
+  for (const kind of ["conversation_queued", "conversation_taken", "conversation_closed", "member_added", "message_created", "delivery_updated", "inbox_status", "resync"]) {
+    events.addEventListener(kind, onEvent);
+  }
+  events.addEventListener("open", () => document.body.classList.remove("offline"));
+  events.addEventListener("error", () => document.body.classList.add("offline"));
+}
+
+window.addEventListener("hashchange", route);
+users().catch(() => {});
+renderSidebar().catch((err) => toast(err.message, true));
+route();
+listen();

@@ -1,0 +1,340 @@
+//! The web app agents work in: server-rendered login and app shell, a small hand-written
+//! script and stylesheet embedded in the binary (no bundler, no third-party code), and the
+//! framed view of an email's HTML.
+//!
+//! Every page is sent with a Content-Security-Policy that allows scripts only from our own
+//! origin (no inline script), so text from users or emails can never run as script even if
+//! it slipped through escaping. Email HTML is sanitised, then shown in a sandboxed frame whose
+//! own policy forbids every script and, until the agent allows them, remote images.
+
+use axum::Form;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use postdesk_core::ids::MessageId;
+use serde::Deserialize;
+
+use super::auth::{SESSION_COOKIE, constant_time_eq, cookie, csrf_token, user_for_token};
+use super::{ApiError, AppState, AuthUser};
+use crate::password;
+
+/// The policy of every page: our own scripts, styles and images; frames only from us.
+const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     frame-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The cookie that protects the login form itself against cross-site posting.
+const LOGIN_CSRF_COOKIE: &str = "postdesk_login_csrf";
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(app_shell))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/logout", post(logout))
+        .route(
+            "/static/app.js",
+            get(|| async {
+                asset(
+                    "text/javascript; charset=utf-8",
+                    include_str!("../../assets/app.js"),
+                )
+            }),
+        )
+        .route(
+            "/static/app.css",
+            get(|| async {
+                asset(
+                    "text/css; charset=utf-8",
+                    include_str!("../../assets/app.css"),
+                )
+            }),
+        )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+#[must_use]
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn page(title: &str, head: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><link rel=\"stylesheet\" href=\"/static/app.css\">{head}</head>\n<body>{body}</body></html>\n",
+        escape(title)
+    );
+    let mut response = Html(html).into_response();
+    secure_headers(response.headers_mut(), PAGE_CSP);
+    response
+}
+
+fn secure_headers(headers: &mut HeaderMap, csp: &str) {
+    if let Ok(value) = HeaderValue::from_str(csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// Whether cookies must be `Secure`: the public URL is https, or a proxy says the request
+/// came over TLS.
+fn over_tls(state: &AppState, headers: &HeaderMap) -> bool {
+    state
+        .settings
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"))
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            == Some("https")
+}
+
+fn set_cookie(name: &str, value: &str, max_age_secs: u64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+async fn session_of(state: &AppState, headers: &HeaderMap) -> Option<(AuthUser, String)> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    let auth = user_for_token(state, token).await.ok()?;
+    Some((auth, token.to_owned()))
+}
+
+async fn app_shell(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some((auth, token)) = session_of(&state, &headers).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let user = &auth.user;
+    let csrf = csrf_token(&token);
+    let admin = user.has_role(postdesk_core::model::Role::Admin);
+    let admin_links = if admin {
+        "<a href=\"#/admin/inboxes\">Email Inboxes</a><a href=\"#/admin/users\">Users</a>"
+    } else {
+        ""
+    };
+    let head = format!(
+        "<meta name=\"csrf-token\" content=\"{csrf}\"><script src=\"/static/app.js\" defer></script>"
+    );
+    let body = format!(
+        "<a class=\"skip\" href=\"#main\">Skip to conversation</a>\
+         <header class=\"topbar\"><a class=\"brand\" href=\"#/\">postdesk</a>\
+         <nav aria-label=\"Main\"><a href=\"#/\">Workspace</a>{admin_links}</nav>\
+         <span class=\"me\" id=\"me\" data-user-id=\"{id}\" data-username=\"{username}\" data-admin=\"{admin}\">{name}</span>\
+         <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\" class=\"link\">Log out</button></form>\
+         </header>\
+         <div class=\"layout\"><aside id=\"sidebar\" aria-label=\"Conversations\"></aside>\
+         <main id=\"main\" tabindex=\"-1\"><p class=\"empty\">Loading…</p></main></div>\
+         <div id=\"toast\" role=\"status\" aria-live=\"polite\"></div>",
+        id = user.id,
+        username = escape(&user.username),
+        name = escape(&user.name),
+    );
+    page("postdesk", &head, &body)
+}
+
+#[derive(Deserialize, Default)]
+struct LoginQuery {
+    error: Option<String>,
+}
+
+fn login_form(error: Option<&str>, csrf: &str) -> String {
+    let error = error.map_or_else(String::new, |e| {
+        format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))
+    });
+    format!(
+        "<main class=\"login\"><h1>postdesk</h1><form method=\"post\" action=\"/login\">{error}\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <label>Username <input name=\"username\" autocomplete=\"username\" required autofocus></label>\
+         <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+         <button type=\"submit\" class=\"primary\">Log in</button></form></main>"
+    )
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    if session_of(&state, &headers).await.is_some() {
+        return Redirect::to("/").into_response();
+    }
+    let csrf = password::new_token();
+    let message = match q.error.as_deref() {
+        Some("credentials") => Some("Wrong username or password"),
+        Some("expired") => Some("The login form expired; please try again"),
+        _ => None,
+    };
+    let mut response = page("Log in · postdesk", "", &login_form(message, &csrf));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600, over_tls(&state, &headers)),
+    );
+    response
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+    csrf: String,
+}
+
+async fn login_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ApiError> {
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !constant_time_eq(expected, &form.csrf) {
+        return Ok(Redirect::to("/login?error=expired").into_response());
+    }
+    let Some(token) =
+        super::session::start_session(&state, form.username.trim(), form.password).await?
+    else {
+        return Ok(Redirect::to("/login?error=credentials").into_response());
+    };
+    let mut response = Redirect::to("/").into_response();
+    let secure = over_tls(&state, &headers);
+    let hours = state.settings.session_hours;
+    let headers_out = response.headers_mut();
+    headers_out.append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, &token, hours * 3600, secure),
+    );
+    headers_out.append(
+        header::SET_COOKIE,
+        set_cookie(LOGIN_CSRF_COOKIE, "", 0, secure),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Result<Response, ApiError> {
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        if !constant_time_eq(&form.csrf, &csrf_token(token)) {
+            return Err(ApiError::Forbidden(
+                "Missing or wrong CSRF token: reload the page".into(),
+            ));
+        }
+        state
+            .store
+            .delete_session(&password::token_hash(token))
+            .await?;
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, "", 0, over_tls(&state, &headers)),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct BodyQuery {
+    /// `remote=1`: the agent allowed remote images.
+    remote: Option<u8>,
+    /// `quoted=1`: show quoted history (collapsed by default).
+    quoted: Option<u8>,
+}
+
+/// An email's sanitised HTML as a document of its own, for a sandboxed frame. Inline `cid:`
+/// images point at their attachments; remote images load only when allowed; quoted history
+/// is hidden unless asked for. No script can run here: the document's policy has no
+/// script source at all, and the frame is sandboxed without scripts.
+pub(super) async fn email_body(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+    Query(q): Query<BodyQuery>,
+) -> Result<Response, ApiError> {
+    let message = state
+        .store
+        .find_message(MessageId(id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("message not found".into()))?;
+    super::conversations::readable(&state, &auth, message.conversation_id.0).await?;
+    let html = message.html.clone().unwrap_or_default();
+    let html = rewrite_cid_sources_pending(&html, |cid: &str| {
+        message
+            .attachments
+            .iter()
+            .find(|a| a.content_id.as_deref() == Some(cid))
+            .or_else(|| {
+                message.attachments.iter().find(|a| {
+                    a.content_id
+                        .as_deref()
+                        .is_some_and(|c| c.eq_ignore_ascii_case(cid))
+                })
+            })
+            .map(|a| format!("/api/v1/attachments/{}", a.id))
+    });
+    let hide_quotes = if q.quoted == Some(1) {
+        ""
+    } else {
+        "blockquote,.gmail_quote,.yahoo_quoted,#appendonsend,#divRplyFwdMsg,#divRplyFwdMsg~*{display:none!important}"
+    };
+    let document = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><base target=\"_blank\">\
+         <style>body{{font:14px/1.45 system-ui,sans-serif;margin:8px;color:#1d2433;overflow-wrap:anywhere}}img{{max-width:100%;height:auto}}{hide_quotes}</style>\
+         </head><body>{html}</body></html>"
+    );
+    let images = if q.remote == Some(1) {
+        "'self' data: https: http:"
+    } else {
+        "'self' data:"
+    };
+    let csp = format!(
+        "default-src 'none'; img-src {images}; style-src 'unsafe-inline'; font-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+    );
+    let mut response = (StatusCode::OK, Html(document)).into_response();
+    secure_headers(response.headers_mut(), &csp);
+    Ok(response)
+}
+
+/// Placeholder until the mail crate's `rewrite_cid_sources` lands.
+fn rewrite_cid_sources_pending(html: &str, _map: impl Fn(&str) -> Option<String>) -> String {
+    html.to_owned()
+}

@@ -1,0 +1,172 @@
+//! The web app in a real Chromium (Debian's `chromium`, driven by Playwright's `playwright-core`
+//! from `tests/browser/`), against a real postdesk with a real Dovecot and a real SMTP server.
+//! The browser steps live in `tests/browser/flow.mjs`; this test starts the servers, runs it,
+//! and then checks the bytes the SMTP server received.
+//!
+//! Screenshots go to `target/browser-screenshots/`; with `UPDATE_SCREENSHOTS=1` they are also
+//! copied to `docs/screenshots/` (committed, shown in the README).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use postdesk::{Application, Settings};
+use postdesk_testkit::{Dovecot, SmtpCapture};
+use serde_json::{Value, json};
+
+const SUPPORT: &str = "support@example.test";
+const SUPPORT_PASSWORD: &str = "mailbox-secret";
+const ADMIN_PASSWORD: &str = "admin-password-1";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+async fn post(client: &reqwest::Client, base: &str, token: &str, path: &str, body: Value) -> Value {
+    let response = client
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let value: Value = response.json().await.unwrap();
+    assert!(status.is_success(), "{path}: {status} {value}");
+    value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_in_a_real_browser() {
+    postdesk_testkit::init();
+    let root = repo_root();
+    let script = root.join("tests/browser/flow.mjs");
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core")
+            .exists(),
+        "playwright-core is not installed: run scripts/test (it runs npm ci in tests/browser)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "Chromium not found at {chromium}: run scripts/test as root to install Debian's chromium"
+    );
+
+    // Arrange: real servers and a postdesk with an inbox and three users.
+    let dovecot = Dovecot::start().await.unwrap();
+    dovecot.add_user(SUPPORT, SUPPORT_PASSWORD).unwrap();
+    let smtp = SmtpCapture::start().await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = Settings::for_data_dir(data.path().into());
+    settings.admin_password = Some(ADMIN_PASSWORD.into());
+    let app = Application::build(settings).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let login = client
+        .post(format!("{base}/api/v1/login"))
+        .json(&json!({ "username": "admin", "password": ADMIN_PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let admin = login["token"].as_str().unwrap().to_owned();
+    for name in ["a", "b"] {
+        let body = json!({ "username": name, "name": format!("Agent {}", name.to_uppercase()), "password": format!("agent-{name}-password"), "roles": ["agent"] });
+        post(&client, &base, &admin, "/api/v1/users", body).await;
+    }
+    let inbox = json!({
+        "name": "Support", "email": SUPPORT, "sender_name": "Example Support",
+        "imap": { "host": dovecot.host(), "port": dovecot.imap_port(), "security": "none", "username": SUPPORT, "password": SUPPORT_PASSWORD },
+        "smtp": { "host": smtp.host(), "port": smtp.port(), "security": "none" },
+    });
+    post(&client, &base, &admin, "/api/v1/inboxes", inbox).await;
+    let upload_dir = tempfile::tempdir().unwrap();
+    let upload = upload_dir.path().join("service-report.pdf");
+    let upload_bytes: Vec<u8> = b"%PDF-1.7\n"
+        .iter()
+        .copied()
+        .chain((0..=255u8).cycle().take(3000))
+        .collect();
+    std::fs::write(&upload, &upload_bytes).unwrap();
+    let screenshots = root.join("target/browser-screenshots");
+
+    // Act: the browser steps.
+    let output = tokio::time::timeout(
+        Duration::from_secs(300),
+        tokio::process::Command::new("node")
+            .arg(&script)
+            .env("POSTDESK_URL", &base)
+            .env("IMAP_HOST", dovecot.host())
+            .env("IMAP_PORT", dovecot.imap_port().to_string())
+            .env("MAILBOX_USER", SUPPORT)
+            .env("MAILBOX_PASSWORD", SUPPORT_PASSWORD)
+            .env("SMTP_DIR", smtp.dir())
+            .env("SCREENSHOT_DIR", &screenshots)
+            .env("UPLOAD_FILE", &upload)
+            .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("CHROMIUM", &chromium)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the browser flow finishes within 5 minutes")
+    .expect("node runs");
+    let log = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "the browser flow failed (screenshots in {}):\n{log}",
+        screenshots.display()
+    );
+    assert!(log.contains("browser flow: all steps passed"), "{log}");
+
+    // Assert: what reached the SMTP server, byte for byte.
+    let captured = smtp.messages();
+    assert_eq!(
+        captured.len(),
+        2,
+        "the reply and the file, nothing internal"
+    );
+    let reply = postdesk_mail::parse(&captured[0].data).unwrap();
+    assert_eq!(reply.subject, "Re: Printer on fire");
+    assert_eq!(reply.in_reply_to.as_deref(), Some("printer@customer.test"));
+    assert!(reply.text.contains("technician today"));
+    let with_file = postdesk_mail::parse(&captured[1].data).unwrap();
+    assert_eq!(with_file.attachments.len(), 1);
+    assert_eq!(with_file.attachments[0].filename, "service-report.pdf");
+    assert_eq!(
+        with_file.attachments[0].bytes, upload_bytes,
+        "the contact receives the uploaded bytes"
+    );
+
+    if std::env::var("UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        let docs = root.join("docs/screenshots");
+        std::fs::create_dir_all(&docs).unwrap();
+        for name in [
+            "login",
+            "workspace-queued",
+            "conversation",
+            "inboxes",
+            "phone",
+        ] {
+            std::fs::copy(
+                screenshots.join(format!("{name}.png")),
+                docs.join(format!("{name}.png")),
+            )
+            .unwrap();
+        }
+    }
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
