@@ -19,6 +19,7 @@ const env = (name) => {
 const BASE = env("POSTDESK_URL");
 const IMAP_HOST = env("IMAP_HOST");
 const IMAP_PORT = Number(env("IMAP_PORT"));
+const SMTP_PORT = Number(env("SMTP_PORT"));
 const MAILBOX_USER = env("MAILBOX_USER");
 const MAILBOX_PASSWORD = env("MAILBOX_PASSWORD");
 const SMTP_DIR = env("SMTP_DIR");
@@ -257,8 +258,47 @@ async function main() {
     await admin.locator(".test-result.ok", { hasText: "IMAP: OK" }).waitFor({ timeout: LIVE });
     await admin.locator(".test-result.ok", { hasText: "SMTP: OK" }).waitFor({ timeout: LIVE });
     await shot(admin, "inboxes");
+
+    step("an admin adds an inbox in the form; a refused login shows with the server's own text");
+    await admin.getByRole("link", { name: "Add an email inbox" }).click();
+    const form = admin.locator("form.admin");
+    await form.getByLabel("Name", { exact: true }).fill("Sales");
+    await form.getByLabel("Email address").fill("sales@example.test");
+    await form.getByLabel("Sender name (shown in From)").fill("Example Sales");
+    const imap = form.locator("fieldset", { hasText: "IMAP server" });
+    await imap.getByLabel("Host").fill(IMAP_HOST);
+    await imap.getByLabel("Port").fill(String(IMAP_PORT));
+    await imap.getByLabel("Security").selectOption("none");
+    await imap.getByLabel("Username").fill(MAILBOX_USER);
+    await imap.getByLabel("Password").fill("a-wrong-password");
+    const smtpSet = form.locator("fieldset", { hasText: "SMTP server" });
+    await smtpSet.getByLabel("Host").fill(IMAP_HOST);
+    await smtpSet.getByLabel("Port").fill(String(SMTP_PORT));
+    await smtpSet.getByLabel("Security").selectOption("none");
+    await form.getByRole("button", { name: "Create inbox" }).click();
+    const sales = admin.locator("tr[data-inbox]", { hasText: "sales@example.test" });
+    await sales.locator(".health.error").waitFor({ timeout: LIVE });
+    await sales.getByText(/refused the login/).waitFor({ timeout: LIVE });
+    await sales.getByRole("button", { name: "Test connection" }).click();
+    await sales.locator(".test-result.fail", { hasText: /IMAP: .*(AUTHENTICATIONFAILED|Authentication failed)/ }).waitFor({ timeout: LIVE });
+    await sales.locator(".test-result.ok", { hasText: "SMTP: OK" }).waitFor({ timeout: LIVE });
+    await sales.getByRole("link", { name: "Edit" }).click();
+    const passwordField = admin.locator("form.admin fieldset", { hasText: "IMAP server" }).getByLabel("Password");
+    assert.equal(await passwordField.inputValue(), "", "passwords are write-only");
+    assert.equal(await passwordField.getAttribute("placeholder"), "unchanged (write-only)");
+
+    step("an admin creates and deactivates a user");
     await admin.goto(`${BASE}/#/admin/users`);
     await admin.getByRole("cell", { name: "@b" }).waitFor();
+    const userForm = admin.locator("form.admin");
+    await userForm.getByLabel("Username").fill("c");
+    await userForm.getByLabel("Name", { exact: true }).fill("Agent C");
+    await userForm.getByLabel("Password (at least 8 characters)").fill("agent-c-password");
+    await userForm.getByRole("button", { name: "Create user" }).click();
+    const rowC = admin.locator("tr", { hasText: "@c" });
+    await rowC.getByText("active").waitFor({ timeout: LIVE });
+    await rowC.getByRole("button", { name: "Deactivate" }).click();
+    await rowC.getByText("deactivated").waitFor({ timeout: LIVE });
 
     step("readable on a phone-sized screen");
     const phone = await login(browser, "b", "agent-b-password", { width: 390, height: 844 });

@@ -109,6 +109,7 @@ async fn the_web_app_in_a_real_browser() {
             .env("MAILBOX_USER", SUPPORT)
             .env("MAILBOX_PASSWORD", SUPPORT_PASSWORD)
             .env("SMTP_DIR", smtp.dir())
+            .env("SMTP_PORT", smtp.port().to_string())
             .env("SCREENSHOT_DIR", &screenshots)
             .env("UPLOAD_FILE", &upload)
             .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
