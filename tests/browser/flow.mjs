@@ -249,11 +249,17 @@ async function main() {
     assert.ok(remote <= 0, "remote images are blocked until allowed");
     await a.getByRole("button", { name: "Show remote images" }).waitFor();
 
+    step("a broken email is quarantined, listed for admins with a reprocess action");
+    await append("\u0001\u0002 not an email at all\n\n");
     step("the admin pages show the inbox's health");
     const admin = await login(browser, "admin", env("ADMIN_PASSWORD"));
     pages.push(admin);
     await admin.goto(`${BASE}/#/admin/inboxes`);
     await admin.locator("tr[data-inbox] .health").filter({ hasText: /connected/ }).waitFor({ timeout: LIVE });
+    const quarantined = admin.locator("#quarantine tr[data-raw]");
+    await quarantined.filter({ hasText: "Cannot parse" }).waitFor({ timeout: LIVE });
+    await quarantined.getByRole("button", { name: "Reprocess" }).click();
+    await admin.getByText("Still cannot be processed; kept in quarantine").waitFor({ timeout: LIVE });
     await admin.getByRole("button", { name: "Test connection" }).click();
     await admin.locator(".test-result.ok", { hasText: "IMAP: OK" }).waitFor({ timeout: LIVE });
     await admin.locator(".test-result.ok", { hasText: "SMTP: OK" }).waitFor({ timeout: LIVE });

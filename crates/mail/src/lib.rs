@@ -14,7 +14,15 @@
 //!
 //! - `lib.rs`: [`Mailbox`] and the re-exports below.
 //! - `parse.rs`: [`parse`] raw RFC 5322 / MIME bytes into a [`ParsedEmail`]
-//!   (headers, bodies, attachments) with [`safe_filename`] for attachment names.
+//!   (headers, bodies, attachments) with [`safe_filename`] for attachment names
+//!   and the per-email limits ([`MAX_ATTACHMENTS`], ...).
+//! - `charset.rs`: decoding text in declared, undeclared and mislabelled
+//!   charsets (encoding_rs, chardetng).
+//! - `headers.rs`: RFC 2047 encoded words and raw 8-bit text in header values.
+//! - `guard.rs`: keeps mail-parser from nesting attached messages (stack
+//!   depth) and holds the per-email limits.
+//! - `winmail.rs`: files inside `winmail.dat` (TNEF).
+//! - `cid.rs`: inline images, [`rewrite_cid_sources`] and [`match_content_id`].
 //! - `sanitize.rs`: [`sanitize_html`], the allow-list HTML cleaner applied to
 //!   every HTML body before it is stored or shown.
 //! - `build.rs`: [`build`] an outgoing reply ([`OutgoingEmail`]) into RFC 5322
@@ -25,20 +33,29 @@
 //! - `inspect.rs`: [`inspect`], the JSON behind `postdesk inspect FILE.eml`.
 
 mod build;
+mod charset;
+mod cid;
 mod classify;
+mod guard;
+mod headers;
 mod inspect;
 mod parse;
 mod sanitize;
 pub mod trim;
+mod winmail;
 
 use serde::{Deserialize, Serialize};
 
 pub use build::{
     BuildError, OutgoingAttachment, OutgoingEmail, build, new_message_id, reply_subject,
 };
+pub use cid::{cid_references, match_content_id, normalize_content_id, rewrite_cid_sources};
 pub use classify::Bounce;
 pub use inspect::inspect;
-pub use parse::{ParseError, ParsedAttachment, ParsedEmail, parse, safe_filename};
+pub use parse::{
+    MAX_ATTACHMENTS, MAX_BODY_PARTS, MAX_HTML_BYTES, MAX_TEXT_BYTES, ParseError, ParsedAttachment,
+    ParsedEmail, parse, safe_filename,
+};
 pub use sanitize::sanitize_html;
 
 /// A mailbox as it appears in an address header: optional display name and address.

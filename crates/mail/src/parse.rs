@@ -1,20 +1,49 @@
 //! Parsing raw RFC 5322 / MIME bytes into a [`ParsedEmail`].
+//!
+//! mail-parser does the MIME work; this module decides what postdesk keeps
+//! and repairs what mail-parser reads too literally:
+//!
+//! - before parsing, attached messages and digests are renamed so that
+//!   mail-parser does not nest them (`guard.rs`: deep nesting would overflow
+//!   the stack); they come back as `message/rfc822` attachments whose bytes
+//!   are the inner message, and whose own parts are not flattened into the
+//!   outer email;
+//! - text bodies are decoded from their bytes with the charset rules of
+//!   `charset.rs` (mislabelled and undeclared charsets);
+//! - `Subject` is decoded by `headers.rs` (RFC 2047 runs, raw 8-bit text);
+//!   address headers and attachment-name headers are repaired by it first
+//!   when mail-parser would get them wrong;
+//! - part contents are always read from the original bytes (the renaming
+//!   keeps every offset);
+//! - `winmail.dat` is unpacked (`winmail.rs`);
+//! - `cid:` references of the sanitised HTML mark their parts inline
+//!   (`cid.rs`);
+//! - [`MAX_ATTACHMENTS`], [`MAX_BODY_PARTS`], [`MAX_HTML_BYTES`] and
+//!   [`MAX_TEXT_BYTES`] bound the work per email.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::{
-    Addr, Encoding, HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders,
-    PartType,
+    Addr, Encoding, Header, HeaderName, HeaderValue, Message, MessageParser, MessagePart,
+    MimeHeaders, PartType,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::Mailbox;
+use crate::charset::{self, Hint};
+use crate::cid;
 use crate::classify::{self, Bounce};
+use crate::guard::{self, DIGEST_SUBTYPE, NESTED_TYPE};
+use crate::headers;
 use crate::sanitize::{html_to_text, sanitize_html, text_as_html};
+use crate::winmail;
+
+pub use crate::guard::{MAX_ATTACHMENTS, MAX_BODY_PARTS, MAX_HTML_BYTES, MAX_TEXT_BYTES};
 
 /// Domain of the synthetic Message-IDs given to messages that carry none.
 pub(crate) const SYNTHETIC_ID_DOMAIN: &str = "postdesk.invalid";
@@ -27,15 +56,19 @@ pub struct ParsedAttachment {
     /// content type (`attachment.bin` when unknown), or `<subject>.eml` for an
     /// attached message.
     pub filename: String,
-    /// Lowercase `type/subtype`, e.g. `application/pdf`.
+    /// Lowercase `type/subtype`, e.g. `application/pdf`. Attached messages
+    /// are `message/rfc822` (or `message/global`), also the parts of a
+    /// `multipart/digest`.
     pub content_type: String,
     /// Content-ID without the angle brackets.
     pub content_id: Option<String>,
     /// `Content-Disposition: inline`, or the part's Content-ID is referenced
-    /// as `cid:` from the HTML body.
+    /// by an `<img src="cid:...">` of the HTML body (see
+    /// [`ParsedEmail::cid_attachment`]).
     pub inline: bool,
     /// Decoded content (transfer encoding removed; text parts keep their
-    /// original charset, they are not transcoded).
+    /// original charset, they are not transcoded). For an attached message,
+    /// the inner message exactly as it was sent (headers and body).
     #[serde(skip)]
     pub bytes: Vec<u8>,
     /// `bytes.len()`.
@@ -63,7 +96,8 @@ pub struct ParsedEmail {
     pub cc: Vec<Mailbox>,
     /// Mailboxes of all Reply-To headers.
     pub reply_to: Vec<Mailbox>,
-    /// Decoded subject (RFC 2047), single line, trimmed; `""` when missing.
+    /// Decoded subject (RFC 2047, raw 8-bit text), single line, trimmed; `""`
+    /// when missing.
     pub subject: String,
     /// Date header in UTC; `None` when missing or invalid.
     pub date: Option<chrono::DateTime<chrono::Utc>>,
@@ -71,17 +105,35 @@ pub struct ParsedEmail {
     /// when the message has no text/plain body.
     pub text: String,
     /// Sanitised HTML body (see [`sanitize_html`]); `None` when the message
-    /// has no text/html body.
+    /// has no text/html body. Inline images keep `src="cid:..."`; see
+    /// [`rewrite_cid_sources`](crate::rewrite_cid_sources).
     pub html: Option<String>,
     /// The HTML body loads remote (http/https) images.
     pub remote_images: bool,
-    /// Every non-body part.
+    /// Every non-body part, in message order. Files inside a `winmail.dat`
+    /// (TNEF) take its place when they can be extracted.
     pub attachments: Vec<ParsedAttachment>,
     /// Automatic message (vacation reply, autoresponder, bulk): do not answer
     /// it automatically. See `classify.rs` for the exact rules.
     pub auto_reply: bool,
     /// Delivery-status notification found in a `multipart/report`, if any.
     pub bounce: Option<Bounce>,
+    /// A per-email limit cut something: more than [`MAX_ATTACHMENTS`]
+    /// attachments or [`MAX_BODY_PARTS`] body parts (the rest are dropped),
+    /// or a body longer than [`MAX_HTML_BYTES`] / [`MAX_TEXT_BYTES`] (cut).
+    pub truncated: bool,
+}
+
+impl ParsedEmail {
+    /// Index in [`attachments`](Self::attachments) of the part that a `cid:`
+    /// reference (or a bare Content-ID) names; see
+    /// [`match_content_id`](crate::match_content_id) for the comparison.
+    pub fn cid_attachment(&self, reference: &str) -> Option<usize> {
+        cid::match_content_id(
+            reference,
+            self.attachments.iter().map(|a| a.content_id.as_deref()),
+        )
+    }
 }
 
 /// The input could not be read as an email at all.
@@ -97,6 +149,10 @@ pub enum ParseError {
 /// Lenient: anything that starts with a header field is accepted and missing
 /// parts are left empty. Errors only when the input is empty or does not begin
 /// with a header field (an mbox `From ` line before it is skipped).
+///
+/// Never panics, and its work is bounded by the input size and the limits
+/// above, whatever the structure (deep nesting, thousands of parts, huge
+/// headers).
 pub fn parse(raw: &[u8]) -> Result<ParsedEmail, ParseError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Err(ParseError::NotAnEmail("empty input".into()));
@@ -127,12 +183,15 @@ fn parse_checked(raw: &[u8]) -> Result<ParsedEmail, ParseError> {
         owned.extend_from_slice(b"\r\n");
         Cow::Owned(owned)
     };
+    let original: &[u8] = terminated.as_ref();
+    let neutral = guard::neutralize_nesting(original);
     let msg = MessageParser::default()
-        .parse(terminated.as_ref())
+        .parse(neutral.as_ref())
         .ok_or_else(|| ParseError::NotAnEmail("no header section".into()))?;
     if msg.parts.is_empty() {
         return Err(ParseError::NotAnEmail("no header section".into()));
     }
+    let mut truncated = false;
 
     let (message_id, message_id_synthetic) =
         match first_header(&msg, HeaderName::MessageId).and_then(first_id) {
@@ -144,14 +203,27 @@ fn parse_checked(raw: &[u8]) -> Result<ParsedEmail, ParseError> {
         .map(all_ids)
         .unwrap_or_default();
 
-    let from = mailboxes(&msg, HeaderName::From).into_iter().next();
-    let to = mailboxes(&msg, HeaderName::To);
-    let cc = mailboxes(&msg, HeaderName::Cc);
-    let reply_to = mailboxes(&msg, HeaderName::ReplyTo);
+    let tld = sender_tld(&msg);
+    let hint = Hint {
+        encoding: message_charset(&msg),
+        tld: tld.as_deref().map(str::as_bytes),
+    };
 
-    let subject = first_header(&msg, HeaderName::Subject)
-        .and_then(HeaderValue::as_text)
-        .map(single_line)
+    let from = mailboxes(&msg, original, HeaderName::From, hint)
+        .into_iter()
+        .next();
+    let to = mailboxes(&msg, original, HeaderName::To, hint);
+    let cc = mailboxes(&msg, original, HeaderName::Cc, hint);
+    let reply_to = mailboxes(&msg, original, HeaderName::ReplyTo, hint);
+
+    let subject = root_headers(&msg, HeaderName::Subject)
+        .next()
+        .map(|h| {
+            single_line(&headers::decode_unstructured(
+                value_bytes(original, h),
+                hint,
+            ))
+        })
         .unwrap_or_default();
 
     let date = msg
@@ -159,19 +231,61 @@ fn parse_checked(raw: &[u8]) -> Result<ParsedEmail, ParseError> {
         .filter(|d| d.is_valid())
         .and_then(|d| chrono::DateTime::from_timestamp(d.to_timestamp(), 0));
 
+    // Parts of a (renamed) multipart/digest without a Content-Type are
+    // attached messages, not body text.
+    let digest_messages = digest_messages(&msg);
+    // mail-parser also lists inline images among the body parts; only text
+    // counts towards the limit.
+    let body_ids = |ids: &[u32], truncated: &mut bool| -> Vec<u32> {
+        let ids: Vec<u32> = ids
+            .iter()
+            .copied()
+            .filter(|id| !digest_messages.contains(id))
+            .filter(|&id| {
+                msg.parts
+                    .get(id as usize)
+                    .is_some_and(|p| matches!(p.body, PartType::Text(_) | PartType::Html(_)))
+            })
+            .collect();
+        if ids.len() > MAX_BODY_PARTS {
+            *truncated = true;
+        }
+        ids.into_iter().take(MAX_BODY_PARTS).collect()
+    };
+
     // Bodies. mail-parser lists, per body kind, the parts that make it up; a
     // text/plain part may appear in `html_body` (converted) and a text/html
     // part in `text_body` when the alternative is missing.
     let mut raw_html = String::new();
     let mut has_html = false;
-    for part in msg.html_bodies() {
+    for id in body_ids(&msg.html_body, &mut truncated) {
+        let Some(part) = msg.parts.get(id as usize) else {
+            continue;
+        };
         match &part.body {
-            PartType::Html(html) => {
+            PartType::Html(_) => {
                 has_html = true;
-                raw_html.push_str(html);
+                raw_html.push_str(&body_text(
+                    original,
+                    part,
+                    hint,
+                    MAX_HTML_BYTES,
+                    &mut truncated,
+                ));
             }
-            PartType::Text(text) => raw_html.push_str(&text_as_html(text)),
+            PartType::Text(_) => raw_html.push_str(&text_as_html(&body_text(
+                original,
+                part,
+                hint,
+                MAX_TEXT_BYTES,
+                &mut truncated,
+            ))),
             _ => {}
+        }
+        if raw_html.len() > MAX_HTML_BYTES {
+            truncated = true;
+            truncate_at_char(&mut raw_html, MAX_HTML_BYTES);
+            break;
         }
     }
     let (html, remote_images) = if has_html {
@@ -182,11 +296,23 @@ fn parse_checked(raw: &[u8]) -> Result<ParsedEmail, ParseError> {
     };
 
     let mut texts = Vec::new();
-    for part in msg.text_bodies() {
-        match &part.body {
-            PartType::Text(text) => texts.push(text.to_string()),
-            PartType::Html(html) => texts.push(html_to_text(&sanitize_html(html).0)),
-            _ => {}
+    let mut text_len = 0;
+    for id in body_ids(&msg.text_body, &mut truncated) {
+        let Some(part) = msg.parts.get(id as usize) else {
+            continue;
+        };
+        let text = match &part.body {
+            PartType::Text(_) => body_text(original, part, hint, MAX_TEXT_BYTES, &mut truncated),
+            PartType::Html(_) => {
+                let html = body_text(original, part, hint, MAX_HTML_BYTES, &mut truncated);
+                html_to_text(&sanitize_html(&html).0)
+            }
+            _ => continue,
+        };
+        text_len += text.len();
+        texts.push(text);
+        if text_len > MAX_TEXT_BYTES {
+            break;
         }
     }
     let mut text = normalize_newlines(&texts.join("\n"));
@@ -195,12 +321,45 @@ fn parse_checked(raw: &[u8]) -> Result<ParsedEmail, ParseError> {
     {
         text = normalize_newlines(&html_to_text(html));
     }
+    if text.len() > MAX_TEXT_BYTES {
+        truncated = true;
+        truncate_at_char(&mut text, MAX_TEXT_BYTES);
+    }
 
-    let raw_html_lower = raw_html.to_lowercase();
-    let attachments = msg
-        .attachments()
-        .map(|part| attachment(&msg, part, &raw_html_lower))
-        .collect();
+    let mut attachment_ids: Vec<u32> = msg.attachments.clone();
+    attachment_ids.extend(digest_messages.iter().copied());
+    attachment_ids.sort_unstable();
+    attachment_ids.dedup();
+    if attachment_ids.len() > MAX_ATTACHMENTS {
+        truncated = true;
+        attachment_ids.truncate(MAX_ATTACHMENTS);
+    }
+    let mut attachments = Vec::new();
+    for id in attachment_ids {
+        let Some(part) = msg.parts.get(id as usize) else {
+            continue;
+        };
+        let found = attachment(original, part, digest_messages.contains(&id), hint);
+        if winmail::is_tnef(&found.content_type, Some(&found.filename))
+            && let Some(files) = winmail::extract(&found.bytes)
+        {
+            attachments.extend(files.into_iter().map(tnef_attachment));
+        } else {
+            attachments.push(found);
+        }
+    }
+    if attachments.len() > MAX_ATTACHMENTS {
+        truncated = true;
+        attachments.truncate(MAX_ATTACHMENTS);
+    }
+    if let Some(html) = &html {
+        let index = cid::CidIndex::new(attachments.iter().map(|a| a.content_id.as_deref()));
+        for reference in cid::cid_references(html) {
+            if let Some(i) = index.find(&reference) {
+                attachments[i].inline = true;
+            }
+        }
+    }
 
     let auto_reply = classify::is_auto_reply(&msg, &subject);
     let bounce = classify::bounce(&msg);
@@ -222,6 +381,7 @@ fn parse_checked(raw: &[u8]) -> Result<ParsedEmail, ParseError> {
         attachments,
         auto_reply,
         bounce,
+        truncated,
     })
 }
 
@@ -265,6 +425,39 @@ fn first_header<'a>(msg: &'a Message<'a>, name: HeaderName<'a>) -> Option<&'a He
     msg.header_values(name).next()
 }
 
+/// Every top-level header called `name`, in order.
+fn root_headers<'a>(
+    msg: &'a Message<'a>,
+    name: HeaderName<'static>,
+) -> impl Iterator<Item = &'a Header<'a>> + 'a {
+    msg.parts[0].headers.iter().filter(move |h| h.name == name)
+}
+
+/// The raw value of a header (after the colon), without the final line break.
+fn value_bytes<'r>(original: &'r [u8], header: &Header<'_>) -> &'r [u8] {
+    let value = original
+        .get(header.offset_start as usize..header.offset_end as usize)
+        .unwrap_or_default();
+    let end = value
+        .iter()
+        .rposition(|&b| b != b'\r' && b != b'\n')
+        .map_or(0, |p| p + 1);
+    &value[..end]
+}
+
+/// Parses a single repaired header value the way it would be parsed in a
+/// message; the header comes back owned.
+fn reparse_header(name: &str, value: &[u8]) -> Option<HeaderValue<'static>> {
+    let mut mini = Vec::with_capacity(name.len() + value.len() + 8);
+    mini.extend_from_slice(name.as_bytes());
+    mini.push(b':');
+    mini.extend_from_slice(value);
+    mini.extend_from_slice(b"\r\n\r\n");
+    let parsed = MessageParser::default().parse_headers(&mini[..])?;
+    let header = parsed.parts.first()?.headers.first()?;
+    Some(header.value.clone().into_owned())
+}
+
 /// Strips whitespace and one level of angle brackets from a message id.
 fn clean_id(id: &str) -> String {
     let id = id.trim();
@@ -298,12 +491,49 @@ fn synthetic_message_id(raw: &[u8]) -> String {
     format!("{}@{SYNTHETIC_ID_DOMAIN}", &digest[..32])
 }
 
-fn mailboxes(msg: &Message<'_>, name: HeaderName<'_>) -> Vec<Mailbox> {
-    msg.header_values(name)
-        .filter_map(HeaderValue::as_address)
-        .flat_map(|address| address.iter())
-        .filter_map(mailbox)
-        .collect()
+/// The charset the message declares for its text (top-level Content-Type,
+/// else the first body part that names one), as a hint for undeclared text.
+fn message_charset(msg: &Message<'_>) -> Option<&'static encoding_rs::Encoding> {
+    let declared = |part: &MessagePart<'_>| {
+        part.content_type()
+            .and_then(|ct| ct.attribute("charset"))
+            .and_then(charset::hint_encoding)
+    };
+    msg.parts.first().and_then(declared).or_else(|| {
+        msg.text_body
+            .iter()
+            .chain(&msg.html_body)
+            .take(MAX_BODY_PARTS)
+            .filter_map(|&id| msg.parts.get(id as usize))
+            .find_map(declared)
+    })
+}
+
+/// Top-level domain of the From address, lowercase (`"jp"`), for charset
+/// detection.
+fn sender_tld(msg: &Message<'_>) -> Option<String> {
+    let address = msg.from()?.first()?.address()?;
+    let tld = address.rsplit('.').next()?.trim().trim_end_matches('>');
+    (tld.len() >= 2 && tld.len() <= 24 && tld.bytes().all(|b| b.is_ascii_alphabetic()))
+        .then(|| tld.to_ascii_lowercase())
+}
+
+fn mailboxes(
+    msg: &Message<'_>,
+    original: &[u8],
+    name: HeaderName<'static>,
+    hint: Hint<'_>,
+) -> Vec<Mailbox> {
+    let mut out = Vec::new();
+    for header in root_headers(msg, name) {
+        let repaired = headers::repair_structured(value_bytes(original, header), hint)
+            .and_then(|value| reparse_header("To", &value));
+        let value = repaired.as_ref().unwrap_or(&header.value);
+        if let Some(address) = value.as_address() {
+            out.extend(address.iter().filter_map(mailbox));
+        }
+    }
+    out
 }
 
 fn mailbox(addr: &Addr<'_>) -> Option<Mailbox> {
@@ -331,37 +561,192 @@ fn normalize_newlines(s: &str) -> String {
     s.replace("\r\n", "\n").replace('\r', "\n")
 }
 
-fn attachment(msg: &Message<'_>, part: &MessagePart<'_>, raw_html_lower: &str) -> ParsedAttachment {
-    let content_type = part_content_type(part);
+/// Cuts `s` to at most `max` bytes at a character boundary.
+fn truncate_at_char(s: &mut String, max: usize) {
+    if s.len() <= max {
+        return;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+}
+
+/// Ids of the parts that are attached messages of a (renamed)
+/// `multipart/digest`: its children without a Content-Type.
+fn digest_messages(msg: &Message<'_>) -> HashSet<u32> {
+    let mut ids = HashSet::new();
+    for part in &msg.parts {
+        let is_digest = part
+            .content_type()
+            .is_some_and(|ct| ct.ctype() == "multipart" && ct.subtype() == Some(DIGEST_SUBTYPE));
+        if let (true, PartType::Multipart(children)) = (is_digest, &part.body) {
+            for &child in children {
+                let untyped = msg
+                    .parts
+                    .get(child as usize)
+                    .is_some_and(|c| c.content_type().is_none());
+                if untyped {
+                    ids.insert(child);
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// A body part's text, decoded from its bytes with its declared charset (or
+/// the charset of an HTML `<meta>`), see `charset.rs`.
+/// At most `max` bytes of the part are decoded; `truncated` is set when
+/// there are more.
+fn body_text(
+    original: &[u8],
+    part: &MessagePart<'_>,
+    hint: Hint<'_>,
+    max: usize,
+    truncated: &mut bool,
+) -> String {
+    let mut bytes = part_bytes(original, part);
+    if bytes.len() > max {
+        *truncated = true;
+        bytes.truncate(max);
+    }
+    let declared = part
+        .content_type()
+        .and_then(|ct| ct.attribute("charset"))
+        .map(str::to_string)
+        .filter(|label| charset::Charset::for_label(label).is_some())
+        .or_else(|| {
+            matches!(part.body, PartType::Html(_))
+                .then(|| charset::html_meta_charset(&bytes))
+                .flatten()
+        });
+    charset::decode(&bytes, declared.as_deref(), hint)
+}
+
+fn attachment(
+    original: &[u8],
+    part: &MessagePart<'_>,
+    digest_message: bool,
+    hint: Hint<'_>,
+) -> ParsedAttachment {
+    let mut content_type = part_content_type(part);
+    if digest_message {
+        content_type = "message/rfc822".into();
+    } else if let Some(subtype) = content_type.strip_prefix(&format!("{NESTED_TYPE}/")) {
+        content_type = format!("message/{subtype}");
+    }
+    let is_message = content_type == "message/rfc822" || content_type == "message/global";
     let content_id = part
         .content_id()
         .map(clean_id)
         .filter(|cid| !cid.is_empty());
-    let disposition_inline = part.content_disposition().is_some_and(|cd| cd.is_inline());
-    let referenced = content_id
-        .as_ref()
-        .is_some_and(|cid| raw_html_lower.contains(&format!("cid:{}", cid.to_lowercase())));
+    let inline = part.content_disposition().is_some_and(|cd| cd.is_inline());
+    let bytes = part_bytes(original, part);
 
-    let filename = part
-        .attachment_name()
-        .and_then(sanitize_filename)
-        .or_else(|| match &part.body {
-            PartType::Message(nested) => nested.subject().and_then(|s| {
-                let subject = single_line(s).replace(['/', '\\'], "-");
-                sanitize_filename(&format!("{subject}.eml"))
-            }),
-            _ => None,
+    let filename = attachment_name(original, part, hint)
+        .and_then(|name| sanitize_filename(&name))
+        .or_else(|| {
+            is_message
+                .then(|| nested_subject(&bytes, hint))
+                .flatten()
+                .and_then(|subject| {
+                    let subject = subject.replace(['/', '\\'], "-");
+                    sanitize_filename(&format!("{subject}.eml"))
+                })
         })
         .unwrap_or_else(|| fallback_filename(&content_type));
 
-    let bytes = part_bytes(msg, part);
     ParsedAttachment {
         filename,
         content_type,
         content_id,
-        inline: disposition_inline || referenced,
+        inline,
         size: bytes.len(),
         bytes,
+    }
+}
+
+/// The file name a part gives itself (`Content-Disposition` `filename`, else
+/// `Content-Type` `name`, RFC 2231 and RFC 2047 decoded), after repairing raw
+/// 8-bit and mislabelled encoded words in those headers.
+fn attachment_name(original: &[u8], part: &MessagePart<'_>, hint: Hint<'_>) -> Option<String> {
+    let part_hint = Hint {
+        encoding: part
+            .content_type()
+            .and_then(|ct| ct.attribute("charset"))
+            .and_then(charset::hint_encoding)
+            .or(hint.encoding),
+        ..hint
+    };
+    let find = |name: HeaderName<'static>| part.headers.iter().find(|h| h.name == name);
+    let ct = find(HeaderName::ContentType);
+    let cd = find(HeaderName::ContentDisposition);
+    let repaired_ct =
+        ct.and_then(|h| headers::repair_structured(value_bytes(original, h), part_hint));
+    let repaired_cd =
+        cd.and_then(|h| headers::repair_structured(value_bytes(original, h), part_hint));
+    if repaired_ct.is_none() && repaired_cd.is_none() {
+        return part.attachment_name().map(str::to_string);
+    }
+    let mut mini = Vec::new();
+    for (name, header, repaired) in [
+        ("Content-Type", ct, repaired_ct),
+        ("Content-Disposition", cd, repaired_cd),
+    ] {
+        let Some(header) = header else { continue };
+        mini.extend_from_slice(name.as_bytes());
+        mini.push(b':');
+        match repaired {
+            Some(value) => mini.extend_from_slice(&value),
+            None => mini.extend_from_slice(value_bytes(original, header)),
+        }
+        mini.extend_from_slice(b"\r\n");
+    }
+    mini.extend_from_slice(b"\r\n");
+    let parsed = MessageParser::default().parse_headers(&mini[..])?;
+    parsed.attachment_name().map(str::to_string)
+}
+
+/// The decoded subject of an attached message (its headers only are read).
+fn nested_subject(inner: &[u8], hint: Hint<'_>) -> Option<String> {
+    let headers_only = MessageParser::default().parse_headers(inner)?;
+    let header = headers_only
+        .parts
+        .first()?
+        .headers
+        .iter()
+        .find(|h| h.name == HeaderName::Subject)?;
+    let subject = single_line(&headers::decode_unstructured(
+        value_bytes(inner, header),
+        hint,
+    ));
+    (!subject.is_empty()).then_some(subject)
+}
+
+/// An attachment for a file found inside `winmail.dat`.
+fn tnef_attachment(file: winmail::TnefFile) -> ParsedAttachment {
+    let filename = file
+        .name
+        .as_deref()
+        .and_then(sanitize_filename)
+        .unwrap_or_else(|| "attachment.bin".to_string());
+    let content_type = file
+        .content_type
+        .filter(|t| {
+            t.split_once('/').is_some_and(|(a, b)| {
+                !a.is_empty() && !b.is_empty() && t.bytes().all(|c| c.is_ascii_graphic())
+            })
+        })
+        .unwrap_or_else(|| winmail::content_type_for_name(&filename).to_string());
+    ParsedAttachment {
+        filename,
+        content_type,
+        content_id: None,
+        inline: false,
+        size: file.bytes.len(),
+        bytes: file.bytes,
     }
 }
 
@@ -393,27 +778,24 @@ fn part_content_type(part: &MessagePart<'_>) -> String {
     .into()
 }
 
-/// The decoded bytes of a part. Text parts are decoded again from the raw
-/// message: mail-parser hands them out transcoded to UTF-8 (lossily when the
-/// charset is unknown), which would corrupt a CSV in Latin-1 or a binary file
-/// mislabelled as text.
-fn part_bytes(msg: &Message<'_>, part: &MessagePart<'_>) -> Vec<u8> {
-    if matches!(part.body, PartType::Text(_) | PartType::Html(_)) && !part.is_encoding_problem {
-        let raw = msg
-            .raw_message
-            .get(part.offset_body as usize..part.offset_end as usize);
-        if let Some(raw) = raw {
-            let decoded = match part.encoding {
-                Encoding::Base64 => base64_decode(raw),
-                Encoding::QuotedPrintable => quoted_printable_decode(raw),
-                Encoding::None => Some(raw.to_vec()),
-            };
-            if let Some(decoded) = decoded {
-                return decoded;
-            }
-        }
+/// The decoded bytes of a part, always read from the original message (the
+/// copy mail-parser parsed has renamed content types, see `guard.rs`), so a
+/// text part keeps its charset and an attached message is byte-exact.
+/// Undecodable base64 or quoted-printable gives the raw bytes, as
+/// mail-parser does.
+fn part_bytes(original: &[u8], part: &MessagePart<'_>) -> Vec<u8> {
+    let Some(raw) = original.get(part.offset_body as usize..part.offset_end as usize) else {
+        return part.contents().to_vec();
+    };
+    if part.is_encoding_problem {
+        return raw.to_vec();
     }
-    part.contents().to_vec()
+    let decoded = match part.encoding {
+        Encoding::Base64 => base64_decode(raw),
+        Encoding::QuotedPrintable => quoted_printable_decode(raw),
+        Encoding::None => None,
+    };
+    decoded.unwrap_or_else(|| raw.to_vec())
 }
 
 /// `attachment.<ext>` for a part that names no file.
@@ -453,23 +835,36 @@ const MAX_FILENAME_BYTES: usize = 200;
 
 /// Makes an attachment file name safe to store and offer for download.
 ///
-/// Keeps only the last path component (`../../etc/passwd` -> `passwd`,
-/// `C:\x\y.doc` -> `y.doc`), drops control and bidirectional-override
-/// characters, replaces `<>:"|?*` with `_`, trims spaces and dots at both
-/// ends, prefixes Windows device names (`CON`, `NUL`, `COM1`, ...) with `_`,
-/// and limits the name to 200 bytes keeping the extension. Returns
-/// `"attachment"` when nothing is left.
+/// - Keeps only the last path component (`../../etc/passwd` -> `passwd`,
+///   `C:\x\y.doc` -> `y.doc`); percent-encoded separators (`%2F`, `%5C`)
+///   count as separators too.
+/// - Drops control characters and invisible formatting characters
+///   (bidirectional overrides such as U+202E, zero-width spaces and joiners,
+///   soft hyphens, byte-order marks).
+/// - Replaces `<>:"|?*` and look-alike slashes (U+2044, U+2215, U+2216,
+///   U+29F8, U+29F9, U+FE68, U+FF0F, U+FF3C) with `_`, and other whitespace
+///   with a space.
+/// - Trims spaces and dots at both ends (no hidden `.name`, no trailing dot
+///   that Windows would drop).
+/// - Prefixes Windows device names (`CON`, `PRN`, `AUX`, `NUL`, `COM0`-`COM9`,
+///   `LPT0`-`LPT9`, with superscript digits too, `CONIN$`, `CONOUT$`, with
+///   or without extension) with `_`.
+/// - Limits the name to 200 bytes, keeping an extension of up to 15 bytes.
+///
+/// Returns `"attachment"` when nothing is left.
 pub fn safe_filename(name: &str) -> String {
     sanitize_filename(name).unwrap_or_else(|| "attachment".to_string())
 }
 
 fn sanitize_filename(name: &str) -> Option<String> {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let base = last_path_component(name);
     let cleaned: String = base
         .chars()
-        .filter(|&c| !c.is_control() && !is_bidi_control(c))
+        .filter(|&c| !c.is_control() && !is_invisible_format(c))
         .map(|c| match c {
             '<' | '>' | ':' | '"' | '|' | '?' | '*' => '_',
+            '\u{2044}' | '\u{2215}' | '\u{2216}' | '\u{29F8}' | '\u{29F9}' | '\u{FE68}'
+            | '\u{FF0F}' | '\u{FF3C}' => '_',
             c if c.is_whitespace() => ' ',
             c => c,
         })
@@ -479,22 +874,59 @@ fn sanitize_filename(name: &str) -> Option<String> {
         return None;
     }
     let mut cleaned = cleaned.to_string();
-    let stem = cleaned.split('.').next().unwrap_or_default();
-    const DEVICES: [&str; 4] = ["CON", "PRN", "AUX", "NUL"];
-    let upper = stem.to_ascii_uppercase();
-    let is_device = DEVICES.contains(&upper.as_str())
-        || ((upper.starts_with("COM") || upper.starts_with("LPT"))
-            && upper.len() == 4
-            && upper.as_bytes()[3].is_ascii_digit());
-    if is_device {
+    if is_windows_device_name(&cleaned) {
         cleaned.insert(0, '_');
     }
     Some(truncate_filename(cleaned))
 }
 
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-        || c == '\u{FEFF}'
+/// The part after the last `/`, `\\`, `%2F` or `%5C`.
+fn last_path_component(name: &str) -> &str {
+    let mut start = 0;
+    let bytes = name.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'/' || b == b'\\' {
+            start = i + 1;
+        } else if b == b'%'
+            && let Some(code) = bytes.get(i + 1..i + 3)
+            && (code.eq_ignore_ascii_case(b"2f") || code.eq_ignore_ascii_case(b"5c"))
+        {
+            start = i + 3;
+        }
+    }
+    &name[start..]
+}
+
+fn is_windows_device_name(name: &str) -> bool {
+    const DEVICES: [&str; 6] = ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"];
+    let stem = name.split('.').next().unwrap_or_default().trim_end();
+    let upper = stem.to_ascii_uppercase();
+    if DEVICES.contains(&upper.as_str()) {
+        return true;
+    }
+    let mut chars = upper.chars();
+    let prefix: String = chars.by_ref().take(3).collect();
+    let digit = chars.next();
+    (prefix == "COM" || prefix == "LPT")
+        && chars.next().is_none()
+        && digit.is_some_and(|d| d.is_ascii_digit() || matches!(d, '\u{B9}' | '\u{B2}' | '\u{B3}'))
+}
+
+/// Invisible formatting characters: bidirectional controls, zero-width
+/// characters, soft hyphen, byte-order mark, and similar.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{AD}'
+            | '\u{61C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
 }
 
 fn truncate_filename(name: String) -> String {

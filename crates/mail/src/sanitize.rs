@@ -11,26 +11,56 @@ use ammonia::UrlRelative;
 /// text by mail-parser's linear converter instead. Real mail stays far below.
 const MAX_HTML_DEPTH: usize = 1000;
 
+/// Most elements handed to html5ever. Time and memory grow with the element
+/// count (about 2.5 s in a release build for 650,000 `<p>`s); documents with
+/// more are flattened to text like too deep ones. Real mail stays far below
+/// (a 2 MiB newsletter has some tens of thousands).
+const MAX_HTML_ELEMENTS: usize = 200_000;
+
+/// Whether html5ever may parse `html` (see [`MAX_HTML_DEPTH`] and
+/// [`MAX_HTML_ELEMENTS`]).
+fn parseable(html: &str) -> bool {
+    let (depth, elements) = html_shape(html);
+    depth <= MAX_HTML_DEPTH && elements <= MAX_HTML_ELEMENTS
+}
+
 /// Sanitises an HTML body for display; returns the clean HTML and whether it
 /// loads remote images.
 ///
-/// Allow-list based (ammonia): keeps structure and formatting (`p`, `div`,
-/// `br`, `a`, `b`, `i`, `ul`/`ol`/`li`, tables, `img`, `font`, headings, ...),
-/// drops `script`, `style`, `title`, `noscript` and `template` together with
-/// their content, and drops `link`, `meta`, `iframe`, `form`, `object`, event
-/// handler attributes, `style` attributes, and every URL whose scheme is not
-/// allowed (no `javascript:`, no `data:`) or that is relative. Links get
-/// `rel="noopener noreferrer"`.
+/// Allow-list based (ammonia), keeping the structure and formatting of mail:
+/// `p`, `div`, `br`, `span`, `b`/`i`/`u`, headings, lists, `blockquote`,
+/// `pre`, tables (with `width`, `border`, `cellpadding`, `bgcolor`, ...),
+/// `font`, `a` and `img`.
+///
+/// Removed with their content: `script`, `style`, `title`, `noscript`,
+/// `template`, `iframe`, `frame`/`frameset`, `object`, `embed`, `applet`,
+/// `svg`, `math`, `noembed`, `noframes`. Removed (content kept as text):
+/// every other tag not allowed, among them `link`, `meta`, `base`, `form`,
+/// `input`, `button`, `picture`/`source`, `video`/`audio`. Dropped
+/// attributes: event handlers (`on*`), `srcset`, `background`, `class`
+/// (except the quote markers `gmail_quote`, `yahoo_quoted`, ... on `div` and
+/// `blockquote`), `id` (except Outlook's `appendonsend` and
+/// `divRplyFwdMsg`), and every URL whose scheme is not allowed (no
+/// `javascript:`, `vbscript:`, `data:`) or that is relative.
+///
+/// Links get `rel="noopener noreferrer"` and `target="_blank"`.
+///
+/// CSS is dropped entirely: `<style>` elements with their content and every
+/// `style` attribute, so no overlay (`position: fixed`), no remote load
+/// (`url(...)`) and no script (`expression(...)`) can come from CSS. Layout
+/// survives through the HTML attributes above (`align`, `width`, `bgcolor`,
+/// `<font color>`, ...).
 ///
 /// `img src` may be `cid:` (inline parts of the same message) or `http(s)`;
 /// remote images are kept and reported in the returned `bool` so the UI can
 /// block them until the agent allows them. Protocol-relative sources (`//host`)
 /// are dropped.
 ///
-/// HTML nested deeper than 1000 elements is not parsed: it is reduced to its
-/// text and returned as escaped text with `<br>` line breaks (and no images).
+/// HTML nested deeper than 1000 elements or with more than 200,000 elements
+/// is not parsed: it is reduced to its text and returned as escaped text with
+/// `<br>` line breaks (and no images).
 pub fn sanitize_html(html: &str) -> (String, bool) {
-    if nesting_depth(html) > MAX_HTML_DEPTH {
+    if !parseable(html) {
         return (text_as_html(&flat_html_to_text(html)), false);
     }
     let remote = Arc::new(AtomicBool::new(false));
@@ -38,22 +68,31 @@ pub fn sanitize_html(html: &str) -> (String, bool) {
 
     let mut builder = ammonia::Builder::default();
     builder
-        .add_tags(["font"])
+        .add_tags(["font", "center"])
+        .add_generic_attributes(["id"])
         .add_tag_attributes("font", ["color", "face", "size"])
         .add_tag_attributes(
             "table",
             ["width", "border", "cellpadding", "cellspacing", "bgcolor"],
         )
-        .add_tag_attributes("td", ["width", "valign", "bgcolor", "nowrap"])
-        .add_tag_attributes("th", ["width", "valign", "bgcolor", "nowrap"])
+        .add_tag_attributes("td", ["width", "height", "valign", "bgcolor", "nowrap"])
+        .add_tag_attributes("th", ["width", "height", "valign", "bgcolor", "nowrap"])
         .add_tag_attributes("tr", ["valign", "bgcolor"])
         .add_tag_attributes("div", ["align", "dir"])
         .add_tag_attributes("p", ["align", "dir"])
-        .add_clean_content_tags(["title", "noscript", "template"])
+        .add_tag_attributes("span", ["dir"])
+        .add_tag_attributes("blockquote", ["type"])
+        .add_tag_attributes("ul", ["type"])
+        .add_tag_attributes("ol", ["type"])
+        .add_allowed_classes("div", QUOTE_CLASSES)
+        .add_allowed_classes("blockquote", QUOTE_CLASSES)
+        .set_tag_attribute_value("a", "target", "_blank")
+        .add_clean_content_tags(REMOVED_WITH_CONTENT)
         .add_url_schemes(["cid"])
         .url_relative(UrlRelative::Deny)
-        .attribute_filter(move |element, attribute, value| {
-            if element == "img" && attribute == "src" {
+        .attribute_filter(move |element, attribute, value| match attribute {
+            "id" => ALLOWED_IDS.contains(&value).then_some(value.into()),
+            "src" if element == "img" => {
                 let lower = value.trim().to_ascii_lowercase();
                 if lower.starts_with("//") {
                     return None;
@@ -61,24 +100,51 @@ pub fn sanitize_html(html: &str) -> (String, bool) {
                 if lower.starts_with("http://") || lower.starts_with("https://") {
                     flag.store(true, Ordering::Relaxed);
                 }
+                Some(value.into())
             }
-            Some(value.into())
+            _ => Some(value.into()),
         });
     let clean = builder.clean(html).to_string();
     (clean.trim().to_string(), remote.load(Ordering::Relaxed))
 }
 
+/// Elements removed together with everything inside them.
+const REMOVED_WITH_CONTENT: [&str; 13] = [
+    "title", "noscript", "template", "iframe", "frame", "frameset", "object", "embed", "applet",
+    "svg", "math", "noembed", "noframes",
+];
+
+/// Classes that mark quoted history (the UI hides them on demand).
+const QUOTE_CLASSES: [&str; 6] = [
+    "gmail_quote",
+    "gmail_quote_container",
+    "gmail_attr",
+    "gmail_extra",
+    "yahoo_quoted",
+    "moz-cite-prefix",
+];
+
+/// Element ids kept: Outlook's markers of quoted history.
+const ALLOWED_IDS: [&str; 2] = ["appendonsend", "divRplyFwdMsg"];
+
 /// Renders HTML as plain text (no emphasis markers, no table borders, links
 /// as `[text][1]` with footnotes, wrapped at 80 columns),
 /// for messages without a text/plain body. Falls back to mail-parser's flat
 /// converter when html2text fails or the document is nested too deeply.
+///
+/// html2text drops text that its indentation (two columns per quote or list
+/// level) pushes past the width, so deeply nested documents get a width of
+/// 80 columns plus two per level beyond 30.
 pub(crate) fn html_to_text(html: &str) -> String {
-    if nesting_depth(html) <= MAX_HTML_DEPTH
+    let (depth, elements) = html_shape(html);
+    let width = 80 + 2 * depth.saturating_sub(30);
+    if depth <= MAX_HTML_DEPTH
+        && elements <= MAX_HTML_ELEMENTS
         && let Ok(text) = html2text::config::plain_no_decorate()
             .link_footnotes(true)
             .no_table_borders()
             .allow_width_overflow()
-            .string_from_read(html.as_bytes(), 80)
+            .string_from_read(html.as_bytes(), width)
     {
         return text.trim_end().to_string() + "\n";
     }
@@ -110,7 +176,13 @@ pub(crate) fn text_as_html(text: &str) -> String {
 /// Rough element nesting depth of an HTML document: start tags minus end
 /// tags, ignoring void elements, self-closed tags, and elements that the HTML
 /// parser closes implicitly when a sibling starts (`p`, `li`, `td`, ...).
+#[cfg(test)]
 fn nesting_depth(html: &str) -> usize {
+    html_shape(html).0
+}
+
+/// Rough nesting depth (see [`nesting_depth`]) and number of start tags.
+fn html_shape(html: &str) -> (usize, usize) {
     const NOT_NESTING: [&str; 32] = [
         "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
         "source", "track", "wbr", "p", "li", "dt", "dd", "td", "th", "tr", "tbody", "thead",
@@ -118,6 +190,7 @@ fn nesting_depth(html: &str) -> usize {
     ];
     let mut depth: usize = 0;
     let mut max = 0;
+    let mut elements = 0;
     let mut rest = html;
     while let Some(start) = rest.find('<') {
         rest = &rest[start + 1..];
@@ -133,7 +206,13 @@ fn nesting_depth(html: &str) -> usize {
             .take_while(|c| c.is_ascii_alphanumeric())
             .collect::<String>()
             .to_ascii_lowercase();
-        if name.is_empty() || NOT_NESTING.contains(&name.as_str()) {
+        if name.is_empty() {
+            continue;
+        }
+        if !closing {
+            elements += 1;
+        }
+        if NOT_NESTING.contains(&name.as_str()) {
             continue;
         }
         if closing {
@@ -146,7 +225,7 @@ fn nesting_depth(html: &str) -> usize {
         depth += 1;
         max = max.max(depth);
     }
-    max
+    (max, elements)
 }
 
 #[cfg(test)]

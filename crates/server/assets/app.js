@@ -549,12 +549,29 @@ async function showInboxes(editId) {
         h("button", { type: "button", onclick: () => testConnection(inbox, out) }, "Test connection"), out));
   });
   const editing = editId ? inboxes.find((i) => i.id === editId) : null;
+  const { quarantined } = await api("GET", "/quarantine");
+  const byInbox = Object.fromEntries(inboxes.map((i) => [i.id, i.email]));
+  const quarantine = h("section", { id: "quarantine" }, h("h2", {}, "Quarantined emails"),
+    quarantined.length ? h("table", { class: "grid" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Inbox"), h("th", {}, "Received"), h("th", {}, "Reason"), h("th", {}, "Actions"))),
+      h("tbody", {}, quarantined.map((q) => h("tr", { dataset: { raw: q.id } },
+        h("td", {}, byInbox[q.inbox_id] || q.inbox_id), h("td", {}, formatTime(q.fetched_at), h("br"), formatSize(q.size)),
+        h("td", {}, q.reason),
+        h("td", {}, h("a", { href: `/api/v1/quarantine/${q.id}/raw`, download: `quarantined-${q.id}.eml` }, "Download"), " ",
+          h("button", { type: "button", onclick: async () => {
+            try {
+              const r = await api("POST", `/quarantine/${q.id}/reprocess`, {});
+              toast(r.quarantined ? "Still cannot be processed; kept in quarantine" : "Processed");
+            } catch (err) { toast(err.message, true); }
+            showInboxes();
+          } }, "Reprocess")))))) : h("p", { class: "empty" }, "None: every email was processed."));
   main.replaceChildren(
     h("h1", {}, "Email Inboxes"),
     h("table", { class: "grid" },
       h("thead", {}, h("tr", {}, h("th", {}, "Inbox"), h("th", {}, "Health"), h("th", {}, "Last sync"), h("th", {}, "Actions"))),
       h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 4, class: "empty" }, "No inbox yet: add one below.")))),
-    editId === "new" || !inboxes.length ? inboxForm(null) : editing ? inboxForm(editing) : h("p", {}, h("a", { href: "#/admin/inboxes/new" }, "Add an email inbox")));
+    editId === "new" || !inboxes.length ? inboxForm(null) : editing ? inboxForm(editing) : h("p", {}, h("a", { href: "#/admin/inboxes/new" }, "Add an email inbox")),
+    quarantine);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ pub const FIRST_ADMIN: &str = "admin";
 /// A built server, listening, not yet serving.
 pub struct Application {
     listener: TcpListener,
+    /// The SMTP ingress listener, when enabled.
+    smtp_listener: Option<TcpListener>,
     state: AppState,
     /// Set when the first start created an admin with a generated password: shown once.
     pub first_admin_password: Option<String>,
@@ -61,6 +63,7 @@ impl Application {
             bus: bus.clone(),
             secrets: secrets.clone(),
             poll_interval: settings.poll_interval(),
+            limits: settings.limits(),
         });
         let outbox = Outbox::new(store.clone(), bus.clone(), secrets.clone());
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
@@ -69,6 +72,12 @@ impl Application {
                 settings.listen
             )
         })?;
+        let smtp_listener = match settings.smtp_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+                format!("Cannot listen for SMTP on {addr}: is another program (a mail server?) using it?")
+            })?),
+            None => None,
+        };
         let state = AppState {
             store,
             bus,
@@ -79,6 +88,7 @@ impl Application {
         };
         Ok(Self {
             listener,
+            smtp_listener,
             state,
             first_admin_password,
         })
@@ -98,6 +108,20 @@ impl Application {
         self.local_addr().port()
     }
 
+    /// The address the SMTP ingress listens on, when enabled.
+    #[must_use]
+    pub fn smtp_addr(&self) -> Option<SocketAddr> {
+        self.smtp_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// The port the SMTP ingress listens on, when enabled.
+    #[must_use]
+    pub fn smtp_port(&self) -> Option<u16> {
+        self.smtp_addr().map(|a| a.port())
+    }
+
     /// Everything the server runs on (for tests and tools).
     #[must_use]
     pub fn state(&self) -> &AppState {
@@ -113,13 +137,23 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let Self {
-            listener, state, ..
+            listener,
+            smtp_listener,
+            state,
+            ..
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         // Pick up emails left pending by a crash before any reader starts.
-        if let Err(e) = crate::ingest::process_pending(&state.store, &state.bus, None).await {
+        if let Err(e) =
+            crate::ingest::process_pending(&state.store, &state.bus, None, state.settings.limits())
+                .await
+        {
             tracing::warn!("Processing pending emails at start failed: {e}");
         }
+        let smtp = smtp_listener.map(|l| {
+            let (store, bus) = (state.store.clone(), state.bus.clone());
+            crate::smtp_ingress::spawn(l, store, bus, state.settings.limits(), stop_rx.clone())
+        });
         let outbox = tokio::spawn(state.outbox.clone().run_until_stopped(stop_rx));
         state.readers.start_all().await?;
         let readers = state.readers.clone();
@@ -134,6 +168,13 @@ impl Application {
             .is_err()
         {
             tracing::warn!("The outbox worker did not stop within 30 s");
+        }
+        if let Some(smtp) = smtp
+            && tokio::time::timeout(Duration::from_secs(30), smtp)
+                .await
+                .is_err()
+        {
+            tracing::warn!("The SMTP ingress did not stop within 30 s");
         }
         served.context("The web server failed")
     }

@@ -6,15 +6,41 @@
 //! never blocks the mailbox. A database that is down is not the email's fault: then the email
 //! stays pending and processing stops until the next pass.
 
+use std::time::Duration;
+
 use postdesk_core::event::Event;
 use postdesk_core::ids::InboxId;
+use postdesk_core::model::DeliveryStatus;
 use postdesk_mail::{Mailbox, ParsedEmail};
-use postdesk_store::{Addr, IncomingEmail, IngestOutcome, NewAttachment, Store, StoreError};
+use postdesk_store::{
+    Addr, IncomingEmail, IngestOutcome, NewAttachment, RawEmail, Store, StoreError,
+};
 
 use crate::bus::Bus;
 
 /// How many pending raw emails are read per round.
 const BATCH: i64 = 50;
+
+/// How much of a too-large email's beginning is parsed for its headers.
+const TOO_LARGE_HEADER_BYTES: usize = 256 * 1024;
+
+/// Limits on processing one email.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// An email larger than this is kept raw and shown as too large, not parsed.
+    pub max_email_bytes: usize,
+    /// Parsing one email may take this long before it is quarantined.
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_email_bytes: 50 * 1024 * 1024,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
 
 /// What one processing pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +49,8 @@ pub struct ProcessReport {
     pub added: usize,
     /// Emails the inbox already had (same Message-ID).
     pub duplicates: usize,
+    /// Bounces of our own emails, recorded on them.
+    pub bounces: usize,
     /// Emails set aside with a reason.
     pub quarantined: usize,
 }
@@ -35,6 +63,7 @@ pub async fn process_pending(
     store: &Store,
     bus: &Bus,
     inbox: Option<InboxId>,
+    limits: Limits,
 ) -> Result<ProcessReport, StoreError> {
     let mut report = ProcessReport::default();
     loop {
@@ -43,52 +72,143 @@ pub async fn process_pending(
             return Ok(report);
         }
         for raw in pending {
-            let bytes = raw.bytes;
-            let parsed = tokio::task::spawn_blocking(move || postdesk_mail::parse(&bytes)).await;
-            let email = match parsed {
-                Ok(Ok(parsed)) => to_incoming(parsed),
-                Ok(Err(e)) => Err(format!("Cannot parse the email: {e}")),
-                Err(e) => Err(format!("Parsing the email crashed: {e}")),
-            };
-            let email = match email {
-                Ok(email) => email,
-                Err(reason) => {
-                    tracing::warn!(raw_email = %raw.id, %reason, "Quarantined an inbound email");
-                    store.quarantine_raw(raw.id, &reason).await?;
-                    report.quarantined += 1;
-                    continue;
-                }
-            };
-            match store.ingest_email(raw.id, raw.inbox_id, &email).await {
-                Ok(IngestOutcome::Added {
-                    conversation_id,
-                    message_id,
-                    new_conversation,
-                    reopened,
-                }) => {
-                    report.added += 1;
-                    if new_conversation || reopened {
-                        bus.publish(Event::ConversationQueued {
-                            conversation_id,
-                            inbox_id: raw.inbox_id,
-                        });
-                    }
-                    bus.publish(Event::MessageCreated {
-                        conversation_id,
-                        message_id,
-                    });
-                }
-                Ok(IngestOutcome::Duplicate) => report.duplicates += 1,
-                Err(e) if e.is_transient() => return Err(e),
-                Err(e) => {
-                    let reason = format!("Cannot store the email: {e}");
-                    tracing::warn!(raw_email = %raw.id, %reason, "Quarantined an inbound email");
-                    store.quarantine_raw(raw.id, &reason).await?;
-                    report.quarantined += 1;
-                }
-            }
+            process_one(store, bus, raw, limits, &mut report).await?;
         }
     }
+}
+
+/// Parses off the async threads, within the time limit.
+async fn parse_limited(bytes: Vec<u8>, limits: Limits) -> Result<ParsedEmail, String> {
+    let parsing = tokio::task::spawn_blocking(move || postdesk_mail::parse(&bytes));
+    match tokio::time::timeout(limits.timeout, parsing).await {
+        Err(_) => Err(format!(
+            "Processing took longer than {} s",
+            limits.timeout.as_secs()
+        )),
+        Ok(Err(e)) => Err(format!("Parsing the email crashed: {e}")),
+        Ok(Ok(Err(e))) => Err(format!("Cannot parse the email: {e}")),
+        Ok(Ok(Ok(parsed))) => Ok(parsed),
+    }
+}
+
+/// The header section of a raw email (up to the first blank line, at most
+/// [`TOO_LARGE_HEADER_BYTES`]), followed by a blank line.
+fn header_section(raw: &[u8]) -> Vec<u8> {
+    let window = &raw[..raw.len().min(TOO_LARGE_HEADER_BYTES)];
+    let end = window
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+        .or_else(|| window.windows(2).position(|w| w == b"\n\n").map(|i| i + 2))
+        .unwrap_or(window.len());
+    let mut head = window[..end].to_vec();
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+async fn quarantine(
+    store: &Store,
+    raw: &RawEmail,
+    reason: &str,
+    report: &mut ProcessReport,
+) -> Result<(), StoreError> {
+    tracing::warn!(raw_email = %raw.id, %reason, "Quarantined an inbound email");
+    store.quarantine_raw(raw.id, reason).await?;
+    report.quarantined += 1;
+    Ok(())
+}
+
+async fn process_one(
+    store: &Store,
+    bus: &Bus,
+    raw: RawEmail,
+    limits: Limits,
+    report: &mut ProcessReport,
+) -> Result<(), StoreError> {
+    let size = raw.bytes.len();
+    let too_large = size > limits.max_email_bytes;
+    let input = if too_large {
+        header_section(&raw.bytes)
+    } else {
+        raw.bytes.clone()
+    };
+    let parsed = match parse_limited(input, limits).await {
+        Ok(parsed) => parsed,
+        Err(reason) => return quarantine(store, &raw, &reason, report).await,
+    };
+
+    // A bounce of one of our emails marks that email failed instead of opening a conversation.
+    if let Some(bounce) = parsed.bounce.as_ref().filter(|b| b.is_bounce)
+        && let Some(original) = bounce.original_message_id.as_deref()
+    {
+        let mut reason = match (&bounce.status, &bounce.diagnostic) {
+            (Some(status), Some(diagnostic)) => format!("{status} {diagnostic}"),
+            (Some(status), None) => status.clone(),
+            (None, Some(diagnostic)) => diagnostic.clone(),
+            (None, None) => "the receiving server returned the email".to_owned(),
+        };
+        if !bounce.recipients.is_empty() {
+            reason = format!("{} ({reason})", bounce.recipients.join(", "));
+        }
+        if let Some(recorded) = store
+            .record_bounce(raw.id, raw.inbox_id, original, &reason)
+            .await?
+        {
+            report.bounces += 1;
+            bus.publish(Event::DeliveryUpdated {
+                conversation_id: recorded.conversation_id,
+                message_id: recorded.message_id,
+                status: DeliveryStatus::Failed,
+            });
+            bus.publish(Event::MessageCreated {
+                conversation_id: recorded.conversation_id,
+                message_id: recorded.notice_id,
+            });
+            return Ok(());
+        }
+    }
+
+    let mut email = match to_incoming(parsed) {
+        Ok(email) => email,
+        Err(reason) => return quarantine(store, &raw, &reason, report).await,
+    };
+    if too_large {
+        email.text = format!(
+            "This email is {:.1} MB, over the {} MB limit, so it is not shown here. It is kept exactly as received: download original.eml below.",
+            size as f64 / 1_048_576.0,
+            limits.max_email_bytes / 1_048_576
+        );
+        email.html = None;
+        email.attachments.clear();
+        email.attach_original = true;
+    }
+    match store.ingest_email(raw.id, raw.inbox_id, &email).await {
+        Ok(IngestOutcome::Added {
+            conversation_id,
+            message_id,
+            new_conversation,
+            reopened,
+        }) => {
+            report.added += 1;
+            if new_conversation || reopened {
+                bus.publish(Event::ConversationQueued {
+                    conversation_id,
+                    inbox_id: raw.inbox_id,
+                });
+            }
+            bus.publish(Event::MessageCreated {
+                conversation_id,
+                message_id,
+            });
+        }
+        Ok(IngestOutcome::Duplicate) => report.duplicates += 1,
+        Ok(IngestOutcome::AlreadyHandled) => {}
+        Err(e) if e.is_transient() => return Err(e),
+        Err(e) => {
+            return quarantine(store, &raw, &format!("Cannot store the email: {e}"), report).await;
+        }
+    }
+    Ok(())
 }
 
 fn addr(m: Mailbox) -> Addr {
@@ -101,6 +221,7 @@ fn addr(m: Mailbox) -> Addr {
 /// The store's view of a parsed email. The contact is whom a reply goes to: Reply-To when
 /// given, else From.
 fn to_incoming(p: ParsedEmail) -> Result<IncomingEmail, String> {
+    let auto_reply = p.auto_reply;
     let from = p.from.map(addr);
     let contact = p
         .reply_to
@@ -133,5 +254,7 @@ fn to_incoming(p: ParsedEmail) -> Result<IncomingEmail, String> {
                 bytes: a.bytes,
             })
             .collect(),
+        auto_reply,
+        attach_original: false,
     })
 }

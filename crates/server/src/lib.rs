@@ -10,6 +10,7 @@
 //! - [`ingest`]: raw email -> parsed -> conversation, with quarantine.
 //! - [`imap`]: one supervised reader per inbox (sync, IDLE, reconnect with backoff).
 //! - [`outbox`]: composing emails and the worker that sends them over SMTP.
+//! - [`smtp_ingress`]: the optional SMTP server that receives mail for the inboxes directly.
 //! - [`tls`]: rustls client configurations (verifying, or explicitly not).
 //! - [`web`]: the HTTP API and the event stream.
 //! - [`app`]: building and running the whole server.
@@ -22,6 +23,7 @@ pub mod outbox;
 pub mod password;
 pub mod secrets;
 pub mod settings;
+pub mod smtp_ingress;
 pub mod tls;
 pub mod web;
 

@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Commands {
-    /// Run the server: web app, IMAP readers, outbox.
+    /// Run the server: web app, IMAP readers, outbox (and the SMTP ingress when enabled).
     Serve {
         #[command(flatten)]
         settings: Settings,
@@ -145,6 +145,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let addr = app.local_addr();
     println!("postdesk is running at http://{addr}/");
+    if let Some(smtp) = app.smtp_addr() {
+        println!("Receiving mail for the inboxes over SMTP on {smtp}");
+    }
     println!("Data folder: {}", app.state().settings.data_dir.display());
     if let Some(password) = &app.first_admin_password {
         println!();

@@ -14,6 +14,10 @@ pub struct Settings {
     /// Address and port the web app listens on.
     #[arg(long, env = "POSTDESK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Address and port to receive mail on over SMTP for the inboxes' addresses (e.g.
+    /// 127.0.0.1:2525), from a mail server that forwards to postdesk. Off when not set.
+    #[arg(long, env = "POSTDESK_SMTP_LISTEN")]
+    pub smtp_listen: Option<SocketAddr>,
     /// Database URL: sqlite://PATH or postgres://… (default: SQLite in the data folder).
     #[arg(long, env = "POSTDESK_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -31,6 +35,13 @@ pub struct Settings {
     /// session cookies are marked Secure.
     #[arg(long, env = "POSTDESK_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Largest email ingested in full, in MB. A larger one is kept raw and shown as "too large"
+    /// in its conversation (with the original as a download) instead of being parsed.
+    #[arg(long, env = "POSTDESK_MAX_EMAIL_MB", default_value_t = 50)]
+    pub max_email_mb: u64,
+    /// Seconds one email may take to be processed before it is quarantined.
+    #[arg(long, env = "POSTDESK_PROCESS_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub process_timeout_seconds: u64,
     /// Hours a login token stays valid.
     #[arg(long, env = "POSTDESK_SESSION_HOURS", default_value_t = 24 * 7)]
     pub session_hours: u64,
@@ -43,11 +54,14 @@ impl Settings {
         Self {
             data_dir,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            smtp_listen: None,
             database_url: None,
             admin_password: None,
             secret_key: None,
             poll_seconds: 30,
             public_url: None,
+            max_email_mb: 50,
+            process_timeout_seconds: 60,
             session_hours: 24 * 7,
         }
     }
@@ -64,6 +78,16 @@ impl Settings {
     #[must_use]
     pub fn poll_interval(&self) -> Duration {
         Duration::from_secs(self.poll_seconds.max(1))
+    }
+
+    /// The limits on processing one inbound email.
+    #[must_use]
+    pub fn limits(&self) -> crate::ingest::Limits {
+        crate::ingest::Limits {
+            max_email_bytes: usize::try_from(self.max_email_mb.saturating_mul(1024 * 1024))
+                .unwrap_or(usize::MAX),
+            timeout: Duration::from_secs(self.process_timeout_seconds.max(1)),
+        }
     }
 
     /// Checks settings that depend on each other.

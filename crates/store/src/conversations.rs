@@ -48,7 +48,7 @@ impl From<sqlx::Error> for TakeError {
 }
 
 const CONVERSATION_SELECT: &str = "SELECT c.id, c.inbox_id, c.subject, c.status, c.assignee_id, c.created_at,
-        c.updated_at, c.last_message_at, c.closed_at, k.id AS contact_id, k.email AS contact_email, k.name AS contact_name
+        c.updated_at, c.last_message_at, c.closed_at, c.follows_id, k.id AS contact_id, k.email AS contact_email, k.name AS contact_name
     FROM conversations c JOIN contacts k ON k.id = c.contact_id";
 
 fn conversation_from_row(row: &sqlx::any::AnyRow) -> Result<Conversation> {
@@ -69,6 +69,9 @@ fn conversation_from_row(row: &sqlx::any::AnyRow) -> Result<Conversation> {
         updated_at: row.try_get("updated_at")?,
         last_message_at: row.try_get("last_message_at")?,
         closed_at: row.try_get("closed_at")?,
+        follows_id: row
+            .try_get::<Option<i64>, _>("follows_id")?
+            .map(ConversationId),
     })
 }
 

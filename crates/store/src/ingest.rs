@@ -67,6 +67,12 @@ pub struct IncomingEmail {
     pub html: Option<String>,
     /// Files.
     pub attachments: Vec<NewAttachment>,
+    /// An automatic reply (vacation notice, auto-responder): it joins its conversation but
+    /// never re-queues or reopens it.
+    pub auto_reply: bool,
+    /// Attach the raw email itself as `original.eml` (for an email too large to parse; the
+    /// bytes are shared with the raw copy, not duplicated).
+    pub attach_original: bool,
 }
 
 /// What processing one raw email did.
@@ -85,6 +91,31 @@ pub enum IngestOutcome {
     },
     /// The inbox already had this Message-ID; nothing was added.
     Duplicate,
+    /// Another processor handled this raw email first; nothing was done.
+    AlreadyHandled,
+}
+
+/// Marks a new raw email as being processed in this transaction; false when it is no longer
+/// new (another processor handled it).
+async fn claim_raw(tx: &mut sqlx::AnyConnection, raw: RawEmailId, now: i64) -> Result<bool> {
+    let claimed =
+        sqlx::query("UPDATE raw_emails SET processed_at = $1 WHERE id = $2 AND state = 'new'")
+            .bind(now)
+            .bind(raw.0)
+            .execute(&mut *tx)
+            .await?;
+    Ok(claimed.rows_affected() > 0)
+}
+
+/// Where a bounce of one of our emails was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BounceRecorded {
+    /// The conversation of the bounced email.
+    pub conversation_id: ConversationId,
+    /// The email_out message now marked failed.
+    pub message_id: MessageId,
+    /// The system line that tells the agents.
+    pub notice_id: MessageId,
 }
 
 pub(crate) async fn put_blob(tx: &mut sqlx::AnyConnection, bytes: &[u8]) -> Result<String> {
@@ -227,9 +258,67 @@ impl Store {
         .transpose()
     }
 
+    /// Records a bounce of one of our emails: when the inbox sent an email with Message-ID
+    /// `original`, that email is marked failed with `reason`, a system line says so in its
+    /// conversation, and the raw bounce is marked processed. `None` (and nothing changed) when
+    /// the bounced email is not one of ours.
+    pub async fn record_bounce(
+        &self,
+        raw: RawEmailId,
+        inbox: InboxId,
+        original: &str,
+        reason: &str,
+    ) -> Result<Option<BounceRecorded>> {
+        let mut tx = self.write_tx().await?;
+        let Some(row) = sqlx::query(
+            "SELECT id, conversation_id FROM messages WHERE inbox_id = $1 AND message_id = $2 AND kind = 'email_out'",
+        )
+        .bind(inbox.0)
+        .bind(original)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let message = MessageId(row.try_get("id")?);
+        let conversation = ConversationId(row.try_get("conversation_id")?);
+        let now = now_ms();
+        if !claim_raw(&mut tx, raw, now).await? {
+            return Ok(None);
+        }
+        sqlx::query(
+            "UPDATE messages SET delivery_status = 'failed', delivery_error = $1 WHERE id = $2",
+        )
+        .bind(reason)
+        .bind(message.0)
+        .execute(&mut *tx)
+        .await?;
+        let notice = insert_system_message(
+            &mut tx,
+            conversation,
+            &format!("An email to the contact bounced: {reason}"),
+        )
+        .await?;
+        sqlx::query(
+            "UPDATE raw_emails SET state = 'processed', reason = $1, message_id = $2, processed_at = $3 WHERE id = $4",
+        )
+        .bind(format!("bounce of <{original}>"))
+        .bind(notice.0)
+        .bind(now)
+        .bind(raw.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(BounceRecorded {
+            conversation_id: conversation,
+            message_id: message,
+            notice_id: notice,
+        }))
+    }
+
     /// Sets a raw email aside with the reason it could not be processed. Its bytes stay.
     pub async fn quarantine_raw(&self, id: RawEmailId, reason: &str) -> Result<()> {
-        sqlx::query("UPDATE raw_emails SET state = 'quarantined', reason = $1, processed_at = $2 WHERE id = $3")
+        sqlx::query("UPDATE raw_emails SET state = 'quarantined', reason = $1, processed_at = $2 WHERE id = $3 AND state = 'new'")
             .bind(reason)
             .bind(now_ms())
             .bind(id.0)
@@ -298,6 +387,13 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let now = now_ms();
 
+        // Claim the raw email: of two processors racing for it (an IMAP reader and the SMTP
+        // ingress, or two PostgreSQL nodes), the second waits on this row and then finds it
+        // no longer new.
+        if !claim_raw(&mut tx, raw, now).await? {
+            return Ok(IngestOutcome::AlreadyHandled);
+        }
+
         let existing =
             sqlx::query("SELECT id FROM messages WHERE inbox_id = $1 AND message_id = $2")
                 .bind(inbox.0)
@@ -349,64 +445,95 @@ impl Store {
         .await?;
         let contact = ContactId(contact_row.try_get("id")?);
 
+        let reopen_days: i64 = sqlx::query("SELECT reopen_days FROM inboxes WHERE id = $1")
+            .bind(inbox.0)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("reopen_days")?;
         let mut reopened = false;
-        let (conversation, reason, new_conversation) = match found {
-            Some((conversation, reason)) => {
-                let row =
-                    sqlx::query("SELECT status, assignee_id FROM conversations WHERE id = $1")
-                        .bind(conversation.0)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let status: String = row.try_get("status")?;
-                if status == ConversationStatus::Closed.as_str() {
-                    reopened = true;
-                    let assignee: Option<i64> = row.try_get("assignee_id")?;
-                    sqlx::query(
-                        "UPDATE conversations SET status = 'queued', assignee_id = NULL, closed_at = NULL,
-                            updated_at = $1, last_message_at = $1 WHERE id = $2",
-                    )
-                    .bind(now)
-                    .bind(conversation.0)
-                    .execute(&mut *tx)
-                    .await?;
-                    let previous = match assignee {
-                        Some(user) => sqlx::query("SELECT username FROM users WHERE id = $1")
-                            .bind(user)
-                            .fetch_optional(&mut *tx)
-                            .await?
-                            .map(|r| r.try_get::<String, _>("username"))
-                            .transpose()?
-                            .map(|u| format!(" (previously with @{u})"))
-                            .unwrap_or_default(),
-                        None => String::new(),
-                    };
-                    insert_system_message(
-                        &mut tx,
-                        conversation,
-                        &format!("Reopened by a new email from the contact{previous}"),
-                    )
-                    .await?;
-                } else {
-                    sqlx::query("UPDATE conversations SET updated_at = $1, last_message_at = $1 WHERE id = $2")
-                        .bind(now)
-                        .bind(conversation.0)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                (conversation, reason, false)
+        let mut follows: Option<ConversationId> = None;
+        let mut joined: Option<(ConversationId, ThreadReason)> = None;
+        if let Some((conversation, reason)) = found {
+            let row = sqlx::query(
+                "SELECT status, assignee_id, closed_at FROM conversations WHERE id = $1",
+            )
+            .bind(conversation.0)
+            .fetch_one(&mut *tx)
+            .await?;
+            let status: String = row.try_get("status")?;
+            let closed_at: Option<i64> = row.try_get("closed_at")?;
+            let closed = status == ConversationStatus::Closed.as_str();
+            let within_window =
+                closed_at.is_none_or(|at| now - at <= reopen_days.saturating_mul(86_400_000));
+            if !closed || email.auto_reply {
+                // Open, queued or on hold: the email joins. An auto-reply joins even a closed
+                // conversation, and never re-queues or reopens it.
+                sqlx::query(
+                    "UPDATE conversations SET updated_at = $1, last_message_at = $1 WHERE id = $2",
+                )
+                .bind(now)
+                .bind(conversation.0)
+                .execute(&mut *tx)
+                .await?;
+                joined = Some((conversation, reason));
+            } else if within_window {
+                reopened = true;
+                let assignee: Option<i64> = row.try_get("assignee_id")?;
+                sqlx::query(
+                    "UPDATE conversations SET status = 'queued', assignee_id = NULL, closed_at = NULL,
+                        updated_at = $1, last_message_at = $1 WHERE id = $2",
+                )
+                .bind(now)
+                .bind(conversation.0)
+                .execute(&mut *tx)
+                .await?;
+                let previous = match assignee {
+                    Some(user) => sqlx::query("SELECT username FROM users WHERE id = $1")
+                        .bind(user)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .map(|r| r.try_get::<String, _>("username"))
+                        .transpose()?
+                        .map(|u| format!(" (previously with @{u})"))
+                        .unwrap_or_default(),
+                    None => String::new(),
+                };
+                insert_system_message(
+                    &mut tx,
+                    conversation,
+                    &format!("Reopened by a new email from the contact{previous}"),
+                )
+                .await?;
+                joined = Some((conversation, reason));
+            } else {
+                // Closed longer ago than the reopen window: a new conversation that points back.
+                follows = Some(conversation);
             }
+        }
+        let (conversation, reason, new_conversation) = match joined {
+            Some((conversation, reason)) => (conversation, reason, false),
             None => {
                 let row = sqlx::query(
-                    "INSERT INTO conversations (inbox_id, contact_id, subject, status, created_at, updated_at, last_message_at)
-                     VALUES ($1, $2, $3, 'queued', $4, $4, $4) RETURNING id",
+                    "INSERT INTO conversations (inbox_id, contact_id, subject, status, created_at, updated_at, last_message_at, follows_id)
+                     VALUES ($1, $2, $3, 'queued', $4, $4, $4, $5) RETURNING id",
                 )
                 .bind(inbox.0)
                 .bind(contact.0)
                 .bind(&email.subject)
                 .bind(now)
+                .bind(follows.map(|c| c.0))
                 .fetch_one(&mut *tx)
                 .await?;
-                (ConversationId(row.try_get("id")?), ThreadReason::New, true)
+                let conversation = ConversationId(row.try_get("id")?);
+                if let Some(old) = follows {
+                    insert_system_message(
+                        &mut tx,
+                        conversation,
+                        &format!("Follows up on conversation #{old}, closed more than {reopen_days} days ago"),
+                    )
+                    .await?;
+                }
+                (conversation, ThreadReason::New, true)
             }
         };
 
@@ -438,6 +565,17 @@ impl Store {
         let message = MessageId(row.try_get("id")?);
         for attachment in &email.attachments {
             insert_attachment(&mut tx, message, attachment).await?;
+        }
+        if email.attach_original {
+            sqlx::query(
+                "INSERT INTO attachments (message_id, filename, content_type, size, sha256, content_id, inline, created_at)
+                 SELECT $1, 'original.eml', 'message/rfc822', size, sha256, NULL, 0, $2 FROM raw_emails WHERE id = $3",
+            )
+            .bind(message.0)
+            .bind(now)
+            .bind(raw.0)
+            .execute(&mut *tx)
+            .await?;
         }
         sqlx::query("UPDATE raw_emails SET state = 'processed', reason = NULL, message_id = $1, processed_at = $2 WHERE id = $3")
             .bind(message.0)

@@ -16,6 +16,7 @@ mod conversations;
 mod inboxes;
 mod ingest;
 mod outbox;
+mod received;
 pub mod records;
 mod users;
 

@@ -173,6 +173,9 @@ pub struct Conversation {
     pub last_message_at: i64,
     /// Closed (ms), while closed.
     pub closed_at: Option<i64>,
+    /// The closed conversation this one follows up on (an email that arrived after the
+    /// inbox's reopen window).
+    pub follows_id: Option<ConversationId>,
 }
 
 /// A mailbox as in an email header.

@@ -72,6 +72,12 @@ contract!(
     closing_and_a_new_email_reopens_into_the_queue,
     outbox_rows_are_claimed_once_and_record_their_outcome,
     conversations_are_filtered_by_status_assignee_member_and_contact,
+    an_auto_reply_joins_its_conversation_without_reopening_it,
+    an_email_after_the_reopen_window_opens_a_follow_up,
+    a_bounce_of_our_email_marks_it_failed,
+    a_too_large_email_carries_its_original_bytes,
+    a_raw_email_is_processed_once_when_processors_race,
+    emails_received_over_smtp_are_stored_raw_each_as_its_own_pending_row,
 );
 
 // Fixture builders (Arrange helpers).
@@ -137,6 +143,8 @@ fn incoming(message_id: &str, from: &str, subject: &str) -> IncomingEmail {
         text: format!("body of {message_id}"),
         html: None,
         attachments: vec![],
+        auto_reply: false,
+        attach_original: false,
     }
 }
 
@@ -173,7 +181,9 @@ fn added(outcome: &IngestOutcome) -> (ConversationId, postdesk_core::ids::Messag
             new_conversation,
             ..
         } => (*conversation_id, *message_id, *new_conversation),
-        IngestOutcome::Duplicate => panic!("expected the email to be added, it was a duplicate"),
+        IngestOutcome::Duplicate | IngestOutcome::AlreadyHandled => {
+            panic!("expected the email to be added: {outcome:?}")
+        }
     }
 }
 
@@ -707,7 +717,7 @@ async fn closing_and_a_new_email_reopens_into_the_queue(store: Store) {
             assert_eq!(conversation_id, conversation);
             assert!(reopened);
         }
-        IngestOutcome::Duplicate => panic!("duplicate"),
+        other => panic!("expected the email to be added: {other:?}"),
     }
     let c = store
         .find_conversation(conversation)
@@ -974,5 +984,311 @@ async fn conversations_are_filtered_by_status_assignee_member_and_contact(store:
         wildcard.len(),
         2,
         "a % in the search is not a wildcard trick, it is dropped"
+    );
+}
+
+async fn an_auto_reply_joins_its_conversation_without_reopening_it(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let alice = user(&store, "alice", Role::Agent).await;
+    let (conversation, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            1,
+            &incoming("a@c.test", "carol@c.test", "Hi"),
+        )
+        .await,
+    );
+    store.take_conversation(conversation, &alice).await.unwrap();
+    store
+        .close_conversation(conversation, &alice, None)
+        .await
+        .unwrap();
+    let mut vacation = incoming("auto@c.test", "carol@c.test", "Out of office: Re: Hi");
+    vacation.in_reply_to = Some("a@c.test".into());
+    vacation.auto_reply = true;
+    match deliver(&store, inbox, 2, &vacation).await {
+        IngestOutcome::Added {
+            conversation_id,
+            new_conversation,
+            reopened,
+            ..
+        } => {
+            assert_eq!(conversation_id, conversation);
+            assert!(!new_conversation && !reopened);
+        }
+        other => panic!("expected the email to be added: {other:?}"),
+    }
+    let c = store
+        .find_conversation(conversation)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        c.status,
+        ConversationStatus::Closed,
+        "an auto-reply never reopens"
+    );
+    assert_eq!(
+        store.list_messages(conversation).await.unwrap().len(),
+        4,
+        "email, taken, closed, auto-reply"
+    );
+}
+
+async fn an_email_after_the_reopen_window_opens_a_follow_up(store: Store) {
+    let mut settings = inbox_settings("support@example.test");
+    settings.reopen_days = 0;
+    let inbox = store.create_inbox(&settings).await.unwrap().id;
+    let alice = user(&store, "alice", Role::Agent).await;
+    let (old, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            1,
+            &incoming("a@c.test", "carol@c.test", "Hi"),
+        )
+        .await,
+    );
+    store.take_conversation(old, &alice).await.unwrap();
+    store.close_conversation(old, &alice, None).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let mut late = incoming("late@c.test", "carol@c.test", "Re: Hi");
+    late.in_reply_to = Some("a@c.test".into());
+    let (new, _, is_new) = added(&deliver(&store, inbox, 2, &late).await);
+    assert!(is_new);
+    assert_ne!(new, old);
+    let follow_up = store.find_conversation(new).await.unwrap().unwrap();
+    assert_eq!(follow_up.follows_id, Some(old));
+    assert_eq!(follow_up.status, ConversationStatus::Queued);
+    assert_eq!(
+        store.find_conversation(old).await.unwrap().unwrap().status,
+        ConversationStatus::Closed
+    );
+    let lines: Vec<String> = store
+        .list_messages(new)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(
+        lines[0],
+        format!("Follows up on conversation #{old}, closed more than 0 days ago")
+    );
+}
+
+async fn a_bounce_of_our_email_marks_it_failed(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let alice = user(&store, "alice", Role::Agent).await;
+    let (conversation, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            1,
+            &incoming("a@c.test", "carol@c.test", "Hi"),
+        )
+        .await,
+    );
+    let ours = store
+        .queue_email(conversation, alice.id, &queued("ours@example.test", None))
+        .await
+        .unwrap();
+    store
+        .store_fetched(
+            inbox,
+            "INBOX",
+            7,
+            &[StoreFetched {
+                uid: 2,
+                bytes: b"bounce".to_vec(),
+            }],
+            3,
+        )
+        .await
+        .unwrap();
+    let raw = store.pending_raw(Some(inbox), 10).await.unwrap().remove(0);
+
+    assert_eq!(
+        store
+            .record_bounce(raw.id, inbox, "not-ours@example.test", "5.1.1")
+            .await
+            .unwrap(),
+        None
+    );
+    let recorded = store
+        .record_bounce(raw.id, inbox, "ours@example.test", "5.1.1 user unknown")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(recorded.conversation_id, conversation);
+    assert_eq!(recorded.message_id, ours.id);
+    let delivery = store
+        .find_message(ours.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .email
+        .unwrap()
+        .delivery
+        .unwrap();
+    assert_eq!(delivery.status, DeliveryStatus::Failed);
+    assert_eq!(delivery.error.as_deref(), Some("5.1.1 user unknown"));
+    let notice = store
+        .find_message(recorded.notice_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        notice.text,
+        "An email to the contact bounced: 5.1.1 user unknown"
+    );
+    assert!(
+        store.pending_raw(Some(inbox), 10).await.unwrap().is_empty(),
+        "the bounce is processed"
+    );
+    assert_eq!(
+        store
+            .list_conversations(&ConversationFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "no conversation opened"
+    );
+}
+
+async fn a_too_large_email_carries_its_original_bytes(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let mut big = incoming("big@c.test", "carol@c.test", "Huge");
+    big.attach_original = true;
+    let (_, message, _) = added(&deliver(&store, inbox, 1, &big).await);
+    let m = store.find_message(message).await.unwrap().unwrap();
+    assert_eq!(m.attachments.len(), 1);
+    assert_eq!(m.attachments[0].filename, "original.eml");
+    let (_, _, bytes) = store
+        .find_attachment(m.attachments[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        bytes, b"raw 1 big@c.test",
+        "the original is the raw email, byte for byte"
+    );
+}
+
+async fn emails_received_over_smtp_are_stored_raw_each_as_its_own_pending_row(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let other = store
+        .create_inbox(&inbox_settings("sales@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let text = b"From: carol@c.test\r\nSubject: Hi\r\n\r\nHello\r\n".to_vec();
+    let binary = vec![0, 159, 146, 150, 13, 10, 46, 13, 10];
+
+    let first = store.store_received(inbox, &text).await.unwrap();
+    let second = store.store_received(inbox, &binary).await.unwrap();
+    let again = store.store_received(inbox, &text).await.unwrap();
+    let elsewhere = store.store_received(other, &text).await.unwrap();
+    assert_ne!(first, second);
+    assert_ne!(
+        first, again,
+        "the same bytes received twice are two rows (Message-ID dedup comes later)"
+    );
+
+    let pending = store.pending_raw(Some(inbox), 10).await.unwrap();
+    let ids: Vec<_> = pending.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![first, second, again], "all pending, oldest first");
+    assert_eq!(pending[0].bytes, text, "bytes kept exactly");
+    assert_eq!(pending[1].bytes, binary, "bytes kept exactly");
+    assert_eq!(store.count_raw(inbox, "new").await.unwrap(), 3);
+    let found = store.find_raw(elsewhere).await.unwrap().unwrap();
+    assert_eq!((found.inbox_id, found.bytes), (other, text.clone()));
+    assert_eq!(store.count_raw(other, "new").await.unwrap(), 1);
+    assert_eq!(
+        store.find_sync_state(inbox, "INBOX").await.unwrap(),
+        None,
+        "the IMAP watermark is not touched"
+    );
+
+    // Several SMTP sessions storing for one inbox at once each get their own row.
+    let concurrent = futures::future::join_all((0..8u8).map(|i| {
+        let store = store.clone();
+        async move { store.store_received(inbox, &[i]).await }
+    }))
+    .await;
+    let mut ids: Vec<_> = concurrent.into_iter().map(Result::unwrap).collect();
+    ids.sort_by_key(|id| id.0);
+    ids.dedup();
+    assert_eq!(ids.len(), 8);
+    assert_eq!(store.count_raw(inbox, "new").await.unwrap(), 11);
+}
+
+async fn a_raw_email_is_processed_once_when_processors_race(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    store
+        .store_fetched(
+            inbox,
+            "INBOX",
+            1,
+            &[StoreFetched {
+                uid: 1,
+                bytes: b"raw".to_vec(),
+            }],
+            2,
+        )
+        .await
+        .unwrap();
+    let raw = store.pending_raw(Some(inbox), 10).await.unwrap().remove(0);
+    let email = incoming("race@c.test", "carol@c.test", "Race");
+    // Both processors read the raw email while it was pending; they store concurrently.
+    let (a, b) = tokio::join!(
+        store.ingest_email(raw.id, inbox, &email),
+        store.ingest_email(raw.id, inbox, &email)
+    );
+    let outcomes = [a.unwrap(), b.unwrap()];
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| matches!(o, IngestOutcome::Added { .. }))
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.contains(&IngestOutcome::AlreadyHandled),
+        "{outcomes:?}"
+    );
+    // A late quarantine by the loser changes nothing.
+    store.quarantine_raw(raw.id, "late").await.unwrap();
+    assert!(store.list_quarantined().await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .list_conversations(&ConversationFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
     );
 }

@@ -50,6 +50,8 @@ pub struct ReaderContext {
     pub secrets: Secrets,
     /// Poll interval for servers without IDLE.
     pub poll_interval: Duration,
+    /// Limits on processing one email.
+    pub limits: crate::ingest::Limits,
 }
 
 struct Running {

@@ -20,9 +20,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time allowed for one command (a fetch of a batch included).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// UIDs fetched per `UID FETCH`: big enough to amortise round trips, small enough that a
-/// crash loses little work and memory stays bounded.
+/// Most UIDs fetched per `UID FETCH`: big enough to amortise round trips, small enough that a
+/// crash loses little work.
 const FETCH_BATCH: usize = 50;
+
+/// Most bytes fetched per `UID FETCH` (one larger email is still fetched alone), so memory
+/// stays bounded however large the backlog's emails are.
+const FETCH_BATCH_BYTES: u64 = 64 * 1024 * 1024;
+
+/// UIDs whose sizes are asked per `UID FETCH (RFC822.SIZE)`.
+const SIZE_BATCH: usize = 1000;
 
 /// Anything an IMAP session can run over.
 pub trait ImapIo: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
@@ -248,13 +255,29 @@ async fn sync(
     .filter(|uid| *uid >= next_uid)
     .collect();
     uids.sort_unstable();
+    let mut sizes: Vec<(u32, u64)> = Vec::with_capacity(uids.len());
+    for chunk in uids.chunks(SIZE_BATCH) {
+        let set = uid_set(chunk);
+        let known: std::collections::HashMap<u32, u64> = timed("UID FETCH RFC822.SIZE", async {
+            let stream = session.uid_fetch(&set, "(UID RFC822.SIZE)").await?;
+            let fetches: Vec<_> = stream.try_collect().await?;
+            Ok::<_, async_imap::error::Error>(
+                fetches
+                    .iter()
+                    .filter_map(|f| Some((f.uid?, u64::from(f.size?))))
+                    .collect(),
+            )
+        })
+        .await?;
+        sizes.extend(
+            chunk
+                .iter()
+                .map(|uid| (*uid, known.get(uid).copied().unwrap_or(0))),
+        );
+    }
     let mut fetched = 0;
-    for batch in uids.chunks(FETCH_BATCH) {
-        let set = batch
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+    for batch in batches(&sizes) {
+        let set = uid_set(&batch);
         let emails: Vec<StoreFetched> = timed("UID FETCH", async {
             let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
             let fetches: Vec<_> = stream.try_collect().await?;
@@ -276,9 +299,66 @@ async fn sync(
         ctx.store
             .store_fetched(inbox, mailbox, validity, &emails, highest.saturating_add(1))
             .await?;
-        ingest::process_pending(&ctx.store, &ctx.bus, Some(inbox)).await?;
+        ingest::process_pending(&ctx.store, &ctx.bus, Some(inbox), ctx.limits).await?;
     }
     // Also picks up emails left pending by an earlier crash or a reprocess request.
-    ingest::process_pending(&ctx.store, &ctx.bus, Some(inbox)).await?;
+    ingest::process_pending(&ctx.store, &ctx.bus, Some(inbox), ctx.limits).await?;
     Ok(fetched)
+}
+
+/// `1,2,3` for a `UID FETCH`.
+fn uid_set(uids: &[u32]) -> String {
+    uids.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Splits `(uid, size)` into fetch batches of at most [`FETCH_BATCH`] emails and
+/// [`FETCH_BATCH_BYTES`] bytes, in UID order; an email larger than the byte bound is a batch
+/// of its own.
+fn batches(sizes: &[(u32, u64)]) -> Vec<Vec<u32>> {
+    let mut out: Vec<Vec<u32>> = Vec::new();
+    let mut current: Vec<u32> = Vec::new();
+    let mut bytes = 0u64;
+    for &(uid, size) in sizes {
+        if !current.is_empty() && (current.len() >= FETCH_BATCH || bytes + size > FETCH_BATCH_BYTES)
+        {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        current.push(uid);
+        bytes += size;
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetch_batches_bound_count_and_bytes() {
+        let small: Vec<(u32, u64)> = (1..=120).map(|uid| (uid, 1000)).collect();
+        let got = batches(&small);
+        assert_eq!(
+            got.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![50, 50, 20]
+        );
+        assert_eq!(got[2][0], 101, "UID order kept");
+
+        let mb = 1024 * 1024;
+        let mixed = vec![
+            (1, 40 * mb),
+            (2, 30 * mb),
+            (3, 100 * mb),
+            (4, 1),
+            (5, 63 * mb),
+        ];
+        assert_eq!(batches(&mixed), vec![vec![1], vec![2], vec![3], vec![4, 5]]);
+        assert!(batches(&[]).is_empty());
+    }
 }

@@ -63,6 +63,12 @@ fn conversation_json(c: &Conversation) -> Value {
 }
 
 fn message_json(m: &Message) -> Value {
+    message_json_with_history(m, &[])
+}
+
+/// A message as JSON; `ours` are the texts of the conversation's outgoing emails, which the
+/// new text of an inbound email (`reply_text`) never repeats.
+fn message_json_with_history(m: &Message, ours: &[&str]) -> Value {
     let email = m.email.as_ref().map(|e| {
         json!({
             "message_id": e.message_id,
@@ -99,7 +105,7 @@ fn message_json(m: &Message) -> Value {
         "author": m.author,
         "text": m.text,
         // The new text of an inbound email, without quoted history and signature.
-        "reply_text": (m.kind == MessageKind::EmailIn).then(|| postdesk_mail::trim::reply_text(&m.text)),
+        "reply_text": (m.kind == MessageKind::EmailIn).then(|| postdesk_mail::trim::reply_text_with_history(&m.text, ours)),
         "html": m.html,
         "remote_images": m.html.as_deref().is_some_and(|h| h.contains("src=\"http")),
         "email": email,
@@ -252,12 +258,16 @@ async fn messages(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let c = readable(&state, &auth, id).await?;
-    let messages: Vec<Value> = state
-        .store
-        .list_messages(c.id)
-        .await?
+    let messages = state.store.list_messages(c.id).await?;
+    // What we sent is history for certain when the contact quotes it back.
+    let ours: Vec<&str> = messages
         .iter()
-        .map(message_json)
+        .filter(|m| m.kind == MessageKind::EmailOut)
+        .map(|m| m.text.as_str())
+        .collect();
+    let messages: Vec<Value> = messages
+        .iter()
+        .map(|m| message_json_with_history(m, &ours))
         .collect();
     Ok(Json(json!({ "messages": messages })))
 }

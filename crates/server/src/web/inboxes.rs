@@ -23,6 +23,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/inboxes/{id}/test", post(test_connections))
         .route("/quarantine", get(quarantine))
         .route("/quarantine/{id}/reprocess", post(reprocess))
+        .route("/quarantine/{id}/raw", get(raw_email))
 }
 
 #[derive(Deserialize)]
@@ -276,9 +277,47 @@ async fn reprocess(
         .await?
         .ok_or_else(|| ApiError::NotFound("email not found".into()))?;
     state.store.requeue_raw(raw.id).await?;
-    let report =
-        crate::ingest::process_pending(&state.store, &state.bus, Some(raw.inbox_id)).await?;
+    let report = crate::ingest::process_pending(
+        &state.store,
+        &state.bus,
+        Some(raw.inbox_id),
+        state.settings.limits(),
+    )
+    .await?;
     Ok(Json(
         json!({ "added": report.added, "duplicates": report.duplicates, "quarantined": report.quarantined }),
     ))
+}
+
+/// The quarantined email exactly as received, to look at in a mail client or `postdesk inspect`.
+async fn raw_email(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
+    auth.require_admin()?;
+    let raw = state
+        .store
+        .find_raw(RawEmailId(id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("email not found".into()))?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "message/rfc822".to_owned(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"quarantined-{id}.eml\""),
+            ),
+            (
+                axum::http::header::X_CONTENT_TYPE_OPTIONS,
+                "nosniff".to_owned(),
+            ),
+        ],
+        raw.bytes,
+    )
+        .into_response())
 }

@@ -297,19 +297,10 @@ pub(super) async fn email_body(
         .ok_or_else(|| ApiError::NotFound("message not found".into()))?;
     super::conversations::readable(&state, &auth, message.conversation_id.0).await?;
     let html = message.html.clone().unwrap_or_default();
-    let html = rewrite_cid_sources_pending(&html, |cid: &str| {
-        message
-            .attachments
-            .iter()
-            .find(|a| a.content_id.as_deref() == Some(cid))
-            .or_else(|| {
-                message.attachments.iter().find(|a| {
-                    a.content_id
-                        .as_deref()
-                        .is_some_and(|c| c.eq_ignore_ascii_case(cid))
-                })
-            })
-            .map(|a| format!("/api/v1/attachments/{}", a.id))
+    let html = postdesk_mail::rewrite_cid_sources(&html, |cid: &str| {
+        let ids = message.attachments.iter().map(|a| a.content_id.as_deref());
+        postdesk_mail::match_content_id(cid, ids)
+            .map(|i| format!("/api/v1/attachments/{}", message.attachments[i].id))
     });
     let hide_quotes = if q.quoted == Some(1) {
         ""
@@ -332,9 +323,4 @@ pub(super) async fn email_body(
     let mut response = (StatusCode::OK, Html(document)).into_response();
     secure_headers(response.headers_mut(), &csp);
     Ok(response)
-}
-
-/// Placeholder until the mail crate's `rewrite_cid_sources` lands.
-fn rewrite_cid_sources_pending(html: &str, _map: impl Fn(&str) -> Option<String>) -> String {
-    html.to_owned()
 }

@@ -219,7 +219,7 @@ async fn the_whole_flow(db: Db) {
         "second@customer.test",
         "carol@customer.test",
         "Re: Printer on fire",
-        "Thanks, the fire is out now.",
+        "Thanks, the fire is out now.\r\n\r\n> We are sending a technician.",
         &format!("In-Reply-To: <{our_id}>\r\nReferences: <first@customer.test> <{our_id}>\r\n"),
     ))
     .await;
@@ -231,6 +231,17 @@ async fn the_whole_flow(db: Db) {
     })
     .await;
     assert_eq!(answer["kind"], "email_in");
+    assert_eq!(
+        answer["reply_text"], "Thanks, the fire is out now.",
+        "our own quoted reply is history"
+    );
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap()
+            .contains("> We are sending a technician."),
+        "the full body is kept"
+    );
     assert!(
         answer["email"]["thread_reason"]
             .as_str()

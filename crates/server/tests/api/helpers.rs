@@ -16,8 +16,9 @@ pub const SUPPORT: &str = "support@example.test";
 pub const SUPPORT_PASSWORD: &str = "mailbox-secret";
 pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
-/// How long a test waits for something that should happen within a second or so.
-pub const PATIENCE: Duration = Duration::from_secs(20);
+/// How long a test waits for something that should happen within a second or so (generous:
+/// CI runs many tests at once on two cores).
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
@@ -32,6 +33,8 @@ pub struct TestApp {
     pub smtp: SmtpCapture,
     pub admin: String,
     pub inbox_id: i64,
+    /// The port of the SMTP ingress, when the settings enabled it (as first started).
+    pub smtp_ingress_port: Option<u16>,
     data_dir: tempfile::TempDir,
     database_url: Option<String>,
     running: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
@@ -41,16 +44,35 @@ pub struct TestApp {
 async fn start(
     settings: Settings,
 ) -> (String, oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>) {
+    let (base, _, stop, handle) = start_app(settings).await;
+    (base, stop, handle)
+}
+
+/// Starts postdesk; also returns the SMTP ingress port, if enabled.
+async fn start_app(
+    settings: Settings,
+) -> (
+    String,
+    Option<u16>,
+    oneshot::Sender<()>,
+    JoinHandle<anyhow::Result<()>>,
+) {
     let app = Application::build(settings).await.expect("postdesk builds");
     let base = format!("http://127.0.0.1:{}", app.port());
+    let smtp_port = app.smtp_port();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    (base, stop, handle)
+    (base, smtp_port, stop, handle)
 }
 
 pub async fn spawn_app(db: Db) -> TestApp {
+    spawn_app_with(db, |_| {}).await
+}
+
+/// [`spawn_app`] with changed settings (e.g. the SMTP ingress turned on).
+pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     postdesk_testkit::init();
     let dovecot = Dovecot::start().await.expect("Dovecot starts");
     dovecot.add_user(SUPPORT, SUPPORT_PASSWORD).unwrap();
@@ -65,7 +87,9 @@ pub async fn spawn_app(db: Db) -> TestApp {
     };
     let data_dir = tempfile::tempdir().unwrap();
     let database_url = pg.as_ref().map(|p| p.url().to_owned());
-    let (base, stop, handle) = start(settings(data_dir.path().into(), database_url.clone())).await;
+    let mut first_settings = settings(data_dir.path().into(), database_url.clone());
+    tweak(&mut first_settings);
+    let (base, smtp_ingress_port, stop, handle) = start_app(first_settings).await;
     let client = reqwest::Client::new();
     let mut app = TestApp {
         base,
@@ -74,6 +98,7 @@ pub async fn spawn_app(db: Db) -> TestApp {
         smtp,
         admin: String::new(),
         inbox_id: 0,
+        smtp_ingress_port,
         data_dir,
         database_url,
         running: Some((stop, handle)),
@@ -115,14 +140,34 @@ impl TestApp {
 
     /// Stops postdesk (gracefully) and starts it again on the same data folder and database.
     pub async fn restart(&mut self) {
+        self.restart_with(|_| {}).await;
+    }
+
+    /// Restarts with the default test settings changed by `tweak` (same data folder and
+    /// database; what `spawn_app_with` changed is not kept).
+    pub async fn restart_with(&mut self, tweak: impl Fn(&mut Settings)) {
         self.stop().await;
-        let (base, stop, handle) = start(settings(
-            self.data_dir.path().into(),
-            self.database_url.clone(),
-        ))
-        .await;
+        let mut settings = settings(self.data_dir.path().into(), self.database_url.clone());
+        tweak(&mut settings);
+        let (base, stop, handle) = start(settings).await;
         self.base = base;
         self.running = Some((stop, handle));
+    }
+
+    /// Runs `doveadm` against this test's Dovecot.
+    pub fn doveadm(&self, args: &[&str]) {
+        let config = self.dovecot.dir().join("dovecot.conf");
+        let output = std::process::Command::new("doveadm")
+            .arg("-c")
+            .arg(&config)
+            .args(args)
+            .output()
+            .expect("doveadm runs");
+        assert!(
+            output.status.success(),
+            "doveadm {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     pub async fn stop(&mut self) {

@@ -2,7 +2,10 @@
 //! and, for the PostgreSQL variants, a real PostgreSQL.
 
 mod auth;
+mod crash;
 mod flow;
 mod helpers;
+mod inbound;
 mod inboxes;
 mod restart;
+mod smtp_ingress;

@@ -1,0 +1,162 @@
+//! `trim::reply_text` and `trim::reply_text_with_history` on hand-written
+//! replies in the layouts of common mail clients (tests/fixtures/trim/).
+
+mod common;
+
+use postdesk_mail::trim::{reply_text, reply_text_with_history};
+
+fn text(name: &str) -> String {
+    String::from_utf8(common::fixture(&format!("trim/{name}"))).unwrap()
+}
+
+fn trimmed(name: &str) -> String {
+    reply_text(&text(name))
+}
+
+/// What postdesk sent in the conversation of the `with_history_*` fixtures.
+const OUR_REPLY: &str = "Hi Jane, please switch the printer off and on again and tell us whether that helps.\n\nBest, Tom\n";
+
+#[test]
+fn gmail_attribution_and_quote() {
+    assert_eq!(
+        trimmed("gmail.txt"),
+        "Hi,\n\nthe printer is back online after the restart. Thanks a lot!\n\nJane"
+    );
+}
+
+#[test]
+fn gmail_attribution_wrapped_over_two_lines_with_crlf() {
+    assert_eq!(trimmed("gmail_wrapped.txt"), "Yes, please go ahead.");
+}
+
+#[test]
+fn outlook_original_message_separator() {
+    assert_eq!(
+        trimmed("outlook_original.txt"),
+        "Attached is the log file you asked for.\n\nRegards,\nJane"
+    );
+}
+
+#[test]
+fn outlook_header_block_without_quotes() {
+    // The history below "From: / Sent: / To: / Subject:" is not `>`-quoted.
+    assert_eq!(trimmed("outlook_headers.txt"), "Done, it works now.");
+    assert_eq!(
+        trimmed("outlook_headers_de.txt"),
+        "Vielen Dank, jetzt geht es."
+    );
+}
+
+#[test]
+fn apple_mail_quote_and_mobile_signature() {
+    assert_eq!(trimmed("apple.txt"), "Perfect, thank you!");
+}
+
+#[test]
+fn signature_delimiter() {
+    let input = text("signature_dashes.txt");
+    assert!(
+        input.contains("\n-- \n"),
+        "fixture keeps the trailing space"
+    );
+    assert_eq!(trimmed("signature_dashes.txt"), "The order number is 4711.");
+}
+
+#[test]
+fn trailing_mobile_signatures() {
+    assert_eq!(
+        trimmed("mobile_signatures.txt"),
+        "Got it, I'll try tonight."
+    );
+    // Only at the end: a line like this followed by text stays.
+    let text = "Sent from my iPhone, the photo shows the error.\nSee attachment.";
+    assert_eq!(reply_text(text), text);
+}
+
+#[test]
+fn interleaved_answers_are_kept() {
+    assert_eq!(
+        trimmed("interleaved.txt"),
+        "Answers below.\n\n> Which version are you running?\n\n2.1.3\n\n\
+         > Which operating system?\n\nDebian 12, fully updated."
+    );
+}
+
+#[test]
+fn bottom_posted_reply_loses_the_quote_above() {
+    assert_eq!(
+        trimmed("bottom_post.txt"),
+        "It was not. Works now, sorry for the noise!"
+    );
+}
+
+#[test]
+fn forward_at_the_top_keeps_the_forwarded_text() {
+    assert_eq!(
+        trimmed("forward_at_top.txt"),
+        "Your order 4711 has been shipped."
+    );
+}
+
+#[test]
+fn french_attribution() {
+    assert_eq!(trimmed("french.txt"), "Merci, c'est réglé.");
+}
+
+#[test]
+fn unquoted_history_below_an_attribution() {
+    assert_eq!(trimmed("unquoted_history.txt"), "Thanks, that was it.");
+}
+
+#[test]
+fn ordinary_lines_that_resemble_markers_are_kept() {
+    let input = text("not_history.txt");
+    assert_eq!(reply_text(&input), input.trim_end());
+}
+
+#[test]
+fn quote_only_message_is_kept_whole() {
+    assert_eq!(reply_text("> only a quote\n>\n"), "> only a quote\n>");
+    assert_eq!(reply_text("  \n\n"), "");
+}
+
+#[test]
+fn our_message_quoted_without_attribution_is_history() {
+    let input = text("with_history_top.txt");
+    // Without knowing our message it is an ordinary quote above new text.
+    assert!(reply_text(&input).starts_with("> Hi Jane"));
+    assert_eq!(
+        reply_text_with_history(&input, &[OUR_REPLY]),
+        "That helped, thank you."
+    );
+}
+
+#[test]
+fn our_message_in_the_middle_keeps_text_below() {
+    let input = text("with_history_middle.txt");
+    assert!(reply_text(&input).contains("> please switch"));
+    assert_eq!(
+        reply_text_with_history(&input, &["an older reply of ours", OUR_REPLY]),
+        "Thanks Tom, see below.\n\nP.S. The second printer has the same problem."
+    );
+}
+
+#[test]
+fn partial_quotes_of_our_message_stay_as_context() {
+    let input = "> please switch the printer off and on again\nDone, no change.\n";
+    assert_eq!(
+        reply_text_with_history(input, &[OUR_REPLY]),
+        "> please switch the printer off and on again\nDone, no change."
+    );
+}
+
+#[test]
+fn unrelated_history_is_not_removed() {
+    let input = "> Hi Jane, please check the cable.\n\nIt is plugged in.";
+    assert_eq!(reply_text_with_history(input, &[OUR_REPLY]), input);
+    // Messages of fewer than three words never match.
+    assert_eq!(
+        reply_text_with_history("> Thanks Tom\n\nYou're welcome", &["Thanks Tom"]),
+        "> Thanks Tom\n\nYou're welcome"
+    );
+}

@@ -1,0 +1,3 @@
+-- A conversation opened by an email to a conversation closed longer ago than the inbox's
+-- reopen window points back at it.
+ALTER TABLE conversations ADD COLUMN follows_id INTEGER REFERENCES conversations(id);
