@@ -258,3 +258,40 @@ fn to_incoming(p: ParsedEmail) -> Result<IncomingEmail, String> {
         attach_original: false,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn parsing_past_the_time_limit_is_an_error_not_a_hang() {
+        let body = "word ".repeat(2_000_000);
+        let raw = format!("From: a@b.test\r\nSubject: slow\r\n\r\n{body}").into_bytes();
+        let limits = Limits {
+            max_email_bytes: usize::MAX,
+            timeout: Duration::ZERO,
+        };
+        let error = parse_limited(raw, limits).await.unwrap_err();
+        assert_eq!(error, "Processing took longer than 0 s");
+    }
+
+    #[test]
+    fn the_header_section_of_a_large_email_is_cut_at_the_blank_line() {
+        let raw = b"From: a@b.test\r\nSubject: big\r\n\r\nbody body body";
+        assert_eq!(
+            header_section(raw),
+            b"From: a@b.test\r\nSubject: big\r\n\r\n\r\n"
+        );
+        let bare = b"From: a@b.test\nSubject: big\n\nbody";
+        assert_eq!(
+            header_section(bare),
+            b"From: a@b.test\nSubject: big\n\n\r\n"
+        );
+        let endless = vec![b'X'; TOO_LARGE_HEADER_BYTES * 2];
+        assert_eq!(
+            header_section(&endless).len(),
+            TOO_LARGE_HEADER_BYTES + 2,
+            "at most the window"
+        );
+    }
+}

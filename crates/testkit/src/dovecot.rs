@@ -363,6 +363,17 @@ impl Dovecot {
         }
     }
 
+    /// Appends `lines` to the generated configuration and restarts on the same ports and
+    /// mail, e.g. `imap_capability = IMAP4rev1 UIDPLUS` for a server without IDLE.
+    pub async fn reconfigure(&mut self, lines: &str) -> anyhow::Result<()> {
+        let mut config = fs::read_to_string(self.config_path())?;
+        config.push('\n');
+        config.push_str(lines);
+        config.push('\n');
+        fs::write(self.config_path(), config)?;
+        self.restart().await
+    }
+
     /// The Dovecot log so far (plus anything it printed to stderr), for diagnostics.
     pub fn log(&self) -> String {
         let mut out = fs::read_to_string(self.log_path()).unwrap_or_default();

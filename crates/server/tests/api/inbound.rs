@@ -482,3 +482,31 @@ async fn the_html_view_shows_inline_images_and_blocks_remote_ones_until_allowed(
         .await;
     assert_eq!(bytes, png);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_arrives_by_polling_from_a_server_without_idle() {
+    let mut app = spawn_app(Db::Sqlite).await;
+    app.dovecot
+        .reconfigure("imap_capability = IMAP4rev1 LITERAL+ SASL-IR ID ENABLE UIDPLUS")
+        .await
+        .unwrap();
+    // The reader reconnects to the restarted server, which no longer offers IDLE.
+    app.deliver(&email(
+        "polled1@customer.test",
+        "carol@customer.test",
+        "Polled",
+        "Hi",
+        "",
+    ))
+    .await;
+    wait_for_emails(&app, 1, "the first email without IDLE").await;
+    app.deliver(&email(
+        "polled2@customer.test",
+        "carol@customer.test",
+        "Polled again",
+        "Hi",
+        "",
+    ))
+    .await;
+    wait_for_emails(&app, 2, "the next email, found by the next poll").await;
+}
