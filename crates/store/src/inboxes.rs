@@ -58,21 +58,12 @@ fn conflict_on_address(settings: &InboxSettings) -> impl FnOnce(sqlx::Error) -> 
     }
 }
 
-impl Store {
-    /// Creates an inbox.
-    ///
-    /// # Errors
-    /// [`StoreError::Conflict`] when an inbox already has that address.
-    pub async fn create_inbox(&self, s: &InboxSettings) -> Result<Inbox> {
-        let now = now_ms();
-        let row = sqlx::query(
-            "INSERT INTO inboxes (name, email, sender_name, department_id, active,
-                imap_host, imap_port, imap_security, imap_username, imap_password, imap_mailbox, imap_tls_verify,
-                smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, smtp_tls_verify,
-                reopen_days, status_state, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21)
-             RETURNING id",
-        )
+/// Binds the settings as `$1` to `$19`, in the column order both inbox statements use.
+fn bind_settings<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    s: &'q InboxSettings,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
         .bind(&s.name)
         .bind(&s.email)
         .bind(&s.sender_name)
@@ -92,6 +83,26 @@ impl Store {
         .bind(&s.smtp.password_encrypted)
         .bind(i64::from(s.smtp.tls_verify))
         .bind(s.reopen_days)
+}
+
+impl Store {
+    /// Creates an inbox.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when an inbox already has that address.
+    pub async fn create_inbox(&self, s: &InboxSettings) -> Result<Inbox> {
+        let now = now_ms();
+        let row = bind_settings(
+            sqlx::query(
+            "INSERT INTO inboxes (name, email, sender_name, department_id, active,
+                imap_host, imap_port, imap_security, imap_username, imap_password, imap_mailbox, imap_tls_verify,
+                smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, smtp_tls_verify,
+                reopen_days, status_state, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21)
+             RETURNING id",
+        ),
+            s,
+        )
         .bind(if s.active { InboxState::Connecting } else { InboxState::Stopped }.as_str())
         .bind(now)
         .fetch_one(&self.pool)
@@ -105,33 +116,17 @@ impl Store {
 
     /// Replaces an inbox's settings. The reader state is left to the reader.
     pub async fn update_inbox(&self, id: InboxId, s: &InboxSettings) -> Result<Inbox> {
-        let done = sqlx::query(
+        let done = bind_settings(
+            sqlx::query(
             "UPDATE inboxes SET name = $1, email = $2, sender_name = $3, department_id = $4, active = $5,
                 imap_host = $6, imap_port = $7, imap_security = $8, imap_username = $9, imap_password = $10,
                 imap_mailbox = $11, imap_tls_verify = $12,
                 smtp_host = $13, smtp_port = $14, smtp_security = $15, smtp_username = $16, smtp_password = $17,
                 smtp_tls_verify = $18, reopen_days = $19, updated_at = $20
              WHERE id = $21",
+        ),
+            s,
         )
-        .bind(&s.name)
-        .bind(&s.email)
-        .bind(&s.sender_name)
-        .bind(s.department_id)
-        .bind(i64::from(s.active))
-        .bind(&s.imap.host)
-        .bind(i64::from(s.imap.port))
-        .bind(s.imap.security.as_str())
-        .bind(&s.imap.username)
-        .bind(&s.imap.password_encrypted)
-        .bind(&s.imap_mailbox)
-        .bind(i64::from(s.imap.tls_verify))
-        .bind(&s.smtp.host)
-        .bind(i64::from(s.smtp.port))
-        .bind(s.smtp.security.as_str())
-        .bind(&s.smtp.username)
-        .bind(&s.smtp.password_encrypted)
-        .bind(i64::from(s.smtp.tls_verify))
-        .bind(s.reopen_days)
         .bind(now_ms())
         .bind(id.0)
         .execute(&self.pool)

@@ -203,15 +203,8 @@ async fn the_whole_flow(db: Db) {
 
     // Its delivery status turns to sent.
     let reply_id = reply["id"].as_i64().unwrap();
-    eventually("the reply's delivery status to be sent", || async {
-        let messages = app.messages(owner, conversation).await;
-        let m = messages
-            .iter()
-            .find(|m| m["id"].as_i64() == Some(reply_id))
-            .unwrap();
-        (m["email"]["delivery"]["status"] == "sent").then_some(())
-    })
-    .await;
+    app.wait_for_delivery(owner, conversation, reply_id, "sent")
+        .await;
 
     // The contact answers our email: it joins the same conversation.
     let our_id = parsed.message_id.clone();

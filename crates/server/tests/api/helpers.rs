@@ -311,6 +311,47 @@ impl TestApp {
         body["conversations"].as_array().unwrap().clone()
     }
 
+    /// Waits for the first conversation in Queued Chats and returns its id.
+    pub async fn first_queued(&self, token: &str) -> i64 {
+        eventually("a queued conversation", || async {
+            self.conversations(token, "status=queued")
+                .await
+                .first()
+                .and_then(|c| c["id"].as_i64())
+        })
+        .await
+    }
+
+    /// Take it!, asserting it worked.
+    pub async fn take(&self, token: &str, conversation: i64) {
+        let (status, body) = self
+            .post(
+                token,
+                &format!("/api/v1/conversations/{conversation}/take"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// Waits until the outgoing email `message` shows delivery `status`; returns its delivery.
+    pub async fn wait_for_delivery(
+        &self,
+        token: &str,
+        conversation: i64,
+        message: i64,
+        status: &str,
+    ) -> Value {
+        eventually(&format!("email {message} to be {status}"), || async {
+            let messages = self.messages(token, conversation).await;
+            let m = messages
+                .into_iter()
+                .find(|m| m["id"].as_i64() == Some(message))?;
+            (m["email"]["delivery"]["status"] == status).then(|| m["email"]["delivery"].clone())
+        })
+        .await
+    }
+
     pub async fn inbox(&self) -> Value {
         let (status, body) = self
             .get(&self.admin, &format!("/api/v1/inboxes/{}", self.inbox_id))

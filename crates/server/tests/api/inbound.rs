@@ -300,17 +300,6 @@ async fn an_email_over_the_size_limit_is_kept_raw_and_shown_as_too_large() {
     assert!(bytes.ends_with(b"0123456789abcdef \r\n"));
 }
 
-async fn take(app: &TestApp, token: &str, conversation: i64) {
-    let (status, body) = app
-        .post(
-            token,
-            &format!("/api/v1/conversations/{conversation}/take"),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auto_replies_bounces_and_our_own_mail_do_not_open_conversations() {
     let app = spawn_app(Db::Sqlite).await;
@@ -323,14 +312,8 @@ async fn auto_replies_bounces_and_our_own_mail_do_not_open_conversations() {
         "",
     ))
     .await;
-    let conversation = eventually("a queued conversation", || async {
-        app.conversations(&agent, "status=queued")
-            .await
-            .first()
-            .and_then(|c| c["id"].as_i64())
-    })
-    .await;
-    take(&app, &agent, conversation).await;
+    let conversation = app.first_queued(&agent).await;
+    app.take(&agent, conversation).await;
     let path = format!("/api/v1/conversations/{conversation}/messages");
     let (_, reply) = app
         .post(
@@ -386,15 +369,9 @@ async fn auto_replies_bounces_and_our_own_mail_do_not_open_conversations() {
     );
     app.deliver(&bounce).await;
     let reply_id = reply["id"].as_i64().unwrap();
-    let delivery = eventually("the bounce to mark our reply failed", || async {
-        let messages = app.messages(&agent, conversation).await;
-        let m = messages
-            .into_iter()
-            .find(|m| m["id"].as_i64() == Some(reply_id))
-            .unwrap();
-        (m["email"]["delivery"]["status"] == "failed").then(|| m["email"]["delivery"].clone())
-    })
-    .await;
+    let delivery = app
+        .wait_for_delivery(&agent, conversation, reply_id, "failed")
+        .await;
     assert!(
         delivery["error"].as_str().unwrap().contains("5.1.1"),
         "{delivery}"

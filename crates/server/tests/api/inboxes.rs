@@ -110,21 +110,8 @@ async fn an_email_the_smtp_server_refuses_shows_as_failed_with_its_reason() {
         "",
     ))
     .await;
-    let conversation = eventually("a queued conversation", || async {
-        app.conversations(&agent, "status=queued")
-            .await
-            .first()
-            .and_then(|c| c["id"].as_i64())
-    })
-    .await;
-    let (status, _) = app
-        .post(
-            &agent,
-            &format!("/api/v1/conversations/{conversation}/take"),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let conversation = app.first_queued(&agent).await;
+    app.take(&agent, conversation).await;
 
     app.smtp.reject_with(Some("550 5.1.1 No such user here"));
     let (status, reply) = app
@@ -136,15 +123,9 @@ async fn an_email_the_smtp_server_refuses_shows_as_failed_with_its_reason() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let id = reply["id"].as_i64().unwrap();
-    let delivery = eventually("the delivery to fail", || async {
-        let messages = app.messages(&agent, conversation).await;
-        let m = messages
-            .into_iter()
-            .find(|m| m["id"].as_i64() == Some(id))
-            .unwrap();
-        (m["email"]["delivery"]["status"] == "failed").then(|| m["email"]["delivery"].clone())
-    })
-    .await;
+    let delivery = app
+        .wait_for_delivery(&agent, conversation, id, "failed")
+        .await;
     assert!(
         delivery["error"]
             .as_str()
@@ -161,15 +142,8 @@ async fn an_email_the_smtp_server_refuses_shows_as_failed_with_its_reason() {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     app.smtp.wait_for(1, Duration::from_secs(20)).await.unwrap();
-    eventually("the retried delivery to be sent", || async {
-        let messages = app.messages(&agent, conversation).await;
-        let m = messages
-            .into_iter()
-            .find(|m| m["id"].as_i64() == Some(id))
-            .unwrap();
-        (m["email"]["delivery"]["status"] == "sent").then_some(())
-    })
-    .await;
+    app.wait_for_delivery(&agent, conversation, id, "sent")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
