@@ -315,6 +315,18 @@ async function main() {
     assert.ok(overflow <= 1, `no sideways scrolling on a phone (overflow ${overflow}px)`);
     await shot(phone, "phone");
 
+    step("close with a comment; closed conversations are found by contact");
+    await inProgress(a).filter({ hasText: "Printer on fire" }).click();
+    await a.getByRole("button", { name: "Close", exact: true }).click();
+    await a.getByRole("textbox", { name: "Closing comment" }).fill("technician fixed it");
+    await a.getByRole("button", { name: "Close conversation" }).click();
+    await a.locator(".msg.system", { hasText: "Closed by @a: technician fixed it" }).waitFor({ timeout: LIVE });
+    await inProgress(a).filter({ hasText: "Printer on fire" }).waitFor({ state: "detached", timeout: LIVE });
+    const search = a.getByRole("searchbox", { name: "Search closed conversations by contact" });
+    await search.fill("carol@customer");
+    await search.press("Enter");
+    await a.locator("#closed .side-list a", { hasText: "Printer on fire" }).waitFor({ timeout: LIVE });
+
     step("logout ends the session");
     await b.getByRole("button", { name: "Log out" }).click();
     await b.getByLabel("Username").waitFor();
