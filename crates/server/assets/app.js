@@ -499,7 +499,10 @@ function inboxForm(inbox) {
       if (p === "imap") s.mailbox = f.get("imap.mailbox");
       return s;
     };
-    const body = { name: f.get("name"), email: f.get("email"), sender_name: f.get("sender_name"), active: f.get("active") === "on", imap: server("imap"), smtp: server("smtp") };
+    const body = {
+      name: f.get("name"), email: f.get("email"), sender_name: f.get("sender_name"), active: f.get("active") === "on",
+      reopen_days: Number(f.get("reopen_days")), imap: server("imap"), smtp: server("smtp"),
+    };
     try {
       if (editing) await api("PUT", `/inboxes/${inbox.id}`, body);
       else await api("POST", "/inboxes", body);
@@ -513,6 +516,7 @@ function inboxForm(inbox) {
     field("Email address", "email", inbox.email, { type: "email", required: true }),
     field("Sender name (shown in From)", "sender_name", inbox.sender_name, { required: true }),
     h("label", { class: "check" }, h("input", { type: "checkbox", name: "active", checked: inbox.active !== false }), "Active (read and send mail)"),
+    field("Reopen window in days (a reply to a conversation closed longer ago opens a new, linked one)", "reopen_days", inbox.reopen_days ?? 30, { type: "number", min: 0, required: true }),
     serverFieldset("IMAP", inbox.imap, editing),
     serverFieldset("SMTP", inbox.smtp, editing),
     error,

@@ -85,6 +85,7 @@ impl Application {
             readers,
             outbox,
             settings,
+            stopping: std::sync::Arc::new(watch::channel(false).0),
         };
         Ok(Self {
             listener,
@@ -142,7 +143,10 @@ impl Application {
             state,
             ..
         } = self;
-        let (stop_tx, stop_rx) = watch::channel(false);
+        // One stop signal for everything: the workers, the SMTP ingress and the open event
+        // streams (which would otherwise keep the graceful HTTP shutdown waiting forever).
+        let stop_tx = state.stopping.clone();
+        let stop_rx = stop_tx.subscribe();
         // Pick up emails left pending by a crash before any reader starts.
         if let Err(e) =
             crate::ingest::process_pending(&state.store, &state.bus, None, state.settings.limits())
@@ -158,8 +162,15 @@ impl Application {
         state.readers.start_all().await?;
         let readers = state.readers.clone();
         let app = web::router(state);
+        let signal = {
+            let stop_tx = stop_tx.clone();
+            async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            }
+        };
         let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(signal)
             .await;
         let _ = stop_tx.send(true);
         readers.stop_all().await;

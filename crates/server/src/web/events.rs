@@ -60,6 +60,13 @@ async fn events(
             Err(RecvError::Closed) => None,
         }
     });
-    let stream = futures::stream::iter(head).chain(live).map(Ok);
+    let mut stopping = state.stopping.subscribe();
+    let stopped = async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    let stream = futures::stream::iter(head)
+        .chain(live)
+        .take_until(stopped)
+        .map(Ok);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT))
 }

@@ -46,6 +46,8 @@ pub struct AppState {
     pub outbox: Outbox,
     /// Configuration.
     pub settings: Settings,
+    /// Turns true when the server stops; long-lived responses (the event stream) end then.
+    pub stopping: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// The whole HTTP app.

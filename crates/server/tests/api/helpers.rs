@@ -170,10 +170,16 @@ impl TestApp {
         );
     }
 
+    /// Stops postdesk gracefully; fails the test if it does not stop within 30 s (an open
+    /// event stream or a stuck worker would hold it).
     pub async fn stop(&mut self) {
         if let Some((stop, handle)) = self.running.take() {
             let _ = stop.send(());
-            handle.await.unwrap().unwrap();
+            tokio::time::timeout(Duration::from_secs(30), handle)
+                .await
+                .expect("postdesk stops within 30 s")
+                .unwrap()
+                .unwrap();
         }
     }
 

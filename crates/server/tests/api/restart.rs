@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::{Db, email, eventually, spawn_app};
+use crate::helpers::{Db, EventLog, email, eventually, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_reingests_nothing_on_sqlite() {
@@ -46,7 +46,10 @@ async fn a_restart_reingests_nothing(db: Db) {
         .unwrap()
         .to_owned();
 
+    // A browser listening to live events must not keep postdesk from stopping.
+    let events = EventLog::open(&app, &app.admin).await;
     app.restart().await;
+    drop(events);
     // The admin token survives the restart (sessions are stored).
     let (status, _) = app.get(&app.admin, "/api/v1/me").await;
     assert_eq!(status, StatusCode::OK);
