@@ -38,6 +38,8 @@ async fn the_whole_flow(db: Db) {
     let alice = app.agent("alice").await;
     let bob = app.agent("bob").await;
     let events = EventLog::open(&app, &alice).await;
+    let outsider = app.agent("olga").await;
+    let outsider_events = EventLog::open(&app, &outsider).await;
 
     // A contact emails the support address, with an attachment.
     let invoice = binary_file();
@@ -382,6 +384,27 @@ async fn the_whole_flow(db: Db) {
         .then_some(())
     })
     .await;
+    // An agent outside the conversation hears the queue, not what happens inside it.
+    let heard = outsider_events.kinds();
+    assert!(
+        heard.contains(&"conversation_queued".to_owned()),
+        "{heard:?}"
+    );
+    assert!(
+        heard.contains(&"conversation_taken".to_owned()),
+        "{heard:?}"
+    );
+    for private in ["member_added", "delivery_updated", "conversation_closed"] {
+        assert!(
+            !heard.contains(&private.to_owned()),
+            "{private} leaked to a non-member: {heard:?}"
+        );
+    }
+    assert_eq!(
+        heard.iter().filter(|k| *k == "message_created").count(),
+        1,
+        "only the email that arrived while queued: {heard:?}"
+    );
     let kinds = events.kinds();
     assert!(
         kinds.iter().filter(|k| *k == "message_created").count() >= 6,
