@@ -59,6 +59,7 @@ fn conversation_json(c: &Conversation) -> Value {
         "created_at": time(c.created_at),
         "last_message_at": time(c.last_message_at),
         "closed_at": c.closed_at.map(time),
+        "follows_id": c.follows_id,
     })
 }
 
