@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use postdesk_core::event::Event;
-use postdesk_core::ids::InboxId;
+use postdesk_core::ids::{InboxId, RawEmailId};
 use postdesk_core::model::DeliveryStatus;
 use postdesk_mail::{Mailbox, ParsedEmail};
 use postdesk_store::{
@@ -67,12 +67,15 @@ pub async fn process_pending(
 ) -> Result<ProcessReport, StoreError> {
     let mut report = ProcessReport::default();
     loop {
-        let pending = store.pending_raw(inbox, BATCH).await?;
+        let pending = store.pending_raw_ids(inbox, BATCH).await?;
         if pending.is_empty() {
             return Ok(report);
         }
-        for raw in pending {
-            process_one(store, bus, raw, limits, &mut report).await?;
+        for id in pending {
+            // One email's bytes in memory at a time, however large the backlog's emails are.
+            if let Some(raw) = store.find_raw(id).await? {
+                process_one(store, bus, raw, limits, &mut report).await?;
+            }
         }
     }
 }
@@ -108,12 +111,12 @@ fn header_section(raw: &[u8]) -> Vec<u8> {
 
 async fn quarantine(
     store: &Store,
-    raw: &RawEmail,
+    id: RawEmailId,
     reason: &str,
     report: &mut ProcessReport,
 ) -> Result<(), StoreError> {
-    tracing::warn!(raw_email = %raw.id, %reason, "Quarantined an inbound email");
-    store.quarantine_raw(raw.id, reason).await?;
+    tracing::warn!(raw_email = %id, %reason, "Quarantined an inbound email");
+    store.quarantine_raw(id, reason).await?;
     report.quarantined += 1;
     Ok(())
 }
@@ -125,16 +128,22 @@ async fn process_one(
     limits: Limits,
     report: &mut ProcessReport,
 ) -> Result<(), StoreError> {
-    let size = raw.bytes.len();
+    let RawEmail {
+        id,
+        inbox_id,
+        bytes,
+    } = raw;
+    let size = bytes.len();
     let too_large = size > limits.max_email_bytes;
+    // The parser gets the bytes themselves (no copy); a too-large email only its headers.
     let input = if too_large {
-        header_section(&raw.bytes)
+        header_section(&bytes)
     } else {
-        raw.bytes.clone()
+        bytes
     };
     let parsed = match parse_limited(input, limits).await {
         Ok(parsed) => parsed,
-        Err(reason) => return quarantine(store, &raw, &reason, report).await,
+        Err(reason) => return quarantine(store, id, &reason, report).await,
     };
 
     // A bounce of one of our emails marks that email failed instead of opening a conversation.
@@ -150,10 +159,7 @@ async fn process_one(
         if !bounce.recipients.is_empty() {
             reason = format!("{} ({reason})", bounce.recipients.join(", "));
         }
-        if let Some(recorded) = store
-            .record_bounce(raw.id, raw.inbox_id, original, &reason)
-            .await?
-        {
+        if let Some(recorded) = store.record_bounce(id, inbox_id, original, &reason).await? {
             report.bounces += 1;
             bus.publish(Event::DeliveryUpdated {
                 conversation_id: recorded.conversation_id,
@@ -170,7 +176,7 @@ async fn process_one(
 
     let mut email = match to_incoming(parsed) {
         Ok(email) => email,
-        Err(reason) => return quarantine(store, &raw, &reason, report).await,
+        Err(reason) => return quarantine(store, id, &reason, report).await,
     };
     if too_large {
         email.text = format!(
@@ -182,7 +188,7 @@ async fn process_one(
         email.attachments.clear();
         email.attach_original = true;
     }
-    match store.ingest_email(raw.id, raw.inbox_id, &email).await {
+    match store.ingest_email(id, inbox_id, &email).await {
         Ok(IngestOutcome::Added {
             conversation_id,
             message_id,
@@ -193,7 +199,7 @@ async fn process_one(
             if new_conversation || reopened {
                 bus.publish(Event::ConversationQueued {
                     conversation_id,
-                    inbox_id: raw.inbox_id,
+                    inbox_id: inbox_id,
                 });
             }
             bus.publish(Event::MessageCreated {
@@ -205,7 +211,7 @@ async fn process_one(
         Ok(IngestOutcome::AlreadyHandled) => {}
         Err(e) if e.is_transient() => return Err(e),
         Err(e) => {
-            return quarantine(store, &raw, &format!("Cannot store the email: {e}"), report).await;
+            return quarantine(store, id, &format!("Cannot store the email: {e}"), report).await;
         }
     }
     Ok(())

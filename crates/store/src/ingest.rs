@@ -240,6 +240,25 @@ impl Store {
             .collect()
     }
 
+    /// The ids of raw emails waiting to be processed, oldest first (load each with
+    /// [`Store::find_raw`], so only one email's bytes are in memory at a time).
+    pub async fn pending_raw_ids(
+        &self,
+        inbox: Option<InboxId>,
+        limit: i64,
+    ) -> Result<Vec<RawEmailId>> {
+        let rows = sqlx::query(
+            "SELECT id FROM raw_emails WHERE state = 'new' AND ($1 IS NULL OR inbox_id = $1) ORDER BY id LIMIT $2",
+        )
+        .bind(inbox.map(|i| i.0))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(RawEmailId(row.try_get("id")?)))
+            .collect()
+    }
+
     /// The bytes of a raw email.
     pub async fn find_raw(&self, id: RawEmailId) -> Result<Option<RawEmail>> {
         let row = sqlx::query(

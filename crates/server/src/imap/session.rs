@@ -299,6 +299,8 @@ async fn sync(
         ctx.store
             .store_fetched(inbox, mailbox, validity, &emails, highest.saturating_add(1))
             .await?;
+        // Stored: processing reads each email back on its own, so free the batch first.
+        drop(emails);
         ingest::process_pending(&ctx.store, &ctx.bus, Some(inbox), ctx.limits).await?;
     }
     // Also picks up emails left pending by an earlier crash or a reprocess request.
