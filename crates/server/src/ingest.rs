@@ -199,7 +199,7 @@ async fn process_one(
             if new_conversation || reopened {
                 bus.publish(Event::ConversationQueued {
                     conversation_id,
-                    inbox_id: inbox_id,
+                    inbox_id,
                 });
             }
             bus.publish(Event::MessageCreated {
