@@ -206,16 +206,25 @@ pub(super) async fn run_session(
         record_state(ctx, inbox, InboxState::Syncing, None, false).await;
         sync(ctx, inbox, &s.mailbox, validity, &mut session).await?;
         record_state(ctx, inbox, InboxState::Idle, None, true).await;
-        while session.unsolicited_responses.try_recv().is_ok() {}
+        // The server may have announced new mail in the middle of the sync (an EXISTS
+        // riding on a FETCH response, which async-imap queues aside); it will not announce it
+        // again, so look before idling and sync again at once.
+        let unsolicited = session.unsolicited_responses.clone();
+        if announces_new_mail(|| unsolicited.try_recv().ok()) {
+            continue;
+        }
         if idle_supported {
             let mut idle = session.idle();
             timed("IDLE", idle.init()).await?;
-            let (wait, _interrupt) = idle.wait_with_timeout(IDLE_TIMEOUT);
-            // `_interrupt` must live while waiting: dropping it ends the IDLE at once.
-            let woke = wait.await.context("IDLE failed")?;
-            drop(_interrupt);
-            if let IdleResponse::NewData(data) = &woke {
-                tracing::debug!(%inbox, response = ?data.parsed(), "IDLE woke");
+            // Mail that arrived just before IDLE is announced with the IDLE's first response.
+            if !announces_new_mail(|| unsolicited.try_recv().ok()) {
+                let (wait, _interrupt) = idle.wait_with_timeout(IDLE_TIMEOUT);
+                // `_interrupt` must live while waiting: dropping it ends the IDLE at once.
+                let woke = wait.await.context("IDLE failed")?;
+                drop(_interrupt);
+                if let IdleResponse::NewData(data) = &woke {
+                    tracing::debug!(%inbox, response = ?data.parsed(), "IDLE woke");
+                }
             }
             session = timed("IDLE DONE", idle.done()).await?;
         } else {
@@ -223,6 +232,22 @@ pub(super) async fn run_session(
             timed("NOOP", session.noop()).await?;
         }
     }
+}
+
+/// Empties the queue of responses the server sent unasked (`next` takes one); true when one
+/// said the mailbox grew (EXISTS or RECENT).
+fn announces_new_mail(
+    mut next: impl FnMut() -> Option<async_imap::types::UnsolicitedResponse>,
+) -> bool {
+    use async_imap::types::UnsolicitedResponse;
+    let mut grew = false;
+    while let Some(response) = next() {
+        grew |= matches!(
+            response,
+            UnsolicitedResponse::Exists(_) | UnsolicitedResponse::Recent(_)
+        );
+    }
+    grew
 }
 
 /// Fetches every UID from the watermark on, storing each batch raw with the watermark, then

@@ -487,3 +487,52 @@ async fn mail_arrives_by_polling_from_a_server_without_idle() {
     .await;
     wait_for_emails(&app, 2, "the next email, found by the next poll").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_arriving_during_a_sync_is_fetched_without_waiting_for_the_next_wake() {
+    let app = spawn_app(Db::Sqlite).await;
+    let path = format!("/api/v1/inboxes/{}", app.inbox_id);
+    let mut off = app.inbox_body(SUPPORT_PASSWORD);
+    off["active"] = json!(false);
+    assert_eq!(app.put(&app.admin, &path, &off).await.0, StatusCode::OK);
+    for i in 0..600 {
+        let raw = email(
+            &format!("b{i}@customer.test"),
+            "carol@customer.test",
+            &format!("Backlog {i}"),
+            "Hi",
+            "",
+        );
+        app.dovecot
+            .append(SUPPORT, SUPPORT_PASSWORD, "INBOX", raw.as_bytes())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        app.put(&app.admin, &path, &app.inbox_body(SUPPORT_PASSWORD))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // Mid-sync: the reader has searched the mailbox and is busy with the backlog.
+    eventually("the backlog to start", || async {
+        (!app.conversations(&app.admin, "limit=1").await.is_empty()).then_some(())
+    })
+    .await;
+    app.deliver(&email(
+        "straggler@customer.test",
+        "dave@customer.test",
+        "Arrived mid-sync",
+        "Hi",
+        "",
+    ))
+    .await;
+    // Well before the 5-minute IDLE re-issue, the only other thing that would wake the reader.
+    eventually("the email that arrived mid-sync", || async {
+        let all = app.conversations(&app.admin, "limit=1000").await;
+        all.iter()
+            .any(|c| c["subject"] == "Arrived mid-sync")
+            .then_some(())
+    })
+    .await;
+}

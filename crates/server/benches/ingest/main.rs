@@ -1,0 +1,730 @@
+//! `cargo bench -p postdesk --bench ingest`: how fast postdesk turns a mailbox into
+//! conversations, how soon a new email shows up over Server-Sent Events, and how much memory
+//! one email at the size limit takes. Everything runs against a real Dovecot started by the
+//! testkit on loopback and the real `postdesk` binary (bench profile = release) as a child
+//! process. See docs/benchmarks.md for what is measured, how, and the figures.
+//!
+//! Environment:
+//! - `BENCH_MESSAGES` (10000): emails in the backlog.
+//! - `BENCH_DB` (`sqlite`): `postgres` runs postdesk on a fresh PostgreSQL database
+//!   (`POSTDESK_TEST_PG_URL`, default postgres://postgres@127.0.0.1:5432/postgres).
+//! - `BENCH_LATENCY` (200): emails delivered one at a time for the SSE delay (and up to 100 of
+//!   them to a bare IMAP reader on a second mailbox, for Dovecot's own share).
+//! - `BENCH_LATENCY_GAP_MS` (50): pause after postdesk is idle again before the next delivery.
+//! - `BENCH_BIG_MB` (49.9): size in MiB of the size-limit email (the limit is 50 MiB).
+//! - `BENCH_ONLY` (all): comma-separated subset of `throughput,latency,phases,memory`.
+//! - `BENCH_SEED` (1): corpus seed.
+//! - `BENCH_WRITE=1`: add this run's row to the table in docs/benchmarks.md.
+//! - `BENCH_LOG` (`warn`): postdesk's log filter; when set, postdesk's log is kept as
+//!   `$TMPDIR/postdesk-bench-<pid>.log` (e.g. `BENCH_LOG=info,sqlx::query=debug` for statement
+//!   timings).
+
+mod corpus;
+mod mail;
+mod report;
+mod server;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use postdesk_core::ids::InboxId;
+use postdesk_testkit::{Dovecot, PgDatabase};
+use report::{Latency, Memory, Phases, Run, Throughput};
+use server::Postdesk;
+
+const PASSWORD: &str = "mailbox-secret";
+const BIG_USER: &str = "big@example.test";
+/// The mailbox of the bare IMAP reader (what Dovecot alone takes to hand over a new email).
+const BASELINE_USER: &str = "idle@example.test";
+/// Emails per `UID FETCH` for the bare client, as postdesk's reader batches.
+const FETCH_BATCH: usize = 50;
+
+struct Options {
+    messages: usize,
+    postgres: bool,
+    latency: usize,
+    gap: Duration,
+    big_mib: f64,
+    seed: u64,
+    write: bool,
+    only: Vec<String>,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name}={v:?} is not valid")),
+        _ => Ok(default),
+    }
+}
+
+impl Options {
+    fn from_env() -> anyhow::Result<Options> {
+        let db: String = env_or("BENCH_DB", "sqlite".to_owned())?;
+        ensure!(
+            db == "sqlite" || db == "postgres",
+            "BENCH_DB must be sqlite or postgres, not {db:?}"
+        );
+        let only: String = env_or("BENCH_ONLY", "throughput,latency,phases,memory".to_owned())?;
+        let only: Vec<String> = only
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect();
+        for part in &only {
+            ensure!(
+                ["throughput", "latency", "phases", "memory"].contains(&part.as_str()),
+                "BENCH_ONLY: unknown part {part:?}"
+            );
+        }
+        Ok(Options {
+            messages: env_or("BENCH_MESSAGES", 10_000)?,
+            postgres: db == "postgres",
+            latency: env_or("BENCH_LATENCY", 200)?,
+            gap: Duration::from_millis(env_or("BENCH_LATENCY_GAP_MS", 50)?),
+            big_mib: env_or("BENCH_BIG_MB", 49.9)?,
+            seed: env_or("BENCH_SEED", 1)?,
+            write: env_or("BENCH_WRITE", 0u8)? == 1,
+            only,
+        })
+    }
+
+    fn runs(&self, part: &str) -> bool {
+        self.only.iter().any(|p| p == part)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes --bench; `cargo test --benches` does not: then only say how to run.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!(
+            "ingest benchmark: run it with `cargo bench -p postdesk --bench ingest` (skipped in test mode)"
+        );
+        return Ok(());
+    }
+    let options = Options::from_env()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let run = runtime.block_on(bench(&options))?;
+    println!("{}", run.text());
+    if options.write {
+        let path = report::write_row(&run.markdown_row())?;
+        println!("wrote the row into {}", path.display());
+    }
+    Ok(())
+}
+
+async fn database(options: &Options) -> anyhow::Result<Option<PgDatabase>> {
+    Ok(if options.postgres {
+        Some(
+            PgDatabase::create()
+                .await
+                .context("BENCH_DB=postgres needs PostgreSQL")?,
+        )
+    } else {
+        None
+    })
+}
+
+async fn bench(options: &Options) -> anyhow::Result<Run> {
+    postdesk_testkit::init();
+    let mut run = Run {
+        date: chrono::Utc::now().format("%Y-%m-%d %H:%M").to_string(),
+        machine: machine(),
+        db: if options.postgres {
+            "PostgreSQL".into()
+        } else {
+            "SQLite".into()
+        },
+        commit: commit(),
+        load: (load_average(), String::new()),
+        ..Run::default()
+    };
+    eprintln!("postdesk binary: {}", server::binary());
+    let dovecot = Dovecot::start().await?;
+    dovecot.add_user(corpus::SUPPORT, PASSWORD)?;
+
+    let mut emails = Vec::new();
+    if options.runs("throughput") || options.runs("phases") {
+        eprintln!(
+            "generating {} emails (seed {})",
+            options.messages, options.seed
+        );
+        emails = corpus::generate(options.messages, options.seed);
+        run.corpus = Some(corpus::Stats::of(&emails));
+    }
+    if options.runs("throughput") {
+        let raws: Vec<&[u8]> = emails.iter().map(|e| e.raw.as_slice()).collect();
+        let started = Instant::now();
+        mail::append_all(dovecot.imap_port(), corpus::SUPPORT, PASSWORD, &raws).await?;
+        run.load_secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "loaded the mailbox in {:.1} s; bare fetch (one warm-up pass, then the timed one)",
+            run.load_secs
+        );
+        let warm =
+            mail::bare_fetch(dovecot.imap_port(), corpus::SUPPORT, PASSWORD, FETCH_BATCH).await?;
+        ensure!(
+            warm.emails == emails.len(),
+            "the mailbox has {} emails, expected {}",
+            warm.emails,
+            emails.len()
+        );
+        let cpu = server::dovecot_cpu(dovecot.dir());
+        let bare =
+            mail::bare_fetch(dovecot.imap_port(), corpus::SUPPORT, PASSWORD, FETCH_BATCH).await?;
+        run.bare_dovecot_cpu =
+            (server::dovecot_cpu(dovecot.dir()).saturating_sub(cpu)).as_secs_f64();
+        run.bare = Some(bare);
+    }
+
+    if options.runs("throughput") || options.runs("latency") {
+        let pg = database(options).await?;
+        let url = pg.as_ref().map(|p| p.url().to_owned());
+        let postdesk = Postdesk::start(url.as_deref()).await?;
+        eprintln!("postdesk pid {} at {}", postdesk.pid, postdesk.base);
+        let outcome = backlog_and_latency(
+            options,
+            &dovecot,
+            &postdesk,
+            url.as_deref(),
+            &emails,
+            &mut run,
+        )
+        .await;
+        if outcome.is_err() {
+            eprintln!("--- postdesk log tail ---\n{}", postdesk.log_tail());
+        }
+        postdesk.stop().await;
+        if let Some(pg) = pg {
+            let _ = pg.cleanup().await;
+        }
+        outcome?;
+    }
+
+    if options.runs("phases") {
+        let pg = database(options).await?;
+        let url = pg.as_ref().map(|p| p.url().to_owned());
+        run.phases = Some(phases(&emails, url.as_deref()).await?);
+        if let Some(pg) = pg {
+            let _ = pg.cleanup().await;
+        }
+    }
+    drop(emails);
+
+    if options.runs("memory") {
+        let pg = database(options).await?;
+        let url = pg.as_ref().map(|p| p.url().to_owned());
+        let postdesk = Postdesk::start(url.as_deref()).await?;
+        let outcome = memory(options, &dovecot, &postdesk).await;
+        if outcome.is_err() {
+            eprintln!("--- postdesk log tail ---\n{}", postdesk.log_tail());
+        }
+        postdesk.stop().await;
+        if let Some(pg) = pg {
+            let _ = pg.cleanup().await;
+        }
+        run.memory = Some(outcome?);
+    }
+    run.load.1 = load_average();
+    Ok(run)
+}
+
+/// The 1-minute load average.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Measurement 1 (postdesk's side) and 2, on one postdesk.
+async fn backlog_and_latency(
+    options: &Options,
+    dovecot: &Dovecot,
+    postdesk: &Postdesk,
+    database_url: Option<&str>,
+    emails: &[corpus::Email],
+    run: &mut Run,
+) -> anyhow::Result<()> {
+    let expected = if options.runs("throughput") {
+        options.messages
+    } else {
+        0
+    };
+    let mut events = postdesk.events().await?;
+    let (cpu0, dovecot_cpu0) = (postdesk.cpu(), server::dovecot_cpu(dovecot.dir()));
+    let started = Instant::now();
+    let inbox = postdesk
+        .create_inbox(
+            dovecot.imap_port(),
+            corpus::SUPPORT,
+            corpus::SUPPORT,
+            PASSWORD,
+        )
+        .await?;
+    let (mut messages, mut conversations, mut lagged) = (0usize, 0usize, false);
+    let mut last_poll = Instant::now();
+    let mut last_progress = Instant::now();
+    let limit = Duration::from_secs(600).max(Duration::from_millis(
+        u64::try_from(expected).unwrap_or(0) * 100,
+    ));
+    let finished = loop {
+        ensure!(
+            started.elapsed() < limit,
+            "the backlog was not ingested within {limit:?} ({messages} messages seen)"
+        );
+        if let Some(event) = events.next(Duration::from_millis(200)).await {
+            match event.kind.as_str() {
+                "message_created" => messages += 1,
+                "conversation_queued" => conversations += 1,
+                "resync" => lagged = true,
+                "inbox_status"
+                    if event.data["state"] == "idle" && postdesk.inbox_synced(inbox).await? =>
+                {
+                    break event.at;
+                }
+                "inbox_status" if event.data["state"] == "error" => eprintln!(
+                    "inbox error: {}",
+                    postdesk.get(&format!("/api/v1/inboxes/{inbox}")).await?["status"]
+                ),
+                _ => {}
+            }
+        }
+        if last_poll.elapsed() > Duration::from_secs(1) {
+            last_poll = Instant::now();
+            if postdesk.inbox_synced(inbox).await? && (lagged || messages >= expected) {
+                break Instant::now();
+            }
+        }
+        if last_progress.elapsed() > Duration::from_secs(5) && expected > 0 {
+            last_progress = Instant::now();
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "  postdesk: {messages}/{expected} messages after {secs:.0} s ({:.0}/s)",
+                messages as f64 / secs
+            );
+        }
+    };
+    let secs = finished.duration_since(started).as_secs_f64();
+    let postdesk_cpu = postdesk.cpu().saturating_sub(cpu0).as_secs_f64();
+    let dovecot_cpu = server::dovecot_cpu(dovecot.dir())
+        .saturating_sub(dovecot_cpu0)
+        .as_secs_f64();
+    if options.runs("throughput") {
+        // The database says what was processed (exact even if the event stream lagged).
+        let url = database_url.map_or_else(|| postdesk.sqlite_url(), str::to_owned);
+        let store = postdesk_store::Store::connect(&url).await?;
+        let count = |state: &'static str| store.count_raw(InboxId(inbox), state);
+        let (processed, quarantined, pending) = (
+            count("processed").await?,
+            count("quarantined").await?,
+            count("new").await?,
+        );
+        store.close().await;
+        ensure!(
+            usize::try_from(processed + quarantined).ok() == Some(expected) && pending == 0,
+            "postdesk processed {processed} and quarantined {quarantined} of {expected} emails ({pending} pending)"
+        );
+        run.postdesk = Some(Throughput {
+            emails: expected,
+            secs,
+            conversations,
+            postdesk_cpu,
+            dovecot_cpu,
+            processed,
+            quarantined,
+            lagged,
+        });
+        eprintln!("  postdesk: {expected} emails in {secs:.1} s");
+    }
+
+    if options.runs("latency") {
+        // The bare reader's mailbox gets the same backlog as postdesk's.
+        let backlog: Vec<&[u8]> = if options.runs("throughput") {
+            emails.iter().map(|e| e.raw.as_slice()).collect()
+        } else {
+            Vec::new()
+        };
+        run.latency = Some(latency(options, dovecot, postdesk, inbox, &backlog).await?);
+    }
+    Ok(())
+}
+
+/// Measurement 2: one email at a time over LMTP, each timed to its `message_created` event.
+/// postdesk's `inbox_status: syncing` event, published as soon as its IDLE wakes, splits each
+/// delay into Dovecot's part (stored -> IDLE wake-up) and postdesk's (wake-up -> event).
+async fn latency(
+    options: &Options,
+    dovecot: &Dovecot,
+    postdesk: &Postdesk,
+    inbox: i64,
+    backlog: &[&[u8]],
+) -> anyhow::Result<Latency> {
+    let emails = corpus::generate(options.latency, options.seed.wrapping_add(1_000_003));
+    let mut events = postdesk.events().await?;
+    let mut lmtp = mail::Lmtp::connect(dovecot.lmtp_port()).await?;
+    let mut out = Latency {
+        gap_ms: u64::try_from(options.gap.as_millis()).unwrap_or(u64::MAX),
+        ..Latency::default()
+    };
+    eprintln!(
+        "delivering {} emails one at a time for the SSE delay",
+        emails.len()
+    );
+    for email in &emails {
+        tokio::time::sleep(options.gap).await;
+        events.drain();
+        let start = Instant::now();
+        lmtp.deliver(corpus::SUPPORT, &email.raw).await?;
+        let stored = Instant::now();
+        let deadline = stored + Duration::from_secs(20);
+        let mut woke = None;
+        let created = loop {
+            let Some(event) = events
+                .next(deadline.saturating_duration_since(Instant::now()))
+                .await
+            else {
+                break None;
+            };
+            match event.kind.as_str() {
+                "inbox_status" if woke.is_none() && event.data["state"] == "syncing" => {
+                    woke = Some(event.at)
+                }
+                "message_created" => break Some(event.at),
+                _ => {}
+            }
+        };
+        match created {
+            Some(at) => {
+                out.from_start.push(at.duration_since(start));
+                out.from_stored.push(at.saturating_duration_since(stored));
+                out.lmtp.push(stored.duration_since(start));
+                if let Some(woke) = woke {
+                    out.dovecot_notify
+                        .push(woke.saturating_duration_since(stored));
+                    out.postdesk_own.push(at.saturating_duration_since(woke));
+                }
+            }
+            None => {
+                out.missed += 1;
+                eprintln!("  no message_created within 20 s of a delivery");
+            }
+        }
+        // Back to idle (the reader re-enters IDLE after announcing it) before the next email.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !postdesk.inbox_synced(inbox).await? {
+            ensure!(Instant::now() < deadline, "postdesk did not return to idle");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    lmtp.quit().await;
+
+    // Dovecot alone: a bare reader doing postdesk's IMAP steps on another mailbox holding the
+    // same backlog, same deliveries and pacing.
+    let n = emails.len().min(100);
+    dovecot.add_user(BASELINE_USER, PASSWORD)?;
+    let mut lmtp = mail::Lmtp::connect(dovecot.lmtp_port()).await?;
+    if backlog.is_empty() {
+        lmtp.deliver(BASELINE_USER, &emails[0].raw).await?;
+    } else {
+        eprintln!(
+            "loading the {} backlog emails into a second mailbox for the bare reader",
+            backlog.len()
+        );
+        mail::append_all(dovecot.imap_port(), BASELINE_USER, PASSWORD, backlog).await?;
+    }
+    let mut reader = mail::BareReader::start(dovecot.imap_port(), BASELINE_USER, PASSWORD).await?;
+    eprintln!("delivering {n} emails to a bare IMAP reader (what Dovecot alone takes)");
+    for email in &emails[..n] {
+        tokio::time::sleep(options.gap).await;
+        lmtp.deliver(BASELINE_USER, &email.raw).await?;
+        let stored = Instant::now();
+        match reader.next(Duration::from_secs(5)).await {
+            Some((woke, fetched)) => {
+                out.bare_woke.push(woke.saturating_duration_since(stored));
+                out.bare_fetched
+                    .push(fetched.saturating_duration_since(stored));
+            }
+            None => eprintln!("  the bare reader got nothing within 5 s"),
+        }
+    }
+    lmtp.quit().await;
+    Ok(out)
+}
+
+/// Where the time goes: the reader's steps in this process, on the same corpus, without IMAP.
+async fn phases(emails: &[corpus::Email], database_url: Option<&str>) -> anyhow::Result<Phases> {
+    use postdesk_core::model::Security;
+    use postdesk_store::{InboxSettings, ServerSettings, StoreFetched};
+    eprintln!(
+        "phases: storing and processing {} emails in-process",
+        emails.len()
+    );
+    let dir = tempfile::Builder::new()
+        .prefix("postdesk-bench-phases-")
+        .tempdir()?;
+    let url = database_url.map_or_else(
+        || format!("sqlite://{}", dir.path().join("postdesk.db").display()),
+        str::to_owned,
+    );
+    let store = postdesk_store::Store::connect(&url).await?;
+    let server = |port| ServerSettings {
+        host: "127.0.0.1".into(),
+        port,
+        security: Security::None,
+        username: "bench".into(),
+        password_encrypted: Vec::new(),
+        tls_verify: true,
+    };
+    let inbox = store
+        .create_inbox(&InboxSettings {
+            name: "Support".into(),
+            email: corpus::SUPPORT.into(),
+            sender_name: "Example Support".into(),
+            department_id: None,
+            active: false,
+            imap: server(143),
+            imap_mailbox: "INBOX".into(),
+            smtp: server(25),
+            reopen_days: 30,
+        })
+        .await?;
+    let started = Instant::now();
+    for (n, chunk) in emails.chunks(FETCH_BATCH).enumerate() {
+        let fetched: Vec<StoreFetched> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, e)| StoreFetched {
+                uid: u32::try_from(n * FETCH_BATCH + i + 1).unwrap_or(u32::MAX),
+                bytes: e.raw.clone(),
+            })
+            .collect();
+        let next = fetched.last().map_or(1, |f| f.uid + 1);
+        store
+            .store_fetched(inbox.id, "INBOX", 1, &fetched, next)
+            .await?;
+    }
+    let store_raw = started.elapsed().as_secs_f64();
+    let bus = postdesk::bus::Bus::new();
+    let started = Instant::now();
+    let report = postdesk::ingest::process_pending(
+        &store,
+        &bus,
+        Some(inbox.id),
+        postdesk::ingest::Limits::default(),
+    )
+    .await?;
+    let process = started.elapsed().as_secs_f64();
+    ensure!(
+        report.added + report.quarantined == emails.len(),
+        "in-process ingest: {report:?} of {} emails",
+        emails.len()
+    );
+    store.close().await;
+    let started = Instant::now();
+    for email in emails {
+        let _ = std::hint::black_box(postdesk_mail::parse(&email.raw));
+    }
+    let parse_only = started.elapsed().as_secs_f64();
+    Ok(Phases {
+        emails: emails.len(),
+        store_raw,
+        process,
+        parse_only,
+    })
+}
+
+/// Measurement 3: one email just under the size limit, into an idle postdesk.
+async fn memory(
+    options: &Options,
+    dovecot: &Dovecot,
+    postdesk: &Postdesk,
+) -> anyhow::Result<Memory> {
+    dovecot.add_user(BIG_USER, PASSWORD)?;
+    let target = (options.big_mib * 1_048_576.0) as usize;
+    let limit = 50 * 1_048_576;
+    let raw = corpus::big_email(target, options.seed);
+    ensure!(
+        raw.len() <= limit,
+        "the size-limit email is {} bytes, over the {limit}-byte limit",
+        raw.len()
+    );
+    let mut events = postdesk.events().await?;
+    let inbox = postdesk
+        .create_inbox(dovecot.imap_port(), BIG_USER, BIG_USER, PASSWORD)
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !postdesk.inbox_synced(inbox).await? {
+        ensure!(
+            Instant::now() < deadline,
+            "the empty inbox did not become idle"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let peak_reset = postdesk.reset_peak();
+    let (idle_rss, _) = postdesk.memory()?;
+    events.drain();
+
+    // Sample RSS every 10 ms while the email goes through.
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let pid = postdesk.pid;
+    let started = Instant::now();
+    let sampler = tokio::spawn(async move {
+        let mut samples: Vec<(f64, u64)> = Vec::new();
+        loop {
+            if let Some(rss) = rss_of(pid) {
+                samples.push((started.elapsed().as_secs_f64(), rss));
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(10)) => {}
+                _ = stop_rx.changed() => return samples,
+            }
+        }
+    });
+    eprintln!(
+        "memory: appending one {:.1} MiB email",
+        report::mb(raw.len() as u64)
+    );
+    mail::append_all(dovecot.imap_port(), BIG_USER, PASSWORD, &[&raw]).await?;
+    let appended = started.elapsed().as_secs_f64();
+    let created = events
+        .next_of("message_created", Duration::from_secs(300))
+        .await
+        .context("no message_created for the big email within 300 s")?;
+    let secs = created.at.duration_since(started).as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !postdesk.inbox_synced(inbox).await? {
+        ensure!(
+            Instant::now() < deadline,
+            "postdesk did not return to idle after the big email"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = stop_tx.send(true);
+    let samples = sampler.await?;
+    let sampled_peak =
+        samples.iter().fold(
+            (0u64, 0.0f64),
+            |peak, &(at, rss)| if rss > peak.0 { (rss, at) } else { peak },
+        );
+    // Every 100 ms (the highest sample in each), for the console.
+    let mut timeline: Vec<(f64, u64)> = Vec::new();
+    for &(at, rss) in &samples {
+        let slot = (at * 10.0).floor() / 10.0;
+        match timeline.last_mut() {
+            Some(last) if (last.0 - slot).abs() < 1e-9 => last.1 = last.1.max(rss),
+            _ => timeline.push((slot, rss)),
+        }
+    }
+    let (_, peak) = postdesk.memory()?;
+
+    // Parsed in full: the attachment is there with its decoded size (not "too large").
+    let conversation = created.data["conversation_id"]
+        .as_i64()
+        .context("no conversation id")?;
+    let messages = postdesk
+        .get(&format!("/api/v1/conversations/{conversation}/messages"))
+        .await?;
+    let attachment_bytes = messages["messages"][0]["attachments"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["filename"] == "dump.tar.zst"))
+        .and_then(|a| a["size"].as_u64())
+        .unwrap_or(0);
+    // For comparison: parsing alone, in this process (the email's bytes are already here).
+    let parse_peak = if std::fs::write("/proc/self/clear_refs", "5").is_ok() {
+        let before = rss_of(std::process::id()).unwrap_or(0);
+        let parsed = postdesk_mail::parse(&raw);
+        let (_, hwm) = own_memory();
+        drop(parsed);
+        Some(hwm.saturating_sub(before))
+    } else {
+        None
+    };
+
+    Ok(Memory {
+        parse_peak,
+        email_bytes: raw.len(),
+        attachment_bytes: usize::try_from(attachment_bytes).unwrap_or(0),
+        idle_rss,
+        peak: if peak_reset {
+            peak
+        } else {
+            peak.max(sampled_peak.0)
+        },
+        peak_reset,
+        secs,
+        parsed_in_full: attachment_bytes > 0,
+        sampled_peak,
+        appended,
+        timeline,
+    })
+}
+
+/// This process's (VmRSS, VmHWM) in bytes.
+fn own_memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn rss_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+}
+
+/// "2 CPUs (AMD EPYC), 23 GiB".
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim())
+        .to_owned();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_gib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1_048_576.0);
+    format!("{cpus} CPUs ({model}), {mem_gib:.0} GiB")
+}
+
+/// The short commit, with `+` when the work tree has changes.
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(hash) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            format!("{hash}{}", if dirty { "+" } else { "" })
+        }
+        None => "unknown".into(),
+    }
+}

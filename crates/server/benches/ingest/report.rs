@@ -1,0 +1,478 @@
+//! Figures: what one run measured, percentiles, the console report and the row written into
+//! `docs/benchmarks.md`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where `BENCH_WRITE=1` puts the run.
+pub fn docs_path() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/benchmarks.md"
+    ))
+}
+
+pub const BEGIN: &str = "<!-- bench:runs:begin (rows added by BENCH_WRITE=1; keep the markers) -->";
+pub const END: &str = "<!-- bench:runs:end -->";
+/// Runs kept in the table; older rows are dropped when a new one is written.
+const KEEP_ROWS: usize = 8;
+
+pub const TARGET_RATIO: f64 = 0.5;
+pub const TARGET_MEDIAN_MS: f64 = 100.0;
+pub const TARGET_P99_MS: f64 = 500.0;
+pub const TARGET_MEMORY_FACTOR: f64 = 4.0;
+
+#[derive(Debug, Default)]
+pub struct Throughput {
+    pub emails: usize,
+    pub secs: f64,
+    pub conversations: usize,
+    pub postdesk_cpu: f64,
+    pub dovecot_cpu: f64,
+    pub processed: i64,
+    pub quarantined: i64,
+    pub lagged: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Latency {
+    /// From just before the LMTP transaction to the `message_created` event read.
+    pub from_start: Vec<Duration>,
+    /// From Dovecot's 250 after DATA (stored) to the event.
+    pub from_stored: Vec<Duration>,
+    /// How long the LMTP transactions took.
+    pub lmtp: Vec<Duration>,
+    /// Dovecot's part: from the LMTP 250 to postdesk's `inbox_status: syncing` (IDLE woke).
+    pub dovecot_notify: Vec<Duration>,
+    /// postdesk's part: from that wake-up to the `message_created` event.
+    pub postdesk_own: Vec<Duration>,
+    /// Dovecot alone, with a bare reader doing postdesk's IMAP steps on another mailbox of the
+    /// same size: LMTP 250 to its IDLE waking, and to the new email's bytes in hand.
+    pub bare_woke: Vec<Duration>,
+    pub bare_fetched: Vec<Duration>,
+    /// Emails whose event did not come within the wait.
+    pub missed: usize,
+    pub gap_ms: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Phases {
+    pub emails: usize,
+    pub store_raw: f64,
+    pub process: f64,
+    pub parse_only: f64,
+}
+
+#[derive(Debug, Default)]
+pub struct Memory {
+    pub email_bytes: usize,
+    pub attachment_bytes: usize,
+    pub idle_rss: u64,
+    pub peak: u64,
+    pub peak_reset: bool,
+    pub secs: f64,
+    pub parsed_in_full: bool,
+    /// Peak RSS sampled every 10 ms and when it happened (s after the APPEND started).
+    pub sampled_peak: (u64, f64),
+    /// Peak growth of this process while `postdesk_mail::parse` parses the same email.
+    pub parse_peak: Option<u64>,
+    /// When the APPEND finished (s).
+    pub appended: f64,
+    /// RSS every 100 ms (s, bytes).
+    pub timeline: Vec<(f64, u64)>,
+}
+
+impl Memory {
+    pub fn growth(&self) -> u64 {
+        self.peak.saturating_sub(self.idle_rss)
+    }
+
+    pub fn factor(&self) -> f64 {
+        self.growth() as f64 / self.email_bytes.max(1) as f64
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Run {
+    pub date: String,
+    pub machine: String,
+    pub db: String,
+    pub commit: String,
+    /// /proc/loadavg (1 min) when the run started and ended: other work on the machine.
+    pub load: (String, String),
+    pub corpus: Option<crate::corpus::Stats>,
+    pub load_secs: f64,
+    pub bare: Option<crate::mail::Fetched>,
+    pub bare_dovecot_cpu: f64,
+    pub postdesk: Option<Throughput>,
+    pub latency: Option<Latency>,
+    pub phases: Option<Phases>,
+    pub memory: Option<Memory>,
+}
+
+/// Nearest-rank percentile of sorted values.
+pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+pub fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1_048_576.0
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+pub struct Summary {
+    pub p50: Duration,
+    pub p90: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+pub fn summary(values: &[Duration]) -> Summary {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    Summary {
+        p50: percentile(&sorted, 0.5),
+        p90: percentile(&sorted, 0.9),
+        p99: percentile(&sorted, 0.99),
+        max: sorted.last().copied().unwrap_or_default(),
+    }
+}
+
+impl Run {
+    pub fn bare_rate(&self) -> Option<f64> {
+        self.bare
+            .as_ref()
+            .map(|b| b.emails as f64 / b.elapsed.as_secs_f64())
+    }
+
+    pub fn postdesk_rate(&self) -> Option<f64> {
+        self.postdesk.as_ref().map(|p| p.emails as f64 / p.secs)
+    }
+
+    /// The console report.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\n=== postdesk ingest benchmark: {} UTC, {}, {} (commit {}) ===",
+            self.date, self.machine, self.db, self.commit
+        );
+        let _ = writeln!(
+            out,
+            "load average (1 min) at start {}, at end {} (other work on the machine slows the figures)",
+            self.load.0, self.load.1
+        );
+        if let Some(c) = &self.corpus {
+            let _ = writeln!(
+                out,
+                "corpus: {} emails, {:.1} MiB (mean {:.1} KiB, largest {:.0} KiB); {} replies (In-Reply-To), {} with attachments, {} with HTML",
+                c.emails,
+                mb(c.bytes as u64),
+                c.bytes as f64 / c.emails.max(1) as f64 / 1024.0,
+                c.largest as f64 / 1024.0,
+                c.replies,
+                c.attachments,
+                c.html
+            );
+            let _ = writeln!(
+                out,
+                "mailbox loaded with pipelined APPEND on one connection in {:.1} s",
+                self.load_secs
+            );
+        }
+        if let (Some(bare), Some(rate)) = (&self.bare, self.bare_rate()) {
+            let _ = writeln!(out, "\n1. Backlog ingest");
+            let _ = writeln!(
+                out,
+                "   bare IMAP fetch (async-imap, UID FETCH (UID BODY.PEEK[]), 50 per batch): {} emails in {:.2} s = {rate:.0} emails/s ({:.1} MiB/s); Dovecot CPU {:.1} s",
+                bare.emails,
+                bare.elapsed.as_secs_f64(),
+                mb(bare.bytes as u64) / bare.elapsed.as_secs_f64(),
+                self.bare_dovecot_cpu
+            );
+        }
+        if let (Some(p), Some(rate)) = (&self.postdesk, self.postdesk_rate()) {
+            let _ = writeln!(
+                out,
+                "   postdesk (release binary, {}): {} emails in {:.2} s = {rate:.0} emails/s; {} conversations; processed {}, quarantined {}",
+                self.db, p.emails, p.secs, p.conversations, p.processed, p.quarantined
+            );
+            let _ = writeln!(
+                out,
+                "   CPU while ingesting: postdesk {:.1} s ({:.2} cores), Dovecot {:.1} s, over {:.1} s{}",
+                p.postdesk_cpu,
+                p.postdesk_cpu / p.secs,
+                p.dovecot_cpu,
+                p.secs,
+                if p.lagged {
+                    " (the event stream lagged: counts from the database)"
+                } else {
+                    ""
+                }
+            );
+            if let Some(bare) = self.bare_rate() {
+                let ratio = rate / bare;
+                let _ = writeln!(
+                    out,
+                    "   ratio postdesk / bare: {ratio:.2} (target >= {TARGET_RATIO}): {}",
+                    verdict(ratio >= TARGET_RATIO)
+                );
+            }
+        }
+        if let Some(ph) = &self.phases {
+            let n = ph.emails.max(1) as f64;
+            let _ = writeln!(
+                out,
+                "   phases, in-process on the same corpus ({} emails, one at a time as the reader does):",
+                ph.emails
+            );
+            let _ = writeln!(
+                out,
+                "     store raw (Store::store_fetched, 50 per transaction): {:.2} s ({:.2} ms/email)",
+                ph.store_raw,
+                ph.store_raw * 1000.0 / n
+            );
+            let _ = writeln!(
+                out,
+                "     process (ingest::process_pending: read, parse, thread, insert): {:.2} s ({:.2} ms/email)",
+                ph.process,
+                ph.process * 1000.0 / n
+            );
+            let _ = writeln!(
+                out,
+                "       of which parsing (postdesk_mail::parse alone): {:.2} s ({:.2} ms/email); database and the rest: {:.2} s",
+                ph.parse_only,
+                ph.parse_only * 1000.0 / n,
+                (ph.process - ph.parse_only).max(0.0)
+            );
+        }
+        if let Some(l) = &self.latency {
+            let s = summary(&l.from_start);
+            let st = summary(&l.from_stored);
+            let lm = summary(&l.lmtp);
+            let _ = writeln!(
+                out,
+                "\n2. Mailbox -> SSE delay (IDLE), {} emails over LMTP one at a time, {} ms after postdesk is idle again",
+                l.from_start.len(),
+                l.gap_ms
+            );
+            let _ = writeln!(
+                out,
+                "   delivery start -> message_created read: median {:.1} ms, p90 {:.1}, p99 {:.1}, max {:.1} (target median < {TARGET_MEDIAN_MS}, p99 < {TARGET_P99_MS}): {}",
+                ms(s.p50),
+                ms(s.p90),
+                ms(s.p99),
+                ms(s.max),
+                verdict(ms(s.p50) < TARGET_MEDIAN_MS && ms(s.p99) < TARGET_P99_MS && l.missed == 0)
+            );
+            let _ = writeln!(
+                out,
+                "   of which the LMTP delivery itself: median {:.1} ms, p99 {:.1}",
+                ms(lm.p50),
+                ms(lm.p99)
+            );
+            let _ = writeln!(
+                out,
+                "   stored (LMTP 250) -> event: median {:.1} ms, p90 {:.1}, p99 {:.1}, max {:.1}",
+                ms(st.p50),
+                ms(st.p90),
+                ms(st.p99),
+                ms(st.max)
+            );
+            if !l.dovecot_notify.is_empty() {
+                let d = summary(&l.dovecot_notify);
+                let p = summary(&l.postdesk_own);
+                let _ = writeln!(
+                    out,
+                    "   Dovecot's part, stored -> postdesk woken from IDLE (its inbox_status: syncing): median {:.1} ms, p90 {:.1}, p99 {:.1}, max {:.1}",
+                    ms(d.p50),
+                    ms(d.p90),
+                    ms(d.p99),
+                    ms(d.max)
+                );
+                let _ = writeln!(
+                    out,
+                    "   postdesk's part, woken -> message_created read: median {:.1} ms, p90 {:.1}, p99 {:.1}, max {:.1}",
+                    ms(p.p50),
+                    ms(p.p90),
+                    ms(p.p99),
+                    ms(p.max)
+                );
+            }
+            if !l.bare_fetched.is_empty() {
+                let w = summary(&l.bare_woke);
+                let f = summary(&l.bare_fetched);
+                let _ = writeln!(
+                    out,
+                    "   Dovecot alone: a bare async-imap reader doing the same IMAP steps on a mailbox of the same size ({} emails, same pacing)",
+                    l.bare_fetched.len()
+                );
+                let _ = writeln!(
+                    out,
+                    "     stored -> IDLE woke: median {:.1} ms, p99 {:.1}; stored -> bytes in hand: median {:.1} ms, p90 {:.1}, p99 {:.1}, max {:.1}",
+                    ms(w.p50),
+                    ms(w.p99),
+                    ms(f.p50),
+                    ms(f.p90),
+                    ms(f.p99),
+                    ms(f.max)
+                );
+                let _ = writeln!(
+                    out,
+                    "     so postdesk adds (median stored -> event minus median stored -> bytes): {:.1} ms",
+                    ms(st.p50) - ms(f.p50)
+                );
+            }
+            if l.missed > 0 {
+                let _ = writeln!(
+                    out,
+                    "   {} emails had no event within the wait (not in the percentiles)",
+                    l.missed
+                );
+            }
+        }
+        if let Some(m) = &self.memory {
+            let _ = writeln!(
+                out,
+                "\n3. Peak memory for one email at the size limit (child process, /proc/PID/status)"
+            );
+            let _ = writeln!(
+                out,
+                "   email {:.1} MiB ({} bytes; attachment {:.1} MiB), parsed in full: {}, ingested in {:.1} s",
+                mb(m.email_bytes as u64),
+                m.email_bytes,
+                mb(m.attachment_bytes as u64),
+                m.parsed_in_full,
+                m.secs
+            );
+            let _ = writeln!(
+                out,
+                "   idle RSS {:.1} MiB; peak (VmHWM{}) {:.1} MiB; growth {:.1} MiB = {:.2} x the email (target < {TARGET_MEMORY_FACTOR}): {}",
+                mb(m.idle_rss),
+                if m.peak_reset {
+                    ", reset at idle"
+                } else {
+                    ", since start"
+                },
+                mb(m.peak),
+                mb(m.growth()),
+                m.factor(),
+                verdict(m.factor() < TARGET_MEMORY_FACTOR)
+            );
+            let _ = writeln!(
+                out,
+                "   sampled every 10 ms: peak RSS {:.1} MiB at {:.2} s after the APPEND started (APPEND done at {:.2} s, event at {:.2} s)",
+                mb(m.sampled_peak.0),
+                m.sampled_peak.1,
+                m.appended,
+                m.secs
+            );
+            let line: Vec<String> = m
+                .timeline
+                .iter()
+                .map(|(at, rss)| format!("{at:.1}s {:.0}", mb(*rss)))
+                .collect();
+            let _ = writeln!(out, "   RSS MiB every 100 ms: {}", line.join(", "));
+            if let Some(parse) = m.parse_peak {
+                let _ = writeln!(
+                    out,
+                    "   for comparison, postdesk_mail::parse alone on that email (in the bench process): peak growth {:.1} MiB = {:.2} x the email",
+                    mb(parse),
+                    parse as f64 / m.email_bytes.max(1) as f64
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\nmarkdown row for docs/benchmarks.md:\n{}",
+            self.markdown_row()
+        );
+        out
+    }
+
+    /// One row of the runs table.
+    pub fn markdown_row(&self) -> String {
+        let dash = || "–".to_owned();
+        let emails = self.corpus.map_or_else(dash, |c| c.emails.to_string());
+        let bare = self.bare_rate().map_or_else(dash, |r| format!("{r:.0}/s"));
+        let postdesk = self
+            .postdesk_rate()
+            .map_or_else(dash, |r| format!("{r:.0}/s"));
+        let ratio = match (self.postdesk_rate(), self.bare_rate()) {
+            (Some(p), Some(b)) => format!("{:.2}", p / b),
+            _ => dash(),
+        };
+        let latency = self.latency.as_ref().map_or_else(dash, |l| {
+            let s = summary(&l.from_start);
+            let missed = if l.missed > 0 {
+                format!(" ({} missed)", l.missed)
+            } else {
+                String::new()
+            };
+            format!(
+                "{:.0} / {:.0} / {:.0} / {:.0}{missed}",
+                ms(s.p50),
+                ms(s.p90),
+                ms(s.p99),
+                ms(s.max)
+            )
+        });
+        let (memory, factor) = self.memory.as_ref().map_or_else(
+            || (dash(), dash()),
+            |m| {
+                (
+                    format!("{:.0} MiB", mb(m.growth())),
+                    format!("{:.2}", m.factor()),
+                )
+            },
+        );
+        format!(
+            "| {} | {} | {} | {emails} | {bare} | {postdesk} | {ratio} | {latency} | {memory} | {factor} |",
+            self.date, self.commit, self.db
+        )
+    }
+}
+
+pub fn table_header() -> String {
+    "| Run (UTC) | Commit | DB | Emails | Bare IMAP fetch | postdesk ingest | Ratio (target ≥ 0.50) | SSE delay ms: median / p90 / p99 / max (target < 100 / – / < 500 / –) | Peak RSS growth, 49.9 MiB email | × email size (target < 4) |\n|---|---|---|---|---|---|---|---|---|---|".to_owned()
+}
+
+/// Adds `row` to the runs table between the markers in `docs/benchmarks.md`, keeping the most
+/// recent [`KEEP_ROWS`] rows.
+pub fn write_row(row: &str) -> anyhow::Result<PathBuf> {
+    use anyhow::Context as _;
+    let path = docs_path();
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let begin = text
+        .find(BEGIN)
+        .with_context(|| format!("{} has no line {BEGIN}", path.display()))?;
+    let end = text
+        .find(END)
+        .with_context(|| format!("{} has no line {END}", path.display()))?;
+    anyhow::ensure!(
+        begin < end,
+        "the markers in {} are out of order",
+        path.display()
+    );
+    let inside = &text[begin + BEGIN.len()..end];
+    let mut rows: Vec<&str> = inside.lines().filter(|l| l.starts_with("| 20")).collect();
+    rows.push(row);
+    let rows = &rows[rows.len().saturating_sub(KEEP_ROWS)..];
+    let section = format!("{BEGIN}\n{}\n{}\n{END}", table_header(), rows.join("\n"));
+    let updated = format!("{}{section}{}", &text[..begin], &text[end + END.len()..]);
+    std::fs::write(&path, updated)?;
+    Ok(path)
+}
