@@ -155,6 +155,7 @@ async function main() {
     await b.getByRole("button", { name: "Take it!" }).waitFor();
     await queued(a).filter({ hasText: "Printer on fire" }).click();
     await a.getByText("My printer is on fire.").waitFor();
+    assert.doesNotMatch(await a.locator("#main").innerText(), /\bnull\b|undefined/, "no stray null/undefined in the page");
     await shot(a, "workspace-queued");
     await a.getByRole("button", { name: "Take it!" }).click();
     await inProgress(a).filter({ hasText: "Printer on fire" }).waitFor({ timeout: LIVE });

@@ -285,7 +285,7 @@ async function showConversation(id) {
     while (main.firstChild !== existing) main.firstChild.remove();
     existing.before(header, notice, timeline);
   } else {
-    main.replaceChildren(header, notice, timeline, wantComposer ? composer(conv) : null);
+    main.replaceChildren(header, notice, timeline, ...(wantComposer ? [composer(conv)] : []));
   }
   markCurrent();
 }
