@@ -34,8 +34,18 @@ pub(super) fn user_json(user: &postdesk_store::User) -> Value {
     })
 }
 
-/// Checks a username and password and starts a session; returns its token, or `None` for
-/// wrong credentials or a deactivated user (the same answer, so neither can be probed).
+/// A started login session.
+pub(super) struct Session {
+    /// The bearer token (also the session cookie's value).
+    pub token: String,
+    /// Who logged in.
+    pub user: postdesk_store::User,
+    /// When it expires (ms).
+    pub expires_at: i64,
+}
+
+/// Checks a username and password and starts a session, or `None` for wrong credentials or a
+/// deactivated user (the same answer, so neither can be probed).
 ///
 /// # Errors
 /// Store failures.
@@ -43,7 +53,7 @@ pub(super) async fn start_session(
     state: &AppState,
     username: &str,
     password: String,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<Session>, ApiError> {
     let Some((user, hash)) = state.store.find_user_credentials(username).await? else {
         // Spend the same time as a real check so usernames cannot be probed by timing.
         let _ = password::verify_async(password, dummy_hash().await).await;
@@ -59,7 +69,11 @@ pub(super) async fn start_session(
         .store
         .create_session(user.id, &password::token_hash(&token), expires_at)
         .await?;
-    Ok(Some(token))
+    Ok(Some(Session {
+        token,
+        user,
+        expires_at,
+    }))
 }
 
 #[tracing::instrument(skip_all, fields(username = %form.username))]
@@ -67,15 +81,14 @@ async fn login(
     State(state): State<AppState>,
     ApiJson(form): ApiJson<LoginForm>,
 ) -> Result<Json<Value>, ApiError> {
-    let token = start_session(&state, form.username.trim(), form.password)
+    let session = start_session(&state, form.username.trim(), form.password)
         .await?
         .ok_or_else(|| ApiError::Unauthorized("Wrong username or password".into()))?;
-    let auth = super::auth::user_for_token(&state, &token).await?;
-    let hours = i64::try_from(state.settings.session_hours).unwrap_or(24);
-    let expires_at = postdesk_store::now_ms() + hours * 3_600_000;
-    Ok(Json(
-        json!({ "token": token, "expires_at": super::conversations::time(expires_at), "user": user_json(&auth.user) }),
-    ))
+    Ok(Json(json!({
+        "token": session.token,
+        "expires_at": super::conversations::time(session.expires_at),
+        "user": user_json(&session.user),
+    })))
 }
 
 /// A hash to verify against when the username is unknown, made once.

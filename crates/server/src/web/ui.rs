@@ -223,7 +223,7 @@ async fn login_submit(
     if expected.is_empty() || !constant_time_eq(expected, &form.csrf) {
         return Ok(Redirect::to("/login?error=expired").into_response());
     }
-    let Some(token) =
+    let Some(super::session::Session { token, .. }) =
         super::session::start_session(&state, form.username.trim(), form.password).await?
     else {
         return Ok(Redirect::to("/login?error=credentials").into_response());
