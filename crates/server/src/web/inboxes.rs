@@ -105,6 +105,13 @@ fn settings_from(
     existing: Option<&Inbox>,
 ) -> Result<InboxSettings, ApiError> {
     let email = EmailAddress::parse(&form.email).map_err(|e| unprocessable(e.to_string()))?;
+    if let Some(department) = form.department_id {
+        // Departments exist in the data model, but nothing creates them yet: say so rather than
+        // failing on the missing row.
+        return Err(unprocessable(format!(
+            "Unknown department {department}: departments cannot be set up yet"
+        )));
+    }
     if form.name.trim().is_empty() {
         return Err(unprocessable("The inbox needs a name"));
     }

@@ -81,6 +81,19 @@ async fn bad_credentials_tokens_and_input_get_clear_errors() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
+    // An inbox naming a department that does not exist is refused with a reason, not a 500.
+    let mut with_department = app.inbox_body("x");
+    with_department["email"] = serde_json::json!("sales@example.test");
+    with_department["department_id"] = serde_json::json!(7);
+    let (status, body) = app
+        .post(&app.admin, "/api/v1/inboxes", &with_department)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("department 7"),
+        "{body}"
+    );
+
     // Validation errors say what to fix; duplicates conflict.
     let (status, body) = app
         .post(
