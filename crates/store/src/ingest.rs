@@ -95,6 +95,14 @@ pub enum IngestOutcome {
     AlreadyHandled,
 }
 
+fn raw_from_row(row: &sqlx::any::AnyRow) -> Result<RawEmail> {
+    Ok(RawEmail {
+        id: RawEmailId(row.try_get("id")?),
+        inbox_id: InboxId(row.try_get("inbox_id")?),
+        bytes: row.try_get("bytes")?,
+    })
+}
+
 /// Marks a new raw email as being processed in this transaction; false when it is no longer
 /// new (another processor handled it).
 async fn claim_raw(tx: &mut sqlx::AnyConnection, raw: RawEmailId, now: i64) -> Result<bool> {
@@ -229,15 +237,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(RawEmail {
-                    id: RawEmailId(row.try_get("id")?),
-                    inbox_id: InboxId(row.try_get("inbox_id")?),
-                    bytes: row.try_get("bytes")?,
-                })
-            })
-            .collect()
+        rows.iter().map(raw_from_row).collect()
     }
 
     /// The ids of raw emails waiting to be processed, oldest first (load each with
@@ -267,14 +267,7 @@ impl Store {
         .bind(id.0)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|row| {
-            Ok(RawEmail {
-                id: RawEmailId(row.try_get("id")?),
-                inbox_id: InboxId(row.try_get("inbox_id")?),
-                bytes: row.try_get("bytes")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(raw_from_row).transpose()
     }
 
     /// Records a bounce of one of our emails: when the inbox sent an email with Message-ID

@@ -61,17 +61,23 @@ async fn login(client: &reqwest::Client, base: &str) -> String {
     body["token"].as_str().unwrap().to_owned()
 }
 
-async fn conversation_count(client: &reqwest::Client, base: &str, token: &str) -> usize {
+/// GET `path` as JSON, `Null` when postdesk does not answer (it may be down or starting).
+async fn get_json(client: &reqwest::Client, base: &str, token: &str, path: &str) -> Value {
     let Ok(response) = client
-        .get(format!("{base}/api/v1/conversations?limit=1000"))
+        .get(format!("{base}{path}"))
         .bearer_auth(token)
         .send()
         .await
     else {
-        return 0;
+        return Value::Null;
     };
-    let body: Value = response.json().await.unwrap_or_default();
-    body["conversations"].as_array().map_or(0, Vec::len)
+    response.json().await.unwrap_or_default()
+}
+
+async fn conversation_count(client: &reqwest::Client, base: &str, token: &str) -> usize {
+    get_json(client, base, token, "/api/v1/conversations?limit=1000").await["conversations"]
+        .as_array()
+        .map_or(0, Vec::len)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,15 +161,13 @@ async fn sigkill_during_a_backlog(db: Db) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let body: Value = client
-        .get(format!("{}/api/v1/conversations?limit=1000", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = get_json(
+        &client,
+        &server.base,
+        &token,
+        "/api/v1/conversations?limit=1000",
+    )
+    .await;
     let conversations = body["conversations"].as_array().unwrap();
     assert_eq!(conversations.len(), BACKLOG, "every email exactly once");
     let subjects: HashSet<&str> = conversations
@@ -173,18 +177,13 @@ async fn sigkill_during_a_backlog(db: Db) {
     assert_eq!(subjects.len(), BACKLOG, "no email twice, none missing");
     for c in conversations.iter().take(25) {
         let id = c["id"].as_i64().unwrap();
-        let messages: Value = client
-            .get(format!(
-                "{}/api/v1/conversations/{id}/messages",
-                server.base
-            ))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let messages = get_json(
+            &client,
+            &server.base,
+            &token,
+            &format!("/api/v1/conversations/{id}/messages"),
+        )
+        .await;
         assert_eq!(
             messages["messages"].as_array().unwrap().len(),
             1,
