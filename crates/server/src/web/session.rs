@@ -69,6 +69,8 @@ pub(super) async fn start_session(
         .store
         .create_session(user.id, &password::token_hash(&token), expires_at)
         .await?;
+    // Logins are when sessions pile up, so expired ones are swept here.
+    state.store.purge_expired_sessions().await?;
     Ok(Some(Session {
         token,
         user,
