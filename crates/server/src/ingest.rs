@@ -1,10 +1,12 @@
 //! Inbound processing: raw emails the reader stored become messages in conversations.
 //!
-//! Each pending raw email is parsed, turned into an [`IncomingEmail`] and handed to the store,
-//! which threads it and adds it in one transaction. An email that cannot be parsed or stored
-//! is quarantined with its reason (its bytes stay) and the next one goes on: one bad email
-//! never blocks the mailbox. A database that is down is not the email's fault: then the email
-//! stays pending and processing stops until the next pass.
+//! Pending raw emails are taken a batch at a time (at most [`BATCH`] emails and [`BATCH_BYTES`]
+//! bytes). The batch's emails are parsed in parallel, each within the time limit, turned into
+//! [`IncomingEmail`]s and handed to the store, which threads and adds them together in one
+//! transaction. An email that cannot be parsed or stored is quarantined with its reason (its
+//! bytes stay) and the others go on: one bad email never blocks the mailbox. A database that
+//! is down is not the email's fault: then the emails stay pending and processing stops until
+//! the next pass.
 
 use std::time::Duration;
 
@@ -18,8 +20,12 @@ use postdesk_store::{
 
 use crate::bus::Bus;
 
-/// How many pending raw emails are read per round.
-const BATCH: i64 = 50;
+/// Most pending raw emails processed per batch (one database transaction).
+const BATCH: i64 = 200;
+
+/// Most bytes of raw email loaded per batch (one larger email is still processed, alone), so
+/// memory stays bounded however large the backlog's emails are.
+const BATCH_BYTES: u64 = 32 * 1024 * 1024;
 
 /// How much of a too-large email's beginning is parsed for its headers.
 const TOO_LARGE_HEADER_BYTES: usize = 256 * 1024;
@@ -55,7 +61,8 @@ pub struct ProcessReport {
     pub quarantined: usize,
 }
 
-/// Processes every pending raw email of `inbox` (or of all inboxes).
+/// Processes every pending raw email of `inbox` (or of all inboxes), a batch at a time: the
+/// emails of a batch are parsed in parallel on every core, then stored together.
 ///
 /// # Errors
 /// Only when the database itself fails; per-email problems are quarantined.
@@ -67,17 +74,101 @@ pub async fn process_pending(
 ) -> Result<ProcessReport, StoreError> {
     let mut report = ProcessReport::default();
     loop {
-        let pending = store.pending_raw_ids(inbox, BATCH).await?;
+        let pending = store.pending_raw_within(inbox, BATCH, BATCH_BYTES).await?;
         if pending.is_empty() {
             return Ok(report);
         }
-        for id in pending {
-            // One email's bytes in memory at a time, however large the backlog's emails are.
-            if let Some(raw) = store.find_raw(id).await? {
-                process_one(store, bus, raw, limits, &mut report).await?;
+        process_batch(store, bus, pending, limits, &mut report).await?;
+    }
+}
+
+/// One raw email, parsed (or why not).
+struct Parsed {
+    id: RawEmailId,
+    inbox_id: InboxId,
+    size: usize,
+    too_large: bool,
+    parsed: Result<ParsedEmail, String>,
+}
+
+async fn process_batch(
+    store: &Store,
+    bus: &Bus,
+    raws: Vec<RawEmail>,
+    limits: Limits,
+    report: &mut ProcessReport,
+) -> Result<(), StoreError> {
+    use futures::StreamExt as _;
+    let parallel = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let parsed: Vec<Parsed> = futures::stream::iter(raws.into_iter().map(|raw| async move {
+        let RawEmail {
+            id,
+            inbox_id,
+            bytes,
+        } = raw;
+        let size = bytes.len();
+        let too_large = size > limits.max_email_bytes;
+        // The parser gets the bytes themselves (no copy); a too-large email only its headers.
+        let input = if too_large {
+            header_section(&bytes)
+        } else {
+            bytes
+        };
+        Parsed {
+            id,
+            inbox_id,
+            size,
+            too_large,
+            parsed: parse_limited(input, limits).await,
+        }
+    }))
+    .buffered(parallel)
+    .collect()
+    .await;
+
+    // Per inbox, in order: the emails to store together.
+    let mut groups: Vec<(InboxId, Vec<(RawEmailId, IncomingEmail)>)> = Vec::new();
+    for one in parsed {
+        let Some(email) = prepare(store, bus, one, limits, report).await? else {
+            continue;
+        };
+        match groups.iter_mut().find(|(inbox, _)| *inbox == email.1) {
+            Some((_, emails)) => emails.push((email.0, email.2)),
+            None => groups.push((email.1, vec![(email.0, email.2)])),
+        }
+    }
+    for (inbox_id, emails) in groups {
+        let outcomes = store.ingest_batch(inbox_id, &emails).await?;
+        for ((id, _), outcome) in emails.iter().zip(outcomes) {
+            match outcome {
+                Ok(IngestOutcome::Added {
+                    conversation_id,
+                    message_id,
+                    new_conversation,
+                    reopened,
+                }) => {
+                    report.added += 1;
+                    if new_conversation || reopened {
+                        bus.publish(Event::ConversationQueued {
+                            conversation_id,
+                            inbox_id,
+                        });
+                    }
+                    bus.publish(Event::MessageCreated {
+                        conversation_id,
+                        message_id,
+                    });
+                }
+                Ok(IngestOutcome::Duplicate) => report.duplicates += 1,
+                Ok(IngestOutcome::AlreadyHandled) => {}
+                Err(e) if e.is_transient() => return Err(e),
+                Err(e) => {
+                    quarantine(store, *id, &format!("Cannot store the email: {e}"), report).await?;
+                }
             }
         }
     }
+    Ok(())
 }
 
 /// Parses off the async threads, within the time limit.
@@ -121,29 +212,28 @@ async fn quarantine(
     Ok(())
 }
 
-async fn process_one(
+/// What a parsed email becomes before it is stored: quarantined with its reason, recorded as
+/// the bounce of one of our emails, or an [`IncomingEmail`] to store (returned).
+async fn prepare(
     store: &Store,
     bus: &Bus,
-    raw: RawEmail,
+    one: Parsed,
     limits: Limits,
     report: &mut ProcessReport,
-) -> Result<(), StoreError> {
-    let RawEmail {
+) -> Result<Option<(RawEmailId, InboxId, IncomingEmail)>, StoreError> {
+    let Parsed {
         id,
         inbox_id,
-        bytes,
-    } = raw;
-    let size = bytes.len();
-    let too_large = size > limits.max_email_bytes;
-    // The parser gets the bytes themselves (no copy); a too-large email only its headers.
-    let input = if too_large {
-        header_section(&bytes)
-    } else {
-        bytes
-    };
-    let parsed = match parse_limited(input, limits).await {
+        size,
+        too_large,
+        parsed,
+    } = one;
+    let parsed = match parsed {
         Ok(parsed) => parsed,
-        Err(reason) => return quarantine(store, id, &reason, report).await,
+        Err(reason) => {
+            quarantine(store, id, &reason, report).await?;
+            return Ok(None);
+        }
     };
 
     // A bounce of one of our emails marks that email failed instead of opening a conversation.
@@ -170,13 +260,16 @@ async fn process_one(
                 conversation_id: recorded.conversation_id,
                 message_id: recorded.notice_id,
             });
-            return Ok(());
+            return Ok(None);
         }
     }
 
     let mut email = match to_incoming(parsed) {
         Ok(email) => email,
-        Err(reason) => return quarantine(store, id, &reason, report).await,
+        Err(reason) => {
+            quarantine(store, id, &reason, report).await?;
+            return Ok(None);
+        }
     };
     if too_large {
         email.text = format!(
@@ -188,39 +281,24 @@ async fn process_one(
         email.attachments.clear();
         email.attach_original = true;
     }
-    match store.ingest_email(id, inbox_id, &email).await {
-        Ok(IngestOutcome::Added {
-            conversation_id,
-            message_id,
-            new_conversation,
-            reopened,
-        }) => {
-            report.added += 1;
-            if new_conversation || reopened {
-                bus.publish(Event::ConversationQueued {
-                    conversation_id,
-                    inbox_id,
-                });
-            }
-            bus.publish(Event::MessageCreated {
-                conversation_id,
-                message_id,
-            });
-        }
-        Ok(IngestOutcome::Duplicate) => report.duplicates += 1,
-        Ok(IngestOutcome::AlreadyHandled) => {}
-        Err(e) if e.is_transient() => return Err(e),
-        Err(e) => {
-            return quarantine(store, id, &format!("Cannot store the email: {e}"), report).await;
-        }
+    Ok(Some((id, inbox_id, email)))
+}
+
+/// `text` without NUL characters. PostgreSQL's text cannot hold them (SQLite's can), and an
+/// email must be stored the same on both instead of being quarantined on one: a NUL shows as
+/// nothing anyway. The raw email keeps every byte.
+fn without_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "")
+    } else {
+        text
     }
-    Ok(())
 }
 
 fn addr(m: Mailbox) -> Addr {
     Addr {
-        name: m.name.filter(|n| !n.trim().is_empty()),
-        email: m.email,
+        name: m.name.map(without_nul).filter(|n| !n.trim().is_empty()),
+        email: without_nul(m.email),
     }
 }
 
@@ -238,24 +316,24 @@ fn to_incoming(p: ParsedEmail) -> Result<IncomingEmail, String> {
         .filter(|a| postdesk_core::address::EmailAddress::parse(&a.email).is_ok())
         .ok_or_else(|| "The email has no usable sender address (From or Reply-To)".to_owned())?;
     Ok(IncomingEmail {
-        message_id: p.message_id,
-        in_reply_to: p.in_reply_to,
-        references: p.references,
+        message_id: without_nul(p.message_id),
+        in_reply_to: p.in_reply_to.map(without_nul),
+        references: p.references.into_iter().map(without_nul).collect(),
         contact,
         from,
         to: p.to.into_iter().map(addr).collect(),
         cc: p.cc.into_iter().map(addr).collect(),
-        subject: p.subject,
+        subject: without_nul(p.subject),
         date: p.date.map(|d| d.timestamp_millis()),
-        text: p.text,
-        html: p.html,
+        text: without_nul(p.text),
+        html: p.html.map(without_nul),
         attachments: p
             .attachments
             .into_iter()
             .map(|a| NewAttachment {
-                filename: a.filename,
-                content_type: a.content_type,
-                content_id: a.content_id,
+                filename: without_nul(a.filename),
+                content_type: without_nul(a.content_type),
+                content_id: a.content_id.map(without_nul),
                 inline: a.inline,
                 bytes: a.bytes,
             })
@@ -279,6 +357,15 @@ mod tests {
         };
         let error = parse_limited(raw, limits).await.unwrap_err();
         assert_eq!(error, "Processing took longer than 0 s");
+    }
+
+    #[test]
+    fn nul_characters_are_dropped_before_storing() {
+        let raw = b"From: \"Nul\0Name\" <a@b.test>\r\nSubject: a\0b\r\nContent-Type: text/plain\r\n\r\nbefore\0after\r\n";
+        let email = to_incoming(postdesk_mail::parse(raw).unwrap()).unwrap();
+        assert!(!email.subject.contains('\0'), "{:?}", email.subject);
+        assert!(email.text.starts_with("beforeafter"), "{:?}", email.text);
+        assert!(!email.contact.name.unwrap_or_default().contains('\0'));
     }
 
     #[test]

@@ -8,13 +8,11 @@
 //! processed ([`Store::ingest_email`]). A raw email that cannot be processed is quarantined
 //! with its reason ([`Store::quarantine_raw`]) and the next one goes on.
 
-use postdesk_core::ids::{ContactId, ConversationId, InboxId, MessageId, RawEmailId};
-use postdesk_core::model::{ConversationStatus, MessageKind};
-use postdesk_core::thread::{self, ThreadReason};
+use postdesk_core::ids::{ConversationId, InboxId, MessageId, RawEmailId};
 use sqlx::Row as _;
 
 use crate::records::{Addr, QuarantinedEmail, RawEmail};
-use crate::{Result, Store, StoreError, now_ms, sha256_hex, to_json};
+use crate::{Result, Store, StoreError, now_ms, sha256_hex};
 
 /// One fetched email to store.
 #[derive(Debug, Clone)]
@@ -191,24 +189,40 @@ impl Store {
     ) -> Result<usize> {
         let mut tx = self.write_tx().await?;
         let now = now_ms();
+        let hashes: Vec<String> = emails.iter().map(|e| sha256_hex(&e.bytes)).collect();
+        let blobs: Vec<(&str, &[u8])> = hashes
+            .iter()
+            .zip(emails)
+            .map(|(sha, e)| (sha.as_str(), e.bytes.as_slice()))
+            .collect();
+        crate::batch::put_blobs(&mut tx, &blobs).await?;
         let mut stored = 0;
-        for email in emails {
-            let sha = put_blob(&mut tx, &email.bytes).await?;
-            let done = sqlx::query(
+        for chunk in hashes.chunks(200).zip(emails.chunks(200)) {
+            let (hashes, emails) = chunk;
+            let rows: Vec<String> = (0..emails.len())
+                .map(|i| {
+                    let p = 5 + 3 * i;
+                    format!("($1, $2, $3, ${p}, ${}, ${}, 'new', $4)", p + 1, p + 2)
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO raw_emails (inbox_id, mailbox, uidvalidity, uid, sha256, size, state, fetched_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'new', $7)
+                 VALUES {}
                  ON CONFLICT (inbox_id, mailbox, uidvalidity, uid) DO NOTHING",
-            )
-            .bind(inbox.0)
-            .bind(mailbox)
-            .bind(i64::from(uidvalidity))
-            .bind(i64::from(email.uid))
-            .bind(sha)
-            .bind(i64::try_from(email.bytes.len()).unwrap_or(i64::MAX))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            stored += usize::try_from(done.rows_affected()).unwrap_or(0);
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(inbox.0)
+                .bind(mailbox)
+                .bind(i64::from(uidvalidity))
+                .bind(now);
+            for (sha, email) in hashes.iter().zip(emails) {
+                query = query
+                    .bind(i64::from(email.uid))
+                    .bind(sha.as_str())
+                    .bind(i64::try_from(email.bytes.len()).unwrap_or(i64::MAX));
+            }
+            stored += usize::try_from(query.execute(&mut *tx).await?.rows_affected()).unwrap_or(0);
         }
         sqlx::query(
             "INSERT INTO mailbox_sync (inbox_id, mailbox, uidvalidity, next_uid) VALUES ($1, $2, $3, $4)
@@ -228,35 +242,50 @@ impl Store {
 
     /// Raw emails waiting to be processed, oldest first.
     pub async fn pending_raw(&self, inbox: Option<InboxId>, limit: i64) -> Result<Vec<RawEmail>> {
-        let rows = sqlx::query(
-            "SELECT r.id, r.inbox_id, b.bytes FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256
-             WHERE r.state = 'new' AND ($1 IS NULL OR r.inbox_id = $1)
-             ORDER BY r.id LIMIT $2",
-        )
-        .bind(inbox.map(|i| i.0))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(raw_from_row).collect()
+        self.pending_raw_within(inbox, limit, u64::MAX).await
     }
 
-    /// The ids of raw emails waiting to be processed, oldest first (load each with
-    /// [`Store::find_raw`], so only one email's bytes are in memory at a time).
-    pub async fn pending_raw_ids(
+    /// Raw emails waiting to be processed, oldest first: at most `limit`, and no more than
+    /// `max_bytes` together, except that the oldest one is always included however large, so
+    /// processing holds a bounded amount of email in memory and still makes progress.
+    pub async fn pending_raw_within(
         &self,
         inbox: Option<InboxId>,
         limit: i64,
-    ) -> Result<Vec<RawEmailId>> {
+        max_bytes: u64,
+    ) -> Result<Vec<RawEmail>> {
         let rows = sqlx::query(
-            "SELECT id FROM raw_emails WHERE state = 'new' AND ($1 IS NULL OR inbox_id = $1) ORDER BY id LIMIT $2",
+            "SELECT id, size FROM raw_emails WHERE state = 'new' AND ($1 IS NULL OR inbox_id = $1) ORDER BY id LIMIT $2",
         )
         .bind(inbox.map(|i| i.0))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| Ok(RawEmailId(row.try_get("id")?)))
-            .collect()
+        let mut ids: Vec<i64> = Vec::with_capacity(rows.len());
+        let mut total: u64 = 0;
+        for row in &rows {
+            let size = u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0);
+            if !ids.is_empty() && total.saturating_add(size) > max_bytes {
+                break;
+            }
+            total = total.saturating_add(size);
+            ids.push(row.try_get("id")?);
+        }
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT r.id, r.inbox_id, b.bytes FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256
+             WHERE r.id IN ({}) ORDER BY r.id",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in &ids {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(raw_from_row).collect()
     }
 
     /// The bytes of a raw email.
@@ -389,218 +418,17 @@ impl Store {
 
     /// Turns a parsed raw email into a message in its conversation, in one transaction:
     /// dedup by Message-ID, thread, upsert the contact, create or reopen the conversation, add
-    /// the message and attachments, mark the raw email processed.
+    /// the message and attachments, mark the raw email processed. [`Store::ingest_batch`] does
+    /// the same for many emails at once.
     pub async fn ingest_email(
         &self,
         raw: RawEmailId,
         inbox: InboxId,
         email: &IncomingEmail,
     ) -> Result<IngestOutcome> {
-        let mut tx = self.write_tx().await?;
-        let now = now_ms();
-
-        // Claim the raw email: of two processors racing for it (an IMAP reader and the SMTP
-        // ingress, or two PostgreSQL nodes), the second waits on this row and then finds it
-        // no longer new.
-        if !claim_raw(&mut tx, raw, now).await? {
-            return Ok(IngestOutcome::AlreadyHandled);
-        }
-
-        let existing =
-            sqlx::query("SELECT id FROM messages WHERE inbox_id = $1 AND message_id = $2")
-                .bind(inbox.0)
-                .bind(&email.message_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(row) = existing {
-            let id: i64 = row.try_get("id")?;
-            sqlx::query(
-                "UPDATE raw_emails SET state = 'duplicate', reason = $1, message_id = $2, processed_at = $3 WHERE id = $4",
-            )
-            .bind(format!("Message-ID <{}> already stored", email.message_id))
-            .bind(id)
-            .bind(now)
-            .bind(raw.0)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            return Ok(IngestOutcome::Duplicate);
-        }
-
-        let mut found: Option<(ConversationId, ThreadReason)> = None;
-        for reason in thread::candidates(email.in_reply_to.as_deref(), &email.references) {
-            let (ThreadReason::InReplyTo(id) | ThreadReason::References(id)) = &reason else {
-                continue;
-            };
-            let hit = sqlx::query(
-                "SELECT conversation_id FROM messages WHERE inbox_id = $1 AND message_id = $2",
-            )
-            .bind(inbox.0)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = hit {
-                found = Some((ConversationId(row.try_get("conversation_id")?), reason));
-                break;
-            }
-        }
-
-        let contact_row = sqlx::query(
-            "INSERT INTO contacts (email, name, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT (email) DO UPDATE SET name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE contacts.name END
-             RETURNING id",
-        )
-        .bind(email.contact.email.to_lowercase())
-        .bind(email.contact.name.clone().unwrap_or_default())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let contact = ContactId(contact_row.try_get("id")?);
-
-        let reopen_days: i64 = sqlx::query("SELECT reopen_days FROM inboxes WHERE id = $1")
-            .bind(inbox.0)
-            .fetch_one(&mut *tx)
+        self.ingest_batch(inbox, &[(raw, email.clone())])
             .await?
-            .try_get("reopen_days")?;
-        let mut reopened = false;
-        let mut follows: Option<ConversationId> = None;
-        let mut joined: Option<(ConversationId, ThreadReason)> = None;
-        if let Some((conversation, reason)) = found {
-            let row = sqlx::query(
-                "SELECT status, assignee_id, closed_at FROM conversations WHERE id = $1",
-            )
-            .bind(conversation.0)
-            .fetch_one(&mut *tx)
-            .await?;
-            let status: String = row.try_get("status")?;
-            let closed_at: Option<i64> = row.try_get("closed_at")?;
-            let closed = status == ConversationStatus::Closed.as_str();
-            let within_window =
-                closed_at.is_none_or(|at| now - at <= reopen_days.saturating_mul(86_400_000));
-            if !closed || email.auto_reply {
-                // Open, queued or on hold: the email joins. An auto-reply joins even a closed
-                // conversation, and never re-queues or reopens it.
-                sqlx::query(
-                    "UPDATE conversations SET updated_at = $1, last_message_at = $1 WHERE id = $2",
-                )
-                .bind(now)
-                .bind(conversation.0)
-                .execute(&mut *tx)
-                .await?;
-                joined = Some((conversation, reason));
-            } else if within_window {
-                reopened = true;
-                let assignee: Option<i64> = row.try_get("assignee_id")?;
-                sqlx::query(
-                    "UPDATE conversations SET status = 'queued', assignee_id = NULL, closed_at = NULL,
-                        updated_at = $1, last_message_at = $1 WHERE id = $2",
-                )
-                .bind(now)
-                .bind(conversation.0)
-                .execute(&mut *tx)
-                .await?;
-                let previous = match assignee {
-                    Some(user) => sqlx::query("SELECT username FROM users WHERE id = $1")
-                        .bind(user)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .map(|r| r.try_get::<String, _>("username"))
-                        .transpose()?
-                        .map(|u| format!(" (previously with @{u})"))
-                        .unwrap_or_default(),
-                    None => String::new(),
-                };
-                insert_system_message(
-                    &mut tx,
-                    conversation,
-                    &format!("Reopened by a new email from the contact{previous}"),
-                )
-                .await?;
-                joined = Some((conversation, reason));
-            } else {
-                // Closed longer ago than the reopen window: a new conversation that points back.
-                follows = Some(conversation);
-            }
-        }
-        let (conversation, reason, new_conversation) = match joined {
-            Some((conversation, reason)) => (conversation, reason, false),
-            None => {
-                let row = sqlx::query(
-                    "INSERT INTO conversations (inbox_id, contact_id, subject, status, created_at, updated_at, last_message_at, follows_id)
-                     VALUES ($1, $2, $3, 'queued', $4, $4, $4, $5) RETURNING id",
-                )
-                .bind(inbox.0)
-                .bind(contact.0)
-                .bind(&email.subject)
-                .bind(now)
-                .bind(follows.map(|c| c.0))
-                .fetch_one(&mut *tx)
-                .await?;
-                let conversation = ConversationId(row.try_get("id")?);
-                if let Some(old) = follows {
-                    insert_system_message(
-                        &mut tx,
-                        conversation,
-                        &format!("Follows up on conversation #{old}, closed more than {reopen_days} days ago"),
-                    )
-                    .await?;
-                }
-                (conversation, ThreadReason::New, true)
-            }
-        };
-
-        let row = sqlx::query(
-            "INSERT INTO messages (conversation_id, inbox_id, kind, author_contact_id, text, html, message_id,
-                in_reply_to, refs, from_json, to_json, cc_json, subject, email_date, thread_reason, raw_email_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-             RETURNING id",
-        )
-        .bind(conversation.0)
-        .bind(inbox.0)
-        .bind(MessageKind::EmailIn.as_str())
-        .bind(contact.0)
-        .bind(&email.text)
-        .bind(&email.html)
-        .bind(&email.message_id)
-        .bind(&email.in_reply_to)
-        .bind(to_json(&email.references))
-        .bind(email.from.as_ref().map(to_json))
-        .bind(to_json(&email.to))
-        .bind(to_json(&email.cc))
-        .bind(&email.subject)
-        .bind(email.date)
-        .bind(reason.describe())
-        .bind(raw.0)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let message = MessageId(row.try_get("id")?);
-        for attachment in &email.attachments {
-            insert_attachment(&mut tx, message, attachment).await?;
-        }
-        if email.attach_original {
-            sqlx::query(
-                "INSERT INTO attachments (message_id, filename, content_type, size, sha256, content_id, inline, created_at)
-                 SELECT $1, 'original.eml', 'message/rfc822', size, sha256, NULL, 0, $2 FROM raw_emails WHERE id = $3",
-            )
-            .bind(message.0)
-            .bind(now)
-            .bind(raw.0)
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query("UPDATE raw_emails SET state = 'processed', reason = NULL, message_id = $1, processed_at = $2 WHERE id = $3")
-            .bind(message.0)
-            .bind(now)
-            .bind(raw.0)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(IngestOutcome::Added {
-            conversation_id: conversation,
-            message_id: message,
-            new_conversation,
-            reopened,
-        })
+            .pop()
+            .unwrap_or(Err(StoreError::NotFound("raw email")))
     }
 }

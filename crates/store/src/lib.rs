@@ -12,6 +12,7 @@
 //! - `conversations`: queue, take, members, messages, uploads, close.
 //! - `outbox`: outgoing emails and their delivery state.
 
+mod batch;
 mod conversations;
 mod inboxes;
 mod ingest;

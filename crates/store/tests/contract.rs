@@ -78,6 +78,7 @@ contract!(
     a_too_large_email_carries_its_original_bytes,
     a_raw_email_is_processed_once_when_processors_race,
     emails_received_over_smtp_are_stored_raw_each_as_its_own_pending_row,
+    a_batch_threads_dedups_and_reopens_as_one_email_after_another_would,
 );
 
 // Fixture builders (Arrange helpers).
@@ -1291,4 +1292,186 @@ async fn a_raw_email_is_processed_once_when_processors_race(store: Store) {
             .len(),
         1
     );
+}
+
+/// Many emails in one `ingest_batch`: the outcome is what processing them one after another
+/// gives, including replies to emails earlier in the same batch, and one email the database
+/// refuses does not keep the others out.
+async fn a_batch_threads_dedups_and_reopens_as_one_email_after_another_would(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let alice = user(&store, "alice", Role::Agent).await;
+    // Stored before the batch: a conversation with @alice, closed.
+    let (closed, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            1,
+            &incoming("old@c.test", "dave@c.test", "Old"),
+        )
+        .await,
+    );
+    store.take_conversation(closed, &alice).await.unwrap();
+    store
+        .close_conversation(closed, &alice, None)
+        .await
+        .unwrap();
+
+    let first = incoming("first@c.test", "carol@c.test", "Printer");
+    let mut reply = incoming("second@c.test", "carol@c.test", "Re: Printer");
+    reply.in_reply_to = Some("first@c.test".into());
+    reply.contact.name = Some("Carol C.".into());
+    let again = incoming("first@c.test", "carol@c.test", "Printer");
+    let mut reopening = incoming("third@c.test", "dave@c.test", "Re: Old");
+    reopening.references = vec!["old@c.test".into()];
+    let mut late = incoming("fourth@c.test", "erin@c.test", "Re: Printer");
+    late.references = vec!["unknown@c.test".into(), "second@c.test".into()];
+    let mut file = incoming("sixth@c.test", "gina@c.test", "Files");
+    let bytes = b"same bytes twice".to_vec();
+    for name in ["a.txt", "b.txt"] {
+        file.attachments.push(NewAttachment {
+            filename: name.into(),
+            content_type: "text/plain".into(),
+            content_id: None,
+            inline: false,
+            bytes: bytes.clone(),
+        });
+    }
+    let emails = [first, reply, again, reopening, late, file];
+    let fetched: Vec<StoreFetched> = (0..emails.len())
+        .map(|i| StoreFetched {
+            uid: 10 + u32::try_from(i).unwrap(),
+            bytes: format!("raw {i}").into_bytes(),
+        })
+        .collect();
+    store
+        .store_fetched(inbox, "INBOX", 7, &fetched, 100)
+        .await
+        .unwrap();
+    let pending = store.pending_raw(Some(inbox), 100).await.unwrap();
+    assert_eq!(pending.len(), emails.len());
+    let batch: Vec<_> = pending
+        .iter()
+        .zip(&emails)
+        .map(|(raw, email)| (raw.id, email.clone()))
+        .collect();
+    let outcomes = store.ingest_batch(inbox, &batch).await.unwrap();
+    assert_eq!(outcomes.len(), emails.len());
+
+    let outcome = |i: usize| outcomes[i].as_ref().expect("stored");
+    let (printer, first_id, new) = added(outcome(0));
+    assert!(new);
+    let (threaded, _, new) = added(outcome(1));
+    assert_eq!(
+        threaded, printer,
+        "a reply to an email earlier in the batch"
+    );
+    assert!(!new);
+    assert_eq!(outcome(2), &IngestOutcome::Duplicate);
+    match outcome(3) {
+        IngestOutcome::Added {
+            conversation_id,
+            reopened,
+            ..
+        } => {
+            assert_eq!(*conversation_id, closed);
+            assert!(reopened);
+        }
+        other => panic!("expected a reopen: {other:?}"),
+    }
+    assert_eq!(added(outcome(4)).0, printer, "by a References entry");
+    let (files, files_message, new) = added(outcome(5));
+    assert!(new);
+
+    // What is stored matches the outcomes.
+    let messages = store.list_messages(printer).await.unwrap();
+    assert_eq!(
+        messages
+            .iter()
+            .map(|m| m.email.as_ref().map_or("", |e| e.message_id.as_str()))
+            .collect::<Vec<_>>(),
+        vec!["first@c.test", "second@c.test", "fourth@c.test"]
+    );
+    assert_eq!(messages[0].id, first_id);
+    let c = store.find_conversation(printer).await.unwrap().unwrap();
+    assert_eq!(c.status, ConversationStatus::Queued);
+    let reopened = store.find_conversation(closed).await.unwrap().unwrap();
+    assert_eq!(reopened.status, ConversationStatus::Queued);
+    assert_eq!(
+        store
+            .list_messages(closed)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|m| m.kind == MessageKind::System)
+            .map(|m| m.text.as_str())
+            .next_back(),
+        Some("Reopened by a new email from the contact (previously with @alice)")
+    );
+    let attachments = store.list_messages(files).await.unwrap();
+    let stored_files = &attachments
+        .iter()
+        .find(|m| m.id == files_message)
+        .unwrap()
+        .attachments;
+    assert_eq!(
+        stored_files
+            .iter()
+            .map(|a| a.filename.as_str())
+            .collect::<Vec<_>>(),
+        vec!["a.txt", "b.txt"]
+    );
+    // The contact got the newest non-empty name.
+    let conversations = store
+        .list_conversations(&ConversationFilter::default())
+        .await
+        .unwrap();
+    let carol = conversations.iter().find(|c| c.id == printer).unwrap();
+    assert_eq!(carol.contact.name, "Carol C.");
+    // Nothing is left pending; the duplicate is recorded as such.
+    assert!(
+        store
+            .pending_raw(Some(inbox), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.count_raw(inbox, "duplicate").await.unwrap(), 1);
+
+    // A batch with an email the database refuses: PostgreSQL refuses NUL in text (SQLite
+    // stores it). The batch is retried one email at a time, so only that email fails.
+    let mut refused = incoming("nul@c.test", "frank@c.test", "Nul");
+    refused.text = "before\0after".into();
+    let emails = [
+        incoming("g1@c.test", "hal@c.test", "One"),
+        refused,
+        incoming("g2@c.test", "ida@c.test", "Two"),
+    ];
+    let fetched: Vec<StoreFetched> = (0..emails.len())
+        .map(|i| StoreFetched {
+            uid: 200 + u32::try_from(i).unwrap(),
+            bytes: format!("second batch {i}").into_bytes(),
+        })
+        .collect();
+    store
+        .store_fetched(inbox, "INBOX", 7, &fetched, 300)
+        .await
+        .unwrap();
+    let pending = store.pending_raw(Some(inbox), 100).await.unwrap();
+    let batch: Vec<_> = pending
+        .iter()
+        .zip(&emails)
+        .map(|(raw, email)| (raw.id, email.clone()))
+        .collect();
+    let outcomes = store.ingest_batch(inbox, &batch).await.unwrap();
+    assert!(added(outcomes[0].as_ref().unwrap()).2);
+    assert!(added(outcomes[2].as_ref().unwrap()).2);
+    match (store.backend(), &outcomes[1]) {
+        (postdesk_store::Backend::Postgres, Err(e)) => assert!(!e.is_transient(), "{e}"),
+        (postdesk_store::Backend::Sqlite, Ok(o)) => assert!(added(o).2),
+        (_, other) => panic!("unexpected outcome for the NUL email: {other:?}"),
+    }
 }

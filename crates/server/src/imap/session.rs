@@ -20,13 +20,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time allowed for one command (a fetch of a batch included).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Most UIDs fetched per `UID FETCH`: big enough to amortise round trips, small enough that a
-/// crash loses little work.
-const FETCH_BATCH: usize = 50;
+/// Most UIDs fetched per `UID FETCH` (and stored per transaction): big enough to amortise
+/// round trips and commits, small enough that a crash loses little work.
+const FETCH_BATCH: usize = 200;
 
 /// Most bytes fetched per `UID FETCH` (one larger email is still fetched alone), so memory
 /// stays bounded however large the backlog's emails are.
-const FETCH_BATCH_BYTES: u64 = 64 * 1024 * 1024;
+const FETCH_BATCH_BYTES: u64 = 32 * 1024 * 1024;
 
 /// UIDs whose sizes are asked per `UID FETCH (RFC822.SIZE)`.
 const SIZE_BATCH: usize = 1000;
@@ -250,8 +250,8 @@ fn announces_new_mail(
     grew
 }
 
-/// Fetches every UID from the watermark on, storing each batch raw with the watermark, then
-/// processing it.
+/// Fetches every UID from the watermark on, storing each batch raw with the watermark, and
+/// processes what is stored as it goes; returns once everything fetched is processed.
 async fn sync(
     ctx: &ReaderContext,
     inbox: InboxId,
@@ -300,36 +300,54 @@ async fn sync(
                 .map(|uid| (*uid, known.get(uid).copied().unwrap_or(0))),
         );
     }
-    let mut fetched = 0;
-    for batch in batches(&sizes) {
-        let set = uid_set(&batch);
-        let emails: Vec<StoreFetched> = timed("UID FETCH", async {
-            let stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
-            let fetches: Vec<_> = stream.try_collect().await?;
-            Ok::<_, async_imap::error::Error>(
-                fetches
-                    .iter()
-                    .filter_map(|f| {
-                        Some(StoreFetched {
-                            uid: f.uid?,
-                            bytes: f.body()?.to_vec(),
-                        })
-                    })
-                    .collect(),
-            )
-        })
-        .await?;
-        let highest = batch.last().copied().unwrap_or(next_uid);
-        fetched += emails.len();
-        ctx.store
-            .store_fetched(inbox, mailbox, validity, &emails, highest.saturating_add(1))
+    // Fetching and processing overlap: the fetch loop stores each batch raw and wakes the
+    // processing loop, which works through what is stored while the next batch is fetched.
+    let stored = tokio::sync::Notify::new();
+    let fetched_all = std::sync::atomic::AtomicBool::new(false);
+    let fetching = async {
+        let mut fetched = 0;
+        for batch in batches(&sizes) {
+            let set = uid_set(&batch);
+            let emails: Vec<StoreFetched> = timed("UID FETCH", async {
+                let mut stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
+                let mut emails = Vec::with_capacity(batch.len());
+                // Copy each email's bytes out and drop its response at once, so the batch is
+                // not held twice.
+                while let Some(f) = stream.try_next().await? {
+                    if let (Some(uid), Some(body)) = (f.uid, f.body()) {
+                        emails.push(StoreFetched {
+                            uid,
+                            bytes: body.to_vec(),
+                        });
+                    }
+                }
+                Ok::<_, async_imap::error::Error>(emails)
+            })
             .await?;
-        // Stored: processing reads each email back on its own, so free the batch first.
-        drop(emails);
-        ingest::process_pending(&ctx.store, &ctx.bus, Some(inbox), ctx.limits).await?;
-    }
-    // Also picks up emails left pending by an earlier crash or a reprocess request.
-    ingest::process_pending(&ctx.store, &ctx.bus, Some(inbox), ctx.limits).await?;
+            let highest = batch.last().copied().unwrap_or(next_uid);
+            fetched += emails.len();
+            ctx.store
+                .store_fetched(inbox, mailbox, validity, &emails, highest.saturating_add(1))
+                .await?;
+            drop(emails);
+            stored.notify_one();
+        }
+        fetched_all.store(true, std::sync::atomic::Ordering::Release);
+        stored.notify_one();
+        Ok::<usize, anyhow::Error>(fetched)
+    };
+    let processing = async {
+        loop {
+            let last = fetched_all.load(std::sync::atomic::Ordering::Acquire);
+            // Also picks up emails left pending by an earlier crash or a reprocess request.
+            ingest::process_pending(&ctx.store, &ctx.bus, Some(inbox), ctx.limits).await?;
+            if last {
+                return Ok::<(), anyhow::Error>(());
+            }
+            stored.notified().await;
+        }
+    };
+    let (fetched, ()) = tokio::try_join!(fetching, processing)?;
     Ok(fetched)
 }
 
@@ -369,23 +387,28 @@ mod tests {
 
     #[test]
     fn fetch_batches_bound_count_and_bytes() {
-        let small: Vec<(u32, u64)> = (1..=120).map(|uid| (uid, 1000)).collect();
+        let small: Vec<(u32, u64)> = (1..=450).map(|uid| (uid, 1000)).collect();
         let got = batches(&small);
         assert_eq!(
             got.iter().map(Vec::len).collect::<Vec<_>>(),
-            vec![50, 50, 20]
+            vec![200, 200, 50]
         );
-        assert_eq!(got[2][0], 101, "UID order kept");
+        assert_eq!(got[2][0], 401, "UID order kept");
 
         let mb = 1024 * 1024;
         let mixed = vec![
             (1, 40 * mb),
-            (2, 30 * mb),
-            (3, 100 * mb),
-            (4, 1),
-            (5, 63 * mb),
+            (2, 20 * mb),
+            (3, 10 * mb),
+            (4, 100 * mb),
+            (5, 1),
+            (6, 31 * mb),
+            (7, 5 * mb),
         ];
-        assert_eq!(batches(&mixed), vec![vec![1], vec![2], vec![3], vec![4, 5]]);
+        assert_eq!(
+            batches(&mixed),
+            vec![vec![1], vec![2, 3], vec![4], vec![5, 6], vec![7]]
+        );
         assert!(batches(&[]).is_empty());
     }
 }

@@ -1,0 +1,749 @@
+//! Many parsed emails of one inbox into conversations, in one transaction.
+//!
+//! Processing one email at a time costs a dozen statements and a commit per email; on SQLite
+//! each statement is a hand-off to the database thread, and on PostgreSQL a network round
+//! trip. Here the statements work on the whole batch instead: one claim, one lookup of every
+//! Message-ID the batch mentions, one contact upsert, one insert of the new conversations, one
+//! of the messages, one of the attachments, one state update of the raw emails. Threading is
+//! decided in memory, in the batch's order, so a reply threads onto an email earlier in the
+//! same batch exactly as if they had been processed one by one.
+//!
+//! When the batch fails for a reason of the data rather than of the database, it is rolled
+//! back and the emails are stored again one per transaction, so the one bad email is found and
+//! reported while the others go in.
+
+use std::collections::{HashMap, HashSet};
+
+use postdesk_core::ids::{ConversationId, InboxId, MessageId, RawEmailId};
+use postdesk_core::model::{ConversationStatus, MessageKind};
+use postdesk_core::thread::{self, ThreadReason};
+use sqlx::Row as _;
+
+use crate::ingest::{IncomingEmail, IngestOutcome, NewAttachment, insert_system_message};
+use crate::{Result, Store, StoreError, now_ms, sha256_hex, to_json};
+
+/// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound
+/// parameters for the widest row (17 columns).
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// Bytes of blobs bound into one statement (one larger file still goes alone).
+const BYTES_PER_STATEMENT: usize = 8 * 1024 * 1024;
+
+/// `($1, $2), ($3, $4)`: `rows` groups of `columns` numbered placeholders from `$first`.
+fn values(first: usize, rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(first + row * columns + column).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// `$first, …` for an `IN (…)` of `n` values.
+fn list(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where an email's conversation is: already stored, or one this batch opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conversation {
+    Stored(i64),
+    Opened(usize),
+}
+
+/// A conversation the batch opens.
+struct Opening {
+    raw: i64,
+    contact: i64,
+    subject: String,
+    follows: Option<i64>,
+}
+
+/// What the batch does with one email.
+enum Plan {
+    AlreadyHandled,
+    /// Same Message-ID as a stored message, or as an earlier email of the batch (by index).
+    Duplicate(Result<i64, usize>),
+    Add {
+        conversation: Conversation,
+        reason: ThreadReason,
+        contact: i64,
+        /// This email opens the conversation.
+        opens: bool,
+        reopened: bool,
+    },
+}
+
+/// What the batch knows of a stored conversation it threads onto.
+struct Stored {
+    status: String,
+    assignee: Option<i64>,
+    closed_at: Option<i64>,
+}
+
+impl Store {
+    /// Turns parsed raw emails of `inbox` into messages in their conversations, as
+    /// [`Store::ingest_email`] does for one, but with a few statements for the whole batch.
+    /// Returns one result per email, in order. An email's own error (say a value the database
+    /// refuses) is its result, and the others are still stored.
+    ///
+    /// # Errors
+    /// Only a failure of the database itself ([`StoreError::is_transient`]): then nothing of
+    /// the batch is stored, and every email stays pending.
+    pub async fn ingest_batch(
+        &self,
+        inbox: InboxId,
+        emails: &[(RawEmailId, IncomingEmail)],
+    ) -> Result<Vec<Result<IngestOutcome>>> {
+        if emails.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.ingest_together(inbox, emails).await {
+            Ok(outcomes) => return Ok(outcomes.into_iter().map(Ok).collect()),
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) if emails.len() == 1 => return Ok(vec![Err(e)]),
+            Err(e) => {
+                tracing::info!(%inbox, emails = emails.len(), error = %e, "A batch of emails failed; storing them one at a time");
+            }
+        }
+        let mut out = Vec::with_capacity(emails.len());
+        for email in emails {
+            match self
+                .ingest_together(inbox, std::slice::from_ref(email))
+                .await
+            {
+                Ok(mut outcome) => out.push(Ok(outcome.remove(0))),
+                Err(e) if e.is_transient() => return Err(e),
+                Err(e) => out.push(Err(e)),
+            }
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_lines)]
+    async fn ingest_together(
+        &self,
+        inbox: InboxId,
+        emails: &[(RawEmailId, IncomingEmail)],
+    ) -> Result<Vec<IngestOutcome>> {
+        let mut tx = self.write_tx().await?;
+        let now = now_ms();
+
+        // Claim: of two processors racing for an email (an IMAP reader and the SMTP ingress,
+        // or two PostgreSQL nodes), the second waits on its row and then finds it no longer new.
+        let mut claimed: HashSet<i64> = HashSet::with_capacity(emails.len());
+        for chunk in emails.chunks(ROWS_PER_STATEMENT * 4) {
+            let sql = format!(
+                "UPDATE raw_emails SET processed_at = $1 WHERE state = 'new' AND id IN ({}) RETURNING id",
+                list(2, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for (raw, _) in chunk {
+                query = query.bind(raw.0);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                claimed.insert(row.try_get("id")?);
+            }
+        }
+
+        // Every Message-ID the batch mentions: its own (duplicates) and those it replies to.
+        let mut wanted: Vec<&str> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for (raw, email) in emails {
+            if !claimed.contains(&raw.0) {
+                continue;
+            }
+            let referenced = email
+                .references
+                .iter()
+                .map(String::as_str)
+                .chain(email.in_reply_to.as_deref());
+            for id in std::iter::once(email.message_id.as_str()).chain(referenced) {
+                let id = id.trim();
+                if !id.is_empty() && seen.insert(id) {
+                    wanted.push(id);
+                }
+            }
+        }
+        // Message-ID → (message, conversation).
+        let mut known: HashMap<String, (i64, i64)> = HashMap::new();
+        for chunk in wanted.chunks(ROWS_PER_STATEMENT * 4) {
+            let sql = format!(
+                "SELECT message_id, id, conversation_id FROM messages WHERE inbox_id = $1 AND message_id IN ({})",
+                list(2, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(inbox.0);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                known.insert(
+                    row.try_get("message_id")?,
+                    (row.try_get("id")?, row.try_get("conversation_id")?),
+                );
+            }
+        }
+
+        let reopen_days: i64 = sqlx::query("SELECT reopen_days FROM inboxes WHERE id = $1")
+            .bind(inbox.0)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("reopen_days")?;
+
+        // The stored conversations the batch may thread onto.
+        let mut stored: HashMap<i64, Stored> = HashMap::new();
+        let conversation_ids: Vec<i64> = known
+            .values()
+            .map(|(_, c)| *c)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in conversation_ids.chunks(ROWS_PER_STATEMENT * 4) {
+            let sql = format!(
+                "SELECT id, status, assignee_id, closed_at FROM conversations WHERE id IN ({})",
+                list(1, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                stored.insert(
+                    row.try_get("id")?,
+                    Stored {
+                        status: row.try_get("status")?,
+                        assignee: row.try_get("assignee_id")?,
+                        closed_at: row.try_get("closed_at")?,
+                    },
+                );
+            }
+        }
+
+        // The emails that are new: claimed, and whose Message-ID is neither stored nor taken by
+        // an earlier email of the batch. Only they touch contacts and conversations.
+        let mut fresh: HashSet<i64> = HashSet::with_capacity(emails.len());
+        let mut batch_ids: HashSet<&str> = HashSet::with_capacity(emails.len());
+        for (raw, email) in emails {
+            if claimed.contains(&raw.0)
+                && !known.contains_key(email.message_id.as_str())
+                && batch_ids.insert(email.message_id.as_str())
+            {
+                fresh.insert(raw.0);
+            }
+        }
+        let contacts = upsert_contacts(&mut tx, emails, &fresh, now).await?;
+
+        // Decide, in order, what each email does.
+        let mut plans: Vec<Plan> = Vec::with_capacity(emails.len());
+        let mut openings: Vec<Opening> = Vec::new();
+        let mut in_batch: HashMap<&str, (usize, Conversation)> = HashMap::new();
+        let mut joined: Vec<i64> = Vec::new();
+        let mut reopen: Vec<(i64, Option<i64>)> = Vec::new();
+        for (index, (raw, email)) in emails.iter().enumerate() {
+            if !claimed.contains(&raw.0) {
+                plans.push(Plan::AlreadyHandled);
+                continue;
+            }
+            if let Some((message, _)) = known.get(email.message_id.as_str()) {
+                plans.push(Plan::Duplicate(Ok(*message)));
+                continue;
+            }
+            if let Some((earlier, _)) = in_batch.get(email.message_id.as_str()) {
+                plans.push(Plan::Duplicate(Err(*earlier)));
+                continue;
+            }
+            let contact = *contacts
+                .get(&email.contact.email.to_lowercase())
+                .ok_or(StoreError::NotFound("contact"))?;
+            let mut found: Option<(Conversation, ThreadReason)> = None;
+            for reason in thread::candidates(email.in_reply_to.as_deref(), &email.references) {
+                let (ThreadReason::InReplyTo(id) | ThreadReason::References(id)) = &reason else {
+                    continue;
+                };
+                let hit = known
+                    .get(id.as_str())
+                    .map(|(_, c)| Conversation::Stored(*c))
+                    .or_else(|| in_batch.get(id.as_str()).map(|(_, c)| *c));
+                if let Some(conversation) = hit {
+                    found = Some((conversation, reason));
+                    break;
+                }
+            }
+            let mut reopened = false;
+            let mut follows = None;
+            let mut join = None;
+            match found {
+                Some((Conversation::Stored(id), reason)) => {
+                    let state = stored
+                        .get_mut(&id)
+                        .ok_or(StoreError::NotFound("conversation"))?;
+                    let closed = state.status == ConversationStatus::Closed.as_str();
+                    let within_window = state
+                        .closed_at
+                        .is_none_or(|at| now - at <= reopen_days.saturating_mul(86_400_000));
+                    if !closed || email.auto_reply {
+                        // Open, queued or on hold: the email joins. An auto-reply joins even a
+                        // closed conversation, and never re-queues or reopens it.
+                        joined.push(id);
+                        join = Some((Conversation::Stored(id), reason));
+                    } else if within_window {
+                        reopened = true;
+                        reopen.push((id, state.assignee));
+                        state.status = ConversationStatus::Queued.as_str().to_owned();
+                        state.assignee = None;
+                        state.closed_at = None;
+                        join = Some((Conversation::Stored(id), reason));
+                    } else {
+                        // Closed longer ago than the reopen window: a new conversation that
+                        // points back.
+                        follows = Some(id);
+                    }
+                }
+                // Opened by this batch, so queued: the email joins.
+                Some((opened @ Conversation::Opened(_), reason)) => join = Some((opened, reason)),
+                None => {}
+            }
+            let opens = join.is_none();
+            let (conversation, reason) = join.unwrap_or_else(|| {
+                openings.push(Opening {
+                    raw: raw.0,
+                    contact,
+                    subject: email.subject.clone(),
+                    follows,
+                });
+                (Conversation::Opened(openings.len() - 1), ThreadReason::New)
+            });
+            in_batch.insert(email.message_id.as_str(), (index, conversation));
+            plans.push(Plan::Add {
+                conversation,
+                reason,
+                contact,
+                opens,
+                reopened,
+            });
+        }
+
+        for (conversation, assignee) in &reopen {
+            reopen_conversation(&mut tx, ConversationId(*conversation), *assignee, now).await?;
+        }
+        let opened = open_conversations(&mut tx, inbox, &openings, now).await?;
+        for (opening, id) in openings.iter().zip(&opened) {
+            if let Some(old) = opening.follows {
+                insert_system_message(
+                    &mut tx,
+                    *id,
+                    &format!(
+                        "Follows up on conversation #{old}, closed more than {reopen_days} days ago"
+                    ),
+                )
+                .await?;
+            }
+        }
+        joined.sort_unstable();
+        joined.dedup();
+        for chunk in joined.chunks(ROWS_PER_STATEMENT * 4) {
+            let sql = format!(
+                "UPDATE conversations SET updated_at = $1, last_message_at = $1 WHERE id IN ({})",
+                list(2, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(&mut *tx).await?;
+        }
+
+        let conversation_of = |c: Conversation| match c {
+            Conversation::Stored(id) => ConversationId(id),
+            Conversation::Opened(i) => opened[i],
+        };
+        let rows: Vec<MessageRow<'_>> = emails
+            .iter()
+            .zip(&plans)
+            .filter_map(|((raw, email), plan)| match plan {
+                Plan::Add {
+                    conversation,
+                    reason,
+                    contact,
+                    ..
+                } => Some(MessageRow {
+                    raw: *raw,
+                    conversation: conversation_of(*conversation),
+                    contact: *contact,
+                    reason: reason.describe(),
+                    email,
+                }),
+                _ => None,
+            })
+            .collect();
+        let message_of = insert_messages(&mut tx, inbox, &rows, now).await?;
+        let message = |raw: RawEmailId| {
+            message_of
+                .get(&raw.0)
+                .copied()
+                .ok_or(StoreError::NotFound("message"))
+        };
+
+        let mut files: Vec<(MessageId, &NewAttachment)> = Vec::new();
+        for row in &rows {
+            let id = message(row.raw)?;
+            files.extend(row.email.attachments.iter().map(|a| (id, a)));
+        }
+        insert_attachments(&mut tx, &files, now).await?;
+        for row in rows.iter().filter(|r| r.email.attach_original) {
+            sqlx::query(
+                "INSERT INTO attachments (message_id, filename, content_type, size, sha256, content_id, inline, created_at)
+                 SELECT $1, 'original.eml', 'message/rfc822', size, sha256, NULL, 0, $2 FROM raw_emails WHERE id = $3",
+            )
+            .bind(message(row.raw)?.0)
+            .bind(now)
+            .bind(row.raw.0)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        for chunk in rows.chunks(ROWS_PER_STATEMENT * 2) {
+            let mut cases = String::new();
+            for i in 0..chunk.len() {
+                cases.push_str(&format!(
+                    " WHEN ${} THEN CAST(${} AS BIGINT)",
+                    2 + 2 * i,
+                    3 + 2 * i
+                ));
+            }
+            let sql = format!(
+                "UPDATE raw_emails SET state = 'processed', reason = NULL, processed_at = $1,
+                    message_id = CASE id{cases} END
+                 WHERE id IN ({})",
+                list(2 + 2 * chunk.len(), chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for row in chunk {
+                query = query.bind(row.raw.0).bind(message(row.raw)?.0);
+            }
+            for row in chunk {
+                query = query.bind(row.raw.0);
+            }
+            query.execute(&mut *tx).await?;
+        }
+
+        let mut outcomes = Vec::with_capacity(emails.len());
+        for ((raw, email), plan) in emails.iter().zip(&plans) {
+            outcomes.push(match plan {
+                Plan::AlreadyHandled => IngestOutcome::AlreadyHandled,
+                Plan::Duplicate(of) => {
+                    let existing = match of {
+                        Ok(id) => *id,
+                        Err(index) => message(emails[*index].0)?.0,
+                    };
+                    sqlx::query(
+                        "UPDATE raw_emails SET state = 'duplicate', reason = $1, message_id = $2, processed_at = $3 WHERE id = $4",
+                    )
+                    .bind(format!("Message-ID <{}> already stored", email.message_id))
+                    .bind(existing)
+                    .bind(now)
+                    .bind(raw.0)
+                    .execute(&mut *tx)
+                    .await?;
+                    IngestOutcome::Duplicate
+                }
+                Plan::Add {
+                    conversation,
+                    opens,
+                    reopened,
+                    ..
+                } => IngestOutcome::Added {
+                    conversation_id: conversation_of(*conversation),
+                    message_id: message(*raw)?,
+                    new_conversation: *opens,
+                    reopened: *reopened,
+                },
+            });
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}
+
+/// Upserts the contacts of the `fresh` emails (one row per address, keeping the last
+/// non-empty name, as one email after another would) and returns address → id.
+async fn upsert_contacts(
+    tx: &mut sqlx::AnyConnection,
+    emails: &[(RawEmailId, IncomingEmail)],
+    fresh: &HashSet<i64>,
+    now: i64,
+) -> Result<HashMap<String, i64>> {
+    let mut order: Vec<String> = Vec::new();
+    let mut names: HashMap<String, String> = HashMap::new();
+    for (raw, email) in emails {
+        if !fresh.contains(&raw.0) {
+            continue;
+        }
+        let address = email.contact.email.to_lowercase();
+        let name = email.contact.name.clone().unwrap_or_default();
+        match names.get_mut(&address) {
+            Some(kept) => {
+                if !name.is_empty() {
+                    *kept = name;
+                }
+            }
+            None => {
+                order.push(address.clone());
+                names.insert(address, name);
+            }
+        }
+    }
+    let mut ids = HashMap::with_capacity(order.len());
+    for chunk in order.chunks(ROWS_PER_STATEMENT * 2) {
+        let sql = format!(
+            "INSERT INTO contacts (email, name, created_at) VALUES {}
+             ON CONFLICT (email) DO UPDATE SET name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE contacts.name END
+             RETURNING id, email",
+            values(1, chunk.len(), 3)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for address in chunk {
+            query = query
+                .bind(address.as_str())
+                .bind(names[address].as_str())
+                .bind(now);
+        }
+        for row in query.fetch_all(&mut *tx).await? {
+            ids.insert(
+                row.try_get::<String, _>("email")?,
+                row.try_get::<i64, _>("id")?,
+            );
+        }
+    }
+    Ok(ids)
+}
+
+/// Puts a closed conversation back in the queue, with a system line naming whom it was with.
+async fn reopen_conversation(
+    tx: &mut sqlx::AnyConnection,
+    conversation: ConversationId,
+    assignee: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE conversations SET status = 'queued', assignee_id = NULL, closed_at = NULL,
+            updated_at = $1, last_message_at = $1 WHERE id = $2",
+    )
+    .bind(now)
+    .bind(conversation.0)
+    .execute(&mut *tx)
+    .await?;
+    let previous = match assignee {
+        Some(user) => sqlx::query("SELECT username FROM users WHERE id = $1")
+            .bind(user)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get::<String, _>("username"))
+            .transpose()?
+            .map(|u| format!(" (previously with @{u})"))
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    insert_system_message(
+        tx,
+        conversation,
+        &format!("Reopened by a new email from the contact{previous}"),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Inserts the conversations the batch opens, queued; their ids in the same order.
+async fn open_conversations(
+    tx: &mut sqlx::AnyConnection,
+    inbox: InboxId,
+    openings: &[Opening],
+    now: i64,
+) -> Result<Vec<ConversationId>> {
+    let mut by_raw: HashMap<i64, i64> = HashMap::with_capacity(openings.len());
+    for chunk in openings.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO conversations (inbox_id, contact_id, subject, follows_id, origin_raw_email_id,
+                status, created_at, updated_at, last_message_at)
+             VALUES {} RETURNING id, origin_raw_email_id",
+            values(1, chunk.len(), 9)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for o in chunk {
+            query = query
+                .bind(inbox.0)
+                .bind(o.contact)
+                .bind(o.subject.as_str())
+                .bind(o.follows)
+                .bind(o.raw)
+                .bind(ConversationStatus::Queued.as_str())
+                .bind(now)
+                .bind(now)
+                .bind(now);
+        }
+        for row in query.fetch_all(&mut *tx).await? {
+            by_raw.insert(row.try_get("origin_raw_email_id")?, row.try_get("id")?);
+        }
+    }
+    openings
+        .iter()
+        .map(|o| {
+            by_raw
+                .get(&o.raw)
+                .map(|id| ConversationId(*id))
+                .ok_or(StoreError::NotFound("conversation"))
+        })
+        .collect()
+}
+
+/// One inbound message to insert.
+struct MessageRow<'a> {
+    raw: RawEmailId,
+    conversation: ConversationId,
+    contact: i64,
+    reason: String,
+    email: &'a IncomingEmail,
+}
+
+/// Inserts the inbound messages; raw email id → message id.
+async fn insert_messages(
+    tx: &mut sqlx::AnyConnection,
+    inbox: InboxId,
+    rows: &[MessageRow<'_>],
+    now: i64,
+) -> Result<HashMap<i64, MessageId>> {
+    let mut ids = HashMap::with_capacity(rows.len());
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO messages (conversation_id, inbox_id, kind, author_contact_id, text, html, message_id,
+                in_reply_to, refs, from_json, to_json, cc_json, subject, email_date, thread_reason, raw_email_id, created_at)
+             VALUES {} RETURNING id, raw_email_id",
+            values(1, chunk.len(), 17)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            let e = row.email;
+            query = query
+                .bind(row.conversation.0)
+                .bind(inbox.0)
+                .bind(MessageKind::EmailIn.as_str())
+                .bind(row.contact)
+                .bind(e.text.as_str())
+                .bind(e.html.as_deref())
+                .bind(e.message_id.as_str())
+                .bind(e.in_reply_to.as_deref())
+                .bind(to_json(&e.references))
+                .bind(e.from.as_ref().map(to_json))
+                .bind(to_json(&e.to))
+                .bind(to_json(&e.cc))
+                .bind(e.subject.as_str())
+                .bind(e.date)
+                .bind(row.reason.as_str())
+                .bind(row.raw.0)
+                .bind(now);
+        }
+        for row in query.fetch_all(&mut *tx).await? {
+            ids.insert(
+                row.try_get::<i64, _>("raw_email_id")?,
+                MessageId(row.try_get("id")?),
+            );
+        }
+    }
+    Ok(ids)
+}
+
+/// Stores attachments: each distinct content once in `blobs`, then one row per file.
+async fn insert_attachments(
+    tx: &mut sqlx::AnyConnection,
+    files: &[(MessageId, &NewAttachment)],
+    now: i64,
+) -> Result<()> {
+    let hashes: Vec<String> = files.iter().map(|(_, a)| sha256_hex(&a.bytes)).collect();
+    let mut distinct: Vec<(&str, &[u8])> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    for (sha, (_, a)) in hashes.iter().zip(files) {
+        if seen.insert(sha) {
+            distinct.push((sha, &a.bytes));
+        }
+    }
+    put_blobs(tx, &distinct).await?;
+    let rows: Vec<(&(MessageId, &NewAttachment), &String)> = files.iter().zip(&hashes).collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO attachments (message_id, filename, content_type, size, sha256, content_id, inline, created_at)
+             VALUES {}",
+            values(1, chunk.len(), 8)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for ((message, a), sha) in chunk {
+            query = query
+                .bind(message.0)
+                .bind(a.filename.as_str())
+                .bind(a.content_type.as_str())
+                .bind(i64::try_from(a.bytes.len()).unwrap_or(i64::MAX))
+                .bind(sha.as_str())
+                .bind(a.content_id.as_deref())
+                .bind(i64::from(a.inline))
+                .bind(now);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Stores `(sha256, bytes)` blobs not stored yet, many per statement but at most
+/// [`BYTES_PER_STATEMENT`] bytes in one (a larger blob goes alone).
+pub(crate) async fn put_blobs(tx: &mut sqlx::AnyConnection, blobs: &[(&str, &[u8])]) -> Result<()> {
+    let mut start = 0;
+    while start < blobs.len() {
+        let mut end = start + 1;
+        let mut bytes = blobs[start].1.len();
+        while end < blobs.len()
+            && end - start < ROWS_PER_STATEMENT
+            && bytes + blobs[end].1.len() <= BYTES_PER_STATEMENT
+        {
+            bytes += blobs[end].1.len();
+            end += 1;
+        }
+        let chunk = &blobs[start..end];
+        let sql = format!(
+            "INSERT INTO blobs (sha256, size, bytes) VALUES {} ON CONFLICT (sha256) DO NOTHING",
+            values(1, chunk.len(), 3)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (sha, data) in chunk {
+            query = query
+                .bind(*sha)
+                .bind(i64::try_from(data.len()).unwrap_or(i64::MAX))
+                .bind(*data);
+        }
+        query.execute(&mut *tx).await?;
+        start = end;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_row_by_row() {
+        assert_eq!(values(1, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(values(4, 1, 2), "($4, $5)");
+        assert_eq!(list(2, 3), "$2, $3, $4");
+    }
+}
