@@ -62,7 +62,8 @@ pub struct ProcessReport {
 }
 
 /// Processes every pending raw email of `inbox` (or of all inboxes), a batch at a time: the
-/// emails of a batch are parsed in parallel on every core, then stored together.
+/// emails of a batch are parsed in parallel, then stored together, and storing one batch
+/// overlaps loading and parsing the next.
 ///
 /// # Errors
 /// Only when the database itself fails; per-email problems are quarantined.
@@ -73,33 +74,45 @@ pub async fn process_pending(
     limits: Limits,
 ) -> Result<ProcessReport, StoreError> {
     let mut report = ProcessReport::default();
+    let mut after: Option<RawEmailId> = None;
+    let mut current = load_and_parse(store, inbox, None, limits).await?;
     loop {
-        let pending = store.pending_raw_within(inbox, BATCH, BATCH_BYTES).await?;
-        if pending.is_empty() {
-            return Ok(report);
-        }
-        process_batch(store, bus, pending, limits, &mut report).await?;
+        let Some(last) = current.last().map(|p| p.id) else {
+            if after.is_none() {
+                return Ok(report);
+            }
+            // One more pass from the start, for emails that became pending behind the cursor
+            // (a reprocess request, or a PostgreSQL row committed late by another writer).
+            after = None;
+            current = load_and_parse(store, inbox, None, limits).await?;
+            continue;
+        };
+        after = Some(last);
+        let (stored, next) = tokio::join!(
+            store_parsed(store, bus, current, limits, &mut report),
+            load_and_parse(store, inbox, after, limits)
+        );
+        stored?;
+        current = next?;
     }
 }
 
-/// One raw email, parsed (or why not).
-struct Parsed {
-    id: RawEmailId,
-    inbox_id: InboxId,
-    size: usize,
-    too_large: bool,
-    parsed: Result<ParsedEmail, String>,
-}
-
-async fn process_batch(
+/// The next batch of pending emails after `after`, parsed in parallel, in order.
+async fn load_and_parse(
     store: &Store,
-    bus: &Bus,
-    raws: Vec<RawEmail>,
+    inbox: Option<InboxId>,
+    after: Option<RawEmailId>,
     limits: Limits,
-    report: &mut ProcessReport,
-) -> Result<(), StoreError> {
+) -> Result<Vec<Parsed>, StoreError> {
     use futures::StreamExt as _;
-    let parallel = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let started = std::time::Instant::now();
+    let raws = store
+        .pending_raw_within(inbox, after, BATCH, BATCH_BYTES)
+        .await?;
+    let loaded = started.elapsed();
+    // A few more parses in flight than cores, so no core waits for the next one to be handed
+    // over.
+    let parallel = 2 * std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let parsed: Vec<Parsed> = futures::stream::iter(raws.into_iter().map(|raw| async move {
         let RawEmail {
             id,
@@ -125,7 +138,37 @@ async fn process_batch(
     .buffered(parallel)
     .collect()
     .await;
+    if !parsed.is_empty() {
+        tracing::debug!(
+            emails = parsed.len(),
+            load_ms = loaded.as_millis(),
+            total_ms = started.elapsed().as_millis(),
+            "Loaded and parsed a batch"
+        );
+    }
+    Ok(parsed)
+}
 
+/// One raw email, parsed (or why not).
+struct Parsed {
+    id: RawEmailId,
+    inbox_id: InboxId,
+    size: usize,
+    too_large: bool,
+    parsed: Result<ParsedEmail, String>,
+}
+
+/// Stores a parsed batch: quarantines what failed, records bounces, adds the rest to their
+/// conversations (per inbox, in one transaction each) and publishes the events.
+async fn store_parsed(
+    store: &Store,
+    bus: &Bus,
+    parsed: Vec<Parsed>,
+    limits: Limits,
+    report: &mut ProcessReport,
+) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let count = parsed.len();
     // Per inbox, in order: the emails to store together.
     let mut groups: Vec<(InboxId, Vec<(RawEmailId, IncomingEmail)>)> = Vec::new();
     for one in parsed {
@@ -168,6 +211,11 @@ async fn process_batch(
             }
         }
     }
+    tracing::debug!(
+        emails = count,
+        store_ms = started.elapsed().as_millis(),
+        "Stored a batch"
+    );
     Ok(())
 }
 

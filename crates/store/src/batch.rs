@@ -20,7 +20,7 @@ use postdesk_core::thread::{self, ThreadReason};
 use sqlx::Row as _;
 
 use crate::ingest::{IncomingEmail, IngestOutcome, NewAttachment, insert_system_message};
-use crate::{Result, Store, StoreError, now_ms, sha256_hex, to_json};
+use crate::{Backend, Result, Store, StoreError, now_ms, sha256_hex, to_json};
 
 /// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound
 /// parameters for the widest row (17 columns).
@@ -29,32 +29,39 @@ const ROWS_PER_STATEMENT: usize = 100;
 /// Bytes of blobs bound into one statement (one larger file still goes alone).
 const BYTES_PER_STATEMENT: usize = 8 * 1024 * 1024;
 
-/// `($1, $2), ($3, $4)`: `rows` groups of `columns` numbered placeholders from `$first`.
-fn values(first: usize, rows: usize, columns: usize) -> String {
-    let mut out = String::with_capacity(rows * columns * 5);
-    for row in 0..rows {
-        if row > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        for column in 0..columns {
-            if column > 0 {
-                out.push_str(", ");
-            }
-            out.push('$');
-            out.push_str(&(first + row * columns + column).to_string());
-        }
-        out.push(')');
-    }
-    out
-}
+/// How generated statements write their placeholders. PostgreSQL needs numbered ones (`$1`).
+/// SQLite gets anonymous ones (`?`): sqlx looks up the name of every parameter of a
+/// statement, and SQLite finds a name by walking the list of all of them, so numbered
+/// placeholders cost time in the square of their number, which a statement of a few thousand
+/// makes the bulk of the work. Statements built here bind their values in the order their
+/// placeholders appear.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Placeholders(pub(crate) Backend);
 
-/// `$first, …` for an `IN (…)` of `n` values.
-fn list(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+impl Placeholders {
+    /// Placeholder number `n`.
+    pub(crate) fn one(self, n: usize) -> String {
+        match self.0 {
+            Backend::Postgres => format!("${n}"),
+            Backend::Sqlite => "?".to_owned(),
+        }
+    }
+
+    /// `($1, $2), ($3, $4)`: `rows` groups of `columns` placeholders numbered from `first`.
+    pub(crate) fn values(self, first: usize, rows: usize, columns: usize) -> String {
+        (0..rows)
+            .map(|row| format!("({})", self.list(first + row * columns, columns)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `$first, …` for an `IN (…)` of `n` values.
+    pub(crate) fn list(self, first: usize, n: usize) -> String {
+        (first..first + n)
+            .map(|i| self.one(i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Where an email's conversation is: already stored, or one this batch opens.
@@ -141,14 +148,16 @@ impl Store {
     ) -> Result<Vec<IngestOutcome>> {
         let mut tx = self.write_tx().await?;
         let now = now_ms();
+        let p = Placeholders(self.backend);
 
         // Claim: of two processors racing for an email (an IMAP reader and the SMTP ingress,
         // or two PostgreSQL nodes), the second waits on its row and then finds it no longer new.
         let mut claimed: HashSet<i64> = HashSet::with_capacity(emails.len());
         for chunk in emails.chunks(ROWS_PER_STATEMENT * 4) {
             let sql = format!(
-                "UPDATE raw_emails SET processed_at = $1 WHERE state = 'new' AND id IN ({}) RETURNING id",
-                list(2, chunk.len())
+                "UPDATE raw_emails SET processed_at = {} WHERE state = 'new' AND id IN ({}) RETURNING id",
+                p.one(1),
+                p.list(2, chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
             for (raw, _) in chunk {
@@ -182,8 +191,9 @@ impl Store {
         let mut known: HashMap<String, (i64, i64)> = HashMap::new();
         for chunk in wanted.chunks(ROWS_PER_STATEMENT * 4) {
             let sql = format!(
-                "SELECT message_id, id, conversation_id FROM messages WHERE inbox_id = $1 AND message_id IN ({})",
-                list(2, chunk.len())
+                "SELECT message_id, id, conversation_id FROM messages WHERE inbox_id = {} AND message_id IN ({})",
+                p.one(1),
+                p.list(2, chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(inbox.0);
             for id in chunk {
@@ -214,7 +224,7 @@ impl Store {
         for chunk in conversation_ids.chunks(ROWS_PER_STATEMENT * 4) {
             let sql = format!(
                 "SELECT id, status, assignee_id, closed_at FROM conversations WHERE id IN ({})",
-                list(1, chunk.len())
+                p.list(1, chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in chunk {
@@ -244,7 +254,7 @@ impl Store {
                 fresh.insert(raw.0);
             }
         }
-        let contacts = upsert_contacts(&mut tx, emails, &fresh, now).await?;
+        let contacts = upsert_contacts(&mut tx, p, emails, &fresh, now).await?;
 
         // Decide, in order, what each email does.
         let mut plans: Vec<Plan> = Vec::with_capacity(emails.len());
@@ -339,7 +349,7 @@ impl Store {
         for (conversation, assignee) in &reopen {
             reopen_conversation(&mut tx, ConversationId(*conversation), *assignee, now).await?;
         }
-        let opened = open_conversations(&mut tx, inbox, &openings, now).await?;
+        let opened = open_conversations(&mut tx, p, inbox, &openings, now).await?;
         for (opening, id) in openings.iter().zip(&opened) {
             if let Some(old) = opening.follows {
                 insert_system_message(
@@ -356,10 +366,12 @@ impl Store {
         joined.dedup();
         for chunk in joined.chunks(ROWS_PER_STATEMENT * 4) {
             let sql = format!(
-                "UPDATE conversations SET updated_at = $1, last_message_at = $1 WHERE id IN ({})",
-                list(2, chunk.len())
+                "UPDATE conversations SET updated_at = {}, last_message_at = {} WHERE id IN ({})",
+                p.one(1),
+                p.one(2),
+                p.list(3, chunk.len())
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(now);
             for id in chunk {
                 query = query.bind(*id);
             }
@@ -389,7 +401,7 @@ impl Store {
                 _ => None,
             })
             .collect();
-        let message_of = insert_messages(&mut tx, inbox, &rows, now).await?;
+        let message_of = insert_messages(&mut tx, p, inbox, &rows, now).await?;
         let message = |raw: RawEmailId| {
             message_of
                 .get(&raw.0)
@@ -402,7 +414,7 @@ impl Store {
             let id = message(row.raw)?;
             files.extend(row.email.attachments.iter().map(|a| (id, a)));
         }
-        insert_attachments(&mut tx, &files, now).await?;
+        insert_attachments(&mut tx, p, &files, now).await?;
         for row in rows.iter().filter(|r| r.email.attach_original) {
             sqlx::query(
                 "INSERT INTO attachments (message_id, filename, content_type, size, sha256, content_id, inline, created_at)
@@ -419,16 +431,17 @@ impl Store {
             let mut cases = String::new();
             for i in 0..chunk.len() {
                 cases.push_str(&format!(
-                    " WHEN ${} THEN CAST(${} AS BIGINT)",
-                    2 + 2 * i,
-                    3 + 2 * i
+                    " WHEN {} THEN CAST({} AS BIGINT)",
+                    p.one(2 + 2 * i),
+                    p.one(3 + 2 * i)
                 ));
             }
             let sql = format!(
-                "UPDATE raw_emails SET state = 'processed', reason = NULL, processed_at = $1,
+                "UPDATE raw_emails SET state = 'processed', reason = NULL, processed_at = {},
                     message_id = CASE id{cases} END
                  WHERE id IN ({})",
-                list(2 + 2 * chunk.len(), chunk.len())
+                p.one(1),
+                p.list(2 + 2 * chunk.len(), chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
             for row in chunk {
@@ -482,6 +495,7 @@ impl Store {
 /// non-empty name, as one email after another would) and returns address → id.
 async fn upsert_contacts(
     tx: &mut sqlx::AnyConnection,
+    p: Placeholders,
     emails: &[(RawEmailId, IncomingEmail)],
     fresh: &HashSet<i64>,
     now: i64,
@@ -512,7 +526,7 @@ async fn upsert_contacts(
             "INSERT INTO contacts (email, name, created_at) VALUES {}
              ON CONFLICT (email) DO UPDATE SET name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE contacts.name END
              RETURNING id, email",
-            values(1, chunk.len(), 3)
+            p.values(1, chunk.len(), 3)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for address in chunk {
@@ -569,6 +583,7 @@ async fn reopen_conversation(
 /// Inserts the conversations the batch opens, queued; their ids in the same order.
 async fn open_conversations(
     tx: &mut sqlx::AnyConnection,
+    p: Placeholders,
     inbox: InboxId,
     openings: &[Opening],
     now: i64,
@@ -579,7 +594,7 @@ async fn open_conversations(
             "INSERT INTO conversations (inbox_id, contact_id, subject, follows_id, origin_raw_email_id,
                 status, created_at, updated_at, last_message_at)
              VALUES {} RETURNING id, origin_raw_email_id",
-            values(1, chunk.len(), 9)
+            p.values(1, chunk.len(), 9)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for o in chunk {
@@ -621,6 +636,7 @@ struct MessageRow<'a> {
 /// Inserts the inbound messages; raw email id → message id.
 async fn insert_messages(
     tx: &mut sqlx::AnyConnection,
+    p: Placeholders,
     inbox: InboxId,
     rows: &[MessageRow<'_>],
     now: i64,
@@ -631,7 +647,7 @@ async fn insert_messages(
             "INSERT INTO messages (conversation_id, inbox_id, kind, author_contact_id, text, html, message_id,
                 in_reply_to, refs, from_json, to_json, cc_json, subject, email_date, thread_reason, raw_email_id, created_at)
              VALUES {} RETURNING id, raw_email_id",
-            values(1, chunk.len(), 17)
+            p.values(1, chunk.len(), 17)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for row in chunk {
@@ -668,6 +684,7 @@ async fn insert_messages(
 /// Stores attachments: each distinct content once in `blobs`, then one row per file.
 async fn insert_attachments(
     tx: &mut sqlx::AnyConnection,
+    p: Placeholders,
     files: &[(MessageId, &NewAttachment)],
     now: i64,
 ) -> Result<()> {
@@ -679,13 +696,13 @@ async fn insert_attachments(
             distinct.push((sha, &a.bytes));
         }
     }
-    put_blobs(tx, &distinct).await?;
+    put_blobs(tx, p, &distinct).await?;
     let rows: Vec<(&(MessageId, &NewAttachment), &String)> = files.iter().zip(&hashes).collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO attachments (message_id, filename, content_type, size, sha256, content_id, inline, created_at)
              VALUES {}",
-            values(1, chunk.len(), 8)
+            p.values(1, chunk.len(), 8)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for ((message, a), sha) in chunk {
@@ -706,7 +723,11 @@ async fn insert_attachments(
 
 /// Stores `(sha256, bytes)` blobs not stored yet, many per statement but at most
 /// [`BYTES_PER_STATEMENT`] bytes in one (a larger blob goes alone).
-pub(crate) async fn put_blobs(tx: &mut sqlx::AnyConnection, blobs: &[(&str, &[u8])]) -> Result<()> {
+pub(crate) async fn put_blobs(
+    tx: &mut sqlx::AnyConnection,
+    p: Placeholders,
+    blobs: &[(&str, &[u8])],
+) -> Result<()> {
     let mut start = 0;
     while start < blobs.len() {
         let mut end = start + 1;
@@ -721,7 +742,7 @@ pub(crate) async fn put_blobs(tx: &mut sqlx::AnyConnection, blobs: &[(&str, &[u8
         let chunk = &blobs[start..end];
         let sql = format!(
             "INSERT INTO blobs (sha256, size, bytes) VALUES {} ON CONFLICT (sha256) DO NOTHING",
-            values(1, chunk.len(), 3)
+            p.values(1, chunk.len(), 3)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (sha, data) in chunk {
@@ -742,8 +763,11 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_row_by_row() {
-        assert_eq!(values(1, 2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(values(4, 1, 2), "($4, $5)");
-        assert_eq!(list(2, 3), "$2, $3, $4");
+        let pg = Placeholders(Backend::Postgres);
+        assert_eq!(pg.values(1, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(pg.values(4, 1, 2), "($4, $5)");
+        assert_eq!(pg.list(2, 3), "$2, $3, $4");
+        let sqlite = Placeholders(Backend::Sqlite);
+        assert_eq!(sqlite.values(4, 2, 2), "(?, ?), (?, ?)");
     }
 }

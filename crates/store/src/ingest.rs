@@ -189,38 +189,34 @@ impl Store {
     ) -> Result<usize> {
         let mut tx = self.write_tx().await?;
         let now = now_ms();
+        let p = crate::batch::Placeholders(self.backend);
         let hashes: Vec<String> = emails.iter().map(|e| sha256_hex(&e.bytes)).collect();
         let blobs: Vec<(&str, &[u8])> = hashes
             .iter()
             .zip(emails)
             .map(|(sha, e)| (sha.as_str(), e.bytes.as_slice()))
             .collect();
-        crate::batch::put_blobs(&mut tx, &blobs).await?;
+        crate::batch::put_blobs(&mut tx, p, &blobs).await?;
         let mut stored = 0;
         for chunk in hashes.chunks(200).zip(emails.chunks(200)) {
             let (hashes, emails) = chunk;
-            let rows: Vec<String> = (0..emails.len())
-                .map(|i| {
-                    let p = 5 + 3 * i;
-                    format!("($1, $2, $3, ${p}, ${}, ${}, 'new', $4)", p + 1, p + 2)
-                })
-                .collect();
             let sql = format!(
-                "INSERT INTO raw_emails (inbox_id, mailbox, uidvalidity, uid, sha256, size, state, fetched_at)
+                "INSERT INTO raw_emails (inbox_id, mailbox, uidvalidity, uid, sha256, size, fetched_at, state)
                  VALUES {}
                  ON CONFLICT (inbox_id, mailbox, uidvalidity, uid) DO NOTHING",
-                rows.join(", ")
+                p.values(1, emails.len(), 8)
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(inbox.0)
-                .bind(mailbox)
-                .bind(i64::from(uidvalidity))
-                .bind(now);
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (sha, email) in hashes.iter().zip(emails) {
                 query = query
+                    .bind(inbox.0)
+                    .bind(mailbox)
+                    .bind(i64::from(uidvalidity))
                     .bind(i64::from(email.uid))
                     .bind(sha.as_str())
-                    .bind(i64::try_from(email.bytes.len()).unwrap_or(i64::MAX));
+                    .bind(i64::try_from(email.bytes.len()).unwrap_or(i64::MAX))
+                    .bind(now)
+                    .bind("new");
             }
             stored += usize::try_from(query.execute(&mut *tx).await?.rows_affected()).unwrap_or(0);
         }
@@ -242,22 +238,26 @@ impl Store {
 
     /// Raw emails waiting to be processed, oldest first.
     pub async fn pending_raw(&self, inbox: Option<InboxId>, limit: i64) -> Result<Vec<RawEmail>> {
-        self.pending_raw_within(inbox, limit, u64::MAX).await
+        self.pending_raw_within(inbox, None, limit, u64::MAX).await
     }
 
-    /// Raw emails waiting to be processed, oldest first: at most `limit`, and no more than
-    /// `max_bytes` together, except that the oldest one is always included however large, so
-    /// processing holds a bounded amount of email in memory and still makes progress.
+    /// Raw emails waiting to be processed, oldest first, after `after` when given: at most
+    /// `limit`, and no more than `max_bytes` together, except that the oldest one is always
+    /// included however large, so processing holds a bounded amount of email in memory and
+    /// still makes progress.
     pub async fn pending_raw_within(
         &self,
         inbox: Option<InboxId>,
+        after: Option<RawEmailId>,
         limit: i64,
         max_bytes: u64,
     ) -> Result<Vec<RawEmail>> {
         let rows = sqlx::query(
-            "SELECT id, size FROM raw_emails WHERE state = 'new' AND ($1 IS NULL OR inbox_id = $1) ORDER BY id LIMIT $2",
+            "SELECT id, size FROM raw_emails WHERE state = 'new' AND ($1 IS NULL OR inbox_id = $1)
+                AND id > $2 ORDER BY id LIMIT $3",
         )
         .bind(inbox.map(|i| i.0))
+        .bind(after.map_or(0, |a| a.0))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -274,11 +274,10 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT r.id, r.inbox_id, b.bytes FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256
              WHERE r.id IN ({}) ORDER BY r.id",
-            placeholders.join(", ")
+            crate::batch::Placeholders(self.backend).list(1, ids.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in &ids {
