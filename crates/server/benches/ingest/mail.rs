@@ -1,4 +1,5 @@
-//! Talking to Dovecot: loading a mailbox fast, the bare IMAP fetch baseline, LMTP delivery.
+//! Talking to the mail servers: loading a Dovecot mailbox fast, the bare IMAP fetch baseline,
+//! and delivery over LMTP (to Dovecot) or SMTP (to postdesk's SMTP ingress).
 
 use std::time::{Duration, Instant};
 
@@ -178,35 +179,72 @@ pub async fn bare_fetch(
     })
 }
 
-/// One LMTP connection kept open for many deliveries.
-pub struct Lmtp {
+/// The two line protocols a [`Delivery`] connection speaks. They differ only in the greeting
+/// command (`LHLO` or `EHLO`) and in LMTP's one reply per recipient after the data, which with
+/// the one recipient here is one reply as in SMTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// LMTP (RFC 2033), to Dovecot.
+    Lmtp,
+    /// Plain SMTP (RFC 5321) without TLS or AUTH, to postdesk's SMTP ingress.
+    Smtp,
+}
+
+impl Protocol {
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::Lmtp => "LMTP",
+            Protocol::Smtp => "SMTP",
+        }
+    }
+
+    fn hello(self) -> &'static str {
+        match self {
+            Protocol::Lmtp => "LHLO",
+            Protocol::Smtp => "EHLO",
+        }
+    }
+}
+
+/// One LMTP or SMTP connection kept open for many deliveries, one at a time.
+pub struct Delivery {
+    protocol: Protocol,
     reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
     writer: tokio::net::tcp::OwnedWriteHalf,
 }
 
-impl Lmtp {
-    pub async fn connect(port: u16) -> anyhow::Result<Lmtp> {
+impl Delivery {
+    /// Connects to `127.0.0.1:port` and greets with `LHLO` or `EHLO`.
+    pub async fn connect(protocol: Protocol, port: u16) -> anyhow::Result<Delivery> {
+        let name = protocol.name();
         let stream = TcpStream::connect(("127.0.0.1", port))
             .await
-            .context("connect to Dovecot LMTP")?;
+            .with_context(|| format!("connect to {name} on 127.0.0.1:{port}"))?;
         stream.set_nodelay(true)?;
         let (read, writer) = stream.into_split();
-        let mut lmtp = Lmtp {
+        let mut delivery = Delivery {
+            protocol,
             reader: BufReader::new(read),
             writer,
         };
-        lmtp.expect("greeting", "220").await?;
-        lmtp.writer.write_all(b"LHLO bench.localhost\r\n").await?;
-        lmtp.expect("LHLO", "250").await?;
-        Ok(lmtp)
+        delivery.expect("greeting", "220").await?;
+        let hello = protocol.hello();
+        delivery
+            .writer
+            .write_all(format!("{hello} bench.localhost\r\n").as_bytes())
+            .await?;
+        delivery.expect(hello, "250").await?;
+        Ok(delivery)
     }
 
+    /// Reads one reply (all its lines) and requires `code`.
     async fn expect(&mut self, step: &str, code: &str) -> anyhow::Result<()> {
         loop {
             let line = read_line(&mut self.reader).await?;
             ensure!(
                 line.starts_with(code),
-                "LMTP {step}: expected {code}, got {line:?}"
+                "{} {step}: expected {code}, got {line:?}",
+                self.protocol.name()
             );
             if line.as_bytes().get(3) != Some(&b'-') {
                 return Ok(());
@@ -214,7 +252,9 @@ impl Lmtp {
         }
     }
 
-    /// Delivers `raw` (CRLF line ends) to `rcpt`; returns when Dovecot has stored it.
+    /// Delivers `raw` (CRLF line ends) to `rcpt`, dot-stuffed: `MAIL FROM`, `RCPT TO`, `DATA`,
+    /// the data and `.`. Returns at the `250` after the final dot, i.e. when the server has
+    /// stored the email (Dovecot in the mailbox, postdesk committed to its database).
     pub async fn deliver(&mut self, rcpt: &str, raw: &[u8]) -> anyhow::Result<()> {
         self.writer
             .write_all(b"MAIL FROM:<bench@localhost>\r\n")
@@ -238,7 +278,7 @@ impl Lmtp {
         }
         data.extend_from_slice(b".\r\n");
         self.writer.write_all(&data).await?;
-        // LMTP answers once per recipient after the data.
+        // SMTP answers once; LMTP once per recipient, and there is one.
         self.expect("end of DATA", "250").await
     }
 

@@ -1,18 +1,20 @@
 //! `cargo bench -p postdesk --bench ingest`: how fast postdesk turns a mailbox into
-//! conversations, how soon a new email shows up over Server-Sent Events, and how much memory
-//! one email at the size limit takes. Everything runs against a real Dovecot started by the
-//! testkit on loopback and the real `postdesk` binary (bench profile = release) as a child
-//! process. See docs/benchmarks.md for what is measured, how, and the figures.
+//! conversations, how soon a new email shows up over Server-Sent Events (read from a mailbox
+//! over IMAP, or received by postdesk's own SMTP ingress), and how much memory one email at the
+//! size limit takes. Everything runs against a real Dovecot started by the testkit on loopback
+//! and the real `postdesk` binary (bench profile = release) as a child process. See
+//! docs/benchmarks.md for what is measured, how, and the figures.
 //!
 //! Environment:
 //! - `BENCH_MESSAGES` (10000): emails in the backlog.
 //! - `BENCH_DB` (`sqlite`): `postgres` runs postdesk on a fresh PostgreSQL database
 //!   (`POSTDESK_TEST_PG_URL`, default postgres://postgres@127.0.0.1:5432/postgres).
-//! - `BENCH_LATENCY` (200): emails delivered one at a time for the SSE delay (and up to 100 of
-//!   them to a bare IMAP reader on a second mailbox, for Dovecot's own share).
+//! - `BENCH_LATENCY` (200): emails delivered one at a time for the SSE delay, over LMTP to
+//!   Dovecot and again over SMTP to postdesk (and up to 100 of them to a bare IMAP reader on a
+//!   second mailbox, for Dovecot's own share).
 //! - `BENCH_LATENCY_GAP_MS` (50): pause after postdesk is idle again before the next delivery.
 //! - `BENCH_BIG_MB` (49.9): size in MiB of the size-limit email (the limit is 50 MiB).
-//! - `BENCH_ONLY` (all): comma-separated subset of `throughput,latency,phases,memory`.
+//! - `BENCH_ONLY` (all): comma-separated subset of `throughput,latency,smtp,phases,memory`.
 //! - `BENCH_SEED` (1): corpus seed.
 //! - `BENCH_WRITE=1`: add this run's row to the table in docs/benchmarks.md.
 //! - `BENCH_LOG` (`warn`): postdesk's log filter; when set, postdesk's log is kept as
@@ -29,11 +31,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, ensure};
 use postdesk_core::ids::InboxId;
 use postdesk_testkit::{Dovecot, PgDatabase};
-use report::{Latency, Memory, Phases, Run, Throughput};
+use report::{Latency, Memory, Phases, Run, SmtpLatency, Throughput};
 use server::Postdesk;
 
 const PASSWORD: &str = "mailbox-secret";
 const BIG_USER: &str = "big@example.test";
+/// The Dovecot mailbox of the inbox that receives over SMTP (its IMAP reader idles on it, empty).
+const SMTP_USER: &str = "smtp@example.test";
+/// Every part, in the order they run: the default of `BENCH_ONLY`.
+const PARTS: [&str; 5] = ["throughput", "latency", "smtp", "phases", "memory"];
+/// How often the backlog part counts the raw emails in postdesk's database.
+const DRAIN_POLL: Duration = Duration::from_millis(10);
 /// The mailbox of the bare IMAP reader (what Dovecot alone takes to hand over a new email).
 const BASELINE_USER: &str = "idle@example.test";
 /// Emails per `UID FETCH` for the bare client, as postdesk's reader batches.
@@ -67,7 +75,7 @@ impl Options {
             db == "sqlite" || db == "postgres",
             "BENCH_DB must be sqlite or postgres, not {db:?}"
         );
-        let only: String = env_or("BENCH_ONLY", "throughput,latency,phases,memory".to_owned())?;
+        let only: String = env_or("BENCH_ONLY", PARTS.join(","))?;
         let only: Vec<String> = only
             .split(',')
             .map(|s| s.trim().to_owned())
@@ -75,7 +83,7 @@ impl Options {
             .collect();
         for part in &only {
             ensure!(
-                ["throughput", "latency", "phases", "memory"].contains(&part.as_str()),
+                PARTS.contains(&part.as_str()),
                 "BENCH_ONLY: unknown part {part:?}"
             );
         }
@@ -206,6 +214,29 @@ async fn bench(options: &Options) -> anyhow::Result<Run> {
         outcome?;
     }
 
+    if options.runs("smtp") {
+        let pg = database(options).await?;
+        let url = pg.as_ref().map(|p| p.url().to_owned());
+        let smtp_port = postdesk_testkit::free_port()?;
+        let listen = format!("127.0.0.1:{smtp_port}");
+        let postdesk =
+            Postdesk::start_with(url.as_deref(), &[("POSTDESK_SMTP_LISTEN", listen.as_str())])
+                .await?;
+        eprintln!(
+            "postdesk pid {} at {}, SMTP ingress on {listen}",
+            postdesk.pid, postdesk.base
+        );
+        let outcome = smtp_latency(options, &dovecot, &postdesk, smtp_port, url.as_deref()).await;
+        if outcome.is_err() {
+            eprintln!("--- postdesk log tail ---\n{}", postdesk.log_tail());
+        }
+        postdesk.stop().await;
+        if let Some(pg) = pg {
+            let _ = pg.cleanup().await;
+        }
+        run.smtp = Some(outcome?);
+    }
+
     if options.runs("phases") {
         let pg = database(options).await?;
         let url = pg.as_ref().map(|p| p.url().to_owned());
@@ -267,6 +298,19 @@ async fn backlog_and_latency(
             PASSWORD,
         )
         .await?;
+    // When the mailbox is drained: every email stored raw in postdesk's database (before it is
+    // processed). Counted from a connection of our own, every 10 ms, from just after the inbox
+    // exists (its id is needed): its reader cannot have stored a whole backlog by then.
+    let mut drained = if expected > 0 {
+        Some(
+            postdesk
+                .raw_emails(database_url)
+                .await?
+                .watch(inbox, expected, DRAIN_POLL),
+        )
+    } else {
+        None
+    };
     let (mut messages, mut conversations, mut lagged) = (0usize, 0usize, false);
     let mut last_poll = Instant::now();
     let mut last_progress = Instant::now();
@@ -315,6 +359,11 @@ async fn backlog_and_latency(
     let dovecot_cpu = server::dovecot_cpu(dovecot.dir())
         .saturating_sub(dovecot_cpu0)
         .as_secs_f64();
+    // Processed implies stored, so the polling has seen it (or does within one more poll).
+    let drained = match drained.as_mut() {
+        Some(watch) => Some(watch.finish(Duration::from_secs(10)).await?),
+        None => None,
+    };
     if options.runs("throughput") {
         // The database says what was processed (exact even if the event stream lagged).
         let url = database_url.map_or_else(|| postdesk.sqlite_url(), str::to_owned);
@@ -330,9 +379,14 @@ async fn backlog_and_latency(
             usize::try_from(processed + quarantined).ok() == Some(expected) && pending == 0,
             "postdesk processed {processed} and quarantined {quarantined} of {expected} emails ({pending} pending)"
         );
+        let drained = drained.context("the raw emails were not counted")?;
+        let drained_secs = drained.at.duration_since(started).as_secs_f64();
         run.postdesk = Some(Throughput {
             emails: expected,
             secs,
+            drained_secs,
+            drain_polls: drained.polls,
+            drain_slowest: drained.slowest,
             conversations,
             postdesk_cpu,
             dovecot_cpu,
@@ -340,7 +394,9 @@ async fn backlog_and_latency(
             quarantined,
             lagged,
         });
-        eprintln!("  postdesk: {expected} emails in {secs:.1} s");
+        eprintln!(
+            "  postdesk: {expected} emails stored raw after {drained_secs:.1} s, processed after {secs:.1} s"
+        );
     }
 
     if options.runs("latency") {
@@ -367,7 +423,7 @@ async fn latency(
 ) -> anyhow::Result<Latency> {
     let emails = corpus::generate(options.latency, options.seed.wrapping_add(1_000_003));
     let mut events = postdesk.events().await?;
-    let mut lmtp = mail::Lmtp::connect(dovecot.lmtp_port()).await?;
+    let mut lmtp = mail::Delivery::connect(mail::Protocol::Lmtp, dovecot.lmtp_port()).await?;
     let mut out = Latency {
         gap_ms: u64::try_from(options.gap.as_millis()).unwrap_or(u64::MAX),
         ..Latency::default()
@@ -428,7 +484,7 @@ async fn latency(
     // same backlog, same deliveries and pacing.
     let n = emails.len().min(100);
     dovecot.add_user(BASELINE_USER, PASSWORD)?;
-    let mut lmtp = mail::Lmtp::connect(dovecot.lmtp_port()).await?;
+    let mut lmtp = mail::Delivery::connect(mail::Protocol::Lmtp, dovecot.lmtp_port()).await?;
     if backlog.is_empty() {
         lmtp.deliver(BASELINE_USER, &emails[0].raw).await?;
     } else {
@@ -454,6 +510,82 @@ async fn latency(
         }
     }
     lmtp.quit().await;
+    Ok(out)
+}
+
+/// Measurement 3: one email at a time over one SMTP connection straight to postdesk's SMTP
+/// ingress, each timed from just before `MAIL FROM` to the `250` after the final dot (postdesk
+/// has committed it) and to its `message_created` event; paced as [`latency`]. The inbox's
+/// address is the recipient; its IMAP reader idles on an empty Dovecot mailbox.
+async fn smtp_latency(
+    options: &Options,
+    dovecot: &Dovecot,
+    postdesk: &Postdesk,
+    smtp_port: u16,
+    database_url: Option<&str>,
+) -> anyhow::Result<SmtpLatency> {
+    let emails = corpus::generate(options.latency, options.seed.wrapping_add(2_000_003));
+    dovecot.add_user(SMTP_USER, PASSWORD)?;
+    let inbox = postdesk
+        .create_inbox(dovecot.imap_port(), corpus::SUPPORT, SMTP_USER, PASSWORD)
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !postdesk.inbox_synced(inbox).await? {
+        ensure!(
+            Instant::now() < deadline,
+            "the inbox on an empty mailbox did not become idle"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut events = postdesk.events().await?;
+    let mut smtp = mail::Delivery::connect(mail::Protocol::Smtp, smtp_port).await?;
+    let mut out = SmtpLatency {
+        gap_ms: u64::try_from(options.gap.as_millis()).unwrap_or(u64::MAX),
+        ..SmtpLatency::default()
+    };
+    eprintln!(
+        "delivering {} emails one at a time over SMTP to postdesk's SMTP ingress",
+        emails.len()
+    );
+    for email in &emails {
+        tokio::time::sleep(options.gap).await;
+        events.drain();
+        let start = Instant::now();
+        smtp.deliver(corpus::SUPPORT, &email.raw).await?;
+        let stored = Instant::now();
+        match events
+            .next_of("message_created", Duration::from_secs(20))
+            .await
+        {
+            Some(event) => {
+                out.from_start.push(event.at.duration_since(start));
+                out.to_stored.push(stored.duration_since(start));
+                out.from_stored
+                    .push(event.at.saturating_duration_since(stored));
+            }
+            None => {
+                out.missed += 1;
+                eprintln!("  no message_created within 20 s of an SMTP delivery");
+            }
+        }
+        // Processed (backlog 0) and idle before the next email, as in the LMTP part.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !postdesk.inbox_synced(inbox).await? {
+            ensure!(Instant::now() < deadline, "postdesk did not return to idle");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    smtp.quit().await;
+    // Each email stored exactly once, all over SMTP (the mailbox the reader watches is empty).
+    let db = postdesk.raw_emails(database_url).await?;
+    let stored = db.count(inbox).await;
+    db.close().await;
+    let stored = stored?;
+    ensure!(
+        usize::try_from(stored).ok() == Some(emails.len()),
+        "postdesk stored {stored} raw emails for {} delivered over SMTP",
+        emails.len()
+    );
     Ok(out)
 }
 
@@ -539,7 +671,7 @@ async fn phases(emails: &[corpus::Email], database_url: Option<&str>) -> anyhow:
     })
 }
 
-/// Measurement 3: one email just under the size limit, into an idle postdesk.
+/// Measurement 4: one email just under the size limit, into an idle postdesk.
 async fn memory(
     options: &Options,
     dovecot: &Dovecot,

@@ -36,6 +36,16 @@ impl Postdesk {
     /// Starts postdesk on a fresh data folder (SQLite there, or `database_url`), waits for
     /// `/healthz`, and logs in as the admin.
     pub async fn start(database_url: Option<&str>) -> anyhow::Result<Postdesk> {
+        Postdesk::start_with(database_url, &[]).await
+    }
+
+    /// [`Postdesk::start`] with extra environment for the child, e.g.
+    /// `POSTDESK_SMTP_LISTEN` to turn the SMTP ingress on. Its listeners are bound before
+    /// `/healthz` answers, so they accept connections when this returns.
+    pub async fn start_with(
+        database_url: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Postdesk> {
         let data = tempfile::Builder::new()
             .prefix("postdesk-bench-")
             .tempdir()?;
@@ -55,6 +65,7 @@ impl Postdesk {
             )
             .env_remove("POSTDESK_DATABASE_URL")
             .env_remove("POSTDESK_MAX_EMAIL_MB")
+            .env_remove("POSTDESK_SMTP_LISTEN")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
@@ -62,6 +73,7 @@ impl Postdesk {
         if let Some(url) = database_url {
             command.env("POSTDESK_DATABASE_URL", url);
         }
+        command.envs(env.iter().copied());
         let child = command
             .spawn()
             .with_context(|| format!("cannot run {}", binary()))?;
@@ -117,6 +129,16 @@ impl Postdesk {
             "sqlite://{}",
             self.data.path().join("data").join("postdesk.db").display()
         )
+    }
+
+    /// Opens postdesk's database (`database_url`, or its SQLite file) to count what it stored,
+    /// alongside the running postdesk.
+    pub async fn raw_emails(&self, database_url: Option<&str>) -> anyhow::Result<RawEmails> {
+        match database_url {
+            Some(url) => RawEmails::connect(url).await,
+            // Read-only: WAL lets this reader in beside postdesk's writer without blocking it.
+            None => RawEmails::connect(&format!("{}?mode=ro", self.sqlite_url())).await,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -256,6 +278,99 @@ impl Postdesk {
                 eprintln!("postdesk's log: {}", kept.display());
             }
         }
+    }
+}
+
+/// A connection of its own to postdesk's database, counting the raw emails it has stored
+/// (every state: new, processed, quarantined, duplicate). Plain SQL rather than
+/// `postdesk_store`, which would open the SQLite file for writing and run the migrations.
+pub struct RawEmails {
+    pool: sqlx::AnyPool,
+}
+
+impl RawEmails {
+    /// Connects to `url` (`sqlite://PATH?mode=ro` or `postgres://…`) with one connection.
+    pub async fn connect(url: &str) -> anyhow::Result<RawEmails> {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .with_context(|| format!("cannot open postdesk's database {url}"))?;
+        Ok(RawEmails { pool })
+    }
+
+    /// `SELECT COUNT(*) FROM raw_emails WHERE inbox_id = $1`.
+    pub async fn count(&self, inbox: i64) -> anyhow::Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM raw_emails WHERE inbox_id = $1")
+            .bind(inbox)
+            .fetch_one(&self.pool)
+            .await
+            .context("cannot count postdesk's raw emails")
+    }
+
+    /// Closes the connection (a PostgreSQL database cannot be dropped while it is open).
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+
+    /// Counts every `every` in a task of its own until the inbox holds `expected` raw emails
+    /// (see [`Drained`]).
+    pub fn watch(self, inbox: i64, expected: usize, every: Duration) -> Drained {
+        let expected = i64::try_from(expected).unwrap_or(i64::MAX);
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let (mut polls, mut slowest) = (0usize, Duration::ZERO);
+            loop {
+                tick.tick().await;
+                let asked = Instant::now();
+                let count = self.count(inbox).await?;
+                let answered = Instant::now();
+                polls += 1;
+                slowest = slowest.max(answered.duration_since(asked));
+                if count >= expected {
+                    self.pool.close().await;
+                    return Ok(DrainedAt {
+                        at: answered,
+                        polls,
+                        slowest,
+                    });
+                }
+            }
+        });
+        Drained { task }
+    }
+}
+
+/// When the polling saw every raw email stored: the moment the answer arrived (the last
+/// commit came before it, and after the previous poll), with how many queries it took and
+/// the slowest of them.
+#[derive(Debug, Clone, Copy)]
+pub struct DrainedAt {
+    pub at: Instant,
+    pub polls: usize,
+    pub slowest: Duration,
+}
+
+/// The polling task of [`RawEmails::watch`]; stopped when dropped.
+pub struct Drained {
+    task: JoinHandle<anyhow::Result<DrainedAt>>,
+}
+
+impl Drained {
+    /// Waits up to `timeout` for the polling to see every raw email stored.
+    pub async fn finish(&mut self, timeout: Duration) -> anyhow::Result<DrainedAt> {
+        match tokio::time::timeout(timeout, &mut self.task).await {
+            Ok(joined) => joined.context("the database polling task failed")?,
+            Err(_) => bail!("the database polling did not see every raw email within {timeout:?}"),
+        }
+    }
+}
+
+impl Drop for Drained {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
