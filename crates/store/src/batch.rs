@@ -29,6 +29,10 @@ const ROWS_PER_STATEMENT: usize = 100;
 /// Bytes of blobs bound into one statement (one larger file still goes alone).
 const BYTES_PER_STATEMENT: usize = 8 * 1024 * 1024;
 
+/// A statement that carried more blob bytes than this gives its connection's grown buffers
+/// back.
+const SHRINK_AFTER: usize = 4 * 1024 * 1024;
+
 /// How generated statements write their placeholders. PostgreSQL needs numbered ones (`$1`).
 /// SQLite gets anonymous ones (`?`): sqlx looks up the name of every parameter of a
 /// statement, and SQLite finds a name by walking the list of all of them, so numbered
@@ -689,14 +693,14 @@ async fn insert_attachments(
     now: i64,
 ) -> Result<()> {
     let hashes: Vec<String> = files.iter().map(|(_, a)| sha256_hex(&a.bytes)).collect();
-    let mut distinct: Vec<(&str, &[u8])> = Vec::new();
+    let mut distinct: Vec<(&str, Blob<'_>)> = Vec::new();
     let mut seen: HashSet<&str> = HashSet::new();
     for (sha, (_, a)) in hashes.iter().zip(files) {
         if seen.insert(sha) {
-            distinct.push((sha, &a.bytes));
+            distinct.push((sha, Blob::Borrowed(&a.bytes)));
         }
     }
-    put_blobs(tx, p, &distinct).await?;
+    put_blobs(tx, p, distinct).await?;
     let rows: Vec<(&(MessageId, &NewAttachment), &String)> = files.iter().zip(&hashes).collect();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
@@ -721,25 +725,40 @@ async fn insert_attachments(
     Ok(())
 }
 
+/// Bytes to store as a blob: borrowed, or owned and then moved into the statement, so that the
+/// caller's copy is gone while the database driver makes its own (for a large email, one copy
+/// fewer held at the peak).
+pub(crate) enum Blob<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Blob<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Blob::Borrowed(bytes) => bytes.len(),
+            Blob::Owned(bytes) => bytes.len(),
+        }
+    }
+}
+
 /// Stores `(sha256, bytes)` blobs not stored yet, many per statement but at most
 /// [`BYTES_PER_STATEMENT`] bytes in one (a larger blob goes alone).
 pub(crate) async fn put_blobs(
     tx: &mut sqlx::AnyConnection,
     p: Placeholders,
-    blobs: &[(&str, &[u8])],
+    blobs: Vec<(&str, Blob<'_>)>,
 ) -> Result<()> {
-    let mut start = 0;
-    while start < blobs.len() {
-        let mut end = start + 1;
-        let mut bytes = blobs[start].1.len();
-        while end < blobs.len()
-            && end - start < ROWS_PER_STATEMENT
-            && bytes + blobs[end].1.len() <= BYTES_PER_STATEMENT
-        {
-            bytes += blobs[end].1.len();
-            end += 1;
+    let mut blobs = blobs.into_iter().peekable();
+    while let Some(first) = blobs.next() {
+        let mut bytes = first.1.len();
+        let mut chunk = vec![first];
+        while let Some(next) = blobs.next_if(|(_, data)| {
+            chunk.len() < ROWS_PER_STATEMENT && bytes + data.len() <= BYTES_PER_STATEMENT
+        }) {
+            bytes += next.1.len();
+            chunk.push(next);
         }
-        let chunk = &blobs[start..end];
         let sql = format!(
             "INSERT INTO blobs (sha256, size, bytes) VALUES {} ON CONFLICT (sha256) DO NOTHING",
             p.values(1, chunk.len(), 3)
@@ -747,12 +766,19 @@ pub(crate) async fn put_blobs(
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (sha, data) in chunk {
             query = query
-                .bind(*sha)
-                .bind(i64::try_from(data.len()).unwrap_or(i64::MAX))
-                .bind(*data);
+                .bind(sha)
+                .bind(i64::try_from(data.len()).unwrap_or(i64::MAX));
+            query = match data {
+                Blob::Borrowed(data) => query.bind(data),
+                Blob::Owned(data) => query.bind(data),
+            };
         }
         query.execute(&mut *tx).await?;
-        start = end;
+        if bytes > SHRINK_AFTER {
+            // A PostgreSQL connection keeps its send buffer at the largest message it sent,
+            // for as long as the pool keeps the connection: give a large email's back.
+            sqlx::Connection::shrink_buffers(&mut *tx);
+        }
     }
     Ok(())
 }

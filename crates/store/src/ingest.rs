@@ -176,45 +176,59 @@ pub(crate) async fn insert_system_message(
     Ok(MessageId(row.try_get("id")?))
 }
 
+/// Raw emails larger than this are read back from PostgreSQL in pieces of this size. (Not from
+/// SQLite: its `substr` of a blob reads the whole blob each time.)
+const LOAD_PIECE: u64 = 4 * 1024 * 1024;
+
 impl Store {
     /// Stores fetched emails and advances the mailbox watermark to `next_uid`, in one
     /// transaction. Emails stored before (same inbox, mailbox, UIDVALIDITY, UID) are skipped.
+    /// The bytes are moved in, so each email is not held twice while it is written.
     pub async fn store_fetched(
         &self,
         inbox: InboxId,
         mailbox: &str,
         uidvalidity: u32,
-        emails: &[StoreFetched],
+        emails: Vec<StoreFetched>,
         next_uid: u32,
     ) -> Result<usize> {
         let mut tx = self.write_tx().await?;
         let now = now_ms();
         let p = crate::batch::Placeholders(self.backend);
-        let hashes: Vec<String> = emails.iter().map(|e| sha256_hex(&e.bytes)).collect();
-        let blobs: Vec<(&str, &[u8])> = hashes
+        // (uid, sha256, size) of each email, then its bytes go to the blob insert.
+        let rows: Vec<(u32, String, i64)> = emails
+            .iter()
+            .map(|e| {
+                (
+                    e.uid,
+                    sha256_hex(&e.bytes),
+                    i64::try_from(e.bytes.len()).unwrap_or(i64::MAX),
+                )
+            })
+            .collect();
+        let blobs: Vec<(&str, crate::batch::Blob<'_>)> = rows
             .iter()
             .zip(emails)
-            .map(|(sha, e)| (sha.as_str(), e.bytes.as_slice()))
+            .map(|((_, sha, _), e)| (sha.as_str(), crate::batch::Blob::Owned(e.bytes)))
             .collect();
-        crate::batch::put_blobs(&mut tx, p, &blobs).await?;
+        crate::batch::put_blobs(&mut tx, p, blobs).await?;
         let mut stored = 0;
-        for chunk in hashes.chunks(200).zip(emails.chunks(200)) {
-            let (hashes, emails) = chunk;
+        for chunk in rows.chunks(200) {
             let sql = format!(
                 "INSERT INTO raw_emails (inbox_id, mailbox, uidvalidity, uid, sha256, size, fetched_at, state)
                  VALUES {}
                  ON CONFLICT (inbox_id, mailbox, uidvalidity, uid) DO NOTHING",
-                p.values(1, emails.len(), 8)
+                p.values(1, chunk.len(), 8)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (sha, email) in hashes.iter().zip(emails) {
+            for (uid, sha, size) in chunk {
                 query = query
                     .bind(inbox.0)
                     .bind(mailbox)
                     .bind(i64::from(uidvalidity))
-                    .bind(i64::from(email.uid))
+                    .bind(i64::from(*uid))
                     .bind(sha.as_str())
-                    .bind(i64::try_from(email.bytes.len()).unwrap_or(i64::MAX))
+                    .bind(*size)
                     .bind(now)
                     .bind("new");
             }
@@ -262,29 +276,86 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let mut ids: Vec<i64> = Vec::with_capacity(rows.len());
+        let mut large: Vec<i64> = Vec::new();
         let mut total: u64 = 0;
         for row in &rows {
             let size = u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0);
-            if !ids.is_empty() && total.saturating_add(size) > max_bytes {
+            if !(ids.is_empty() && large.is_empty()) && total.saturating_add(size) > max_bytes {
                 break;
             }
             total = total.saturating_add(size);
-            ids.push(row.try_get("id")?);
+            if size > LOAD_PIECE && self.backend == crate::Backend::Postgres {
+                large.push(row.try_get("id")?);
+            } else {
+                ids.push(row.try_get("id")?);
+            }
         }
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        let mut raws = Vec::with_capacity(ids.len() + large.len());
+        if !ids.is_empty() {
+            let sql = format!(
+                "SELECT r.id, r.inbox_id, b.bytes FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256
+                 WHERE r.id IN ({}) ORDER BY r.id",
+                crate::batch::Placeholders(self.backend).list(1, ids.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in &ids {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                raws.push(raw_from_row(&row)?);
+            }
         }
-        let sql = format!(
-            "SELECT r.id, r.inbox_id, b.bytes FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256
-             WHERE r.id IN ({}) ORDER BY r.id",
-            crate::batch::Placeholders(self.backend).list(1, ids.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for id in &ids {
-            query = query.bind(*id);
+        for id in large {
+            if let Some(raw) = self.raw_in_pieces(RawEmailId(id)).await? {
+                raws.push(raw);
+            }
         }
-        let rows = query.fetch_all(&self.pool).await?;
-        rows.iter().map(raw_from_row).collect()
+        raws.sort_by_key(|raw| raw.id.0);
+        Ok(raws)
+    }
+
+    /// A raw email read [`LOAD_PIECE`] bytes at a time into one buffer: the PostgreSQL driver
+    /// holds a row it receives in its read buffer (which the pooled connection keeps), and
+    /// sqlx's `Any` copies it twice more, so reading a large email in one row would hold it
+    /// three or four times over.
+    async fn raw_in_pieces(&self, id: RawEmailId) -> Result<Option<RawEmail>> {
+        let Some(row) = sqlx::query(
+            "SELECT r.inbox_id, r.sha256, b.size FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256 WHERE r.id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let inbox_id = InboxId(row.try_get("inbox_id")?);
+        let sha: String = row.try_get("sha256")?;
+        let size: i64 = row.try_get("size")?;
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        let mut start: i64 = 1;
+        while start <= size {
+            let piece: Vec<u8> = sqlx::query(
+                "SELECT substr(bytes, CAST($1 AS INTEGER), CAST($2 AS INTEGER)) AS piece FROM blobs WHERE sha256 = $3",
+            )
+            .bind(start)
+            .bind(i64::try_from(LOAD_PIECE).unwrap_or(i64::MAX))
+            .bind(sha.as_str())
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("piece")?;
+            if piece.is_empty() {
+                return Err(StoreError::Corrupt(format!(
+                    "blob {sha} is shorter than its recorded size {size}"
+                )));
+            }
+            start += i64::try_from(piece.len()).unwrap_or(i64::MAX);
+            bytes.extend_from_slice(&piece);
+        }
+        Ok(Some(RawEmail {
+            id,
+            inbox_id,
+            bytes,
+        }))
     }
 
     /// The bytes of a raw email.

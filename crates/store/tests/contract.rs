@@ -79,6 +79,7 @@ contract!(
     a_raw_email_is_processed_once_when_processors_race,
     emails_received_over_smtp_are_stored_raw_each_as_its_own_pending_row,
     a_batch_threads_dedups_and_reopens_as_one_email_after_another_would,
+    large_raw_emails_are_read_back_whole_and_batches_are_bounded_by_bytes,
 );
 
 // Fixture builders (Arrange helpers).
@@ -161,7 +162,7 @@ async fn deliver(
             inbox,
             "INBOX",
             7,
-            &[StoreFetched {
+            vec![StoreFetched {
                 uid,
                 bytes: format!("raw {uid} {}", email.message_id).into_bytes(),
             }],
@@ -318,14 +319,14 @@ async fn fetched_emails_are_stored_once_and_advance_the_watermark(store: Store) 
     ];
     assert_eq!(
         store
-            .store_fetched(inbox, "INBOX", 42, &batch, 3)
+            .store_fetched(inbox, "INBOX", 42, batch.clone(), 3)
             .await
             .unwrap(),
         2
     );
     assert_eq!(
         store
-            .store_fetched(inbox, "INBOX", 42, &batch, 3)
+            .store_fetched(inbox, "INBOX", 42, batch.clone(), 3)
             .await
             .unwrap(),
         0,
@@ -336,7 +337,7 @@ async fn fetched_emails_are_stored_once_and_advance_the_watermark(store: Store) 
         Some((42, 3))
     );
     store
-        .store_fetched(inbox, "INBOX", 42, &[], 2)
+        .store_fetched(inbox, "INBOX", 42, vec![], 2)
         .await
         .unwrap();
     assert_eq!(
@@ -506,7 +507,7 @@ async fn quarantined_emails_keep_their_bytes_and_can_be_requeued(store: Store) {
             inbox,
             "INBOX",
             1,
-            &[StoreFetched {
+            vec![StoreFetched {
                 uid: 9,
                 bytes: b"\x00garbage".to_vec(),
             }],
@@ -1108,7 +1109,7 @@ async fn a_bounce_of_our_email_marks_it_failed(store: Store) {
             inbox,
             "INBOX",
             7,
-            &[StoreFetched {
+            vec![StoreFetched {
                 uid: 2,
                 bytes: b"bounce".to_vec(),
             }],
@@ -1253,7 +1254,7 @@ async fn a_raw_email_is_processed_once_when_processors_race(store: Store) {
             inbox,
             "INBOX",
             1,
-            &[StoreFetched {
+            vec![StoreFetched {
                 uid: 1,
                 bytes: b"raw".to_vec(),
             }],
@@ -1348,7 +1349,7 @@ async fn a_batch_threads_dedups_and_reopens_as_one_email_after_another_would(sto
         })
         .collect();
     store
-        .store_fetched(inbox, "INBOX", 7, &fetched, 100)
+        .store_fetched(inbox, "INBOX", 7, fetched, 100)
         .await
         .unwrap();
     let pending = store.pending_raw(Some(inbox), 100).await.unwrap();
@@ -1457,7 +1458,7 @@ async fn a_batch_threads_dedups_and_reopens_as_one_email_after_another_would(sto
         })
         .collect();
     store
-        .store_fetched(inbox, "INBOX", 7, &fetched, 300)
+        .store_fetched(inbox, "INBOX", 7, fetched, 300)
         .await
         .unwrap();
     let pending = store.pending_raw(Some(inbox), 100).await.unwrap();
@@ -1474,4 +1475,56 @@ async fn a_batch_threads_dedups_and_reopens_as_one_email_after_another_would(sto
         (postdesk_store::Backend::Sqlite, Ok(o)) => assert!(added(o).2),
         (_, other) => panic!("unexpected outcome for the NUL email: {other:?}"),
     }
+}
+
+/// A raw email larger than the read piece (4 MiB) comes back byte for byte, in order with the
+/// small ones, and a batch stops at its byte bound (but always holds the oldest email).
+async fn large_raw_emails_are_read_back_whole_and_batches_are_bounded_by_bytes(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let large: Vec<u8> = (0..9 * 1024 * 1024 + 7).map(|i| (i % 251) as u8).collect();
+    let fetched = vec![
+        StoreFetched {
+            uid: 1,
+            bytes: b"small one".to_vec(),
+        },
+        StoreFetched {
+            uid: 2,
+            bytes: large.clone(),
+        },
+        StoreFetched {
+            uid: 3,
+            bytes: b"small two".to_vec(),
+        },
+    ];
+    store
+        .store_fetched(inbox, "INBOX", 7, fetched, 4)
+        .await
+        .unwrap();
+    let all = store.pending_raw(Some(inbox), 10).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].bytes, b"small one");
+    assert!(all[1].bytes == large, "the large email differs");
+    assert_eq!(all[2].bytes, b"small two");
+
+    let bounded = store
+        .pending_raw_within(Some(inbox), None, 10, 1024)
+        .await
+        .unwrap();
+    assert_eq!(bounded.len(), 1, "stops before the large one");
+    let oldest_alone = store
+        .pending_raw_within(Some(inbox), Some(all[0].id), 10, 1024)
+        .await
+        .unwrap();
+    assert_eq!(oldest_alone.len(), 1, "the oldest is taken however large");
+    assert!(oldest_alone[0].bytes == large);
+    let after = store
+        .pending_raw_within(Some(inbox), Some(all[1].id), 10, u64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].bytes, b"small two");
 }

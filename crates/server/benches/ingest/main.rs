@@ -638,7 +638,7 @@ async fn phases(emails: &[corpus::Email], database_url: Option<&str>) -> anyhow:
             .collect();
         let next = fetched.last().map_or(1, |f| f.uid + 1);
         store
-            .store_fetched(inbox.id, "INBOX", 1, &fetched, next)
+            .store_fetched(inbox.id, "INBOX", 1, fetched, next)
             .await?;
     }
     let store_raw = started.elapsed().as_secs_f64();

@@ -326,10 +326,10 @@ async fn sync(
             .await?;
             let highest = batch.last().copied().unwrap_or(next_uid);
             fetched += emails.len();
+            // The bytes move into the store, which drops them once written.
             ctx.store
-                .store_fetched(inbox, mailbox, validity, &emails, highest.saturating_add(1))
+                .store_fetched(inbox, mailbox, validity, emails, highest.saturating_add(1))
                 .await?;
-            drop(emails);
             stored.notify_one();
         }
         fetched_all.store(true, std::sync::atomic::Ordering::Release);
