@@ -23,7 +23,7 @@ use crate::ingest::{IncomingEmail, IngestOutcome, NewAttachment, insert_system_m
 use crate::{Backend, Result, Store, StoreError, now_ms, sha256_hex, to_json};
 
 /// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535 bound
-/// parameters for the widest row (17 columns).
+/// parameters for the widest row (18 columns).
 const ROWS_PER_STATEMENT: usize = 100;
 
 /// Bytes of blobs bound into one statement (one larger file still goes alone).
@@ -191,11 +191,14 @@ impl Store {
                 }
             }
         }
-        // Message-ID → (message, conversation).
+        // Message-ID → (message, conversation), for threading; and every stored message with
+        // that Message-ID with its content hash, for duplicates.
         let mut known: HashMap<String, (i64, i64)> = HashMap::new();
+        let mut stored_copies: HashMap<String, Vec<(i64, Option<String>)>> = HashMap::new();
         for chunk in wanted.chunks(ROWS_PER_STATEMENT * 4) {
             let sql = format!(
-                "SELECT message_id, id, conversation_id FROM messages WHERE inbox_id = {} AND message_id IN ({})",
+                "SELECT message_id, id, conversation_id, content_hash FROM messages
+                 WHERE inbox_id = {} AND message_id IN ({}) ORDER BY id",
                 p.one(1),
                 p.list(2, chunk.len())
             );
@@ -204,10 +207,15 @@ impl Store {
                 query = query.bind(*id);
             }
             for row in query.fetch_all(&mut *tx).await? {
-                known.insert(
-                    row.try_get("message_id")?,
-                    (row.try_get("id")?, row.try_get("conversation_id")?),
-                );
+                let message_id: String = row.try_get("message_id")?;
+                let id: i64 = row.try_get("id")?;
+                known
+                    .entry(message_id.clone())
+                    .or_insert((id, row.try_get("conversation_id")?));
+                stored_copies
+                    .entry(message_id)
+                    .or_default()
+                    .push((id, row.try_get("content_hash")?));
             }
         }
 
@@ -246,23 +254,39 @@ impl Store {
             }
         }
 
-        // The emails that are new: claimed, and whose Message-ID is neither stored nor taken by
-        // an earlier email of the batch. Only they touch contacts and conversations.
+        // Duplicates: the same Message-ID with the same content, stored (a stored message
+        // without a content hash, such as one of our own emails, matches any content) or earlier
+        // in the batch (by index). The emails that are new, claimed and not duplicates, are the
+        // only ones that touch contacts and conversations.
+        let hashes: Vec<String> = emails.iter().map(|(_, e)| e.content_hash()).collect();
+        let mut duplicate_of: Vec<Option<Result<i64, usize>>> = Vec::with_capacity(emails.len());
         let mut fresh: HashSet<i64> = HashSet::with_capacity(emails.len());
-        let mut batch_ids: HashSet<&str> = HashSet::with_capacity(emails.len());
-        for (raw, email) in emails {
-            if claimed.contains(&raw.0)
-                && !known.contains_key(email.message_id.as_str())
-                && batch_ids.insert(email.message_id.as_str())
-            {
+        let mut first_copy: HashMap<(&str, &str), usize> = HashMap::with_capacity(emails.len());
+        for (index, ((raw, email), hash)) in emails.iter().zip(&hashes).enumerate() {
+            let stored_copy = stored_copies.get(&email.message_id).and_then(|copies| {
+                copies
+                    .iter()
+                    .find(|(_, h)| h.as_deref().is_none_or(|h| h == hash))
+                    .map(|(id, _)| *id)
+            });
+            let duplicate = match stored_copy {
+                Some(id) => Some(Ok(id)),
+                None => first_copy
+                    .get(&(email.message_id.as_str(), hash.as_str()))
+                    .map(|earlier| Err(*earlier)),
+            };
+            if claimed.contains(&raw.0) && duplicate.is_none() {
                 fresh.insert(raw.0);
+                first_copy.insert((email.message_id.as_str(), hash.as_str()), index);
             }
+            duplicate_of.push(duplicate);
         }
         let contacts = upsert_contacts(&mut tx, p, emails, &fresh, now).await?;
 
         // Decide, in order, what each email does.
         let mut plans: Vec<Plan> = Vec::with_capacity(emails.len());
         let mut openings: Vec<Opening> = Vec::new();
+        // Message-ID → the first email of the batch with it, and its conversation.
         let mut in_batch: HashMap<&str, (usize, Conversation)> = HashMap::new();
         let mut joined: Vec<i64> = Vec::new();
         let mut reopen: Vec<(i64, Option<i64>)> = Vec::new();
@@ -271,12 +295,8 @@ impl Store {
                 plans.push(Plan::AlreadyHandled);
                 continue;
             }
-            if let Some((message, _)) = known.get(email.message_id.as_str()) {
-                plans.push(Plan::Duplicate(Ok(*message)));
-                continue;
-            }
-            if let Some((earlier, _)) = in_batch.get(email.message_id.as_str()) {
-                plans.push(Plan::Duplicate(Err(*earlier)));
+            if let Some(of) = duplicate_of[index] {
+                plans.push(Plan::Duplicate(of));
                 continue;
             }
             let contact = *contacts
@@ -340,7 +360,9 @@ impl Store {
                 });
                 (Conversation::Opened(openings.len() - 1), ThreadReason::New)
             });
-            in_batch.insert(email.message_id.as_str(), (index, conversation));
+            in_batch
+                .entry(email.message_id.as_str())
+                .or_insert((index, conversation));
             plans.push(Plan::Add {
                 conversation,
                 reason,
@@ -389,7 +411,8 @@ impl Store {
         let rows: Vec<MessageRow<'_>> = emails
             .iter()
             .zip(&plans)
-            .filter_map(|((raw, email), plan)| match plan {
+            .zip(&hashes)
+            .filter_map(|(((raw, email), plan), content_hash)| match plan {
                 Plan::Add {
                     conversation,
                     reason,
@@ -400,6 +423,7 @@ impl Store {
                     conversation: conversation_of(*conversation),
                     contact: *contact,
                     reason: reason.describe(),
+                    content_hash,
                     email,
                 }),
                 _ => None,
@@ -634,6 +658,7 @@ struct MessageRow<'a> {
     conversation: ConversationId,
     contact: i64,
     reason: String,
+    content_hash: &'a str,
     email: &'a IncomingEmail,
 }
 
@@ -649,9 +674,10 @@ async fn insert_messages(
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO messages (conversation_id, inbox_id, kind, author_contact_id, text, html, message_id,
-                in_reply_to, refs, from_json, to_json, cc_json, subject, email_date, thread_reason, raw_email_id, created_at)
+                in_reply_to, refs, from_json, to_json, cc_json, subject, email_date, thread_reason, raw_email_id, created_at,
+                content_hash)
              VALUES {} RETURNING id, raw_email_id",
-            p.values(1, chunk.len(), 17)
+            p.values(1, chunk.len(), 18)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for row in chunk {
@@ -673,7 +699,8 @@ async fn insert_messages(
                 .bind(e.date)
                 .bind(row.reason.as_str())
                 .bind(row.raw.0)
-                .bind(now);
+                .bind(now)
+                .bind(row.content_hash);
         }
         for row in query.fetch_all(&mut *tx).await? {
             ids.insert(

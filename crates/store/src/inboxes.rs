@@ -208,7 +208,7 @@ impl Store {
     }
 
     /// Starts (or restarts, after a UIDVALIDITY change) the sync of a mailbox from UID 1.
-    /// Emails already stored are not stored twice: processing skips a Message-ID the inbox has.
+    /// Emails already stored are not stored twice: processing skips an email whose Message-ID and content the inbox has.
     pub async fn reset_sync_state(
         &self,
         inbox: InboxId,

@@ -2,11 +2,12 @@
 //!
 //! The IMAP reader stores each fetched email's bytes and advances the mailbox watermark in one
 //! transaction ([`Store::store_fetched`]); nothing is parsed yet, so nothing can be lost to a
-//! parse failure or a crash. Processing then reads the pending raw emails and, per email, in one
-//! transaction: skips a Message-ID the inbox already has, threads, upserts the contact, creates
-//! or reopens the conversation, adds the message and its attachments, and marks the raw email
-//! processed ([`Store::ingest_email`]). A raw email that cannot be processed is quarantined
-//! with its reason ([`Store::quarantine_raw`]) and the next one goes on.
+//! parse failure or a crash. Processing then reads the pending raw emails and, a batch at a
+//! time in one transaction ([`Store::ingest_batch`], in `batch.rs`): skips duplicates (same
+//! Message-ID and content), threads, upserts the contacts, creates or reopens conversations,
+//! adds the messages and their attachments, and marks the raw emails processed. A raw email
+//! that cannot be processed is quarantined with its reason ([`Store::quarantine_raw`]) and the
+//! next one goes on.
 
 use postdesk_core::ids::{ConversationId, InboxId, MessageId, RawEmailId};
 use sqlx::Row as _;
@@ -73,6 +74,32 @@ pub struct IncomingEmail {
     pub attach_original: bool,
 }
 
+impl IncomingEmail {
+    /// What tells two emails with the same Message-ID apart: a SHA-256 of the text, the HTML
+    /// and each attachment (name and bytes). Headers are left out because they change on
+    /// the way (Received, Delivered-To), so the same email fetched over IMAP and received over
+    /// SMTP has the same hash.
+    #[must_use]
+    pub fn content_hash(&self) -> String {
+        use sha2::Digest as _;
+        let mut hash = sha2::Sha256::new();
+        for part in [
+            self.text.as_bytes(),
+            self.html.as_deref().unwrap_or("").as_bytes(),
+        ] {
+            hash.update(part.len().to_le_bytes());
+            hash.update(part);
+        }
+        for a in &self.attachments {
+            for part in [a.filename.as_bytes(), &a.bytes] {
+                hash.update(part.len().to_le_bytes());
+                hash.update(part);
+            }
+        }
+        hex::encode(hash.finalize())
+    }
+}
+
 /// What processing one raw email did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestOutcome {
@@ -87,7 +114,7 @@ pub enum IngestOutcome {
         /// A closed conversation was reopened into the queue.
         reopened: bool,
     },
-    /// The inbox already had this Message-ID; nothing was added.
+    /// The inbox already had this Message-ID with the same content; nothing was added.
     Duplicate,
     /// Another processor handled this raw email first; nothing was done.
     AlreadyHandled,
@@ -487,7 +514,7 @@ impl Store {
     }
 
     /// Turns a parsed raw email into a message in its conversation, in one transaction:
-    /// dedup by Message-ID, thread, upsert the contact, create or reopen the conversation, add
+    /// dedup by Message-ID and content, thread, upsert the contact, create or reopen the conversation, add
     /// the message and attachments, mark the raw email processed. [`Store::ingest_batch`] does
     /// the same for many emails at once.
     pub async fn ingest_email(

@@ -494,6 +494,23 @@ async fn a_message_id_seen_before_is_not_added_twice(store: Store) {
     assert_eq!(all.len(), 1);
     assert_eq!(store.list_messages(all[0].id).await.unwrap().len(), 1);
     assert_eq!(store.count_raw(inbox, "duplicate").await.unwrap(), 1);
+
+    // Another email that reuses the Message-ID (some mailers send a constant one) is not a
+    // duplicate: it is added, never dropped.
+    let mut reused = incoming("same@c.test", "carol@c.test", "Hello again");
+    reused.text = "A different question".into();
+    added(&deliver(&store, inbox, 3, &reused).await);
+    assert_eq!(store.count_raw(inbox, "duplicate").await.unwrap(), 1);
+    // Both copies of it seen again are duplicates.
+    assert_eq!(
+        deliver(&store, inbox, 4, &reused).await,
+        IngestOutcome::Duplicate
+    );
+    assert_eq!(
+        deliver(&store, inbox, 5, &email).await,
+        IngestOutcome::Duplicate
+    );
+    assert_eq!(store.count_raw(inbox, "duplicate").await.unwrap(), 3);
 }
 
 async fn quarantined_emails_keep_their_bytes_and_can_be_requeued(store: Store) {
