@@ -548,6 +548,9 @@ async fn upsert_contacts(
             }
         }
     }
+    // In address order, so two processors upserting the same contacts on PostgreSQL take
+    // their row locks in the same order and cannot deadlock.
+    order.sort_unstable();
     let mut ids = HashMap::with_capacity(order.len());
     for chunk in order.chunks(ROWS_PER_STATEMENT * 2) {
         let sql = format!(

@@ -63,7 +63,11 @@ impl StoreError {
                 | sqlx::Error::WorkerCrashed => true,
                 sqlx::Error::Database(db) => {
                     let message = db.message();
-                    message.contains("database is locked") || message.contains("database is busy")
+                    // PostgreSQL's serialization failure and deadlock: the same work succeeds
+                    // when tried again.
+                    matches!(db.code().as_deref(), Some("40001" | "40P01"))
+                        || message.contains("database is locked")
+                        || message.contains("database is busy")
                 }
                 _ => false,
             },

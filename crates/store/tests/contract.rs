@@ -80,6 +80,7 @@ contract!(
     emails_received_over_smtp_are_stored_raw_each_as_its_own_pending_row,
     a_batch_threads_dedups_and_reopens_as_one_email_after_another_would,
     large_raw_emails_are_read_back_whole_and_batches_are_bounded_by_bytes,
+    two_processors_racing_over_overlapping_batches_add_each_email_once,
 );
 
 // Fixture builders (Arrange helpers).
@@ -1544,4 +1545,78 @@ async fn large_raw_emails_are_read_back_whole_and_batches_are_bounded_by_bytes(s
         .unwrap();
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].bytes, b"small two");
+}
+
+/// Two processors (two PostgreSQL nodes, or the IMAP reader and the SMTP ingress) storing
+/// overlapping batches at once, with the same contacts in opposite orders: each email is added
+/// exactly once, the other processor is told it was handled, and neither fails.
+async fn two_processors_racing_over_overlapping_batches_add_each_email_once(store: Store) {
+    let inbox = store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let fetched: Vec<StoreFetched> = (1..=40)
+        .map(|uid| StoreFetched {
+            uid,
+            bytes: format!("raw {uid}").into_bytes(),
+        })
+        .collect();
+    store
+        .store_fetched(inbox, "INBOX", 7, fetched, 41)
+        .await
+        .unwrap();
+    let pending = store.pending_raw(Some(inbox), 100).await.unwrap();
+    let emails: Vec<_> = pending
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let contact = format!("c{}@c.test", i % 7);
+            (
+                raw.id,
+                incoming(&format!("m{i}@c.test"), &contact, &format!("Subject {i}")),
+            )
+        })
+        .collect();
+    // One processor takes the first 30 in order, the other the last 30 backwards.
+    let first: Vec<_> = emails[..30].to_vec();
+    let mut second: Vec<_> = emails[10..].to_vec();
+    second.reverse();
+    let (a, b) = tokio::join!(
+        store.ingest_batch(inbox, &first),
+        store.ingest_batch(inbox, &second)
+    );
+    let outcomes: Vec<IngestOutcome> = a
+        .unwrap()
+        .into_iter()
+        .chain(b.unwrap())
+        .map(|o| o.expect("no email fails"))
+        .collect();
+    let added_count = outcomes
+        .iter()
+        .filter(|o| matches!(o, IngestOutcome::Added { .. }))
+        .count();
+    assert_eq!(added_count, 40, "{outcomes:?}");
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == IngestOutcome::AlreadyHandled)
+            .count(),
+        20
+    );
+    assert!(
+        store
+            .pending_raw(Some(inbox), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_conversations(&ConversationFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        40
+    );
 }
