@@ -121,6 +121,22 @@ pub(crate) fn decode(bytes: &[u8], declared: Option<&str>, hint: Hint<'_>) -> St
     }
 }
 
+/// [`decode`] for owned bytes: text that needs no conversion (declared
+/// UTF-8 or undeclared, valid UTF-8 without BOM or escape sequences) is
+/// returned without a copy.
+pub(crate) fn decode_owned(bytes: Vec<u8>, declared: Option<&str>, hint: Hint<'_>) -> String {
+    let declared_other = declared
+        .and_then(Charset::for_label)
+        .is_some_and(|charset| !charset.is_utf8());
+    if declared_other || Encoding::for_bom(&bytes).is_some() || bytes.contains(&0x1B) {
+        return decode(&bytes, declared, hint);
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => decode(err.as_bytes(), declared, hint),
+    }
+}
+
 /// Decodes with a declared charset, except that valid non-ASCII UTF-8 wins
 /// over a declaration that is probably wrong (rule 2 above).
 pub(crate) fn decode_declared(bytes: &[u8], charset: Charset) -> String {
@@ -314,6 +330,36 @@ mod tests {
             tld: None,
         };
         assert_eq!(decode(&enc("Привет", "windows-1251"), None, hint), "Привет");
+    }
+
+    #[test]
+    fn decode_owned_matches_decode() {
+        let mut bom = b"\xEF\xBB\xBF".to_vec();
+        bom.extend_from_slice("né".as_bytes());
+        let (jis, _, _) = ISO_2022_JP.encode("日本語");
+        let inputs: [&[u8]; 6] = [
+            b"",
+            b"plain",
+            "Grüße".as_bytes(),
+            b"Gr\xFC\xDFe",
+            &bom,
+            &jis,
+        ];
+        for bytes in inputs {
+            for declared in [
+                None,
+                Some("utf-8"),
+                Some("iso-8859-1"),
+                Some("x-bogus"),
+                Some("utf-7"),
+            ] {
+                assert_eq!(
+                    decode_owned(bytes.to_vec(), declared, Hint::default()),
+                    decode(bytes, declared, Hint::default()),
+                    "{bytes:?} {declared:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -30,6 +30,9 @@
 //! attached `message/rfc822` or `text/rfc822-headers` part, or from the copy
 //! of its headers inlined below the notice.
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
 use mail_parser::{HeaderName, HeaderValue, Message, MimeHeaders, PartType};
 use serde::{Deserialize, Serialize};
 
@@ -307,7 +310,8 @@ const FEEDBACK: &str = "feedback";
 /// The delivery or feedback report of `msg`, if it is one.
 pub(crate) fn bounce(msg: &Message<'_>) -> Option<Bounce> {
     let original = original_message(msg);
-    let notice = notice_text(msg);
+    // Built only when a rule reads it: most mail is decided by its headers.
+    let notice = Notice::new(msg);
 
     if let Some(part) = find_part(msg, &[("message", "feedback-report")]) {
         return Some(feedback_report(
@@ -324,21 +328,23 @@ pub(crate) fn bounce(msg: &Message<'_>) -> Option<Bounce> {
         ],
     ) {
         let report = String::from_utf8_lossy(part.contents());
-        if let Some(bounce) = from_delivery_status(&report, &notice.text, &original) {
+        if let Some(bounce) = from_delivery_status(&report, notice.text(), &original) {
             return Some(bounce);
         }
     }
 
-    if let Some(bounce) = ses_notification(&notice.full) {
+    if notice.may_be_json()
+        && let Some(bounce) = ses_notification(notice.full())
+    {
         return Some(bounce);
     }
 
     // The fields of a delivery-status report written into the text (broken
     // MIME structure, or a mail system that does not use MIME for it).
-    let evidence = Evidence::of(msg, &notice.text, &original);
+    let evidence = Evidence::of(msg, &notice, &original);
     if (evidence.sender || evidence.subject || evidence.report)
-        && has_inline_delivery_status(&notice.full)
-        && let Some(bounce) = from_delivery_status(&notice.full, &notice.text, &original)
+        && has_inline_delivery_status(notice.full())
+        && let Some(bounce) = from_delivery_status(notice.full(), notice.text(), &original)
     {
         return Some(bounce);
     }
@@ -498,12 +504,48 @@ fn clean_id(id: &str) -> String {
 
 // --- the notice -------------------------------------------------------------------
 
-/// The human-readable text of a report.
-struct Notice {
+/// The human-readable text of a report, built on first use.
+struct Notice<'a, 'x> {
+    msg: &'a Message<'x>,
     /// All text parts.
-    full: String,
+    full: OnceCell<String>,
     /// `full` up to the returned copy of the original message.
-    text: String,
+    text: OnceCell<String>,
+}
+
+impl<'a, 'x> Notice<'a, 'x> {
+    fn new(msg: &'a Message<'x>) -> Self {
+        Notice {
+            msg,
+            full: OnceCell::new(),
+            text: OnceCell::new(),
+        }
+    }
+
+    /// All text parts (see [`notice_full`]).
+    fn full(&self) -> &str {
+        self.full.get_or_init(|| notice_full(self.msg))
+    }
+
+    /// [`full`](Self::full) up to the returned copy of the original message.
+    fn text(&self) -> &str {
+        self.text.get_or_init(|| notice_cut(self.full()))
+    }
+
+    /// False when the first non-whitespace character of
+    /// [`full`](Self::full) is certainly not `{` (so it cannot be an SES
+    /// notification); reads only the first part that has any text.
+    fn may_be_json(&self) -> bool {
+        if let Some(full) = self.full.get() {
+            return full.trim_start().starts_with('{');
+        }
+        for text in notice_parts(self.msg) {
+            if let Some(c) = text.chars().find(|c| !c.is_whitespace()) {
+                return c == '{';
+            }
+        }
+        false
+    }
 }
 
 /// Lines that introduce the returned copy of the original message
@@ -614,33 +656,34 @@ fn starts_header_block(lines: &[&str], i: usize) -> bool {
 /// short, and a huge ordinary email must not cost much.
 const NOTICE_LIMIT: usize = 256 * 1024;
 
-/// The report's text parts: `full`, and `text` cut before the returned copy
-/// of the original message (a marker line, or a block of its header lines).
-fn notice_text(msg: &Message<'_>) -> Notice {
+/// The text of each of the report's text parts, in order.
+fn notice_parts<'a>(msg: &'a Message<'_>) -> impl Iterator<Item = Cow<'a, str>> + 'a {
+    msg.parts.iter().filter_map(|part| match &part.body {
+        PartType::Text(text) => {
+            (!part.is_content_type("text", "rfc822-headers")).then(|| Cow::Borrowed(text.as_ref()))
+        }
+        PartType::Html(html) => Some(Cow::Owned(strip_tags(html))),
+        // A part whose MIME header is broken (a boundary parameter on an
+        // unindented line, say) is left undecoded: still read its text.
+        PartType::Binary(bytes) | PartType::InlineBinary(bytes)
+            if part.is_content_type("multipart", "alternative")
+                || part.is_content_type("multipart", "mixed")
+                || part.content_type().is_some_and(|ct| {
+                    ct.ctype().eq_ignore_ascii_case("text")
+                        && !part.is_content_type("text", "rfc822-headers")
+                }) =>
+        {
+            Some(String::from_utf8_lossy(bytes))
+        }
+        _ => None,
+    })
+}
+
+/// The report's text parts joined (at most [`NOTICE_LIMIT`] bytes), with
+/// `\n` line breaks.
+fn notice_full(msg: &Message<'_>) -> String {
     let mut full = String::new();
-    for part in &msg.parts {
-        let text = match &part.body {
-            PartType::Text(text) => {
-                if part.is_content_type("text", "rfc822-headers") {
-                    continue;
-                }
-                text.to_string()
-            }
-            PartType::Html(html) => strip_tags(html),
-            // A part whose MIME header is broken (a boundary parameter on an
-            // unindented line, say) is left undecoded: still read its text.
-            PartType::Binary(bytes) | PartType::InlineBinary(bytes)
-                if part.is_content_type("multipart", "alternative")
-                    || part.is_content_type("multipart", "mixed")
-                    || part.content_type().is_some_and(|ct| {
-                        ct.ctype().eq_ignore_ascii_case("text")
-                            && !part.is_content_type("text", "rfc822-headers")
-                    }) =>
-            {
-                String::from_utf8_lossy(bytes).into_owned()
-            }
-            _ => continue,
-        };
+    for text in notice_parts(msg) {
         if !full.is_empty() {
             full.push('\n');
         }
@@ -654,7 +697,12 @@ fn notice_text(msg: &Message<'_>) -> Notice {
             break;
         }
     }
-    let full = full.replace("\r\n", "\n").replace('\r', "\n");
+    full.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+/// `full` cut before the returned copy of the original message (a marker
+/// line, or a block of its header lines).
+fn notice_cut(full: &str) -> String {
     let lines: Vec<&str> = full.lines().collect();
     let mut cut = lines.len();
     for i in 0..lines.len() {
@@ -665,8 +713,7 @@ fn notice_text(msg: &Message<'_>) -> Notice {
             break;
         }
     }
-    let text = lines[..cut].join("\n");
-    Notice { full, text }
+    lines[..cut].join("\n")
 }
 
 /// Inlined original: Message-ID and addresses from the header lines after
@@ -1289,7 +1336,7 @@ struct Evidence {
 }
 
 impl Evidence {
-    fn of(msg: &Message<'_>, notice: &str, original: &Original) -> Self {
+    fn of(msg: &Message<'_>, notice: &Notice<'_, '_>, original: &Original) -> Self {
         let subject = msg.subject().unwrap_or_default().trim().to_lowercase();
         let reply_or_forward = [
             "re:", "fwd:", "fw:", "aw:", "wg:", "tr:", "rv:", "sv:", "vs:",
@@ -1303,7 +1350,7 @@ impl Evidence {
         let subject = !reply_or_forward && contains_any(&subject, BOUNCE_SUBJECTS);
         // The text only matters for mail that looks automatic.
         let text = (sender || automated_sender || subject)
-            && contains_any(&notice.to_lowercase(), BOUNCE_PHRASES);
+            && contains_any(&notice.text().to_lowercase(), BOUNCE_PHRASES);
         Evidence {
             sender,
             automated_sender,
@@ -1323,15 +1370,15 @@ impl Evidence {
     }
 }
 
-fn from_notice(msg: &Message<'_>, notice: &Notice, original: &Original) -> Bounce {
+fn from_notice(msg: &Message<'_>, notice: &Notice<'_, '_>, original: &Original) -> Bounce {
     let mut original_info = Original {
         message_id: original.message_id.clone(),
         senders: original.senders.clone(),
         recipients: original.recipients.clone(),
     };
     // Inlined copy of the original below the notice.
-    inline_original(&notice.full, notice.text.len(), &mut original_info);
-    let notice = notice.text.as_str();
+    inline_original(notice.full(), notice.text().len(), &mut original_info);
+    let notice = notice.text();
 
     let subject = msg.subject().unwrap_or_default().to_lowercase();
     let lower = notice.to_lowercase();

@@ -57,8 +57,12 @@ pub(crate) fn neutralize_nesting(raw: &[u8]) -> Cow<'_, [u8]> {
         if let Some(colon) = content_type_colon(&raw[line_start..line_end]) {
             let value_start = line_start + colon + 1;
             let value_end = folded_end(raw, line_end);
-            let buf = out.get_or_insert_with(|| raw.to_vec());
-            rename_nested(&mut buf[value_start..value_end]);
+            // Only a value that names one of the nested types can need a
+            // rename (see `may_be_nested`); copy the message for those only.
+            if may_be_nested(&raw[value_start..value_end]) {
+                let buf = out.get_or_insert_with(|| raw.to_vec());
+                rename_nested(&mut buf[value_start..value_end]);
+            }
             line_start = value_end;
             continue;
         }
@@ -71,10 +75,20 @@ pub(crate) fn neutralize_nesting(raw: &[u8]) -> Cow<'_, [u8]> {
 }
 
 fn find_newline(raw: &[u8], from: usize) -> Option<usize> {
-    raw[from..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|p| from + p)
+    memchr::memchr(b'\n', &raw[from..]).map(|p| from + p)
+}
+
+/// Whether a Content-Type value may be read by mail-parser as a nested type:
+/// it takes the type and subtype as written (ASCII-lowercased, no decoding),
+/// so `message` or `digest` must appear in the value, in any case.
+fn may_be_nested(value: &[u8]) -> bool {
+    contains_ignore_ascii_case(value, b"message") || contains_ignore_ascii_case(value, b"digest")
+}
+
+fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// End of a header whose first line ends at `line_end` (the `\n`, or the end

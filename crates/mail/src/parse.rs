@@ -24,6 +24,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::LazyLock;
 
 use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
@@ -40,7 +41,7 @@ use crate::cid;
 use crate::classify::{self, Bounce};
 use crate::guard::{self, DIGEST_SUBTYPE, NESTED_TYPE};
 use crate::headers;
-use crate::sanitize::{html_to_text, sanitize_html, text_as_html};
+use crate::sanitize::{html_to_text, sanitize_html, text_as_html, text_as_html_len};
 use crate::winmail;
 
 pub use crate::guard::{MAX_ATTACHMENTS, MAX_BODY_PARTS, MAX_HTML_BYTES, MAX_TEXT_BYTES};
@@ -185,7 +186,7 @@ fn parse_checked(raw: &[u8]) -> Result<ParsedEmail, ParseError> {
     };
     let original: &[u8] = terminated.as_ref();
     let neutral = guard::neutralize_nesting(original);
-    let msg = MessageParser::default()
+    let msg = PARSER
         .parse(neutral.as_ref())
         .ok_or_else(|| ParseError::NotAnEmail("no header section".into()))?;
     if msg.parts.is_empty() {
@@ -256,33 +257,34 @@ fn parse_checked(raw: &[u8]) -> Result<ParsedEmail, ParseError> {
     // Bodies. mail-parser lists, per body kind, the parts that make it up; a
     // text/plain part may appear in `html_body` (converted) and a text/html
     // part in `text_body` when the alternative is missing.
+    //
+    // A part listed in both is decoded once (`bodies`). Without any text/html
+    // part there is no HTML body: its text/plain parts are then only measured
+    // (for `truncated`), not converted.
+    let mut bodies = BodyTexts::new(original, hint);
+    let html_ids = body_ids(&msg.html_body, &mut truncated);
+    let has_html = html_ids.iter().any(|&id| {
+        msg.parts
+            .get(id as usize)
+            .is_some_and(|p| matches!(p.body, PartType::Html(_)))
+    });
     let mut raw_html = String::new();
-    let mut has_html = false;
-    for id in body_ids(&msg.html_body, &mut truncated) {
+    let mut raw_html_len = 0;
+    for id in html_ids {
         let Some(part) = msg.parts.get(id as usize) else {
             continue;
         };
         match &part.body {
-            PartType::Html(_) => {
-                has_html = true;
-                raw_html.push_str(&body_text(
-                    original,
-                    part,
-                    hint,
-                    MAX_HTML_BYTES,
-                    &mut truncated,
-                ));
+            PartType::Html(_) => raw_html.push_str(bodies.get(id, part, &mut truncated)),
+            PartType::Text(_) if has_html => {
+                raw_html.push_str(&text_as_html(bodies.get(id, part, &mut truncated)));
             }
-            PartType::Text(_) => raw_html.push_str(&text_as_html(&body_text(
-                original,
-                part,
-                hint,
-                MAX_TEXT_BYTES,
-                &mut truncated,
-            ))),
+            PartType::Text(_) => {
+                raw_html_len += text_as_html_len(bodies.get(id, part, &mut truncated));
+            }
             _ => {}
         }
-        if raw_html.len() > MAX_HTML_BYTES {
+        if raw_html.len().max(raw_html_len) > MAX_HTML_BYTES {
             truncated = true;
             truncate_at_char(&mut raw_html, MAX_HTML_BYTES);
             break;
@@ -302,10 +304,14 @@ fn parse_checked(raw: &[u8]) -> Result<ParsedEmail, ParseError> {
             continue;
         };
         let text = match &part.body {
-            PartType::Text(_) => body_text(original, part, hint, MAX_TEXT_BYTES, &mut truncated),
+            PartType::Text(_) => bodies.take(id, part, &mut truncated),
             PartType::Html(_) => {
-                let html = body_text(original, part, hint, MAX_HTML_BYTES, &mut truncated);
-                html_to_text(&sanitize_html(&html).0)
+                let part_html = bodies.take(id, part, &mut truncated);
+                match &html {
+                    // The HTML body is this part alone: already sanitised.
+                    Some(clean) if part_html == raw_html => html_to_text(clean),
+                    _ => html_to_text(&sanitize_html(&part_html).0),
+                }
             }
             _ => continue,
         };
@@ -385,8 +391,13 @@ fn parse_checked(raw: &[u8]) -> Result<ParsedEmail, ParseError> {
     })
 }
 
+/// Whether `raw` contains `\n\n` or `\n\r\n`.
 fn has_blank_line(raw: &[u8]) -> bool {
-    raw.windows(2).any(|w| w == b"\n\n") || raw.windows(3).any(|w| w == b"\n\r\n")
+    memchr::memchr_iter(b'\n', raw).any(|i| match raw.get(i + 1) {
+        Some(b'\n') => true,
+        Some(b'\r') => raw.get(i + 2) == Some(&b'\n'),
+        _ => false,
+    })
 }
 
 /// Whether the first line (after blank lines, a UTF-8 BOM and an mbox `From `
@@ -418,6 +429,64 @@ fn starts_with_header_field(raw: &[u8]) -> bool {
         .find(|&&b| b != b' ' && b != b'\t')
         .is_some_and(|&b| b == b':')
 }
+
+/// The parser of whole messages: mail-parser's default header parsers
+/// (as listed in `MessageStream::parse_headers`), except that `Received`
+/// is kept as raw text. Nothing reads it, and its full parse is a large share
+/// of header parsing; the raw reader ends the value at the same byte (after
+/// the last line that is not a continuation), so every offset is the same.
+static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+    let parser = [
+        HeaderName::Subject,
+        HeaderName::Comments,
+        HeaderName::ContentDescription,
+        HeaderName::ContentLocation,
+        HeaderName::ContentTransferEncoding,
+    ]
+    .into_iter()
+    .fold(MessageParser::new(), MessageParser::header_text);
+    let parser = [
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::Cc,
+        HeaderName::Bcc,
+        HeaderName::ReplyTo,
+        HeaderName::Sender,
+        HeaderName::ResentTo,
+        HeaderName::ResentFrom,
+        HeaderName::ResentBcc,
+        HeaderName::ResentCc,
+        HeaderName::ResentSender,
+        HeaderName::ListArchive,
+        HeaderName::ListHelp,
+        HeaderName::ListId,
+        HeaderName::ListOwner,
+        HeaderName::ListPost,
+        HeaderName::ListSubscribe,
+        HeaderName::ListUnsubscribe,
+    ]
+    .into_iter()
+    .fold(parser, MessageParser::header_address);
+    let parser = [
+        HeaderName::MessageId,
+        HeaderName::References,
+        HeaderName::InReplyTo,
+        HeaderName::ReturnPath,
+        HeaderName::ContentId,
+        HeaderName::ResentMessageId,
+    ]
+    .into_iter()
+    .fold(parser, MessageParser::header_id);
+    parser
+        .header_date(HeaderName::Date)
+        .header_date(HeaderName::ResentDate)
+        .header_comma_separated(HeaderName::Keywords)
+        .header_comma_separated(HeaderName::ContentLanguage)
+        .header_content_type(HeaderName::ContentType)
+        .header_content_type(HeaderName::ContentDisposition)
+        .header_raw(HeaderName::MimeVersion)
+        .header_raw(HeaderName::Received)
+});
 
 /// The first occurrence of a top-level header (mail-parser's own accessors
 /// return the *last* one).
@@ -557,8 +626,26 @@ pub(crate) fn single_line(s: &str) -> String {
         .join(" ")
 }
 
+/// `\r\n` and lone `\r` become `\n` (as
+/// `s.replace("\r\n", "\n").replace('\r', "\n")`), in one pass.
 fn normalize_newlines(s: &str) -> String {
-    s.replace("\r\n", "\n").replace('\r', "\n")
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut copied = 0;
+    for cr in memchr::memchr_iter(b'\r', bytes) {
+        if cr < copied {
+            continue;
+        }
+        out.push_str(&s[copied..cr]);
+        out.push('\n');
+        copied = if bytes.get(cr + 1) == Some(&b'\n') {
+            cr + 2
+        } else {
+            cr + 1
+        };
+    }
+    out.push_str(&s[copied..]);
+    out
 }
 
 /// Cuts `s` to at most `max` bytes at a character boundary.
@@ -596,6 +683,56 @@ fn digest_messages(msg: &Message<'_>) -> HashSet<u32> {
     ids
 }
 
+/// The decoded text of body parts (see [`body_text`]), each decoded once
+/// even when it makes up both the text and the HTML body.
+struct BodyTexts<'a> {
+    original: &'a [u8],
+    hint: Hint<'a>,
+    decoded: Vec<(u32, String)>,
+}
+
+impl<'a> BodyTexts<'a> {
+    fn new(original: &'a [u8], hint: Hint<'a>) -> Self {
+        BodyTexts {
+            original,
+            hint,
+            decoded: Vec::new(),
+        }
+    }
+
+    /// [`body_text`] of part `id`, at most [`MAX_HTML_BYTES`] of an HTML
+    /// part and [`MAX_TEXT_BYTES`] of a text part. `truncated` is set as
+    /// `body_text` sets it (on the first call for the part).
+    fn get(&mut self, id: u32, part: &MessagePart<'_>, truncated: &mut bool) -> &str {
+        let index = match self.decoded.iter().position(|(i, _)| *i == id) {
+            Some(index) => index,
+            None => {
+                let text = self.decode(part, truncated);
+                self.decoded.push((id, text));
+                self.decoded.len() - 1
+            }
+        };
+        &self.decoded[index].1
+    }
+
+    /// Like [`get`](Self::get), for the last use of the part's text.
+    fn take(&mut self, id: u32, part: &MessagePart<'_>, truncated: &mut bool) -> String {
+        match self.decoded.iter().position(|(i, _)| *i == id) {
+            Some(index) => self.decoded.swap_remove(index).1,
+            None => self.decode(part, truncated),
+        }
+    }
+
+    fn decode(&self, part: &MessagePart<'_>, truncated: &mut bool) -> String {
+        let max = if matches!(part.body, PartType::Html(_)) {
+            MAX_HTML_BYTES
+        } else {
+            MAX_TEXT_BYTES
+        };
+        body_text(self.original, part, self.hint, max, truncated)
+    }
+}
+
 /// A body part's text, decoded from its bytes with its declared charset (or
 /// the charset of an HTML `<meta>`), see `charset.rs`.
 /// At most `max` bytes of the part are decoded; `truncated` is set when
@@ -622,7 +759,7 @@ fn body_text(
                 .then(|| charset::html_meta_charset(&bytes))
                 .flatten()
         });
-    charset::decode(&bytes, declared.as_deref(), hint)
+    charset::decode_owned(bytes, declared.as_deref(), hint)
 }
 
 fn attachment(
@@ -1000,6 +1137,33 @@ mod tests {
         assert_ne!(synthetic_message_id(b"x"), synthetic_message_id(b"y"));
         assert!(synthetic_message_id(b"x").ends_with("@postdesk.invalid"));
         assert_eq!(synthetic_message_id(b"x").len(), 32 + 1 + 16);
+    }
+
+    #[test]
+    fn newline_helpers_match_their_definitions() {
+        for s in [
+            "",
+            "a",
+            "\r",
+            "\n",
+            "\r\n",
+            "\r\r\n",
+            "\n\r",
+            "a\r\nb\rc\nd\r",
+            "é\r\n日本\r",
+        ] {
+            assert_eq!(
+                normalize_newlines(s),
+                s.replace("\r\n", "\n").replace('\r', "\n"),
+                "{s:?}"
+            );
+            let b = s.as_bytes();
+            assert_eq!(
+                has_blank_line(b),
+                b.windows(2).any(|w| w == b"\n\n") || b.windows(3).any(|w| w == b"\n\r\n"),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! HTML sanitising (ammonia) and HTML-to-text rendering (html2text).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
+use std::sync::LazyLock;
 
 use ammonia::UrlRelative;
 
@@ -63,9 +63,31 @@ pub fn sanitize_html(html: &str) -> (String, bool) {
     if !parseable(html) {
         return (text_as_html(&flat_html_to_text(html)), false);
     }
-    let remote = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&remote);
+    REMOTE_IMAGES.with(|remote| remote.set(false));
+    let document = CLEANER.clean(html);
+    let remote = REMOTE_IMAGES.with(Cell::get);
+    // `Document::to_string` serialises into a buffer and then copies it.
+    let mut buf = Vec::with_capacity(html.len());
+    let mut clean = match document.write_to(&mut buf) {
+        Ok(()) => String::from_utf8(buf).unwrap_or_else(|_| document.to_string()),
+        Err(_) => document.to_string(),
+    };
+    let end = clean.trim_end().len();
+    clean.truncate(end);
+    let start = clean.len() - clean.trim_start().len();
+    clean.drain(..start);
+    (clean, remote)
+}
 
+thread_local! {
+    /// Set by [`CLEANER`]'s attribute filter when it keeps a remote image;
+    /// reset before each [`sanitize_html`] (cleaning runs on the calling
+    /// thread).
+    static REMOTE_IMAGES: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The ammonia configuration of [`sanitize_html`], built once.
+static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();
     builder
         .add_tags(["font", "center"])
@@ -90,7 +112,7 @@ pub fn sanitize_html(html: &str) -> (String, bool) {
         .add_clean_content_tags(REMOVED_WITH_CONTENT)
         .add_url_schemes(["cid"])
         .url_relative(UrlRelative::Deny)
-        .attribute_filter(move |element, attribute, value| match attribute {
+        .attribute_filter(|element, attribute, value| match attribute {
             "id" => ALLOWED_IDS.contains(&value).then_some(value.into()),
             "src" if element == "img" => {
                 let lower = value.trim().to_ascii_lowercase();
@@ -98,15 +120,14 @@ pub fn sanitize_html(html: &str) -> (String, bool) {
                     return None;
                 }
                 if lower.starts_with("http://") || lower.starts_with("https://") {
-                    flag.store(true, Ordering::Relaxed);
+                    REMOTE_IMAGES.with(|remote| remote.set(true));
                 }
                 Some(value.into())
             }
             _ => Some(value.into()),
         });
-    let clean = builder.clean(html).to_string();
-    (clean.trim().to_string(), remote.load(Ordering::Relaxed))
-}
+    builder
+});
 
 /// Elements removed together with everything inside them.
 const REMOVED_WITH_CONTENT: [&str; 13] = [
@@ -173,6 +194,23 @@ pub(crate) fn text_as_html(text: &str) -> String {
     html
 }
 
+/// `text_as_html(text).len()`, without building it.
+pub(crate) fn text_as_html_len(text: &str) -> usize {
+    // Branch-free so that it vectorises: every byte counts 1, `&` 4 more,
+    // `<` and `>` 3 more, `"` 5 more, `\n` 4 more (`<br>`), `\r` none.
+    let extra: usize = text
+        .bytes()
+        .map(|b| {
+            4 * usize::from(b == b'&')
+                + 3 * usize::from(b == b'<' || b == b'>')
+                + 5 * usize::from(b == b'"')
+                + 4 * usize::from(b == b'\n')
+        })
+        .sum();
+    let carriage_returns = text.bytes().filter(|&b| b == b'\r').count();
+    text.len() + extra - carriage_returns
+}
+
 /// Rough element nesting depth of an HTML document: start tags minus end
 /// tags, ignoring void elements, self-closed tags, and elements that the HTML
 /// parser closes implicitly when a sibling starts (`p`, `li`, `td`, ...).
@@ -201,18 +239,18 @@ fn html_shape(html: &str) -> (usize, usize) {
             Some(tag) => (true, tag),
             None => (false, tag),
         };
-        let name = tag
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let name_len = tag
+            .bytes()
+            .position(|b| !b.is_ascii_alphanumeric())
+            .unwrap_or(tag.len());
+        let name = &tag[..name_len];
         if name.is_empty() {
             continue;
         }
         if !closing {
             elements += 1;
         }
-        if NOT_NESTING.contains(&name.as_str()) {
+        if NOT_NESTING.iter().any(|n| n.eq_ignore_ascii_case(name)) {
             continue;
         }
         if closing {
@@ -307,6 +345,13 @@ mod tests {
         assert!(nesting_depth(&html) <= 1);
         let (clean, _) = sanitize_html(&html);
         assert!(clean.starts_with("<p>para</p>"), "{}", &clean[..40]);
+    }
+
+    #[test]
+    fn text_as_html_len_matches() {
+        for text in ["", "plain", "a<b>&\"c\"\r\nd\r\re\n", "é – \r\n日本 <>"] {
+            assert_eq!(text_as_html_len(text), text_as_html(text).len(), "{text:?}");
+        }
     }
 
     #[test]
