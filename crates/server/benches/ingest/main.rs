@@ -44,8 +44,9 @@ const PARTS: [&str; 5] = ["throughput", "latency", "smtp", "phases", "memory"];
 const DRAIN_POLL: Duration = Duration::from_millis(10);
 /// The mailbox of the bare IMAP reader (what Dovecot alone takes to hand over a new email).
 const BASELINE_USER: &str = "idle@example.test";
-/// Emails per `UID FETCH` for the bare client, as postdesk's reader batches.
-const FETCH_BATCH: usize = 50;
+/// Emails per `UID FETCH` for the bare client, and per `store_fetched` in the phases: as
+/// postdesk's reader batches (`FETCH_BATCH` in `src/imap/session.rs`).
+const FETCH_BATCH: usize = 200;
 
 struct Options {
     messages: usize,
