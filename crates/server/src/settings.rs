@@ -45,6 +45,11 @@ pub struct Settings {
     /// Hours a login token stays valid.
     #[arg(long, env = "POSTDESK_SESSION_HOURS", default_value_t = 24 * 7)]
     pub session_hours: u64,
+    /// Turns on `PUT /api/v1/hooks/dovecot-push` (Dovecot's push-notification plugin) with this
+    /// secret as the HTTP Basic password: a push wakes the inbox's reader at once. Off when
+    /// unset.
+    #[arg(long, env = "POSTDESK_PUSH_SECRET", hide_env_values = true)]
+    pub push_secret: Option<String>,
 }
 
 impl Settings {
@@ -63,6 +68,7 @@ impl Settings {
             max_email_mb: 50,
             process_timeout_seconds: 60,
             session_hours: 24 * 7,
+            push_secret: None,
         }
     }
 

@@ -56,6 +56,8 @@ pub struct ReaderContext {
 
 struct Running {
     stop: watch::Sender<bool>,
+    /// Ends the reader's IDLE (or poll wait) at once, for a push from the mail server.
+    wake: Arc<tokio::sync::Notify>,
     handle: JoinHandle<()>,
 }
 
@@ -113,11 +115,15 @@ impl Readers {
         }
         let (stop_tx, stop_rx) = watch::channel(false);
         let ctx = self.ctx.clone();
-        let handle = tokio::spawn(async move { run_reader(ctx, inbox, stop_rx).await });
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let reader_wake = Arc::clone(&wake);
+        let handle =
+            tokio::spawn(async move { run_reader(ctx, inbox, stop_rx, reader_wake).await });
         running.insert(
             inbox,
             Running {
                 stop: stop_tx,
+                wake,
                 handle,
             },
         );
@@ -125,6 +131,37 @@ impl Readers {
     }
 
     /// Stops every reader.
+    /// Wakes the readers of the active inboxes that read `folder` (any, when `None`) of the IMAP
+    /// login `username` (case-insensitive): they sync now instead of when IDLE reports.
+    /// Returns how many were woken.
+    ///
+    /// # Errors
+    /// Only when the inboxes cannot be read from the database.
+    pub async fn wake_login(&self, username: &str, folder: Option<&str>) -> anyhow::Result<usize> {
+        let matching: Vec<InboxId> = self
+            .ctx
+            .store
+            .list_inboxes()
+            .await?
+            .into_iter()
+            .filter(|inbox| {
+                inbox.active
+                    && inbox.imap.username.eq_ignore_ascii_case(username)
+                    && folder.is_none_or(|f| f == inbox.imap_mailbox)
+            })
+            .map(|inbox| inbox.id)
+            .collect();
+        let running = self.running.lock().await;
+        let mut woken = 0;
+        for id in matching {
+            if let Some(reader) = running.get(&id) {
+                reader.wake.notify_one();
+                woken += 1;
+            }
+        }
+        Ok(woken)
+    }
+
     pub async fn stop_all(&self) {
         let mut running = self.running.lock().await;
         for (_, reader) in running.drain() {
@@ -165,14 +202,19 @@ pub(crate) async fn record_state(
 }
 
 /// The supervisor loop of one inbox: run sessions until stopped, backing off after failures.
-async fn run_reader(ctx: ReaderContext, inbox: InboxId, mut stop: watch::Receiver<bool>) {
+async fn run_reader(
+    ctx: ReaderContext,
+    inbox: InboxId,
+    mut stop: watch::Receiver<bool>,
+    wake: Arc<tokio::sync::Notify>,
+) {
     let mut backoff = BACKOFF_START;
     loop {
         if *stop.borrow() {
             break;
         }
         let outcome = tokio::select! {
-            outcome = session::run_session(&ctx, inbox, &mut backoff) => outcome,
+            outcome = session::run_session(&ctx, inbox, &mut backoff, &wake) => outcome,
             _ = stop.changed() => break,
         };
         let Err(error) = outcome else { break };

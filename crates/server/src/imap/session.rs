@@ -189,6 +189,7 @@ pub(super) async fn run_session(
     ctx: &ReaderContext,
     inbox: InboxId,
     backoff: &mut Duration,
+    wake: &tokio::sync::Notify,
 ) -> anyhow::Result<()> {
     record_state(ctx, inbox, InboxState::Connecting, None, false).await;
     let s = settings_of(ctx, inbox).await?;
@@ -218,17 +219,31 @@ pub(super) async fn run_session(
             timed("IDLE", idle.init()).await?;
             // Mail that arrived just before IDLE is announced with the IDLE's first response.
             if !announces_new_mail(|| unsolicited.try_recv().ok()) {
-                let (wait, _interrupt) = idle.wait_with_timeout(IDLE_TIMEOUT);
-                // `_interrupt` must live while waiting: dropping it ends the IDLE at once.
-                let woke = wait.await.context("IDLE failed")?;
-                drop(_interrupt);
+                let (wait, interrupt) = idle.wait_with_timeout(IDLE_TIMEOUT);
+                // `interrupt` must live while waiting: dropping it ends the IDLE at once, which
+                // a push from the mail server does.
+                let mut interrupt = Some(interrupt);
+                tokio::pin!(wait);
+                let woke = loop {
+                    tokio::select! {
+                        woke = &mut wait => break woke.context("IDLE failed")?,
+                        () = wake.notified(), if interrupt.is_some() => {
+                            tracing::debug!(%inbox, "Woken by a push");
+                            interrupt = None;
+                        }
+                    }
+                };
+                drop(interrupt);
                 if let IdleResponse::NewData(data) = &woke {
                     tracing::debug!(%inbox, response = ?data.parsed(), "IDLE woke");
                 }
             }
             session = timed("IDLE DONE", idle.done()).await?;
         } else {
-            tokio::time::sleep(ctx.poll_interval).await;
+            tokio::select! {
+                () = tokio::time::sleep(ctx.poll_interval) => {}
+                () = wake.notified() => tracing::debug!(%inbox, "Woken by a push"),
+            }
             timed("NOOP", session.noop()).await?;
         }
     }

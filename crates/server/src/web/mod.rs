@@ -9,6 +9,7 @@ mod conversations;
 mod error;
 mod events;
 mod inboxes;
+mod push;
 mod session;
 mod ui;
 mod users;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .merge(inboxes::router())
         .merge(conversations::router())
         .merge(events::router())
+        .merge(push::router())
         .fallback(|| async { ApiError::NotFound("No such API endpoint".into()) });
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

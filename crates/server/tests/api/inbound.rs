@@ -536,3 +536,108 @@ async fn an_email_arriving_during_a_sync_is_fetched_without_waiting_for_the_next
     })
     .await;
 }
+
+/// With Dovecot's push-notification plugin pointed at postdesk, a new email delivered over
+/// LMTP wakes the reader at once. The server here has no IDLE and postdesk polls only hourly, so the second email
+/// (delivered while the reader waits for its next poll) can only arrive through the push.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_from_dovecot_wakes_the_reader_at_once() {
+    let mut app = spawn_app(Db::Sqlite).await;
+    app.restart_with(|s| {
+        s.poll_seconds = 3600;
+        s.push_secret = Some("s3cret".into());
+    })
+    .await;
+    let hook = format!("{}/api/v1/hooks/dovecot-push", app.base);
+
+    // The endpoint checks its secret and its input.
+    let note = json!({"user": SUPPORT, "event": "messageNew", "folder": "INBOX"});
+    let wrong = app
+        .client
+        .put(&hook)
+        .basic_auth("push", Some("wrong"))
+        .json(&note)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let garbage = app
+        .client
+        .put(&hook)
+        .basic_auth("push", Some("s3cret"))
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
+    let unknown = app
+        .client
+        .put(&hook)
+        .basic_auth("push", Some("s3cret"))
+        .json(&json!({"user": "nobody@example.test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NO_CONTENT);
+
+    let url = hook.replacen("http://", "http://push:s3cret@", 1);
+    app.dovecot
+        .reconfigure(&format!(
+            "imap_capability = IMAP4rev1 LITERAL+ SASL-IR ID ENABLE UIDPLUS
+mail_plugins = $mail_plugins notify push_notification
+mail_attribute_dict = file:%h/dovecot-attributes
+plugin {{
+  push_notification_driver = ox:url={url}
+}}"
+        ))
+        .await
+        .unwrap();
+    // The ox driver notifies for users who registered for it, in server metadata.
+    app.doveadm(&[
+        "mailbox",
+        "metadata",
+        "set",
+        "-u",
+        SUPPORT,
+        "-s",
+        "",
+        "/private/vendor/vendor.dovecot/http-notify",
+        &format!("user={SUPPORT}"),
+    ]);
+
+    app.dovecot
+        .deliver_lmtp(
+            SUPPORT,
+            email(
+                "pushed1@customer.test",
+                "carol@customer.test",
+                "Pushed",
+                "Hi",
+                "",
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    wait_for_emails(&app, 1, "the first email (reconnect sync or push)").await;
+    app.dovecot
+        .deliver_lmtp(
+            SUPPORT,
+            email(
+                "pushed2@customer.test",
+                "carol@customer.test",
+                "Pushed again",
+                "Hi",
+                "",
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    wait_for_emails(
+        &app,
+        2,
+        "the email brought by the push, not the hourly poll",
+    )
+    .await;
+}
