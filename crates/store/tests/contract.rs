@@ -190,6 +190,25 @@ fn added(outcome: &IngestOutcome) -> (ConversationId, postdesk_core::ids::Messag
     }
 }
 
+/// Delivers a new email as UID `uid` (Message-ID `message_id`, from `from`), then `agent`
+/// takes its conversation and closes it; returns the conversation.
+async fn closed_conversation(
+    store: &Store,
+    inbox: postdesk_core::ids::InboxId,
+    uid: u32,
+    (message_id, from): (&str, &str),
+    agent: &User,
+) -> ConversationId {
+    let (conversation, _, _) =
+        added(&deliver(store, inbox, uid, &incoming(message_id, from, "Hi")).await);
+    store.take_conversation(conversation, agent).await.unwrap();
+    store
+        .close_conversation(conversation, agent, None)
+        .await
+        .unwrap();
+    conversation
+}
+
 // The contract.
 
 async fn users_are_unique_and_sessions_expire(store: Store) {
@@ -1014,20 +1033,8 @@ async fn an_auto_reply_joins_its_conversation_without_reopening_it(store: Store)
         .unwrap()
         .id;
     let alice = user(&store, "alice", Role::Agent).await;
-    let (conversation, _, _) = added(
-        &deliver(
-            &store,
-            inbox,
-            1,
-            &incoming("a@c.test", "carol@c.test", "Hi"),
-        )
-        .await,
-    );
-    store.take_conversation(conversation, &alice).await.unwrap();
-    store
-        .close_conversation(conversation, &alice, None)
-        .await
-        .unwrap();
+    let conversation =
+        closed_conversation(&store, inbox, 1, ("a@c.test", "carol@c.test"), &alice).await;
     let mut vacation = incoming("auto@c.test", "carol@c.test", "Out of office: Re: Hi");
     vacation.in_reply_to = Some("a@c.test".into());
     vacation.auto_reply = true;
@@ -1065,17 +1072,7 @@ async fn an_email_after_the_reopen_window_opens_a_follow_up(store: Store) {
     settings.reopen_days = 0;
     let inbox = store.create_inbox(&settings).await.unwrap().id;
     let alice = user(&store, "alice", Role::Agent).await;
-    let (old, _, _) = added(
-        &deliver(
-            &store,
-            inbox,
-            1,
-            &incoming("a@c.test", "carol@c.test", "Hi"),
-        )
-        .await,
-    );
-    store.take_conversation(old, &alice).await.unwrap();
-    store.close_conversation(old, &alice, None).await.unwrap();
+    let old = closed_conversation(&store, inbox, 1, ("a@c.test", "carol@c.test"), &alice).await;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let mut late = incoming("late@c.test", "carol@c.test", "Re: Hi");
     late.in_reply_to = Some("a@c.test".into());
@@ -1324,27 +1321,14 @@ async fn a_batch_threads_dedups_and_reopens_as_one_email_after_another_would(sto
         .id;
     let alice = user(&store, "alice", Role::Agent).await;
     // Stored before the batch: a conversation with @alice, closed.
-    let (closed, _, _) = added(
-        &deliver(
-            &store,
-            inbox,
-            1,
-            &incoming("old@c.test", "dave@c.test", "Old"),
-        )
-        .await,
-    );
-    store.take_conversation(closed, &alice).await.unwrap();
-    store
-        .close_conversation(closed, &alice, None)
-        .await
-        .unwrap();
+    let closed = closed_conversation(&store, inbox, 1, ("old@c.test", "dave@c.test"), &alice).await;
 
     let first = incoming("first@c.test", "carol@c.test", "Printer");
     let mut reply = incoming("second@c.test", "carol@c.test", "Re: Printer");
     reply.in_reply_to = Some("first@c.test".into());
     reply.contact.name = Some("Carol C.".into());
     let again = incoming("first@c.test", "carol@c.test", "Printer");
-    let mut reopening = incoming("third@c.test", "dave@c.test", "Re: Old");
+    let mut reopening = incoming("third@c.test", "dave@c.test", "Re: Hi");
     reopening.references = vec!["old@c.test".into()];
     let mut late = incoming("fourth@c.test", "erin@c.test", "Re: Printer");
     late.references = vec!["unknown@c.test".into(), "second@c.test".into()];
