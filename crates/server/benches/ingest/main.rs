@@ -1,6 +1,7 @@
 //! `cargo bench -p postdesk --bench ingest`: how fast postdesk turns a mailbox into
 //! conversations, how soon a new email shows up over Server-Sent Events (read from a mailbox
-//! over IMAP, or received by postdesk's own SMTP ingress), and how much memory one email at the
+//! over IMAP, with or without Dovecot's push to postdesk, or received by postdesk's own SMTP
+//! ingress), and how much memory one email at the
 //! size limit takes. Everything runs against a real Dovecot started by the testkit on loopback
 //! and the real `postdesk` binary (bench profile = release) as a child process. See
 //! docs/benchmarks.md for what is measured, how, and the figures.
@@ -10,11 +11,12 @@
 //! - `BENCH_DB` (`sqlite`): `postgres` runs postdesk on a fresh PostgreSQL database
 //!   (`POSTDESK_TEST_PG_URL`, default postgres://postgres@127.0.0.1:5432/postgres).
 //! - `BENCH_LATENCY` (200): emails delivered one at a time for the SSE delay, over LMTP to
-//!   Dovecot and again over SMTP to postdesk (and up to 100 of them to a bare IMAP reader on a
+//!   Dovecot, again over SMTP to postdesk, and again over LMTP to a Dovecot that pushes to
+//!   postdesk (and up to 100 of them to a bare IMAP reader on a
 //!   second mailbox, for Dovecot's own share).
 //! - `BENCH_LATENCY_GAP_MS` (50): pause after postdesk is idle again before the next delivery.
 //! - `BENCH_BIG_MB` (49.9): size in MiB of the size-limit email (the limit is 50 MiB).
-//! - `BENCH_ONLY` (all): comma-separated subset of `throughput,latency,smtp,phases,memory`.
+//! - `BENCH_ONLY` (all): comma-separated subset of `throughput,latency,smtp,push,phases,memory`.
 //! - `BENCH_SEED` (1): corpus seed.
 //! - `BENCH_WRITE=1`: add this run's row to the table in docs/benchmarks.md.
 //! - `BENCH_LOG` (`warn`): postdesk's log filter; when set, postdesk's log is kept as
@@ -31,7 +33,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, ensure};
 use postdesk_core::ids::InboxId;
 use postdesk_testkit::{Dovecot, PgDatabase};
-use report::{Latency, Memory, Phases, Run, SmtpLatency, Throughput};
+use report::{Latency, Memory, Phases, PushLatency, Run, SmtpLatency, Throughput};
 use server::Postdesk;
 
 const PASSWORD: &str = "mailbox-secret";
@@ -39,7 +41,9 @@ const BIG_USER: &str = "big@example.test";
 /// The Dovecot mailbox of the inbox that receives over SMTP (its IMAP reader idles on it, empty).
 const SMTP_USER: &str = "smtp@example.test";
 /// Every part, in the order they run: the default of `BENCH_ONLY`.
-const PARTS: [&str; 5] = ["throughput", "latency", "smtp", "phases", "memory"];
+const PARTS: [&str; 6] = ["throughput", "latency", "smtp", "push", "phases", "memory"];
+/// `POSTDESK_PUSH_SECRET` of the postdesk that Dovecot pushes to (the push part).
+const PUSH_SECRET: &str = "bench-push-secret";
 /// How often the backlog part counts the raw emails in postdesk's database.
 const DRAIN_POLL: Duration = Duration::from_millis(10);
 /// The mailbox of the bare IMAP reader (what Dovecot alone takes to hand over a new email).
@@ -236,6 +240,26 @@ async fn bench(options: &Options) -> anyhow::Result<Run> {
             let _ = pg.cleanup().await;
         }
         run.smtp = Some(outcome?);
+    }
+
+    if options.runs("push") {
+        let pg = database(options).await?;
+        let url = pg.as_ref().map(|p| p.url().to_owned());
+        let postdesk =
+            Postdesk::start_with(url.as_deref(), &[("POSTDESK_PUSH_SECRET", PUSH_SECRET)]).await?;
+        eprintln!(
+            "postdesk pid {} at {}, push endpoint on",
+            postdesk.pid, postdesk.base
+        );
+        let outcome = push_latency(options, &postdesk, url.as_deref()).await;
+        if outcome.is_err() {
+            eprintln!("--- postdesk log tail ---\n{}", postdesk.log_tail());
+        }
+        postdesk.stop().await;
+        if let Some(pg) = pg {
+            let _ = pg.cleanup().await;
+        }
+        run.push = Some(outcome?);
     }
 
     if options.runs("phases") {
@@ -590,6 +614,192 @@ async fn smtp_latency(
     Ok(out)
 }
 
+/// Measurement 4: as [`latency`], over LMTP one email at a time, but to a Dovecot of its own
+/// whose push-notification plugin (`ox` driver) calls postdesk's
+/// `PUT /api/v1/hooks/dovecot-push` as soon as it stores an email. The reader stays in IDLE,
+/// so whichever wakes it first counts. Paced as [`latency`], on an initially empty mailbox.
+async fn push_latency(
+    options: &Options,
+    postdesk: &Postdesk,
+    database_url: Option<&str>,
+) -> anyhow::Result<PushLatency> {
+    let emails = corpus::generate(options.latency, options.seed.wrapping_add(3_000_017));
+    // A Dovecot of its own: the other parts' instance keeps its configuration.
+    let mut dovecot = Dovecot::start().await?;
+    dovecot.add_user(corpus::SUPPORT, PASSWORD)?;
+    let hook = postdesk.url("/api/v1/hooks/dovecot-push").replacen(
+        "http://",
+        &format!("http://push:{PUSH_SECRET}@"),
+        1,
+    );
+    dovecot
+        .reconfigure(&format!(
+            "mail_plugins = $mail_plugins notify push_notification
+mail_attribute_dict = file:%h/dovecot-attributes
+plugin {{
+  push_notification_driver = ox:url={hook}
+}}"
+        ))
+        .await?;
+    // The ox driver notifies only for users registered for it, in server metadata.
+    doveadm(
+        dovecot.dir(),
+        &[
+            "mailbox",
+            "metadata",
+            "set",
+            "-u",
+            corpus::SUPPORT,
+            "-s",
+            "",
+            "/private/vendor/vendor.dovecot/http-notify",
+            &format!("user={}", corpus::SUPPORT),
+        ],
+    )?;
+    let outcome = push_deliveries(options, &dovecot, postdesk, database_url, &emails).await;
+    let log = dovecot.log();
+    if outcome.is_err() {
+        let lines: Vec<&str> = log.lines().collect();
+        eprintln!(
+            "--- Dovecot (push) log tail ---\n{}",
+            lines[lines.len().saturating_sub(20)..].join("\n")
+        );
+    }
+    let mut out = outcome?;
+    out.push_errors = log
+        .lines()
+        .filter(|l| {
+            l.contains("push-notification") && (l.contains("Error") || l.contains("Warning"))
+        })
+        .map(str::to_owned)
+        .collect();
+    Ok(out)
+}
+
+/// The deliveries of [`push_latency`], once Dovecot pushes to postdesk.
+async fn push_deliveries(
+    options: &Options,
+    dovecot: &Dovecot,
+    postdesk: &Postdesk,
+    database_url: Option<&str>,
+    emails: &[corpus::Email],
+) -> anyhow::Result<PushLatency> {
+    let inbox = postdesk
+        .create_inbox(
+            dovecot.imap_port(),
+            corpus::SUPPORT,
+            corpus::SUPPORT,
+            PASSWORD,
+        )
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !postdesk.inbox_synced(inbox).await? {
+        ensure!(
+            Instant::now() < deadline,
+            "the inbox on an empty mailbox did not become idle"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut events = postdesk.events().await?;
+    let mut lmtp = mail::Delivery::connect(mail::Protocol::Lmtp, dovecot.lmtp_port()).await?;
+    let mut out = PushLatency {
+        gap_ms: u64::try_from(options.gap.as_millis()).unwrap_or(u64::MAX),
+        ..PushLatency::default()
+    };
+    eprintln!(
+        "delivering {} emails one at a time over LMTP to a Dovecot that pushes to postdesk",
+        emails.len()
+    );
+    for email in emails {
+        tokio::time::sleep(options.gap).await;
+        // A late or second event for the previous email would show here.
+        out.created_events += events.drain_counting("message_created");
+        let start = Instant::now();
+        lmtp.deliver(corpus::SUPPORT, &email.raw).await?;
+        let stored = Instant::now();
+        let deadline = stored + Duration::from_secs(20);
+        let mut woke = None;
+        // Events are stamped when read, so those that came during the LMTP transaction (the
+        // push is sent while Dovecot saves the email) keep their times.
+        let created = loop {
+            let Some(event) = events
+                .next(deadline.saturating_duration_since(Instant::now()))
+                .await
+            else {
+                break None;
+            };
+            match event.kind.as_str() {
+                "inbox_status" if woke.is_none() && event.data["state"] == "syncing" => {
+                    woke = Some(event.at);
+                }
+                "message_created" => break Some(event.at),
+                _ => {}
+            }
+        };
+        match created {
+            Some(at) => {
+                out.created_events += 1;
+                out.from_start.push(at.saturating_duration_since(start));
+                out.lmtp.push(stored.duration_since(start));
+                out.from_stored.push(at.saturating_duration_since(stored));
+                out.event_before_250 += usize::from(at < stored);
+                if let Some(woke) = woke {
+                    out.woke.push(woke.saturating_duration_since(start));
+                    out.postdesk_own.push(at.saturating_duration_since(woke));
+                }
+            }
+            None => {
+                out.missed += 1;
+                eprintln!("  no message_created within 20 s of a delivery");
+            }
+        }
+        // Back to idle with nothing left to process before the next email.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !postdesk.inbox_synced(inbox).await? {
+            ensure!(Instant::now() < deadline, "postdesk did not return to idle");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    lmtp.quit().await;
+    // Dovecot's own IDLE notification of the last email comes 500 ms after it was stored: wait
+    // past it for any late or duplicate event.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    out.created_events += events.drain_counting("message_created");
+    // Each email stored exactly once, and announced exactly once.
+    let db = postdesk.raw_emails(database_url).await?;
+    let stored = db.count(inbox).await;
+    db.close().await;
+    let stored = stored?;
+    ensure!(
+        usize::try_from(stored).ok() == Some(emails.len()),
+        "postdesk stored {stored} raw emails for {} delivered over LMTP",
+        emails.len()
+    );
+    ensure!(
+        out.created_events == emails.len(),
+        "{} message_created events for {} emails delivered over LMTP",
+        out.created_events,
+        emails.len()
+    );
+    Ok(out)
+}
+
+/// Runs `doveadm -c <dir>/dovecot.conf ARGS` against a testkit Dovecot.
+fn doveadm(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<()> {
+    let output = std::process::Command::new("doveadm")
+        .arg("-c")
+        .arg(dir.join("dovecot.conf"))
+        .args(args)
+        .output()
+        .context("cannot run doveadm")?;
+    ensure!(
+        output.status.success(),
+        "doveadm {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
 /// Where the time goes: the reader's steps in this process, on the same corpus, without IMAP.
 async fn phases(emails: &[corpus::Email], database_url: Option<&str>) -> anyhow::Result<Phases> {
     use postdesk_core::model::Security;
@@ -672,7 +882,7 @@ async fn phases(emails: &[corpus::Email], database_url: Option<&str>) -> anyhow:
     })
 }
 
-/// Measurement 4: one email just under the size limit, into an idle postdesk.
+/// Measurement 5: one email just under the size limit, into an idle postdesk.
 async fn memory(
     options: &Options,
     dovecot: &Dovecot,

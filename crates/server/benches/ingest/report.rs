@@ -79,6 +79,34 @@ pub struct SmtpLatency {
     pub gap_ms: u64,
 }
 
+/// Delivery over LMTP to a Dovecot whose push-notification plugin (`ox` driver) calls
+/// postdesk's `PUT /api/v1/hooks/dovecot-push` as soon as it stores the email; the reader also
+/// stays in IDLE.
+#[derive(Debug, Default)]
+pub struct PushLatency {
+    /// From just before the LMTP transaction to the `message_created` event read.
+    pub from_start: Vec<Duration>,
+    /// How long the LMTP transactions took (start -> `250`, the email stored).
+    pub lmtp: Vec<Duration>,
+    /// From the `250` to the event (zero when the event came first).
+    pub from_stored: Vec<Duration>,
+    /// From just before the LMTP transaction to postdesk's `inbox_status: syncing` (its reader
+    /// woken, by the push or by IDLE).
+    pub woke: Vec<Duration>,
+    /// postdesk's part: from that wake-up to the `message_created` event.
+    pub postdesk_own: Vec<Duration>,
+    /// Deliveries whose event was read before the LMTP `250` (the push is sent during the
+    /// transaction).
+    pub event_before_250: usize,
+    /// `message_created` events in all (each email should have exactly one).
+    pub created_events: usize,
+    /// Error or warning lines of the Dovecot log about the push-notification plugin.
+    pub push_errors: Vec<String>,
+    /// Emails whose event did not come within the wait.
+    pub missed: usize,
+    pub gap_ms: u64,
+}
+
 #[derive(Debug, Default)]
 pub struct Phases {
     pub emails: usize,
@@ -131,6 +159,7 @@ pub struct Run {
     pub postdesk: Option<Throughput>,
     pub latency: Option<Latency>,
     pub smtp: Option<SmtpLatency>,
+    pub push: Option<PushLatency>,
     pub phases: Option<Phases>,
     pub memory: Option<Memory>,
 }
@@ -228,7 +257,7 @@ impl Run {
             let _ = writeln!(out, "\n1. Backlog ingest");
             let _ = writeln!(
                 out,
-                "   bare IMAP fetch (async-imap, UID FETCH (UID BODY.PEEK[]), 50 per batch): {} emails in {:.2} s = {rate:.0} emails/s ({:.1} MiB/s); Dovecot CPU {:.1} s",
+                "   bare IMAP fetch (async-imap, UID FETCH (UID BODY.PEEK[]), 200 per batch): {} emails in {:.2} s = {rate:.0} emails/s ({:.1} MiB/s); Dovecot CPU {:.1} s",
                 bare.emails,
                 bare.elapsed.as_secs_f64(),
                 mb(bare.bytes as u64) / bare.elapsed.as_secs_f64(),
@@ -443,10 +472,13 @@ impl Run {
                 );
             }
         }
+        if let Some(l) = &self.push {
+            push_text(&mut out, l);
+        }
         if let Some(m) = &self.memory {
             let _ = writeln!(
                 out,
-                "\n4. Peak memory for one email at the size limit (child process, /proc/PID/status)"
+                "\n5. Peak memory for one email at the size limit (child process, /proc/PID/status)"
             );
             let _ = writeln!(
                 out,
@@ -553,6 +585,21 @@ impl Run {
                 ms(t.max)
             )
         });
+        let push = self.push.as_ref().map_or_else(dash, |l| {
+            let s = summary(&l.from_start);
+            let missed = if l.missed > 0 {
+                format!(" ({} missed)", l.missed)
+            } else {
+                String::new()
+            };
+            format!(
+                "{:.1} / {:.1} / {:.1} / {:.1}{missed}",
+                ms(s.p50),
+                ms(s.p90),
+                ms(s.p99),
+                ms(s.max)
+            )
+        });
         let (memory, factor) = self.memory.as_ref().map_or_else(
             || (dash(), dash()),
             |m| {
@@ -563,14 +610,118 @@ impl Run {
             },
         );
         format!(
-            "| {} | {} | {} | {emails} | {bare} | {postdesk} | {ratio} | {drained} | {latency} | {smtp} | {memory} | {factor} |",
+            "| {} | {} | {} | {emails} | {bare} | {postdesk} | {ratio} | {drained} | {latency} | {smtp} | {push} | {memory} | {factor} |",
             self.date, self.commit, self.db
         )
     }
 }
 
+/// Section 4 of the console report: LMTP delivery with Dovecot's push configured.
+fn push_text(out: &mut String, l: &PushLatency) {
+    let s = summary(&l.from_start);
+    let lm = summary(&l.lmtp);
+    let st = summary(&l.from_stored);
+    let _ = writeln!(
+        out,
+        "\n4. Mailbox -> SSE delay with Dovecot's push (push-notification ox driver -> PUT /api/v1/hooks/dovecot-push, IDLE still on), {} emails over LMTP one at a time, {} ms after postdesk is idle again",
+        l.from_start.len(),
+        l.gap_ms
+    );
+    let _ = writeln!(
+        out,
+        "   delivery start -> message_created read: median {:.1} ms, p90 {:.1}, p99 {:.1}, max {:.1} (target median < {TARGET_MEDIAN_MS}, p99 < {TARGET_P99_MS}): {}",
+        ms(s.p50),
+        ms(s.p90),
+        ms(s.p99),
+        ms(s.max),
+        verdict(ms(s.p50) < TARGET_MEDIAN_MS && ms(s.p99) < TARGET_P99_MS && l.missed == 0)
+    );
+    let _ = writeln!(
+        out,
+        "   of which the LMTP delivery itself (start -> 250): median {:.1} ms, p90 {:.1}, p99 {:.1}, max {:.1}",
+        ms(lm.p50),
+        ms(lm.p90),
+        ms(lm.p99),
+        ms(lm.max)
+    );
+    let _ = writeln!(
+        out,
+        "   stored (LMTP 250) -> event: median {:.1} ms, p90 {:.1}, p99 {:.1}, max {:.1}; event read before the 250: {} of {}",
+        ms(st.p50),
+        ms(st.p90),
+        ms(st.p99),
+        ms(st.max),
+        l.event_before_250,
+        l.from_start.len()
+    );
+    if !l.woke.is_empty() {
+        let w = summary(&l.woke);
+        let p = summary(&l.postdesk_own);
+        let _ = writeln!(
+            out,
+            "   delivery start -> postdesk woken (its inbox_status: syncing): median {:.1} ms, p90 {:.1}, p99 {:.1}, max {:.1}",
+            ms(w.p50),
+            ms(w.p90),
+            ms(w.p99),
+            ms(w.max)
+        );
+        let _ = writeln!(
+            out,
+            "   postdesk's part, woken -> message_created read: median {:.1} ms, p90 {:.1}, p99 {:.1}, max {:.1}",
+            ms(p.p50),
+            ms(p.p90),
+            ms(p.p99),
+            ms(p.max)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "   message_created events: {} for {} emails, each stored once in postdesk's database",
+        l.created_events,
+        l.from_start.len() + l.missed
+    );
+    if l.missed > 0 {
+        let _ = writeln!(
+            out,
+            "   {} emails had no event within the wait (not in the percentiles)",
+            l.missed
+        );
+    }
+    if !l.push_errors.is_empty() {
+        let _ = writeln!(
+            out,
+            "   Dovecot logged {} push-notification errors or warnings, the first: {}",
+            l.push_errors.len(),
+            l.push_errors[0]
+        );
+    }
+}
+
+/// Columns of [`table_header`]; rows written before the push column have one fewer.
+const COLUMNS: usize = 13;
+/// Where the push column is (0-based), for rows written before it.
+const PUSH_COLUMN: usize = 10;
+
+/// A row of the runs table with as many columns as [`table_header`]: a row from before the push
+/// column gets "–" there.
+fn upgrade_row(row: &str) -> String {
+    let cells: Vec<&str> = row
+        .trim()
+        .trim_start_matches('|')
+        .trim_end_matches('|')
+        .split('|')
+        .map(str::trim)
+        .collect();
+    if cells.len() != COLUMNS - 1 {
+        return row.to_owned();
+    }
+    let mut cells = cells;
+    cells.insert(PUSH_COLUMN, "–");
+    format!("| {} |", cells.join(" | "))
+}
+
 pub fn table_header() -> String {
-    "| Run (UTC) | Commit | DB | Emails | Bare IMAP fetch | postdesk ingest (processed) | Ratio (target ≥ 0.50) | postdesk stored raw (drained), ratio | SSE delay ms: median / p90 / p99 / max (target < 100 / – / < 500 / –) | SMTP ingress → SSE delay ms: median / p90 / p99 / max (to the `250`) | Peak RSS growth, 49.9 MiB email | × email size (target < 4) |\n|---|---|---|---|---|---|---|---|---|---|---|---|".to_owned()
+    "| Run (UTC) | Commit | DB | Emails | Bare IMAP fetch | postdesk ingest (processed) | Ratio (target ≥ 0.50) | postdesk stored raw (drained), ratio | SSE delay ms: median / p90 / p99 / max (target < 100 / – / < 500 / –) | SMTP ingress → SSE delay ms: median / p90 / p99 / max (to the `250`) | LMTP + Dovecot push → SSE delay ms: median / p90 / p99 / max | Peak RSS growth, 49.9 MiB email | × email size (target < 4) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|".to_owned()
 }
 
 /// Adds `row` to the runs table between the markers in `docs/benchmarks.md`, keeping the most
@@ -592,8 +743,12 @@ pub fn write_row(row: &str) -> anyhow::Result<PathBuf> {
         path.display()
     );
     let inside = &text[begin + BEGIN.len()..end];
-    let mut rows: Vec<&str> = inside.lines().filter(|l| l.starts_with("| 20")).collect();
-    rows.push(row);
+    let mut rows: Vec<String> = inside
+        .lines()
+        .filter(|l| l.starts_with("| 20"))
+        .map(upgrade_row)
+        .collect();
+    rows.push(row.to_owned());
     let rows = &rows[rows.len().saturating_sub(KEEP_ROWS)..];
     let section = format!("{BEGIN}\n{}\n{}\n{END}", table_header(), rows.join("\n"));
     let updated = format!("{}{section}{}", &text[..begin], &text[end + END.len()..]);

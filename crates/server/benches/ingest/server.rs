@@ -40,7 +40,8 @@ impl Postdesk {
     }
 
     /// [`Postdesk::start`] with extra environment for the child, e.g.
-    /// `POSTDESK_SMTP_LISTEN` to turn the SMTP ingress on. Its listeners are bound before
+    /// `POSTDESK_SMTP_LISTEN` to turn the SMTP ingress on or `POSTDESK_PUSH_SECRET` the push
+    /// endpoint. Its listeners are bound before
     /// `/healthz` answers, so they accept connections when this returns.
     pub async fn start_with(
         database_url: Option<&str>,
@@ -66,6 +67,7 @@ impl Postdesk {
             .env_remove("POSTDESK_DATABASE_URL")
             .env_remove("POSTDESK_MAX_EMAIL_MB")
             .env_remove("POSTDESK_SMTP_LISTEN")
+            .env_remove("POSTDESK_PUSH_SECRET")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
@@ -430,6 +432,15 @@ impl Events {
     /// Drops every event already received.
     pub fn drain(&mut self) {
         while self.rx.try_recv().is_ok() {}
+    }
+
+    /// Drops every event already received, counting those of `kind`.
+    pub fn drain_counting(&mut self, kind: &str) -> usize {
+        let mut counted = 0;
+        while let Ok(event) = self.rx.try_recv() {
+            counted += usize::from(event.kind == kind);
+        }
+        counted
     }
 }
 
