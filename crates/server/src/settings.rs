@@ -113,6 +113,31 @@ impl Settings {
         if self.session_hours == 0 {
             anyhow::bail!("POSTDESK_SESSION_HOURS must be at least 1");
         }
+        if self
+            .push_secret
+            .as_deref()
+            .is_some_and(|secret| secret.trim().len() < 16)
+        {
+            anyhow::bail!(
+                "POSTDESK_PUSH_SECRET must be at least 16 characters (it guards the push endpoint); leave it unset to turn push off"
+            );
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_push_secret_is_refused_with_the_setting_named() {
+        let mut settings = Settings::for_data_dir("./data".into());
+        assert!(settings.validate().is_ok(), "push is off by default");
+        settings.push_secret = Some("short".into());
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("POSTDESK_PUSH_SECRET"), "{error}");
+        settings.push_secret = Some("a-long-enough-secret".into());
+        assert!(settings.validate().is_ok());
     }
 }

@@ -545,7 +545,7 @@ async fn a_push_from_dovecot_wakes_the_reader_at_once() {
     let mut app = spawn_app(Db::Sqlite).await;
     app.restart_with(|s| {
         s.poll_seconds = 3600;
-        s.push_secret = Some("s3cret".into());
+        s.push_secret = Some("push-s3cret-0123456789".into());
     })
     .await;
     let hook = format!("{}/api/v1/hooks/dovecot-push", app.base);
@@ -564,7 +564,7 @@ async fn a_push_from_dovecot_wakes_the_reader_at_once() {
     let garbage = app
         .client
         .put(&hook)
-        .basic_auth("push", Some("s3cret"))
+        .basic_auth("push", Some("push-s3cret-0123456789"))
         .body("not json")
         .send()
         .await
@@ -573,14 +573,14 @@ async fn a_push_from_dovecot_wakes_the_reader_at_once() {
     let unknown = app
         .client
         .put(&hook)
-        .basic_auth("push", Some("s3cret"))
+        .basic_auth("push", Some("push-s3cret-0123456789"))
         .json(&json!({"user": "nobody@example.test"}))
         .send()
         .await
         .unwrap();
     assert_eq!(unknown.status(), StatusCode::NO_CONTENT);
 
-    let url = hook.replacen("http://", "http://push:s3cret@", 1);
+    let url = hook.replacen("http://", "http://push:push-s3cret-0123456789@", 1);
     app.dovecot
         .reconfigure(&format!(
             "imap_capability = IMAP4rev1 LITERAL+ SASL-IR ID ENABLE UIDPLUS
