@@ -482,6 +482,7 @@ function serverFieldset(kind, s, editing) {
     field("Username", `${prefix}.username`, s.username, { autocomplete: "off" }),
     field("Password", `${prefix}.password`, "", { type: "password", autocomplete: "new-password", placeholder: editing && s.password_set ? "unchanged (write-only)" : "" }),
     kind === "IMAP" ? field("Mailbox", "imap.mailbox", s.mailbox || "INBOX") : null,
+    kind === "IMAP" ? field("Move stored emails to folder (optional)", "imap.move_to", s.move_to || "", { placeholder: "leave empty to keep them in the mailbox" }) : null,
     h("label", { class: "check" }, h("input", { type: "checkbox", name: `${prefix}.tls_verify`, checked: s.tls_verify !== false }), "Verify the TLS certificate (turn off only for a self-signed server)"));
 }
 
@@ -496,7 +497,10 @@ function inboxForm(inbox) {
       const s = { host: f.get(`${p}.host`), port: Number(f.get(`${p}.port`)), security: f.get(`${p}.security`), username: f.get(`${p}.username`), tls_verify: f.get(`${p}.tls_verify`) === "on" };
       const password = f.get(`${p}.password`);
       if (password) s.password = password;
-      if (p === "imap") s.mailbox = f.get("imap.mailbox");
+      if (p === "imap") {
+        s.mailbox = f.get("imap.mailbox");
+        s.move_to = f.get("imap.move_to");
+      }
       return s;
     };
     const body = {

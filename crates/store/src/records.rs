@@ -104,6 +104,9 @@ pub struct Inbox {
     pub imap: ServerSettings,
     /// The IMAP folder to read (INBOX by default).
     pub imap_mailbox: String,
+    /// The IMAP folder emails are moved to once stored (created when missing); `None` leaves
+    /// them where they are.
+    pub imap_move_to: Option<String>,
     /// Where mail is sent.
     pub smtp: ServerSettings,
     /// An email to a conversation closed less than this many days ago reopens it.
@@ -133,6 +136,9 @@ pub struct InboxSettings {
     pub imap: ServerSettings,
     /// The IMAP folder to read.
     pub imap_mailbox: String,
+    /// The IMAP folder emails are moved to once stored (created when missing); `None` leaves
+    /// them where they are.
+    pub imap_move_to: Option<String>,
     /// Where mail is sent.
     pub smtp: ServerSettings,
     /// Reopen window in days.

@@ -118,6 +118,7 @@ fn inbox_settings(email: &str) -> InboxSettings {
         active: true,
         imap: server("imap.example.test", 143),
         imap_mailbox: "INBOX".into(),
+        imap_move_to: None,
         smtp: server("smtp.example.test", 587),
         reopen_days: 30,
     }

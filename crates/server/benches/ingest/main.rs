@@ -833,6 +833,7 @@ async fn phases(emails: &[corpus::Email], database_url: Option<&str>) -> anyhow:
             active: false,
             imap: server(143),
             imap_mailbox: "INBOX".into(),
+            imap_move_to: None,
             smtp: server(25),
             reopen_days: 30,
         })

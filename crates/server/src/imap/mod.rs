@@ -1,8 +1,11 @@
 //! The IMAP readers: one supervised task per active inbox.
 //!
 //! A reader connects, logs in, selects the inbox's mailbox and fetches every UID above the
-//! stored watermark with `BODY.PEEK[]` (never depending on or changing `\Seen`, never deleting).
-//! Each batch is stored raw and the watermark advanced in one transaction, then processed. It
+//! stored watermark with `BODY.PEEK[]` (never depending on or changing `\Seen`). Each batch is
+//! stored raw and the watermark advanced in one transaction, and processed beside the fetching.
+//! Only once a batch is stored, and only when the inbox names a folder to move to, do its
+//! emails leave the mailbox (`UID MOVE`, or `UID COPY` + `\Deleted` + `UID EXPUNGE`); nothing
+//! else is ever changed or deleted. It
 //! then waits in IDLE (re-entered every [`IDLE_TIMEOUT`], far below RFC 2177's 29 minutes) or,
 //! when the server has no IDLE, polls. After every wake it fetches again from the watermark,
 //! never trusting EXISTS alone. Any error drops the connection; the reader reconnects with

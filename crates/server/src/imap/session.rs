@@ -55,6 +55,8 @@ pub struct ImapSettings {
     pub password: String,
     /// Folder to read.
     pub mailbox: String,
+    /// Folder to move emails to once they are stored (`None`: they stay).
+    pub move_to: Option<String>,
 }
 
 async fn tls_wrap<S: AsyncRead + AsyncWrite + Unpin>(
@@ -170,6 +172,7 @@ async fn settings_of(ctx: &ReaderContext, inbox: InboxId) -> anyhow::Result<Imap
             .secrets
             .decrypt_string(&stored.imap.password_encrypted)?,
         mailbox: stored.imap_mailbox,
+        move_to: stored.imap_move_to,
     })
 }
 
@@ -199,13 +202,26 @@ pub(super) async fn run_session(
     let validity = selected
         .uid_validity
         .context("The server did not report UIDVALIDITY")?;
-    let idle_supported = timed("CAPABILITY", session.capabilities())
-        .await?
-        .has_str("IDLE");
+    let capabilities = timed("CAPABILITY", session.capabilities()).await?;
+    let idle_supported = capabilities.has_str("IDLE");
+    let move_to = match &s.move_to {
+        Some(folder) => {
+            // Make sure the folder exists; CREATE fails harmlessly when it already does, and
+            // any real problem shows when the first move fails.
+            if let Err(e) = timed("CREATE", session.create(folder)).await {
+                tracing::debug!(%inbox, folder, "CREATE of the move folder: {e:#}");
+            }
+            Some(MoveTo {
+                folder: folder.as_str(),
+                move_command: capabilities.has_str("MOVE"),
+            })
+        }
+        None => None,
+    };
     tracing::info!(%inbox, host = %s.host, mailbox = %s.mailbox, idle_supported, "IMAP reader connected");
     loop {
         record_state(ctx, inbox, InboxState::Syncing, None, false).await;
-        sync(ctx, inbox, &s.mailbox, validity, &mut session).await?;
+        sync(ctx, inbox, &s.mailbox, validity, move_to, &mut session).await?;
         record_state(ctx, inbox, InboxState::Idle, None, true).await;
         // The server may have announced new mail in the middle of the sync (an EXISTS
         // riding on a FETCH response, which async-imap queues aside); it will not announce it
@@ -267,11 +283,44 @@ fn announces_new_mail(
 
 /// Fetches every UID from the watermark on, storing each batch raw with the watermark, and
 /// processes what is stored as it goes; returns once everything fetched is processed.
+/// Where stored emails are moved, and whether the server has `MOVE` (RFC 6851).
+#[derive(Debug, Clone, Copy)]
+struct MoveTo<'a> {
+    folder: &'a str,
+    move_command: bool,
+}
+
+/// Moves the emails `set` (UIDs) to `to.folder`: with `UID MOVE`, or else `UID COPY`, then
+/// `\Deleted` and `UID EXPUNGE` of just those UIDs.
+async fn move_emails(session: &mut Session, set: &str, to: MoveTo<'_>) -> anyhow::Result<()> {
+    if to.move_command {
+        return timed("UID MOVE", session.uid_mv(set, to.folder)).await;
+    }
+    timed("UID COPY", session.uid_copy(set, to.folder)).await?;
+    timed("UID STORE", async {
+        let responses: Vec<_> = session
+            .uid_store(set, "+FLAGS.SILENT (\\Deleted)")
+            .await?
+            .try_collect()
+            .await?;
+        drop(responses);
+        Ok::<_, async_imap::error::Error>(())
+    })
+    .await?;
+    timed("UID EXPUNGE", async {
+        let responses: Vec<_> = session.uid_expunge(set).await?.try_collect().await?;
+        drop(responses);
+        Ok::<_, async_imap::error::Error>(())
+    })
+    .await
+}
+
 async fn sync(
     ctx: &ReaderContext,
     inbox: InboxId,
     mailbox: &str,
     validity: u32,
+    move_to: Option<MoveTo<'_>>,
     session: &mut Session,
 ) -> anyhow::Result<usize> {
     let next_uid = match ctx.store.find_sync_state(inbox, mailbox).await? {
@@ -346,6 +395,11 @@ async fn sync(
                 .store_fetched(inbox, mailbox, validity, emails, highest.saturating_add(1))
                 .await?;
             stored.notify_one();
+            // Only once stored (committed) does an email leave the mailbox. A crash between
+            // the two leaves it there, stored: the watermark keeps it from being fetched again.
+            if let Some(to) = move_to {
+                move_emails(session, &set, to).await?;
+            }
         }
         fetched_all.store(true, std::sync::atomic::Ordering::Release);
         stored.notify_one();

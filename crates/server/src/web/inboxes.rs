@@ -36,6 +36,8 @@ struct ServerForm {
     /// Required on create; on update, omitted keeps the stored password.
     password: Option<String>,
     mailbox: Option<String>,
+    /// IMAP only: the folder to move emails to once stored.
+    move_to: Option<String>,
     /// Verify the server's TLS certificate. Default true; false only for self-signed servers.
     tls_verify: Option<bool>,
 }
@@ -71,6 +73,7 @@ fn server_json(s: &ServerSettings) -> Value {
 async fn inbox_json(state: &AppState, inbox: &Inbox) -> Result<Value, ApiError> {
     let mut imap = server_json(&inbox.imap);
     imap["mailbox"] = json!(inbox.imap_mailbox);
+    imap["move_to"] = json!(inbox.imap_move_to);
     let backlog = state.store.count_raw(inbox.id, "new").await?;
     let quarantined = state.store.count_raw(inbox.id, "quarantined").await?;
     Ok(json!({
@@ -156,6 +159,21 @@ fn settings_from(
     if form.imap.username.is_empty() {
         return Err(unprocessable("The IMAP username is required"));
     }
+    let move_to = form
+        .imap
+        .move_to
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned);
+    if move_to
+        .as_deref()
+        .is_some_and(|m| m.eq_ignore_ascii_case(&mailbox))
+    {
+        return Err(unprocessable(
+            "The folder to move emails to must differ from the mailbox read",
+        ));
+    }
     let reopen_days = form.reopen_days.unwrap_or(30);
     if reopen_days < 0 {
         return Err(unprocessable("reopen_days cannot be negative"));
@@ -168,6 +186,7 @@ fn settings_from(
         active: form.active,
         imap: server(form.imap, "IMAP", existing.map(|e| &e.imap))?,
         imap_mailbox: mailbox,
+        imap_move_to: move_to,
         smtp: server(form.smtp, "SMTP", existing.map(|e| &e.smtp))?,
         reopen_days,
     })
@@ -244,6 +263,7 @@ async fn test_connections(
             .secrets
             .decrypt_string(&inbox.imap.password_encrypted)?,
         mailbox: inbox.imap_mailbox.clone(),
+        move_to: inbox.imap_move_to.clone(),
     };
     let imap_result = crate::imap::check_login(&imap).await;
     let smtp_result = state.outbox.check_connection(&inbox).await;

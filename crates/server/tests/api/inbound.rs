@@ -641,3 +641,81 @@ plugin {{
     )
     .await;
 }
+
+/// Files in a maildir folder (`cur` and `new`).
+fn maildir_count(folder: &std::path::Path) -> usize {
+    ["cur", "new"]
+        .iter()
+        .map(|sub| std::fs::read_dir(folder.join(sub)).map_or(0, Iterator::count))
+        .sum()
+}
+
+/// With a folder to move to, an email leaves the mailbox once it is stored: the mailbox ends
+/// empty, the folder (created by the reader) holds every email, and none is fetched twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_emails_are_moved_to_the_chosen_folder() {
+    let app = spawn_app(Db::Sqlite).await;
+    let path = format!("/api/v1/inboxes/{}", app.inbox_id);
+    let mut body = app.inbox_body(SUPPORT_PASSWORD);
+    body["imap"]["move_to"] = json!("INBOX");
+    let (status, error) = app.put(&app.admin, &path, &body).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    body["imap"]["move_to"] = json!("Processed");
+    let (status, inbox) = app.put(&app.admin, &path, &body).await;
+    assert_eq!(status, StatusCode::OK, "{inbox}");
+    assert_eq!(inbox["imap"]["move_to"], "Processed");
+
+    for i in 0..3 {
+        app.deliver(&email(
+            &format!("moved{i}@customer.test"),
+            "carol@customer.test",
+            &format!("Moved {i}"),
+            "Hi",
+            "",
+        ))
+        .await;
+    }
+    wait_for_emails(&app, 3, "the emails to be moved").await;
+    let maildir = app.dovecot.maildir(SUPPORT);
+    eventually("the mailbox emptied into the folder", || async {
+        (maildir_count(&maildir) == 0 && maildir_count(&maildir.join(".Processed")) == 3)
+            .then_some(())
+    })
+    .await;
+    // A later email goes the same way, and nothing came in twice.
+    app.deliver(&email(
+        "moved3@customer.test",
+        "carol@customer.test",
+        "Moved 3",
+        "Hi",
+        "",
+    ))
+    .await;
+    wait_for_emails(&app, 4, "the email after the move").await;
+    eventually("the later email moved too", || async {
+        (maildir_count(&maildir.join(".Processed")) == 4).then_some(())
+    })
+    .await;
+
+    // A server without MOVE: COPY, \Deleted and UID EXPUNGE instead.
+    let mut app = app;
+    app.dovecot
+        .reconfigure("imap_capability = IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE UIDPLUS")
+        .await
+        .unwrap();
+    app.deliver(&email(
+        "moved4@customer.test",
+        "carol@customer.test",
+        "Moved 4",
+        "Hi",
+        "",
+    ))
+    .await;
+    wait_for_emails(&app, 5, "the email on a server without MOVE").await;
+    eventually("the email moved without MOVE", || async {
+        (maildir_count(&maildir) == 0 && maildir_count(&maildir.join(".Processed")) == 5)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(count_email_in(&app).await, 5);
+}

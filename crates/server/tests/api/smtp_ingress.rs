@@ -361,6 +361,7 @@ async fn standalone(limits: SmtpLimits) -> Standalone {
             active: true,
             imap: server("imap.invalid"),
             imap_mailbox: "INBOX".into(),
+            imap_move_to: None,
             smtp: server("smtp.invalid"),
             reopen_days: 30,
         })
