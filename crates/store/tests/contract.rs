@@ -285,12 +285,17 @@ async fn inboxes_keep_settings_and_health(store: Store) {
     let dup = store.create_inbox(&settings).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
 
+    assert_eq!(inbox.imap_move_to, None);
+
     let mut changed = settings.clone();
     changed.active = false;
     changed.smtp.tls_verify = false;
+    changed.imap_move_to = Some("Processed".into());
     let updated = store.update_inbox(inbox.id, &changed).await.unwrap();
     assert!(!updated.active);
     assert!(!updated.smtp.tls_verify);
+    assert_eq!(updated.imap_move_to.as_deref(), Some("Processed"));
+    assert_eq!(updated.reopen_days, settings.reopen_days, "the other settings stay");
 
     store
         .set_inbox_status(inbox.id, InboxState::Error, Some("login refused"), false)
