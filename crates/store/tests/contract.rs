@@ -295,7 +295,10 @@ async fn inboxes_keep_settings_and_health(store: Store) {
     assert!(!updated.active);
     assert!(!updated.smtp.tls_verify);
     assert_eq!(updated.imap_move_to.as_deref(), Some("Processed"));
-    assert_eq!(updated.reopen_days, settings.reopen_days, "the other settings stay");
+    assert_eq!(
+        updated.reopen_days, settings.reopen_days,
+        "the other settings stay"
+    );
 
     store
         .set_inbox_status(inbox.id, InboxState::Error, Some("login refused"), false)
