@@ -716,7 +716,7 @@ async fn insert_messages(
 }
 
 /// Stores attachments: each distinct content once in `blobs`, then one row per file.
-async fn insert_attachments(
+pub(crate) async fn insert_attachments(
     tx: &mut sqlx::AnyConnection,
     p: Placeholders,
     files: &[(MessageId, &NewAttachment)],

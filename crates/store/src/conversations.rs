@@ -6,7 +6,8 @@ use postdesk_core::ids::{AttachmentId, ContactId, ConversationId, InboxId, Messa
 use postdesk_core::model::{ConversationStatus, DeliveryStatus, MessageKind};
 use sqlx::Row as _;
 
-use crate::ingest::{NewAttachment, insert_attachment, insert_system_message};
+use crate::batch::{Placeholders, insert_attachments};
+use crate::ingest::{NewAttachment, insert_system_message};
 use crate::records::{
     Attachment, Author, Contact, Conversation, Delivery, EmailMeta, Message, User,
 };
@@ -321,7 +322,8 @@ impl Store {
         .ok_or(StoreError::NotFound("conversation"))?;
         let message = MessageId(row.try_get("id")?);
         if let Some(file) = file {
-            insert_attachment(&mut tx, message, file).await?;
+            insert_attachments(&mut tx, Placeholders(self.backend), &[(message, file)], now)
+                .await?;
         }
         touch_conversation(&mut tx, id, now).await?;
         tx.commit().await?;

@@ -151,40 +151,6 @@ pub struct BounceRecorded {
     pub notice_id: MessageId,
 }
 
-pub(crate) async fn put_blob(tx: &mut sqlx::AnyConnection, bytes: &[u8]) -> Result<String> {
-    let sha = sha256_hex(bytes);
-    sqlx::query("INSERT INTO blobs (sha256, size, bytes) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING")
-        .bind(&sha)
-        .bind(i64::try_from(bytes.len()).unwrap_or(i64::MAX))
-        .bind(bytes)
-        .execute(&mut *tx)
-        .await?;
-    Ok(sha)
-}
-
-pub(crate) async fn insert_attachment(
-    tx: &mut sqlx::AnyConnection,
-    message: MessageId,
-    a: &NewAttachment,
-) -> Result<()> {
-    let sha = put_blob(tx, &a.bytes).await?;
-    sqlx::query(
-        "INSERT INTO attachments (message_id, filename, content_type, size, sha256, content_id, inline, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(message.0)
-    .bind(&a.filename)
-    .bind(&a.content_type)
-    .bind(i64::try_from(a.bytes.len()).unwrap_or(i64::MAX))
-    .bind(sha)
-    .bind(&a.content_id)
-    .bind(i64::from(a.inline))
-    .bind(now_ms())
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
 pub(crate) async fn insert_system_message(
     tx: &mut sqlx::AnyConnection,
     conversation: ConversationId,

@@ -9,8 +9,8 @@
 use postdesk_core::ids::{InboxId, RawEmailId};
 use sqlx::Row as _;
 
-use crate::ingest::put_blob;
-use crate::{Result, Store, StoreError, now_ms};
+use crate::batch::{Blob, Placeholders, put_blobs};
+use crate::{Result, Store, StoreError, now_ms, sha256_hex};
 
 /// The `mailbox` of raw emails received over SMTP.
 const SMTP_MAILBOX: &str = "@smtp";
@@ -38,7 +38,13 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?
             .try_get("next")?;
-            let sha = put_blob(&mut tx, bytes).await?;
+            let sha = sha256_hex(bytes);
+            put_blobs(
+                &mut tx,
+                Placeholders(self.backend),
+                vec![(sha.as_str(), Blob::Borrowed(bytes))],
+            )
+            .await?;
             let row = sqlx::query(
                 "INSERT INTO raw_emails (inbox_id, mailbox, uidvalidity, uid, sha256, size, state, fetched_at)
                  VALUES ($1, $2, 0, $3, $4, $5, 'new', $6)
