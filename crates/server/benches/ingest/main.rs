@@ -436,6 +436,54 @@ async fn backlog_and_latency(
     Ok(())
 }
 
+/// When one LMTP delivery happened and what postdesk did about it.
+struct Timed {
+    /// Just before the LMTP transaction.
+    start: Instant,
+    /// Dovecot's `250` (the email stored).
+    stored: Instant,
+    /// postdesk's `inbox_status: syncing` (its reader woke), if seen before the event.
+    woke: Option<Instant>,
+    /// The `message_created` event read, or `None` after 20 s.
+    created: Option<Instant>,
+}
+
+/// Delivers `raw` to the support mailbox over `lmtp` and waits for its `message_created`.
+/// Events are stamped when read, so those that came during the LMTP transaction (a push is
+/// sent while Dovecot saves the email) keep their times.
+async fn deliver_timed(
+    lmtp: &mut mail::Delivery,
+    events: &mut server::Events,
+    raw: &[u8],
+) -> anyhow::Result<Timed> {
+    let start = Instant::now();
+    lmtp.deliver(corpus::SUPPORT, raw).await?;
+    let stored = Instant::now();
+    let deadline = stored + Duration::from_secs(20);
+    let mut woke = None;
+    let created = loop {
+        let Some(event) = events
+            .next(deadline.saturating_duration_since(Instant::now()))
+            .await
+        else {
+            break None;
+        };
+        match event.kind.as_str() {
+            "inbox_status" if woke.is_none() && event.data["state"] == "syncing" => {
+                woke = Some(event.at);
+            }
+            "message_created" => break Some(event.at),
+            _ => {}
+        }
+    };
+    Ok(Timed {
+        start,
+        stored,
+        woke,
+        created,
+    })
+}
+
 /// Measurement 2: one email at a time over LMTP, each timed to its `message_created` event.
 /// postdesk's `inbox_status: syncing` event, published as soon as its IDLE wakes, splits each
 /// delay into Dovecot's part (stored -> IDLE wake-up) and postdesk's (wake-up -> event).
@@ -460,26 +508,12 @@ async fn latency(
     for email in &emails {
         tokio::time::sleep(options.gap).await;
         events.drain();
-        let start = Instant::now();
-        lmtp.deliver(corpus::SUPPORT, &email.raw).await?;
-        let stored = Instant::now();
-        let deadline = stored + Duration::from_secs(20);
-        let mut woke = None;
-        let created = loop {
-            let Some(event) = events
-                .next(deadline.saturating_duration_since(Instant::now()))
-                .await
-            else {
-                break None;
-            };
-            match event.kind.as_str() {
-                "inbox_status" if woke.is_none() && event.data["state"] == "syncing" => {
-                    woke = Some(event.at)
-                }
-                "message_created" => break Some(event.at),
-                _ => {}
-            }
-        };
+        let Timed {
+            start,
+            stored,
+            woke,
+            created,
+        } = deliver_timed(&mut lmtp, &mut events, &email.raw).await?;
         match created {
             Some(at) => {
                 out.from_start.push(at.duration_since(start));
@@ -497,11 +531,14 @@ async fn latency(
             }
         }
         // Back to idle (the reader re-enters IDLE after announcing it) before the next email.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !postdesk.inbox_synced(inbox).await? {
-            ensure!(Instant::now() < deadline, "postdesk did not return to idle");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        postdesk
+            .wait_synced(
+                inbox,
+                Duration::from_secs(20),
+                Duration::from_millis(5),
+                "postdesk did not return to idle",
+            )
+            .await?;
     }
     lmtp.quit().await;
 
@@ -554,14 +591,14 @@ async fn smtp_latency(
     let inbox = postdesk
         .create_inbox(dovecot.imap_port(), corpus::SUPPORT, SMTP_USER, PASSWORD)
         .await?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !postdesk.inbox_synced(inbox).await? {
-        ensure!(
-            Instant::now() < deadline,
-            "the inbox on an empty mailbox did not become idle"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    postdesk
+        .wait_synced(
+            inbox,
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            "the inbox on an empty mailbox did not become idle",
+        )
+        .await?;
     let mut events = postdesk.events().await?;
     let mut smtp = mail::Delivery::connect(mail::Protocol::Smtp, smtp_port).await?;
     let mut out = SmtpLatency {
@@ -594,11 +631,14 @@ async fn smtp_latency(
             }
         }
         // Processed (backlog 0) and idle before the next email, as in the LMTP part.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !postdesk.inbox_synced(inbox).await? {
-            ensure!(Instant::now() < deadline, "postdesk did not return to idle");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        postdesk
+            .wait_synced(
+                inbox,
+                Duration::from_secs(20),
+                Duration::from_millis(5),
+                "postdesk did not return to idle",
+            )
+            .await?;
     }
     smtp.quit().await;
     // Each email stored exactly once, all over SMTP (the mailbox the reader watches is empty).
@@ -692,14 +732,14 @@ async fn push_deliveries(
             PASSWORD,
         )
         .await?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !postdesk.inbox_synced(inbox).await? {
-        ensure!(
-            Instant::now() < deadline,
-            "the inbox on an empty mailbox did not become idle"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    postdesk
+        .wait_synced(
+            inbox,
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            "the inbox on an empty mailbox did not become idle",
+        )
+        .await?;
     let mut events = postdesk.events().await?;
     let mut lmtp = mail::Delivery::connect(mail::Protocol::Lmtp, dovecot.lmtp_port()).await?;
     let mut out = PushLatency {
@@ -714,28 +754,12 @@ async fn push_deliveries(
         tokio::time::sleep(options.gap).await;
         // A late or second event for the previous email would show here.
         out.created_events += events.drain_counting("message_created");
-        let start = Instant::now();
-        lmtp.deliver(corpus::SUPPORT, &email.raw).await?;
-        let stored = Instant::now();
-        let deadline = stored + Duration::from_secs(20);
-        let mut woke = None;
-        // Events are stamped when read, so those that came during the LMTP transaction (the
-        // push is sent while Dovecot saves the email) keep their times.
-        let created = loop {
-            let Some(event) = events
-                .next(deadline.saturating_duration_since(Instant::now()))
-                .await
-            else {
-                break None;
-            };
-            match event.kind.as_str() {
-                "inbox_status" if woke.is_none() && event.data["state"] == "syncing" => {
-                    woke = Some(event.at);
-                }
-                "message_created" => break Some(event.at),
-                _ => {}
-            }
-        };
+        let Timed {
+            start,
+            stored,
+            woke,
+            created,
+        } = deliver_timed(&mut lmtp, &mut events, &email.raw).await?;
         match created {
             Some(at) => {
                 out.created_events += 1;
@@ -754,11 +778,14 @@ async fn push_deliveries(
             }
         }
         // Back to idle with nothing left to process before the next email.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !postdesk.inbox_synced(inbox).await? {
-            ensure!(Instant::now() < deadline, "postdesk did not return to idle");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        postdesk
+            .wait_synced(
+                inbox,
+                Duration::from_secs(20),
+                Duration::from_millis(5),
+                "postdesk did not return to idle",
+            )
+            .await?;
     }
     lmtp.quit().await;
     // Dovecot's own IDLE notification of the last email comes 500 ms after it was stored: wait
@@ -902,14 +929,14 @@ async fn memory(
     let inbox = postdesk
         .create_inbox(dovecot.imap_port(), BIG_USER, BIG_USER, PASSWORD)
         .await?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !postdesk.inbox_synced(inbox).await? {
-        ensure!(
-            Instant::now() < deadline,
-            "the empty inbox did not become idle"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    postdesk
+        .wait_synced(
+            inbox,
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            "the empty inbox did not become idle",
+        )
+        .await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let peak_reset = postdesk.reset_peak();
     let (idle_rss, _) = postdesk.memory()?;
@@ -942,14 +969,14 @@ async fn memory(
         .await
         .context("no message_created for the big email within 300 s")?;
     let secs = created.at.duration_since(started).as_secs_f64();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !postdesk.inbox_synced(inbox).await? {
-        ensure!(
-            Instant::now() < deadline,
-            "postdesk did not return to idle after the big email"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    postdesk
+        .wait_synced(
+            inbox,
+            Duration::from_secs(60),
+            Duration::from_millis(50),
+            "postdesk did not return to idle after the big email",
+        )
+        .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = stop_tx.send(true);
     let samples = sampler.await?;

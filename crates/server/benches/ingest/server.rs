@@ -207,6 +207,23 @@ impl Postdesk {
         )
     }
 
+    /// Waits until [`Postdesk::inbox_synced`], asking every `poll`; fails with `what` after
+    /// `within`.
+    pub async fn wait_synced(
+        &self,
+        inbox: i64,
+        within: Duration,
+        poll: Duration,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        while !self.inbox_synced(inbox).await? {
+            anyhow::ensure!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(poll).await;
+        }
+        Ok(())
+    }
+
     /// Opens `GET /api/v1/events`.
     pub async fn events(&self) -> anyhow::Result<Events> {
         let response = self
