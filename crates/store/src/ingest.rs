@@ -185,10 +185,10 @@ impl Store {
         emails: Vec<StoreFetched>,
         next_uid: u32,
     ) -> Result<usize> {
-        let mut tx = self.write_tx().await?;
         let now = now_ms();
         let p = crate::batch::Placeholders(self.backend);
-        // (uid, sha256, size) of each email, then its bytes go to the blob insert.
+        // (uid, sha256, size) of each email, then its bytes go to the blob insert. Hashed
+        // before the transaction, so SQLite's write lock is not held for it.
         let rows: Vec<(u32, String, i64)> = emails
             .iter()
             .map(|e| {
@@ -204,6 +204,7 @@ impl Store {
             .zip(emails)
             .map(|((_, sha, _), e)| (sha.as_str(), crate::batch::Blob::Owned(e.bytes)))
             .collect();
+        let mut tx = self.write_tx().await?;
         crate::batch::put_blobs(&mut tx, p, blobs).await?;
         let mut stored = 0;
         for chunk in rows.chunks(200) {

@@ -93,6 +93,73 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// On SQLite, taken for every write transaction: SQLite has one writer, and a connection
+    /// that finds the write lock taken polls for it, sleeping up to 100 ms between tries
+    /// (its busy handler), long after the lock is free. Waiting here instead wakes the next
+    /// writer as soon as the previous one ends.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// On SQLite, when to copy the write-ahead log into the database file (see
+    /// [`Checkpoints`]).
+    checkpoints: std::sync::Arc<Checkpoints>,
+}
+
+/// SQLite checkpoints, taken off the writers' path. By default the connection whose commit
+/// makes the write-ahead log pass 1,000 pages copies the log into the database file and syncs
+/// it, as part of its commit: tens of milliseconds during which, here, no other writer may
+/// begin. Instead, every [`CHECKPOINT_EVERY`]th write transaction starts a passive checkpoint
+/// on a connection of its own after its commit, beside the next writer. SQLite's own
+/// automatic checkpoint stays on, later ([`SQLITE_AUTOCHECKPOINT_PAGES`]), for writes made
+/// outside write transactions.
+#[derive(Debug, Default)]
+struct Checkpoints {
+    commits: std::sync::atomic::AtomicU64,
+    running: std::sync::atomic::AtomicBool,
+}
+
+/// Write transactions between two checkpoints on SQLite.
+const CHECKPOINT_EVERY: u64 = 4;
+
+/// SQLite's own automatic checkpoint, in pages of the write-ahead log.
+const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 10_000;
+
+/// A write transaction (see [`Store::write_tx`]): the transaction, and on SQLite the turn of
+/// this process's writers, held until it is committed or dropped.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    /// On SQLite: the writers' turn, and what a commit needs to start a checkpoint.
+    sqlite: Option<(tokio::sync::OwnedMutexGuard<()>, Store)>,
+}
+
+impl WriteTx {
+    /// Commits the transaction, then gives the next writer its turn and, on SQLite, every few
+    /// commits starts a checkpoint beside it.
+    pub(crate) async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        if let Some((turn, store)) = self.sqlite {
+            drop(turn);
+            store.checkpoint_now_and_then();
+        }
+        Ok(())
+    }
+
+    /// Rolls the transaction back (and then gives the next writer its turn).
+    pub(crate) async fn rollback(self) -> Result<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -129,9 +196,15 @@ impl Store {
                     .max_connections(4)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
+                            // Only takes effect when the file is new (before WAL is on).
+                            conn.execute("PRAGMA page_size = 16384").await?;
                             conn.execute("PRAGMA journal_mode = WAL").await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
+                            let autocheckpoint = sqlx::AssertSqlSafe(format!(
+                                "PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES}"
+                            ));
+                            conn.execute(autocheckpoint).await?;
                             let busy = sqlx::AssertSqlSafe(format!(
                                 "PRAGMA busy_timeout = {}",
                                 SQLITE_BUSY_TIMEOUT.as_millis()
@@ -159,7 +232,12 @@ impl Store {
             .run(&pool)
             .await
             .context("Failed to run database migrations")?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            writer: std::sync::Arc::default(),
+            checkpoints: std::sync::Arc::default(),
+        })
     }
 
     /// The database this store runs on.
@@ -176,11 +254,44 @@ impl Store {
     /// Starts a transaction that will write. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later fails with
     /// `SQLITE_BUSY` instead of waiting when another connection wrote in between.
-    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    ///
+    /// On SQLite it also waits for the turn of this process's writers (see `Store::writer`);
+    /// another process writing to the same file is still waited for by SQLite's busy timeout.
+    async fn write_tx(&self) -> Result<WriteTx> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => {
+                let turn = self.writer.clone().lock_owned().await;
+                WriteTx {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    sqlite: Some((turn, self.clone())),
+                }
+            }
+            Backend::Postgres => WriteTx {
+                tx: self.pool.begin().await?,
+                sqlite: None,
+            },
         })
+    }
+
+    /// After a write transaction on SQLite: every [`CHECKPOINT_EVERY`]th one starts a
+    /// passive checkpoint in the background, unless one is running. Passive: it copies what
+    /// no reader still needs and never waits, so writers and readers go on beside it.
+    fn checkpoint_now_and_then(&self) {
+        use std::sync::atomic::Ordering;
+        let commits = self.checkpoints.commits.fetch_add(1, Ordering::Relaxed) + 1;
+        if !commits.is_multiple_of(CHECKPOINT_EVERY)
+            || tokio::runtime::Handle::try_current().is_err()
+            || self.checkpoints.running.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+                tracing::warn!("SQLite checkpoint failed (it is tried again later): {e}");
+            }
+            store.checkpoints.running.store(false, Ordering::Release);
+        });
     }
 }
 
