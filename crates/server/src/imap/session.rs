@@ -372,6 +372,7 @@ async fn sync(
         let mut fetched = 0;
         for batch in batches(&sizes) {
             let set = uid_set(&batch);
+            let started = std::time::Instant::now();
             let emails: Vec<StoreFetched> = timed("UID FETCH", async {
                 let mut stream = session.uid_fetch(&set, "(UID BODY.PEEK[])").await?;
                 let mut emails = Vec::with_capacity(batch.len());
@@ -389,11 +390,20 @@ async fn sync(
             })
             .await?;
             let highest = batch.last().copied().unwrap_or(next_uid);
-            fetched += emails.len();
+            let count = emails.len();
+            fetched += count;
+            let fetch_time = started.elapsed();
             // The bytes move into the store, which drops them once written.
             ctx.store
                 .store_fetched(inbox, mailbox, validity, emails, highest.saturating_add(1))
                 .await?;
+            tracing::debug!(
+                %inbox,
+                emails = count,
+                fetch_ms = fetch_time.as_millis(),
+                store_ms = (started.elapsed() - fetch_time).as_millis(),
+                "Fetched a batch and stored it raw"
+            );
             stored.notify_one();
             // Only once stored (committed) does an email leave the mailbox. A crash between
             // the two leaves it there, stored: the watermark keeps it from being fetched again.
