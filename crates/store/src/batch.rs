@@ -150,6 +150,8 @@ impl Store {
         inbox: InboxId,
         emails: &[(RawEmailId, IncomingEmail)],
     ) -> Result<Vec<IngestOutcome>> {
+        // Hashed before the transaction, so SQLite's write lock is not held for it.
+        let hashes: Vec<String> = emails.iter().map(|(_, e)| e.content_hash()).collect();
         let mut tx = self.write_tx().await?;
         let now = now_ms();
         let p = Placeholders(self.backend);
@@ -258,7 +260,6 @@ impl Store {
         // without a content hash, such as one of our own emails, matches any content) or earlier
         // in the batch (by index). The emails that are new, claimed and not duplicates, are the
         // only ones that touch contacts and conversations.
-        let hashes: Vec<String> = emails.iter().map(|(_, e)| e.content_hash()).collect();
         let mut duplicate_of: Vec<Option<Result<i64, usize>>> = Vec::with_capacity(emails.len());
         let mut fresh: HashSet<i64> = HashSet::with_capacity(emails.len());
         let mut first_copy: HashMap<(&str, &str), usize> = HashMap::with_capacity(emails.len());
