@@ -44,6 +44,9 @@ pub enum StoreError {
     /// The database refused or failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// Another write held the database for longer than a writer waits for its turn.
+    #[error("the database is busy: another write has held it for over {} s", SQLITE_BUSY_TIMEOUT.as_secs())]
+    Busy,
     /// The database holds something postdesk cannot read back.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
@@ -71,6 +74,7 @@ impl StoreError {
                 }
                 _ => false,
             },
+            StoreError::Busy => true,
             _ => false,
         }
     }
@@ -165,7 +169,8 @@ impl std::ops::DerefMut for WriteTx {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// How long a statement waits for SQLite's write lock before failing.
+/// How long a statement waits for SQLite's write lock, and a write transaction for its turn,
+/// before failing with an error worth retrying.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Store {
@@ -260,7 +265,11 @@ impl Store {
     async fn write_tx(&self) -> Result<WriteTx> {
         Ok(match self.backend {
             Backend::Sqlite => {
-                let turn = self.writer.clone().lock_owned().await;
+                // As long as SQLite's own busy timeout would have let it wait for the lock.
+                let turn =
+                    tokio::time::timeout(SQLITE_BUSY_TIMEOUT, self.writer.clone().lock_owned())
+                        .await
+                        .map_err(|_| StoreError::Busy)?;
                 WriteTx {
                     tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
                     sqlite: Some((turn, self.clone())),
@@ -347,5 +356,41 @@ mod tests {
         );
         assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(super::redact("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    /// On SQLite, writers of one process take turns: the next begins as soon as the previous
+    /// commits, and one kept waiting past the busy timeout gets an error worth retrying.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_writers_take_turns_and_a_long_wait_is_a_transient_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/postdesk.db", dir.path().display());
+        let store = super::Store::connect(&url).await.unwrap();
+        let first = store.write_tx().await.unwrap();
+        let waiting = tokio::spawn({
+            let store = store.clone();
+            async move { store.write_tx().await.map(drop) }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the second writer waits for its turn"
+        );
+        first.commit().await.unwrap();
+        waiting
+            .await
+            .unwrap()
+            .expect("the second writer's turn came");
+
+        let held = store.write_tx().await.unwrap();
+        let started = std::time::Instant::now();
+        let error = match store.write_tx().await {
+            Ok(_) => panic!("a second writer began while the first held the database"),
+            Err(e) => e,
+        };
+        assert!(matches!(error, super::StoreError::Busy), "{error}");
+        assert!(error.is_transient());
+        assert!(started.elapsed() >= super::SQLITE_BUSY_TIMEOUT);
+        held.rollback().await.unwrap();
+        store.write_tx().await.unwrap().commit().await.unwrap();
     }
 }
