@@ -152,6 +152,31 @@ fn incoming(message_id: &str, from: &str, subject: &str) -> IncomingEmail {
     }
 }
 
+/// The inbox most tests use.
+async fn support_inbox(store: &Store) -> postdesk_core::ids::InboxId {
+    store
+        .create_inbox(&inbox_settings("support@example.test"))
+        .await
+        .unwrap()
+        .id
+}
+
+/// Stores `bytes` as fetched UID `uid` of INBOX (UIDVALIDITY `validity`), moving the
+/// watermark past it.
+async fn store_one_raw(
+    store: &Store,
+    inbox: postdesk_core::ids::InboxId,
+    validity: u32,
+    uid: u32,
+    bytes: Vec<u8>,
+) {
+    let fetched = vec![StoreFetched { uid, bytes }];
+    store
+        .store_fetched(inbox, "INBOX", validity, fetched, uid + 1)
+        .await
+        .unwrap();
+}
+
 /// Stores `email` as fetched UID `uid` and ingests it.
 async fn deliver(
     store: &Store,
@@ -159,19 +184,14 @@ async fn deliver(
     uid: u32,
     email: &IncomingEmail,
 ) -> IngestOutcome {
-    store
-        .store_fetched(
-            inbox,
-            "INBOX",
-            7,
-            vec![StoreFetched {
-                uid,
-                bytes: format!("raw {uid} {}", email.message_id).into_bytes(),
-            }],
-            uid + 1,
-        )
-        .await
-        .unwrap();
+    store_one_raw(
+        store,
+        inbox,
+        7,
+        uid,
+        format!("raw {uid} {}", email.message_id).into_bytes(),
+    )
+    .await;
     let pending = store.pending_raw(Some(inbox), 10).await.unwrap();
     let raw = pending.last().expect("a pending raw email");
     store.ingest_email(raw.id, inbox, email).await.unwrap()
@@ -324,11 +344,7 @@ async fn inboxes_keep_settings_and_health(store: Store) {
 }
 
 async fn fetched_emails_are_stored_once_and_advance_the_watermark(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     assert_eq!(store.find_sync_state(inbox, "INBOX").await.unwrap(), None);
     store.reset_sync_state(inbox, "INBOX", 42).await.unwrap();
     assert_eq!(
@@ -386,11 +402,7 @@ async fn fetched_emails_are_stored_once_and_advance_the_watermark(store: Store) 
 }
 
 async fn a_new_email_opens_a_queued_conversation(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     let mut email = incoming(
         "first@contact.test",
         "Carol@Contact.TEST",
@@ -451,11 +463,7 @@ async fn a_new_email_opens_a_queued_conversation(store: Store) {
 }
 
 async fn replies_thread_by_in_reply_to_and_references_including_our_own_emails(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     let agent = user(&store, "alice", Role::Agent).await;
     let (conversation, _, _) = added(
         &deliver(
@@ -504,11 +512,7 @@ async fn replies_thread_by_in_reply_to_and_references_including_our_own_emails(s
 }
 
 async fn a_message_id_seen_before_is_not_added_twice(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     let email = incoming("same@c.test", "carol@c.test", "Hello");
     added(&deliver(&store, inbox, 1, &email).await);
     // The same email under another UID (a UIDVALIDITY change, or a copy in the mailbox).
@@ -543,24 +547,8 @@ async fn a_message_id_seen_before_is_not_added_twice(store: Store) {
 }
 
 async fn quarantined_emails_keep_their_bytes_and_can_be_requeued(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
-    store
-        .store_fetched(
-            inbox,
-            "INBOX",
-            1,
-            vec![StoreFetched {
-                uid: 9,
-                bytes: b"\x00garbage".to_vec(),
-            }],
-            10,
-        )
-        .await
-        .unwrap();
+    let inbox = support_inbox(&store).await;
+    store_one_raw(&store, inbox, 1, 9, b"\x00garbage".to_vec()).await;
     let raw = store.pending_raw(None, 10).await.unwrap().remove(0);
     store
         .quarantine_raw(raw.id, "no header section")
@@ -584,11 +572,7 @@ async fn quarantined_emails_keep_their_bytes_and_can_be_requeued(store: Store) {
 }
 
 async fn exactly_one_of_many_concurrent_takes_wins(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     let (conversation, _, _) = added(
         &deliver(
             &store,
@@ -648,11 +632,7 @@ async fn exactly_one_of_many_concurrent_takes_wins(store: Store) {
 }
 
 async fn members_internal_messages_and_uploads(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     let alice = user(&store, "alice", Role::Agent).await;
     let bob = user(&store, "bob", Role::Agent).await;
     let (conversation, _, _) = added(
@@ -731,11 +711,7 @@ async fn members_internal_messages_and_uploads(store: Store) {
 }
 
 async fn closing_and_a_new_email_reopens_into_the_queue(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     let alice = user(&store, "alice", Role::Agent).await;
     let (conversation, _, _) = added(
         &deliver(
@@ -814,11 +790,7 @@ fn queued(message_id: &str, source: Option<postdesk_core::ids::MessageId>) -> Qu
 }
 
 async fn outbox_rows_are_claimed_once_and_record_their_outcome(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     let alice = user(&store, "alice", Role::Agent).await;
     let (conversation, _, _) = added(
         &deliver(
@@ -967,11 +939,7 @@ async fn outbox_rows_are_claimed_once_and_record_their_outcome(store: Store) {
 }
 
 async fn conversations_are_filtered_by_status_assignee_member_and_contact(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     let alice = user(&store, "alice", Role::Agent).await;
     let (first, _, _) = added(
         &deliver(
@@ -1036,11 +1004,7 @@ async fn conversations_are_filtered_by_status_assignee_member_and_contact(store:
 }
 
 async fn an_auto_reply_joins_its_conversation_without_reopening_it(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     let alice = user(&store, "alice", Role::Agent).await;
     let conversation =
         closed_conversation(&store, inbox, 1, ("a@c.test", "carol@c.test"), &alice).await;
@@ -1109,11 +1073,7 @@ async fn an_email_after_the_reopen_window_opens_a_follow_up(store: Store) {
 }
 
 async fn a_bounce_of_our_email_marks_it_failed(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     let alice = user(&store, "alice", Role::Agent).await;
     let (conversation, _, _) = added(
         &deliver(
@@ -1128,19 +1088,7 @@ async fn a_bounce_of_our_email_marks_it_failed(store: Store) {
         .queue_email(conversation, alice.id, &queued("ours@example.test", None))
         .await
         .unwrap();
-    store
-        .store_fetched(
-            inbox,
-            "INBOX",
-            7,
-            vec![StoreFetched {
-                uid: 2,
-                bytes: b"bounce".to_vec(),
-            }],
-            3,
-        )
-        .await
-        .unwrap();
+    store_one_raw(&store, inbox, 7, 2, b"bounce".to_vec()).await;
     let raw = store.pending_raw(Some(inbox), 10).await.unwrap().remove(0);
 
     assert_eq!(
@@ -1193,11 +1141,7 @@ async fn a_bounce_of_our_email_marks_it_failed(store: Store) {
 }
 
 async fn a_too_large_email_carries_its_original_bytes(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     let mut big = incoming("big@c.test", "carol@c.test", "Huge");
     big.attach_original = true;
     let (_, message, _) = added(&deliver(&store, inbox, 1, &big).await);
@@ -1216,11 +1160,7 @@ async fn a_too_large_email_carries_its_original_bytes(store: Store) {
 }
 
 async fn emails_received_over_smtp_are_stored_raw_each_as_its_own_pending_row(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     let other = store
         .create_inbox(&inbox_settings("sales@example.test"))
         .await
@@ -1268,24 +1208,8 @@ async fn emails_received_over_smtp_are_stored_raw_each_as_its_own_pending_row(st
 }
 
 async fn a_raw_email_is_processed_once_when_processors_race(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
-    store
-        .store_fetched(
-            inbox,
-            "INBOX",
-            1,
-            vec![StoreFetched {
-                uid: 1,
-                bytes: b"raw".to_vec(),
-            }],
-            2,
-        )
-        .await
-        .unwrap();
+    let inbox = support_inbox(&store).await;
+    store_one_raw(&store, inbox, 1, 1, b"raw".to_vec()).await;
     let raw = store.pending_raw(Some(inbox), 10).await.unwrap().remove(0);
     let email = incoming("race@c.test", "carol@c.test", "Race");
     // Both processors read the raw email while it was pending; they store concurrently.
@@ -1323,11 +1247,7 @@ async fn a_raw_email_is_processed_once_when_processors_race(store: Store) {
 /// gives, including replies to emails earlier in the same batch, and one email the database
 /// refuses does not keep the others out.
 async fn a_batch_threads_dedups_and_reopens_as_one_email_after_another_would(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     let alice = user(&store, "alice", Role::Agent).await;
     // Stored before the batch: a conversation with @alice, closed.
     let closed = closed_conversation(&store, inbox, 1, ("old@c.test", "dave@c.test"), &alice).await;
@@ -1491,11 +1411,7 @@ async fn a_batch_threads_dedups_and_reopens_as_one_email_after_another_would(sto
 /// A raw email larger than the read piece (4 MiB) comes back byte for byte, in order with the
 /// small ones, and a batch stops at its byte bound (but always holds the oldest email).
 async fn large_raw_emails_are_read_back_whole_and_batches_are_bounded_by_bytes(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     let large: Vec<u8> = (0..9 * 1024 * 1024 + 7).map(|i| (i % 251) as u8).collect();
     let fetched = vec![
         StoreFetched {
@@ -1544,11 +1460,7 @@ async fn large_raw_emails_are_read_back_whole_and_batches_are_bounded_by_bytes(s
 /// overlapping batches at once, with the same contacts in opposite orders: each email is added
 /// exactly once, the other processor is told it was handled, and neither fails.
 async fn two_processors_racing_over_overlapping_batches_add_each_email_once(store: Store) {
-    let inbox = store
-        .create_inbox(&inbox_settings("support@example.test"))
-        .await
-        .unwrap()
-        .id;
+    let inbox = support_inbox(&store).await;
     let fetched: Vec<StoreFetched> = (1..=40)
         .map(|uid| StoreFetched {
             uid,
