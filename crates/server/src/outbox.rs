@@ -123,13 +123,13 @@ impl Outbox {
             ),
             None => (None, Vec::new(), conversation.subject.clone()),
         };
-        let domain = postdesk_core::address::EmailAddress::parse(&inbox.email)
+        let domain = postdesk_core::address::EmailAddress::parse(&inbox.settings.email)
             .map(|a| a.domain().to_owned())
             .unwrap_or_else(|_| "postdesk.invalid".to_owned());
         let now = chrono::Utc::now();
         let from = Mailbox {
-            name: Some(inbox.sender_name.clone()),
-            email: inbox.email.clone(),
+            name: Some(inbox.settings.sender_name.clone()),
+            email: inbox.settings.email.clone(),
         };
         let contact = &conversation.contact;
         let to = Mailbox {
@@ -167,7 +167,7 @@ impl Outbox {
             subject: outgoing.subject.clone(),
             date: now.timestamp_millis(),
             mime,
-            mail_from: inbox.email.clone(),
+            mail_from: inbox.settings.email.clone(),
             rcpt_to: vec![contact.email.clone()],
             source_message_id: source.map(|m| m.id),
         };
@@ -279,7 +279,7 @@ impl Outbox {
                 };
             }
         };
-        let server = format!("{}:{}", inbox.smtp.host, inbox.smtp.port);
+        let server = format!("{}:{}", inbox.settings.smtp.host, inbox.settings.smtp.port);
         match tokio::time::timeout(SEND_TIMEOUT, transport.send_raw(&envelope, &item.mime)).await {
             Err(_) => SendOutcome::Retry {
                 reason: format!(
@@ -298,7 +298,7 @@ impl Outbox {
     }
 
     fn transport(&self, inbox: &Inbox) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-        let smtp = &inbox.smtp;
+        let smtp = &inbox.settings.smtp;
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
             .port(smtp.port)
             .timeout(Some(Duration::from_secs(60)));
@@ -327,7 +327,7 @@ impl Outbox {
     /// The server's or the connection's error text.
     pub async fn check_connection(&self, inbox: &Inbox) -> anyhow::Result<()> {
         let transport = self.transport(inbox)?;
-        let server = format!("{}:{}", inbox.smtp.host, inbox.smtp.port);
+        let server = format!("{}:{}", inbox.settings.smtp.host, inbox.settings.smtp.port);
         let ok = tokio::time::timeout(SEND_TIMEOUT, transport.test_connection())
             .await
             .with_context(|| format!("SMTP server {server} did not answer in time"))?

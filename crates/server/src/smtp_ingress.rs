@@ -270,7 +270,7 @@ impl SmtpIngress {
         let inboxes = self.inner.store.list_inboxes().await?;
         Ok(inboxes
             .into_iter()
-            .find(|i| i.active && i.email.to_lowercase() == wanted)
+            .find(|i| i.settings.active && i.settings.email.to_lowercase() == wanted)
             .map(|i| i.id))
     }
 

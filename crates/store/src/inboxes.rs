@@ -29,16 +29,18 @@ fn inbox_from_row(row: &sqlx::any::AnyRow) -> Result<Inbox> {
     let state: String = row.try_get("status_state")?;
     Ok(Inbox {
         id: InboxId(row.try_get("id")?),
-        name: row.try_get("name")?,
-        email: row.try_get("email")?,
-        sender_name: row.try_get("sender_name")?,
-        department_id: row.try_get("department_id")?,
-        active: row.try_get::<i64, _>("active")? != 0,
-        imap: server_from_row(row, "imap")?,
-        imap_mailbox: row.try_get("imap_mailbox")?,
-        imap_move_to: row.try_get("imap_move_to")?,
-        smtp: server_from_row(row, "smtp")?,
-        reopen_days: row.try_get("reopen_days")?,
+        settings: InboxSettings {
+            name: row.try_get("name")?,
+            email: row.try_get("email")?,
+            sender_name: row.try_get("sender_name")?,
+            department_id: row.try_get("department_id")?,
+            active: row.try_get::<i64, _>("active")? != 0,
+            imap: server_from_row(row, "imap")?,
+            imap_mailbox: row.try_get("imap_mailbox")?,
+            imap_move_to: row.try_get("imap_move_to")?,
+            smtp: server_from_row(row, "smtp")?,
+            reopen_days: row.try_get("reopen_days")?,
+        },
         status: InboxStatus {
             state: InboxState::parse(&state).map_err(corrupt)?,
             last_error: row.try_get("status_error")?,

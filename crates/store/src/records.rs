@@ -90,27 +90,8 @@ pub struct InboxStatus {
 pub struct Inbox {
     /// Id.
     pub id: InboxId,
-    /// Display name.
-    pub name: String,
-    /// The shared address, normalised.
-    pub email: String,
-    /// The name in From of outgoing emails.
-    pub sender_name: String,
-    /// Optional department.
-    pub department_id: Option<i64>,
-    /// Whether its reader runs.
-    pub active: bool,
-    /// Where mail is read.
-    pub imap: ServerSettings,
-    /// The IMAP folder to read (INBOX by default).
-    pub imap_mailbox: String,
-    /// The IMAP folder emails are moved to once stored (created when missing); `None` leaves
-    /// them where they are.
-    pub imap_move_to: Option<String>,
-    /// Where mail is sent.
-    pub smtp: ServerSettings,
-    /// An email to a conversation closed less than this many days ago reopens it.
-    pub reopen_days: i64,
+    /// What an admin sets: address, names, servers, folders, reopen window.
+    pub settings: InboxSettings,
     /// Reader health.
     pub status: InboxStatus,
     /// Created (ms).
@@ -120,7 +101,7 @@ pub struct Inbox {
 }
 
 /// An inbox to create or the new settings of one.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxSettings {
     /// Display name.
     pub name: String,

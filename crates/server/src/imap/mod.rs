@@ -105,7 +105,7 @@ impl Readers {
         let Some(settings) = self.ctx.store.find_inbox(inbox).await? else {
             return Ok(());
         };
-        if !settings.active {
+        if !settings.settings.active {
             self.ctx
                 .store
                 .set_inbox_status(inbox, InboxState::Stopped, None, false)
@@ -148,9 +148,9 @@ impl Readers {
             .await?
             .into_iter()
             .filter(|inbox| {
-                inbox.active
-                    && inbox.imap.username.eq_ignore_ascii_case(username)
-                    && folder.is_none_or(|f| f == inbox.imap_mailbox)
+                inbox.settings.active
+                    && inbox.settings.imap.username.eq_ignore_ascii_case(username)
+                    && folder.is_none_or(|f| f == inbox.settings.imap_mailbox)
             })
             .map(|inbox| inbox.id)
             .collect();

@@ -156,24 +156,36 @@ pub async fn check_login(s: &ImapSettings) -> anyhow::Result<()> {
     Ok(())
 }
 
+impl ImapSettings {
+    /// How to read `inbox`, its stored password decrypted with `secrets`.
+    ///
+    /// # Errors
+    /// The stored password cannot be decrypted (another secret key).
+    pub fn of(
+        inbox: &postdesk_store::Inbox,
+        secrets: &crate::secrets::Secrets,
+    ) -> anyhow::Result<Self> {
+        let imap = &inbox.settings.imap;
+        Ok(Self {
+            host: imap.host.clone(),
+            port: imap.port,
+            security: imap.security,
+            tls_verify: imap.tls_verify,
+            username: imap.username.clone(),
+            password: secrets.decrypt_string(&imap.password_encrypted)?,
+            mailbox: inbox.settings.imap_mailbox.clone(),
+            move_to: inbox.settings.imap_move_to.clone(),
+        })
+    }
+}
+
 async fn settings_of(ctx: &ReaderContext, inbox: InboxId) -> anyhow::Result<ImapSettings> {
     let stored = ctx
         .store
         .find_inbox(inbox)
         .await?
         .context("The inbox no longer exists")?;
-    Ok(ImapSettings {
-        host: stored.imap.host,
-        port: stored.imap.port,
-        security: stored.imap.security,
-        tls_verify: stored.imap.tls_verify,
-        username: stored.imap.username,
-        password: ctx
-            .secrets
-            .decrypt_string(&stored.imap.password_encrypted)?,
-        mailbox: stored.imap_mailbox,
-        move_to: stored.imap_move_to,
-    })
+    ImapSettings::of(&stored, &ctx.secrets)
 }
 
 async fn timed<T, E: Into<anyhow::Error>>(

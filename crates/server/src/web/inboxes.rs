@@ -71,21 +71,21 @@ fn server_json(s: &ServerSettings) -> Value {
 }
 
 async fn inbox_json(state: &AppState, inbox: &Inbox) -> Result<Value, ApiError> {
-    let mut imap = server_json(&inbox.imap);
-    imap["mailbox"] = json!(inbox.imap_mailbox);
-    imap["move_to"] = json!(inbox.imap_move_to);
+    let mut imap = server_json(&inbox.settings.imap);
+    imap["mailbox"] = json!(inbox.settings.imap_mailbox);
+    imap["move_to"] = json!(inbox.settings.imap_move_to);
     let backlog = state.store.count_raw(inbox.id, "new").await?;
     let quarantined = state.store.count_raw(inbox.id, "quarantined").await?;
     Ok(json!({
         "id": inbox.id,
-        "name": inbox.name,
-        "email": inbox.email,
-        "sender_name": inbox.sender_name,
-        "department_id": inbox.department_id,
-        "active": inbox.active,
-        "reopen_days": inbox.reopen_days,
+        "name": inbox.settings.name,
+        "email": inbox.settings.email,
+        "sender_name": inbox.settings.sender_name,
+        "department_id": inbox.settings.department_id,
+        "active": inbox.settings.active,
+        "reopen_days": inbox.settings.reopen_days,
         "imap": imap,
-        "smtp": server_json(&inbox.smtp),
+        "smtp": server_json(&inbox.settings.smtp),
         "status": {
             "state": inbox.status.state,
             "last_error": inbox.status.last_error,
@@ -184,10 +184,10 @@ fn settings_from(
         sender_name: form.sender_name.trim().to_owned(),
         department_id: form.department_id,
         active: form.active,
-        imap: server(form.imap, "IMAP", existing.map(|e| &e.imap))?,
+        imap: server(form.imap, "IMAP", existing.map(|e| &e.settings.imap))?,
         imap_mailbox: mailbox,
         imap_move_to: move_to,
-        smtp: server(form.smtp, "SMTP", existing.map(|e| &e.smtp))?,
+        smtp: server(form.smtp, "SMTP", existing.map(|e| &e.settings.smtp))?,
         reopen_days,
     })
 }
@@ -253,18 +253,7 @@ async fn test_connections(
 ) -> Result<Json<Value>, ApiError> {
     auth.require_admin()?;
     let inbox = find(&state, id).await?;
-    let imap = ImapSettings {
-        host: inbox.imap.host.clone(),
-        port: inbox.imap.port,
-        security: inbox.imap.security,
-        tls_verify: inbox.imap.tls_verify,
-        username: inbox.imap.username.clone(),
-        password: state
-            .secrets
-            .decrypt_string(&inbox.imap.password_encrypted)?,
-        mailbox: inbox.imap_mailbox.clone(),
-        move_to: inbox.imap_move_to.clone(),
-    };
+    let imap = ImapSettings::of(&inbox, &state.secrets)?;
     let imap_result = crate::imap::check_login(&imap).await;
     let smtp_result = state.outbox.check_connection(&inbox).await;
     let verdict = |r: &anyhow::Result<()>| match r {
