@@ -3,12 +3,13 @@
 
 use postdesk_core::delivery::SendOutcome;
 use postdesk_core::ids::ConversationId;
-use postdesk_core::model::{
-    ConversationStatus, DeliveryStatus, InboxState, MessageKind, Role, Security,
-};
+use postdesk_core::model::{ConversationStatus, DeliveryStatus, InboxState, MessageKind, Role};
+mod common;
+
+use common::inbox_settings;
 use postdesk_store::{
-    Addr, ConversationFilter, InboxSettings, IncomingEmail, IngestOutcome, NewAttachment, NewUser,
-    QueuedEmail, ServerSettings, Store, StoreError, StoreFetched, TakeError, User, now_ms,
+    Addr, ConversationFilter, IncomingEmail, IngestOutcome, NewAttachment, NewUser, QueuedEmail,
+    Store, StoreError, StoreFetched, TakeError, User, now_ms,
 };
 
 /// A store plus whatever keeps its database alive.
@@ -98,32 +99,6 @@ async fn user(store: &Store, username: &str, role: Role) -> User {
         .unwrap()
 }
 
-fn server(host: &str, port: u16) -> ServerSettings {
-    ServerSettings {
-        host: host.into(),
-        port,
-        security: Security::Starttls,
-        username: "support@example.test".into(),
-        password_encrypted: vec![1, 2, 3, 0, 255],
-        tls_verify: true,
-    }
-}
-
-fn inbox_settings(email: &str) -> InboxSettings {
-    InboxSettings {
-        name: "Support".into(),
-        email: email.into(),
-        sender_name: "Example Support".into(),
-        department_id: None,
-        active: true,
-        imap: server("imap.example.test", 143),
-        imap_mailbox: "INBOX".into(),
-        imap_move_to: None,
-        smtp: server("smtp.example.test", 587),
-        reopen_days: 30,
-    }
-}
-
 fn incoming(message_id: &str, from: &str, subject: &str) -> IncomingEmail {
     IncomingEmail {
         message_id: message_id.into(),
@@ -161,18 +136,22 @@ async fn support_inbox(store: &Store) -> postdesk_core::ids::InboxId {
         .id
 }
 
-/// Stores `bytes` as fetched UID `uid` of INBOX (UIDVALIDITY `validity`), moving the
-/// watermark past it.
-async fn store_one_raw(
+/// Stores each of `emails` as fetched from INBOX (UIDVALIDITY `validity`), with UIDs from
+/// `first_uid` on, in one batch, moving the watermark past the last.
+async fn store_raws(
     store: &Store,
     inbox: postdesk_core::ids::InboxId,
     validity: u32,
-    uid: u32,
-    bytes: Vec<u8>,
+    first_uid: u32,
+    emails: Vec<Vec<u8>>,
 ) {
-    let fetched = vec![StoreFetched { uid, bytes }];
+    let fetched: Vec<StoreFetched> = (first_uid..)
+        .zip(emails)
+        .map(|(uid, bytes)| StoreFetched { uid, bytes })
+        .collect();
+    let next_uid = fetched.last().map_or(first_uid, |f| f.uid + 1);
     store
-        .store_fetched(inbox, "INBOX", validity, fetched, uid + 1)
+        .store_fetched(inbox, "INBOX", validity, fetched, next_uid)
         .await
         .unwrap();
 }
@@ -184,14 +163,8 @@ async fn deliver(
     uid: u32,
     email: &IncomingEmail,
 ) -> IngestOutcome {
-    store_one_raw(
-        store,
-        inbox,
-        7,
-        uid,
-        format!("raw {uid} {}", email.message_id).into_bytes(),
-    )
-    .await;
+    let raw = format!("raw {uid} {}", email.message_id).into_bytes();
+    store_raws(store, inbox, 7, uid, vec![raw]).await;
     let pending = store.pending_raw(Some(inbox), 10).await.unwrap();
     let raw = pending.last().expect("a pending raw email");
     store.ingest_email(raw.id, inbox, email).await.unwrap()
@@ -545,7 +518,7 @@ async fn a_message_id_seen_before_is_not_added_twice(store: Store) {
 
 async fn quarantined_emails_keep_their_bytes_and_can_be_requeued(store: Store) {
     let inbox = support_inbox(&store).await;
-    store_one_raw(&store, inbox, 1, 9, b"\x00garbage".to_vec()).await;
+    store_raws(&store, inbox, 1, 9, vec![b"\x00garbage".to_vec()]).await;
     let raw = store.pending_raw(None, 10).await.unwrap().remove(0);
     store
         .quarantine_raw(raw.id, "no header section")
@@ -1085,7 +1058,7 @@ async fn a_bounce_of_our_email_marks_it_failed(store: Store) {
         .queue_email(conversation, alice.id, &queued("ours@example.test", None))
         .await
         .unwrap();
-    store_one_raw(&store, inbox, 7, 2, b"bounce".to_vec()).await;
+    store_raws(&store, inbox, 7, 2, vec![b"bounce".to_vec()]).await;
     let raw = store.pending_raw(Some(inbox), 10).await.unwrap().remove(0);
 
     assert_eq!(
@@ -1206,7 +1179,7 @@ async fn emails_received_over_smtp_are_stored_raw_each_as_its_own_pending_row(st
 
 async fn a_raw_email_is_processed_once_when_processors_race(store: Store) {
     let inbox = support_inbox(&store).await;
-    store_one_raw(&store, inbox, 1, 1, b"raw".to_vec()).await;
+    store_raws(&store, inbox, 1, 1, vec![b"raw".to_vec()]).await;
     let raw = store.pending_raw(Some(inbox), 10).await.unwrap().remove(0);
     let email = incoming("race@c.test", "carol@c.test", "Race");
     // Both processors read the raw email while it was pending; they store concurrently.
@@ -1270,16 +1243,8 @@ async fn a_batch_threads_dedups_and_reopens_as_one_email_after_another_would(sto
         });
     }
     let emails = [first, reply, again, reopening, late, file];
-    let fetched: Vec<StoreFetched> = (0..emails.len())
-        .map(|i| StoreFetched {
-            uid: 10 + u32::try_from(i).unwrap(),
-            bytes: format!("raw {i}").into_bytes(),
-        })
-        .collect();
-    store
-        .store_fetched(inbox, "INBOX", 7, fetched, 100)
-        .await
-        .unwrap();
+    let raws = (0..emails.len()).map(|i| format!("raw {i}").into_bytes());
+    store_raws(&store, inbox, 7, 10, raws.collect()).await;
     let pending = store.pending_raw(Some(inbox), 100).await.unwrap();
     assert_eq!(pending.len(), emails.len());
     let batch: Vec<_> = pending
@@ -1379,16 +1344,8 @@ async fn a_batch_threads_dedups_and_reopens_as_one_email_after_another_would(sto
         refused,
         incoming("g2@c.test", "ida@c.test", "Two"),
     ];
-    let fetched: Vec<StoreFetched> = (0..emails.len())
-        .map(|i| StoreFetched {
-            uid: 200 + u32::try_from(i).unwrap(),
-            bytes: format!("second batch {i}").into_bytes(),
-        })
-        .collect();
-    store
-        .store_fetched(inbox, "INBOX", 7, fetched, 300)
-        .await
-        .unwrap();
+    let raws = (0..emails.len()).map(|i| format!("second batch {i}").into_bytes());
+    store_raws(&store, inbox, 7, 200, raws.collect()).await;
     let pending = store.pending_raw(Some(inbox), 100).await.unwrap();
     let batch: Vec<_> = pending
         .iter()
@@ -1410,24 +1367,8 @@ async fn a_batch_threads_dedups_and_reopens_as_one_email_after_another_would(sto
 async fn large_raw_emails_are_read_back_whole_and_batches_are_bounded_by_bytes(store: Store) {
     let inbox = support_inbox(&store).await;
     let large: Vec<u8> = (0..9 * 1024 * 1024 + 7).map(|i| (i % 251) as u8).collect();
-    let fetched = vec![
-        StoreFetched {
-            uid: 1,
-            bytes: b"small one".to_vec(),
-        },
-        StoreFetched {
-            uid: 2,
-            bytes: large.clone(),
-        },
-        StoreFetched {
-            uid: 3,
-            bytes: b"small two".to_vec(),
-        },
-    ];
-    store
-        .store_fetched(inbox, "INBOX", 7, fetched, 4)
-        .await
-        .unwrap();
+    let raws = vec![b"small one".to_vec(), large.clone(), b"small two".to_vec()];
+    store_raws(&store, inbox, 7, 1, raws).await;
     let all = store.pending_raw(Some(inbox), 10).await.unwrap();
     assert_eq!(all.len(), 3);
     assert_eq!(all[0].bytes, b"small one");
@@ -1458,16 +1399,8 @@ async fn large_raw_emails_are_read_back_whole_and_batches_are_bounded_by_bytes(s
 /// exactly once, the other processor is told it was handled, and neither fails.
 async fn two_processors_racing_over_overlapping_batches_add_each_email_once(store: Store) {
     let inbox = support_inbox(&store).await;
-    let fetched: Vec<StoreFetched> = (1..=40)
-        .map(|uid| StoreFetched {
-            uid,
-            bytes: format!("raw {uid}").into_bytes(),
-        })
-        .collect();
-    store
-        .store_fetched(inbox, "INBOX", 7, fetched, 41)
-        .await
-        .unwrap();
+    let raws = (1..=40).map(|uid| format!("raw {uid}").into_bytes());
+    store_raws(&store, inbox, 7, 1, raws.collect()).await;
     let pending = store.pending_raw(Some(inbox), 100).await.unwrap();
     let emails: Vec<_> = pending
         .iter()

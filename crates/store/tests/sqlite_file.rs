@@ -4,32 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use postdesk_core::model::Security;
-use postdesk_store::{InboxSettings, ServerSettings, Store, StoreFetched};
-use sqlx::{Connection as _, Row as _};
+mod common;
 
-fn inbox_settings() -> InboxSettings {
-    let server = |port| ServerSettings {
-        host: "127.0.0.1".into(),
-        port,
-        security: Security::None,
-        username: "support".into(),
-        password_encrypted: Vec::new(),
-        tls_verify: true,
-    };
-    InboxSettings {
-        name: "Support".into(),
-        email: "support@example.test".into(),
-        sender_name: "Support".into(),
-        department_id: None,
-        active: false,
-        imap: server(143),
-        imap_mailbox: "INBOX".into(),
-        imap_move_to: None,
-        smtp: server(25),
-        reopen_days: 30,
-    }
-}
+use postdesk_store::{Store, StoreFetched};
+use sqlx::{Connection as _, Row as _};
 
 /// An email of about `size` bytes whose content differs with `n`.
 fn email(n: usize, size: usize) -> Vec<u8> {
@@ -73,7 +51,10 @@ async fn the_write_ahead_log_is_checkpointed_while_writing() {
     let store = Store::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
-    let inbox = store.create_inbox(&inbox_settings()).await.unwrap();
+    let inbox = store
+        .create_inbox(&common::inbox_settings("support@example.test"))
+        .await
+        .unwrap();
     let before = std::fs::metadata(&path).unwrap().len();
     // 24 write transactions of 1 MiB each: 24 MiB, about 1,600 pages.
     for batch in 0..24u32 {
