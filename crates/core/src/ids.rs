@@ -33,4 +33,8 @@ id_type!(
     RawEmailId,
     /// A queued outgoing email.
     OutboxId,
+    /// A department: a team with its own queue.
+    DepartmentId,
+    /// A login session.
+    SessionId,
 );

@@ -3,6 +3,7 @@
 //! around it apply. No IO, no database, no HTTP, no IMAP here.
 //!
 //! # Layout
+//! - [`access`]: the one authorization policy: who may do what to which conversation.
 //! - [`ids`]: newtype identifiers for every stored entity.
 //! - [`model`]: roles, statuses, kinds and the connection security of an inbox.
 //! - [`address`]: [`address::EmailAddress`], a parsed, normalised address.
@@ -11,6 +12,7 @@
 //! - [`delivery`]: what an SMTP reply means for an outgoing email, and the retry schedule.
 //! - [`event`]: the realtime events published after every committed change.
 
+pub mod access;
 pub mod address;
 pub mod command;
 pub mod delivery;
