@@ -2,7 +2,10 @@
 
 use std::collections::HashMap;
 
-use postdesk_core::ids::{AttachmentId, ContactId, ConversationId, InboxId, MessageId, UserId};
+use postdesk_core::access::{ConversationScope, ListScope};
+use postdesk_core::ids::{
+    AttachmentId, ContactId, ConversationId, DepartmentId, InboxId, MessageId, UserId,
+};
 use postdesk_core::model::{ConversationStatus, DeliveryStatus, MessageKind};
 use sqlx::Row as _;
 
@@ -22,6 +25,9 @@ pub struct ConversationFilter {
     pub assignee: Option<UserId>,
     /// Only those this user is a member of (assignee or invited).
     pub member: Option<UserId>,
+    /// Only those the asking user may see (the access policy's [`ListScope`]); `None` is
+    /// every conversation (for tools and tests).
+    pub visible: Option<ListScope>,
     /// Only those whose contact's address or name contains this text.
     pub contact: Option<String>,
     /// At most this many, newest activity first.
@@ -49,8 +55,8 @@ impl From<sqlx::Error> for TakeError {
 }
 
 const CONVERSATION_SELECT: &str = "SELECT c.id, c.inbox_id, c.subject, c.status, c.assignee_id, c.created_at,
-        c.updated_at, c.last_message_at, c.closed_at, c.follows_id, k.id AS contact_id, k.email AS contact_email, k.name AS contact_name
-    FROM conversations c JOIN contacts k ON k.id = c.contact_id";
+        c.updated_at, c.last_message_at, c.closed_at, c.follows_id, i.department_id, k.id AS contact_id, k.email AS contact_email, k.name AS contact_name
+    FROM conversations c JOIN contacts k ON k.id = c.contact_id JOIN inboxes i ON i.id = c.inbox_id";
 
 fn conversation_from_row(row: &sqlx::any::AnyRow) -> Result<Conversation> {
     let status: String = row.try_get("status")?;
@@ -61,6 +67,9 @@ fn conversation_from_row(row: &sqlx::any::AnyRow) -> Result<Conversation> {
         status: ConversationStatus::parse(&status)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         assignee_id: row.try_get::<Option<i64>, _>("assignee_id")?.map(UserId),
+        department_id: row
+            .try_get::<Option<i64>, _>("department_id")?
+            .map(DepartmentId),
         contact: Contact {
             id: ContactId(row.try_get("contact_id")?),
             email: row.try_get("contact_email")?,
@@ -173,12 +182,19 @@ impl Store {
         &self,
         filter: &ConversationFilter,
     ) -> Result<Vec<Conversation>> {
+        // $6: 0 every conversation, 1 a manager's departments, 2 an agent's queue; $7 who asks.
         let sql = format!(
             "{CONVERSATION_SELECT}
              WHERE ($1 IS NULL OR c.status = $1)
                AND ($2 IS NULL OR c.assignee_id = $2)
-               AND ($3 IS NULL OR EXISTS (SELECT 1 FROM conversation_members m WHERE m.conversation_id = c.id AND m.user_id = $3))
+               AND ($3 IS NULL OR c.assignee_id = $3 OR EXISTS (SELECT 1 FROM conversation_members m WHERE m.conversation_id = c.id AND m.user_id = $3))
                AND ($4 IS NULL OR LOWER(k.email) LIKE $4 OR LOWER(k.name) LIKE $4)
+               AND ($6 = 0
+                    OR c.assignee_id = $7
+                    OR EXISTS (SELECT 1 FROM conversation_members m WHERE m.conversation_id = c.id AND m.user_id = $7)
+                    OR ((i.department_id IS NULL
+                         OR i.department_id IN (SELECT d.department_id FROM department_members d WHERE d.user_id = $7))
+                        AND ($6 = 1 OR c.status = 'queued')))
              ORDER BY c.last_message_at DESC, c.id DESC
              LIMIT $5"
         );
@@ -186,15 +202,84 @@ impl Store {
             let escaped = c.to_lowercase().replace('\\', "").replace(['%', '_'], "");
             format!("%{escaped}%")
         });
+        let (scope, asker) = match filter.visible {
+            None | Some(ListScope::All) => (0_i64, 0_i64),
+            Some(ListScope::Departments(user)) => (1, user.0),
+            Some(ListScope::QueueAndMine(user)) => (2, user.0),
+        };
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(filter.status.map(|s| s.as_str()))
             .bind(filter.assignee.map(|u| u.0))
             .bind(filter.member.map(|u| u.0))
             .bind(contact)
             .bind(filter.limit.unwrap_or(500))
+            .bind(scope)
+            .bind(asker)
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(conversation_from_row).collect()
+    }
+
+    /// What access to a conversation depends on: status, department, assignee, invited.
+    pub async fn conversation_scope(
+        &self,
+        id: ConversationId,
+    ) -> Result<Option<ConversationScope>> {
+        let Some(row) = sqlx::query(
+            "SELECT c.status, c.assignee_id, i.department_id FROM conversations c
+             JOIN inboxes i ON i.id = c.inbox_id WHERE c.id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let status: String = row.try_get("status")?;
+        let invited = sqlx::query(
+            "SELECT user_id FROM conversation_members WHERE conversation_id = $1 ORDER BY user_id",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok(UserId(r.try_get("user_id")?)))
+        .collect::<Result<Vec<_>>>()?;
+        Ok(Some(ConversationScope {
+            status: ConversationStatus::parse(&status)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            department: row
+                .try_get::<Option<i64>, _>("department_id")?
+                .map(DepartmentId),
+            assignee: row.try_get::<Option<i64>, _>("assignee_id")?.map(UserId),
+            invited,
+        }))
+    }
+
+    /// The conversation a message is in.
+    pub async fn conversation_of_message(&self, id: MessageId) -> Result<Option<ConversationId>> {
+        sqlx::query("SELECT conversation_id FROM messages WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| Ok(ConversationId(r.try_get("conversation_id")?)))
+            .transpose()
+    }
+
+    /// The conversation an attachment is in.
+    pub async fn conversation_of_attachment(
+        &self,
+        id: AttachmentId,
+    ) -> Result<Option<ConversationId>> {
+        sqlx::query(
+            "SELECT m.conversation_id FROM attachments a JOIN messages m ON m.id = a.message_id
+             WHERE a.id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| Ok(ConversationId(r.try_get("conversation_id")?)))
+        .transpose()
     }
 
     /// A conversation by id.
@@ -243,7 +328,7 @@ impl Store {
             };
             return Err(TakeError::AlreadyTaken { by });
         }
-        add_member_tx(&mut tx, id, user.id, None).await?;
+        // The assignee is a member by being the assignee (see `is_member`).
         insert_system_message(&mut tx, id, &format!("Taken by @{}", user.username)).await?;
         tx.commit().await?;
         Ok(self.require_conversation(id).await?)
@@ -251,14 +336,10 @@ impl Store {
 
     /// Whether `user` is the assignee or an invited member.
     pub async fn is_member(&self, id: ConversationId, user: UserId) -> Result<bool> {
-        Ok(sqlx::query(
-            "SELECT 1 AS one FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
-        )
-        .bind(id.0)
-        .bind(user.0)
-        .fetch_optional(&self.pool)
-        .await?
-        .is_some())
+        Ok(self
+            .conversation_scope(id)
+            .await?
+            .is_some_and(|scope| scope.is_member(user)))
     }
 
     /// Adds `user` to a conversation on behalf of `by` (/invite). Returns the system message,
@@ -269,8 +350,11 @@ impl Store {
         user: &User,
         by: &User,
     ) -> Result<Option<MessageId>> {
+        if self.is_member(id, user.id).await? {
+            return Ok(None);
+        }
         let mut tx = self.write_tx().await?;
-        if !add_member_tx(&mut tx, id, user.id, Some(by.id)).await? {
+        if !add_member_tx(&mut tx, id, user.id, by.id).await? {
             return Ok(None);
         }
         let line = format!("@{} invited @{}", by.username, user.username);
@@ -440,6 +524,32 @@ impl Store {
         tx.commit().await?;
         self.require_conversation(id).await
     }
+
+    /// Reopen: a closed conversation goes back to Chats in Progress of `by`, who becomes its
+    /// assignee. `None` when it was not closed (someone else reopened it first).
+    pub async fn reopen_conversation(
+        &self,
+        id: ConversationId,
+        by: &User,
+    ) -> Result<Option<Conversation>> {
+        let mut tx = self.write_tx().await?;
+        let now = now_ms();
+        let done = sqlx::query(
+            "UPDATE conversations SET status = 'open', assignee_id = $1, closed_at = NULL, updated_at = $2
+             WHERE id = $3 AND status = 'closed'",
+        )
+        .bind(by.id.0)
+        .bind(now)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        insert_system_message(&mut tx, id, &format!("Reopened by @{}", by.username)).await?;
+        tx.commit().await?;
+        Ok(Some(self.require_conversation(id).await?))
+    }
 }
 
 pub(crate) async fn touch_conversation(
@@ -460,7 +570,7 @@ async fn add_member_tx(
     tx: &mut sqlx::AnyConnection,
     id: ConversationId,
     user: UserId,
-    by: Option<UserId>,
+    by: UserId,
 ) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO conversation_members (conversation_id, user_id, added_by, added_at) VALUES ($1, $2, $3, $4)
@@ -468,7 +578,7 @@ async fn add_member_tx(
     )
     .bind(id.0)
     .bind(user.0)
-    .bind(by.map(|u| u.0))
+    .bind(by.0)
     .bind(now_ms())
     .execute(&mut *tx)
     .await?;

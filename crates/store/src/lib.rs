@@ -7,13 +7,17 @@
 //! # Layout
 //! - [`records`]: the rows the rest of postdesk reads and writes.
 //! - `users`: users and login sessions.
+//! - `departments`: departments and their members.
+//! - `audit`: the append-only audit log, and the failed sign-ins throttling counts.
 //! - `inboxes`: email inboxes, their health and their IMAP sync state.
 //! - `ingest`: raw emails (stored before parsing) and turning them into conversations.
 //! - `conversations`: queue, take, members, messages, uploads, close.
 //! - `outbox`: outgoing emails and their delivery state.
 
+mod audit;
 mod batch;
 mod conversations;
+mod departments;
 mod inboxes;
 mod ingest;
 mod outbox;
@@ -27,6 +31,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use audit::Failures;
 pub use conversations::{ConversationFilter, TakeError};
 pub use ingest::{IncomingEmail, IngestOutcome, NewAttachment, StoreFetched};
 pub use outbox::{OutboxItem, QueuedEmail};
@@ -243,6 +248,14 @@ impl Store {
             writer: std::sync::Arc::default(),
             checkpoints: std::sync::Arc::default(),
         })
+    }
+
+    /// The connection pool itself, for tools and tests that check the database directly
+    /// (e.g. that it refuses to change the audit log). Everything else goes through the
+    /// store's methods.
+    #[must_use]
+    pub fn raw_pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// The database this store runs on.

@@ -150,6 +150,8 @@ pub struct Conversation {
     pub status: ConversationStatus,
     /// The agent who took it.
     pub assignee_id: Option<UserId>,
+    /// The department of its inbox, if any.
+    pub department_id: Option<postdesk_core::ids::DepartmentId>,
     /// The contact.
     pub contact: Contact,
     /// Created (ms).
@@ -306,4 +308,117 @@ pub struct QuarantinedEmail {
     pub reason: String,
     /// When fetched (ms).
     pub fetched_at: i64,
+}
+
+/// A department: a team with its own queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Department {
+    /// Id.
+    pub id: postdesk_core::ids::DepartmentId,
+    /// Its name, unique.
+    pub name: String,
+    /// Its members (agents and managers, by their role), by id.
+    pub members: Vec<UserId>,
+}
+
+/// A login session, as its user and admins see it (never its token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionInfo {
+    /// Id.
+    pub id: postdesk_core::ids::SessionId,
+    /// Whose.
+    pub user_id: UserId,
+    /// Started (ms).
+    pub created_at: i64,
+    /// Ends (ms).
+    pub expires_at: i64,
+    /// Last used (ms; updated at most once a minute).
+    pub last_seen_at: i64,
+    /// The address it signed in from.
+    pub ip: String,
+    /// The browser or client it signed in with.
+    pub user_agent: String,
+    /// How it signed in: `password`, `password+totp`, `oidc`.
+    pub method: String,
+}
+
+/// A session to start.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// Whose.
+    pub user_id: UserId,
+    /// The sha256 of its bearer token.
+    pub token_hash: String,
+    /// Ends (ms).
+    pub expires_at: i64,
+    /// The address it signed in from.
+    pub ip: String,
+    /// The browser or client it signed in with.
+    pub user_agent: String,
+    /// How it signed in.
+    pub method: String,
+}
+
+/// The user a session token belongs to, with the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUser {
+    /// Who.
+    pub user: User,
+    /// The session.
+    pub session: SessionInfo,
+    /// The departments the user belongs to.
+    pub departments: Vec<postdesk_core::ids::DepartmentId>,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    /// Id, increasing.
+    pub id: i64,
+    /// When (ms).
+    pub at: i64,
+    /// The user who acted, when known.
+    pub actor_id: Option<UserId>,
+    /// Their username (as typed, for a failed sign-in).
+    pub actor: String,
+    /// What was done: `sign_in`, `sign_in.failed`, `user.create`, `inbox.update`, …
+    pub action: String,
+    /// What it was done to: `user:7`, `inbox:2`, …
+    pub target: String,
+    /// The address the request came from.
+    pub ip: String,
+    /// More, as JSON (never a secret).
+    pub details: serde_json::Value,
+}
+
+/// A line to append to the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct NewAuditEntry {
+    /// The user who acted, when known.
+    pub actor_id: Option<UserId>,
+    /// Their username.
+    pub actor: String,
+    /// What was done.
+    pub action: String,
+    /// What it was done to.
+    pub target: String,
+    /// From where.
+    pub ip: String,
+    /// More, as JSON (never a secret).
+    pub details: serde_json::Value,
+}
+
+/// Which audit entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only at or after this time (ms).
+    pub since: Option<i64>,
+    /// Only by this username.
+    pub actor: Option<String>,
+    /// Only this action, or actions under it (`user` matches `user.create`).
+    pub action: Option<String>,
+    /// Only entries with an id below this (paging backwards).
+    pub before_id: Option<i64>,
+    /// At most this many, newest first.
+    pub limit: i64,
 }

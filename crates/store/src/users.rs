@@ -1,10 +1,10 @@
 //! Users and login sessions.
 
-use postdesk_core::ids::UserId;
+use postdesk_core::ids::{SessionId, UserId};
 use postdesk_core::model::Role;
 use sqlx::Row as _;
 
-use crate::records::{NewUser, User};
+use crate::records::{NewSession, NewUser, SessionInfo, SessionUser, User};
 use crate::{Result, Store, StoreError, is_unique_violation, now_ms};
 
 pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User> {
@@ -111,16 +111,29 @@ impl Store {
             .try_get("n")?)
     }
 
-    /// Sets a user's password hash.
-    pub async fn set_password_hash(&self, id: UserId, password_hash: &str) -> Result<()> {
+    /// Sets a user's password hash and ends every session of theirs but `keep` (the session
+    /// of a user changing their own password), in one transaction.
+    pub async fn set_password_hash(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        keep: Option<SessionId>,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
             .bind(id.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("user"));
         }
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+            .bind(id.0)
+            .bind(keep.map_or(0, |s| s.0))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -145,37 +158,87 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a login session by the hash of its token.
-    pub async fn create_session(
-        &self,
-        user: UserId,
-        token_hash: &str,
-        expires_at: i64,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    /// Starts a login session, stored by the hash of its token.
+    pub async fn create_session(&self, new: &NewSession) -> Result<SessionId> {
+        let now = now_ms();
+        let row = sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at, ip, user_agent, method)
+             VALUES ($1, $2, $3, $4, $3, $5, $6, $7) RETURNING id",
         )
-        .bind(token_hash)
-        .bind(user.0)
-        .bind(now_ms())
-        .bind(expires_at)
-        .execute(&self.pool)
+        .bind(&new.token_hash)
+        .bind(new.user_id.0)
+        .bind(now)
+        .bind(new.expires_at)
+        .bind(&new.ip)
+        .bind(truncate(&new.user_agent, 300))
+        .bind(&new.method)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(())
+        Ok(SessionId(row.try_get("id")?))
     }
 
-    /// The active user a token hash belongs to, if the session has not expired.
-    pub async fn find_session_user(&self, token_hash: &str) -> Result<Option<User>> {
+    /// The active user a token hash belongs to, with the session and the user's departments,
+    /// if the session has not expired. Notes the session's use at most once a minute.
+    pub async fn find_session_user(&self, token_hash: &str) -> Result<Option<SessionUser>> {
+        let now = now_ms();
         let row = sqlx::query(
-            "SELECT u.id, u.username, u.name, u.email, u.roles, u.active, u.created_at
+            "SELECT u.id, u.username, u.name, u.email, u.roles, u.active, u.created_at,
+                    s.user_id, s.id AS session_id, s.created_at AS session_created_at, s.expires_at,
+                    s.last_seen_at, s.ip, s.user_agent, s.method
              FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = 1",
         )
         .bind(token_hash)
-        .bind(now_ms())
+        .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(user_from_row).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let user = user_from_row(&row)?;
+        let session = session_from_row(&row, "session_id", "session_created_at")?;
+        if now - session.last_seen_at > 60_000 {
+            // A plain pool write (not the writers' turn): losing this race is harmless.
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(session.id.0)
+                .execute(&self.pool)
+                .await?;
+        }
+        let departments = self.departments_of(user.id).await?;
+        Ok(Some(SessionUser {
+            user,
+            session,
+            departments,
+        }))
+    }
+
+    /// Whether the session is still valid (not ended, not expired, its user active).
+    pub async fn session_is_valid(&self, id: SessionId) -> Result<bool> {
+        Ok(sqlx::query(
+            "SELECT 1 AS one FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = $1 AND s.expires_at > $2 AND u.active = 1",
+        )
+        .bind(id.0)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    /// The unexpired sessions of a user, newest first.
+    pub async fn list_sessions(&self, user: UserId) -> Result<Vec<SessionInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, created_at, expires_at, last_seen_at, ip, user_agent, method
+             FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY id DESC",
+        )
+        .bind(user.0)
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| session_from_row(row, "id", "created_at"))
+            .collect()
     }
 
     /// Ends a session (logout).
@@ -187,6 +250,28 @@ impl Store {
         Ok(())
     }
 
+    /// Ends one session of `user`; false when they have no such session.
+    pub async fn delete_user_session(&self, user: UserId, id: SessionId) -> Result<bool> {
+        Ok(
+            sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+                .bind(id.0)
+                .bind(user.0)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                > 0,
+        )
+    }
+
+    /// Ends every session of `user`; how many there were.
+    pub async fn delete_user_sessions(&self, user: UserId) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user.0)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
     /// Removes expired sessions.
     pub async fn purge_expired_sessions(&self) -> Result<u64> {
         Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
@@ -195,4 +280,28 @@ impl Store {
             .await?
             .rows_affected())
     }
+}
+
+/// A session row; `id` and `created_at` name its columns (they differ when joined with
+/// `users`).
+fn session_from_row(row: &sqlx::any::AnyRow, id: &str, created_at: &str) -> Result<SessionInfo> {
+    Ok(SessionInfo {
+        id: SessionId(row.try_get(id)?),
+        user_id: UserId(row.try_get("user_id")?),
+        created_at: row.try_get(created_at)?,
+        expires_at: row.try_get("expires_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+        ip: row.try_get("ip")?,
+        user_agent: row.try_get("user_agent")?,
+        method: row.try_get("method")?,
+    })
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }

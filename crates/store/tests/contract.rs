@@ -8,8 +8,9 @@ mod common;
 
 use common::inbox_settings;
 use postdesk_store::{
-    Addr, ConversationFilter, IncomingEmail, IngestOutcome, NewAttachment, NewUser, QueuedEmail,
-    Store, StoreError, StoreFetched, TakeError, User, now_ms,
+    Addr, AuditFilter, ConversationFilter, IncomingEmail, IngestOutcome, NewAttachment,
+    NewAuditEntry, NewSession, NewUser, QueuedEmail, Store, StoreError, StoreFetched, TakeError,
+    User, now_ms,
 };
 
 /// A store plus whatever keeps its database alive.
@@ -82,9 +83,33 @@ contract!(
     a_batch_threads_dedups_and_reopens_as_one_email_after_another_would,
     large_raw_emails_are_read_back_whole_and_batches_are_bounded_by_bytes,
     two_processors_racing_over_overlapping_batches_add_each_email_once,
+    sessions_are_listed_and_ended_one_by_one_or_by_a_password_change,
+    departments_decide_what_a_list_shows_each_role,
+    a_previous_assignee_is_no_member_once_someone_else_takes_it,
+    a_closed_conversation_is_reopened_to_whoever_reopens_it,
+    the_audit_log_is_append_only_and_counts_failed_sign_ins,
 );
 
 // Fixture builders (Arrange helpers).
+
+async fn session(
+    store: &Store,
+    user: postdesk_core::ids::UserId,
+    token_hash: &str,
+    expires_at: i64,
+) -> postdesk_core::ids::SessionId {
+    store
+        .create_session(&NewSession {
+            user_id: user,
+            token_hash: token_hash.into(),
+            expires_at,
+            ip: "192.0.2.7".into(),
+            user_agent: "contract test".into(),
+            method: "password".into(),
+        })
+        .await
+        .unwrap()
+}
 
 async fn user(store: &Store, username: &str, role: Role) -> User {
     store
@@ -236,18 +261,12 @@ async fn users_are_unique_and_sessions_expire(store: Store) {
     );
     assert_eq!(store.count_users().await.unwrap(), 1);
 
-    store
-        .create_session(alice.id, "live", now_ms() + 60_000)
-        .await
-        .unwrap();
-    store
-        .create_session(alice.id, "dead", now_ms() - 1)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.find_session_user("live").await.unwrap(),
-        Some(alice.clone())
-    );
+    session(&store, alice.id, "live", now_ms() + 60_000).await;
+    session(&store, alice.id, "dead", now_ms() - 1).await;
+    let found = store.find_session_user("live").await.unwrap().unwrap();
+    assert_eq!(found.user, alice);
+    assert_eq!(found.session.ip, "192.0.2.7");
+    assert_eq!(found.departments, vec![]);
     assert_eq!(store.find_session_user("dead").await.unwrap(), None);
     assert_eq!(store.purge_expired_sessions().await.unwrap(), 1);
     store.delete_session("live").await.unwrap();
@@ -256,10 +275,7 @@ async fn users_are_unique_and_sessions_expire(store: Store) {
 
 async fn deactivating_a_user_ends_their_sessions(store: Store) {
     let bob = user(&store, "bob", Role::Agent).await;
-    store
-        .create_session(bob.id, "t", now_ms() + 60_000)
-        .await
-        .unwrap();
+    session(&store, bob.id, "t", now_ms() + 60_000).await;
     store.set_user_active(bob.id, false).await.unwrap();
     assert_eq!(store.find_session_user("t").await.unwrap(), None);
     assert!(!store.find_user(bob.id).await.unwrap().unwrap().active);
@@ -1453,5 +1469,425 @@ async fn two_processors_racing_over_overlapping_batches_add_each_email_once(stor
             .unwrap()
             .len(),
         40
+    );
+}
+
+async fn sessions_are_listed_and_ended_one_by_one_or_by_a_password_change(store: Store) {
+    let alice = user(&store, "alice", Role::Agent).await;
+    let laptop = session(&store, alice.id, "laptop", now_ms() + 60_000).await;
+    let phone = session(&store, alice.id, "phone", now_ms() + 60_000).await;
+    let tablet = session(&store, alice.id, "tablet", now_ms() + 60_000).await;
+    let listed: Vec<_> = store
+        .list_sessions(alice.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, vec![tablet, phone, laptop], "newest first");
+    assert_eq!(
+        store.list_sessions(alice.id).await.unwrap()[0].user_agent,
+        "contract test"
+    );
+
+    // Another user cannot end alice's session by its id.
+    let bob = user(&store, "bob", Role::Agent).await;
+    assert!(!store.delete_user_session(bob.id, phone).await.unwrap());
+    assert!(store.delete_user_session(alice.id, phone).await.unwrap());
+    assert!(!store.session_is_valid(phone).await.unwrap());
+    assert!(store.session_is_valid(laptop).await.unwrap());
+
+    // A password change keeps only the session it was made in.
+    store
+        .set_password_hash(alice.id, "$argon2id$new", Some(laptop))
+        .await
+        .unwrap();
+    assert!(store.session_is_valid(laptop).await.unwrap());
+    assert!(!store.session_is_valid(tablet).await.unwrap());
+    // A reset keeps none.
+    store
+        .set_password_hash(alice.id, "$argon2id$reset", None)
+        .await
+        .unwrap();
+    assert!(store.list_sessions(alice.id).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .find_user_credentials("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .1,
+        "$argon2id$reset"
+    );
+}
+
+async fn departments_decide_what_a_list_shows_each_role(store: Store) {
+    use postdesk_core::access::ListScope;
+    let sales = store.create_department("Sales").await.unwrap();
+    let billing = store.create_department("Billing").await.unwrap();
+    assert!(matches!(
+        store.create_department("Sales").await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut settings = inbox_settings("sales@example.test");
+    settings.department_id = Some(sales.id.0);
+    let sales_inbox = store.create_inbox(&settings).await.unwrap().id;
+    let open_inbox = support_inbox(&store).await;
+    let ana = user(&store, "ana", Role::Agent).await;
+    let ben = user(&store, "ben", Role::Agent).await;
+    let meg = user(&store, "meg", Role::Manager).await;
+    assert!(store.add_department_member(sales.id, ana.id).await.unwrap());
+    assert!(!store.add_department_member(sales.id, ana.id).await.unwrap());
+    store
+        .add_department_member(billing.id, ben.id)
+        .await
+        .unwrap();
+    store.add_department_member(sales.id, meg.id).await.unwrap();
+    assert_eq!(store.departments_of(ana.id).await.unwrap(), vec![sales.id]);
+
+    let (sales_queued, _, _) = added(
+        &deliver(
+            &store,
+            sales_inbox,
+            1,
+            &incoming("s1@c.test", "carol@c.test", "S1"),
+        )
+        .await,
+    );
+    let (sales_taken, _, _) = added(
+        &deliver(
+            &store,
+            sales_inbox,
+            2,
+            &incoming("s2@c.test", "dave@d.test", "S2"),
+        )
+        .await,
+    );
+    let (everyones, _, _) = added(
+        &deliver(
+            &store,
+            open_inbox,
+            3,
+            &incoming("o1@c.test", "erin@e.test", "O1"),
+        )
+        .await,
+    );
+    let other = user(&store, "olga", Role::Agent).await;
+    store
+        .add_department_member(sales.id, other.id)
+        .await
+        .unwrap();
+    store.take_conversation(sales_taken, &other).await.unwrap();
+
+    let scope = store
+        .conversation_scope(sales_taken)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(scope.department, Some(sales.id));
+    assert_eq!(scope.assignee, Some(other.id));
+    let conversation = store.find_conversation(sales_taken).await.unwrap().unwrap();
+    assert_eq!(conversation.department_id, Some(sales.id));
+
+    let visible = |scope: ListScope| {
+        let store = store.clone();
+        async move {
+            let mut ids: Vec<_> = store
+                .list_conversations(&ConversationFilter {
+                    visible: Some(scope),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(
+        visible(ListScope::QueueAndMine(ana.id)).await,
+        vec![sales_queued, everyones],
+        "an agent: her department's queue and the queue of inboxes without one, not olga's"
+    );
+    assert_eq!(
+        visible(ListScope::QueueAndMine(ben.id)).await,
+        vec![everyones],
+        "another department's agent sees none of Sales"
+    );
+    assert_eq!(
+        visible(ListScope::Departments(meg.id)).await,
+        vec![sales_queued, sales_taken, everyones],
+        "a manager: everything of her department"
+    );
+    assert_eq!(visible(ListScope::All).await.len(), 3);
+    // Asking for someone else's conversations does not widen what one sees.
+    let snooped = store
+        .list_conversations(&ConversationFilter {
+            member: Some(other.id),
+            visible: Some(ListScope::QueueAndMine(ben.id)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(snooped.is_empty(), "{snooped:?}");
+
+    // Leaving a department takes its queue away.
+    assert!(
+        store
+            .remove_department_member(sales.id, ana.id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        visible(ListScope::QueueAndMine(ana.id)).await,
+        vec![everyones]
+    );
+    store
+        .rename_department(billing.id, "Accounts")
+        .await
+        .unwrap();
+    let names: Vec<String> = store
+        .list_departments()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(names, vec!["Accounts", "Sales"]);
+}
+
+async fn a_previous_assignee_is_no_member_once_someone_else_takes_it(store: Store) {
+    let inbox = support_inbox(&store).await;
+    let alice = user(&store, "alice", Role::Agent).await;
+    let bob = user(&store, "bob", Role::Agent).await;
+    let carl = user(&store, "carl", Role::Agent).await;
+    let conversation =
+        closed_conversation(&store, inbox, 1, ("first@c.test", "carol@c.test"), &alice).await;
+    assert!(store.is_member(conversation, alice.id).await.unwrap());
+    // The contact writes again: back in the queue; bob takes it.
+    deliver(
+        &store,
+        inbox,
+        50,
+        &IncomingEmail {
+            in_reply_to: Some("first@c.test".into()),
+            ..incoming("again@c.test", "carol@c.test", "Re: Help")
+        },
+    )
+    .await;
+    let reopened = store
+        .find_conversation(conversation)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        reopened.status,
+        ConversationStatus::Queued,
+        "reopened into the queue"
+    );
+    store.take_conversation(conversation, &bob).await.unwrap();
+    assert!(store.is_member(conversation, bob.id).await.unwrap());
+    assert!(
+        !store.is_member(conversation, alice.id).await.unwrap(),
+        "the previous assignee's membership ended"
+    );
+    // Invited agents stay members whoever has it.
+    assert!(
+        store
+            .add_member(conversation, &carl, &bob)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .add_member(conversation, &carl, &bob)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.is_member(conversation, carl.id).await.unwrap());
+    // The previous assignee can be invited back.
+    assert!(
+        store
+            .add_member(conversation, &alice, &bob)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.is_member(conversation, alice.id).await.unwrap());
+    assert_eq!(
+        store
+            .conversation_scope(conversation)
+            .await
+            .unwrap()
+            .unwrap()
+            .invited,
+        {
+            let mut invited = vec![alice.id, carl.id];
+            invited.sort();
+            invited
+        }
+    );
+}
+
+async fn a_closed_conversation_is_reopened_to_whoever_reopens_it(store: Store) {
+    let inbox = support_inbox(&store).await;
+    let alice = user(&store, "alice", Role::Agent).await;
+    let conversation =
+        closed_conversation(&store, inbox, 1, ("first@c.test", "carol@c.test"), &alice).await;
+    let reopened = store
+        .reopen_conversation(conversation, &alice)
+        .await
+        .unwrap()
+        .expect("it was closed");
+    assert_eq!(reopened.status, ConversationStatus::Open);
+    assert_eq!(reopened.assignee_id, Some(alice.id));
+    assert_eq!(reopened.closed_at, None);
+    assert!(
+        store
+            .reopen_conversation(conversation, &alice)
+            .await
+            .unwrap()
+            .is_none(),
+        "an open conversation is not reopened again"
+    );
+    let last = store
+        .list_messages(conversation)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(last.text, "Reopened by @alice");
+}
+
+async fn the_audit_log_is_append_only_and_counts_failed_sign_ins(store: Store) {
+    let entry = |action: &str, actor: &str, ip: &str| NewAuditEntry {
+        actor_id: None,
+        actor: actor.into(),
+        action: action.into(),
+        target: String::new(),
+        ip: ip.into(),
+        details: serde_json::json!({ "reason": "wrong password" }),
+    };
+    for _ in 0..3 {
+        store
+            .audit(&entry("sign_in.failed", "alice", "192.0.2.1"))
+            .await
+            .unwrap();
+    }
+    store
+        .audit(&entry("sign_in.failed", "bob", "192.0.2.1"))
+        .await
+        .unwrap();
+    let since = now_ms() - 60_000;
+    let failures = store
+        .sign_in_failures_for_account("alice", since)
+        .await
+        .unwrap();
+    assert_eq!(failures.count, 3);
+    assert!(failures.last_at.is_some());
+    assert_eq!(
+        store
+            .sign_in_failures_from("192.0.2.1", since)
+            .await
+            .unwrap()
+            .count,
+        4
+    );
+    assert_eq!(
+        store
+            .sign_in_failures_from("192.0.2.9", since)
+            .await
+            .unwrap()
+            .count,
+        0
+    );
+    // A success restarts the account's count (not the address's).
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store
+        .audit(&entry("sign_in", "alice", "192.0.2.1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .sign_in_failures_for_account("alice", since)
+            .await
+            .unwrap()
+            .count,
+        0
+    );
+    assert_eq!(
+        store
+            .sign_in_failures_from("192.0.2.1", since)
+            .await
+            .unwrap()
+            .count,
+        4
+    );
+
+    store
+        .audit(&entry("user.create", "admin", "192.0.2.2"))
+        .await
+        .unwrap();
+    let listed = store
+        .list_audit(&AuditFilter {
+            action: Some("user".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].action, "user.create");
+    assert_eq!(listed[0].details["reason"], "wrong password");
+    let by_alice = store
+        .list_audit(&AuditFilter {
+            actor: Some("alice".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_alice.len(), 4);
+    let sign_ins = store
+        .list_audit(&AuditFilter {
+            action: Some("sign_in".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        sign_ins.len(),
+        5,
+        "sign_in and its family sign_in.*, an underscore is no wildcard"
+    );
+    assert!(
+        by_alice.windows(2).all(|w| w[0].id > w[1].id),
+        "newest first"
+    );
+
+    // The database itself refuses to change or delete a line.
+    let pool = store.raw_pool();
+    for sql in [
+        "UPDATE audit_log SET actor = 'mallory'",
+        "DELETE FROM audit_log",
+    ] {
+        let refused = sqlx::query(sql).execute(pool).await;
+        assert!(refused.is_err(), "{sql} must be refused");
+    }
+    assert_eq!(
+        store
+            .list_audit(&AuditFilter {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        6
     );
 }
