@@ -8,6 +8,8 @@
 //! - [`SmtpCapture`]: an aiosmtpd (Python) SMTP server that stores exactly the bytes it
 //!   receives, and can be told to reject with a given reply line.
 //! - [`PgDatabase`]: a fresh, uniquely named PostgreSQL database per test.
+//! - [`OidcProvider`]: a real OpenID Connect provider (panva's `oidc-provider` on Node.js)
+//!   with configured clients and users, and a scripted browser sign-in.
 //!
 //! Call [`init`] at the top of each test: it installs the rustls crypto provider and, when
 //! `TEST_LOG=1`, a tracing subscriber that writes to the test output.
@@ -16,19 +18,23 @@
 //! - `dovecot.rs`: [`Dovecot`], config generation, process lifecycle, IMAP APPEND and LMTP helpers.
 //! - `smtp.rs`: [`SmtpCapture`], [`CapturedMail`]; the embedded `smtp_capture.py` server.
 //! - `postgres.rs`: [`PgDatabase`].
+//! - `oidc.rs`: [`OidcProvider`], [`oidc::OidcConfig`]; runs `tests/oidc/provider.mjs`.
 //! - `process.rs` (private): signals, log tails, readiness probes shared by the above.
 //!
 //! # What the machine needs
 //! `dovecot` (Debian: `dovecot-imapd dovecot-lmtpd`), `openssl`, `python3` with `aiosmtpd`,
 //! and a PostgreSQL server on `127.0.0.1:5432` with trust auth for user `postgres`
-//! (or `POSTDESK_TEST_PG_URL`). `scripts/test` installs and starts all of them.
+//! (or `POSTDESK_TEST_PG_URL`), and `node` (or `POSTDESK_NODE`) with `npm ci` done in
+//! `tests/oidc`. `scripts/test` installs and starts all of them.
 
 pub mod dovecot;
+pub mod oidc;
 pub mod postgres;
 mod process;
 pub mod smtp;
 
 pub use dovecot::Dovecot;
+pub use oidc::OidcProvider;
 pub use postgres::PgDatabase;
 pub use smtp::{CapturedMail, SmtpCapture};
 

@@ -1,7 +1,9 @@
 //! Proves the testkit harness itself against the real servers: Dovecot, the aiosmtpd
-//! capture and PostgreSQL. One test binary (modules below) to keep link times down.
+//! capture, PostgreSQL and the OIDC provider. One test binary (modules below) to keep link
+//! times down.
 
 mod dovecot;
+mod oidc;
 mod postgres;
 mod smtp;
 
