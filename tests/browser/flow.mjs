@@ -133,8 +133,8 @@ async function main() {
     assert.ok(!cookies.some((c) => c.name === "postdesk_session"), "no session after a wrong password");
 
     step("two agents log in at once");
-    const a = await login(browser, "a", "agent-a-password");
-    const b = await login(browser, "b", "agent-b-password");
+    const a = await login(browser, "a", "agent-a-velvet-compass-17");
+    const b = await login(browser, "b", "agent-b-velvet-compass-17");
     pages.push(a, b);
     const session = (await a.context().cookies()).find((c) => c.name === "postdesk_session");
     assert.ok(session.httpOnly, "the session cookie is HttpOnly");
@@ -300,7 +300,7 @@ async function main() {
     const userForm = admin.locator("form.admin");
     await userForm.getByLabel("Username").fill("c");
     await userForm.getByLabel("Name", { exact: true }).fill("Agent C");
-    await userForm.getByLabel("Password (at least 8 characters)").fill("agent-c-password");
+    await userForm.getByLabel("Password (at least 10 characters, hard to guess)").fill("agent-c-velvet-compass-17");
     await userForm.getByRole("button", { name: "Create user" }).click();
     const rowC = admin.locator("tr", { hasText: "@c" });
     await rowC.getByText("active").waitFor({ timeout: LIVE });
@@ -308,7 +308,7 @@ async function main() {
     await rowC.getByText("deactivated").waitFor({ timeout: LIVE });
 
     step("readable on a phone-sized screen");
-    const phone = await login(browser, "b", "agent-b-password", { width: 390, height: 844 });
+    const phone = await login(browser, "b", "agent-b-velvet-compass-17", { width: 390, height: 844 });
     pages.push(phone);
     await inProgress(phone).filter({ hasText: "Printer on fire" }).click();
     await phone.locator(".msg.email_in").first().waitFor();

@@ -605,7 +605,7 @@ async function showUsers() {
     field("Username", "username", "", { required: true, pattern: "[A-Za-z0-9._-]+" }),
     field("Name", "name", ""),
     field("Email", "email", "", { type: "email" }),
-    field("Password (at least 8 characters)", "password", "", { type: "password", required: true, minlength: 8, autocomplete: "new-password" }),
+    field("Password (at least 10 characters, hard to guess)", "password", "", { type: "password", required: true, minlength: 10, autocomplete: "new-password" }),
     h("fieldset", {}, h("legend", {}, "Roles"), ["agent", "manager", "admin"].map((r) => h("label", { class: "check" }, h("input", { type: "checkbox", name: `role.${r}`, checked: r === "agent" }), r))),
     error, h("button", { type: "submit", class: "primary" }, "Create user"));
   main.replaceChildren(

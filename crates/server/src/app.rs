@@ -41,7 +41,39 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
             settings.data_dir.display()
         )
     })?;
+    make_private(settings)?;
     Store::connect(&settings.database_url()).await
+}
+
+/// The data folder is its owner's alone (0700) and so are the database's files (0600),
+/// also for a folder an earlier version left readable. SQLite gives the files it creates
+/// later (`-wal`, `-shm`) the database file's mode, so the database file is created 0600
+/// before SQLite opens it.
+fn make_private(settings: &Settings) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let dir = &settings.data_dir;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("Failed to make the data folder {} private", dir.display()))?;
+        if settings.database_url.is_none() {
+            let db = dir.join("postdesk.db");
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(&db)
+                .with_context(|| format!("Failed to create {}", db.display()))?;
+        }
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_file() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| format!("Failed to make {} private", path.display()))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Application {
@@ -86,6 +118,8 @@ impl Application {
             outbox,
             settings,
             stopping: std::sync::Arc::new(watch::channel(false).0),
+            ends: web::SessionEnds::default(),
+            streams: web::StreamCounts::default(),
         };
         Ok(Self {
             listener,
@@ -161,6 +195,7 @@ impl Application {
         let outbox = tokio::spawn(state.outbox.clone().run_until_stopped(stop_rx));
         state.readers.start_all().await?;
         let readers = state.readers.clone();
+        let state_settings = state.settings.clone();
         let app = web::router(state);
         let signal = {
             let stop_tx = stop_tx.clone();
@@ -169,9 +204,11 @@ impl Application {
                 let _ = stop_tx.send(true);
             }
         };
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(signal)
-            .await;
+        let timeouts = crate::serve::HttpTimeouts {
+            header: Duration::from_secs(state_settings.http_header_timeout_seconds),
+            body: Duration::from_secs(state_settings.http_body_timeout_seconds),
+        };
+        let served = crate::serve::serve(listener, app, timeouts, signal).await;
         let _ = stop_tx.send(true);
         readers.stop_all().await;
         if tokio::time::timeout(Duration::from_secs(30), outbox)
@@ -199,6 +236,11 @@ async fn ensure_first_admin(
 ) -> anyhow::Result<Option<String>> {
     if store.count_users().await? > 0 {
         return Ok(None);
+    }
+    if let Some(password) = configured {
+        crate::password::check_policy(password, &[FIRST_ADMIN]).map_err(|why| {
+            anyhow::anyhow!("POSTDESK_ADMIN_PASSWORD is not accepted: {why}; or leave it unset to have one generated")
+        })?;
     }
     let generated = configured.is_none().then(crate::password::new_password);
     let password = configured.map_or_else(|| generated.clone().unwrap_or_default(), str::to_owned);

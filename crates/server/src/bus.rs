@@ -12,12 +12,16 @@ use tokio::sync::broadcast;
 const HISTORY: usize = 1024;
 
 /// A numbered event.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Envelope {
     /// Increasing id, the SSE `id:`.
     pub id: u64,
     /// The event.
     pub event: Event,
+    /// The access facts of the event's conversation, looked up once by the first listener
+    /// that needs them and shared by every other: the cost of an event does not grow with
+    /// the number of listeners beyond sending it to them.
+    pub scope: tokio::sync::OnceCell<Option<postdesk_core::access::ConversationScope>>,
 }
 
 /// Fan-out of events to every listener.
@@ -52,7 +56,11 @@ impl Bus {
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let envelope = Arc::new(Envelope { id: state.0, event });
+        let envelope = Arc::new(Envelope {
+            id: state.0,
+            event,
+            scope: tokio::sync::OnceCell::new(),
+        });
         state.0 += 1;
         if state.1.len() == HISTORY {
             state.1.pop_front();

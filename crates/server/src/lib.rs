@@ -12,7 +12,8 @@
 //! - [`outbox`]: composing emails and the worker that sends them over SMTP.
 //! - [`smtp_ingress`]: the optional SMTP server that receives mail for the inboxes directly.
 //! - [`tls`]: rustls client configurations (verifying, or explicitly not).
-//! - [`web`]: the HTTP API and the event stream.
+//! - [`web`]: the HTTP API and the event stream, behind the one access policy.
+//! - [`serve`]: the HTTP server loop with header, idle and body timeouts.
 //! - [`app`]: building and running the whole server.
 
 pub mod app;
@@ -22,6 +23,7 @@ pub mod ingest;
 pub mod outbox;
 pub mod password;
 pub mod secrets;
+pub mod serve;
 pub mod settings;
 pub mod smtp_ingress;
 pub mod tls;

@@ -50,6 +50,25 @@ pub struct Settings {
     /// unset.
     #[arg(long, env = "POSTDESK_PUSH_SECRET", hide_env_values = true)]
     pub push_secret: Option<String>,
+    /// Seconds a client has to send a request's headers; also how long an idle keep-alive
+    /// connection is kept open. Slow or half-sent requests are closed after it.
+    #[arg(
+        long,
+        env = "POSTDESK_HTTP_HEADER_TIMEOUT_SECONDS",
+        default_value_t = 10
+    )]
+    pub http_header_timeout_seconds: u64,
+    /// Seconds a client has to send a request's body once its headers are in.
+    #[arg(long, env = "POSTDESK_HTTP_BODY_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub http_body_timeout_seconds: u64,
+    /// How many event streams (browser tabs) one user may have open at once.
+    #[arg(long, env = "POSTDESK_MAX_EVENT_STREAMS", default_value_t = 8)]
+    pub max_event_streams: usize,
+    /// Take the client's address from the X-Forwarded-For header a reverse proxy in front of
+    /// postdesk sets (its last entry). Only with such a proxy: otherwise clients could choose
+    /// their own address and escape sign-in throttling.
+    #[arg(long, env = "POSTDESK_TRUST_PROXY", default_value_t = false)]
+    pub trust_proxy: bool,
 }
 
 impl Settings {
@@ -69,6 +88,10 @@ impl Settings {
             process_timeout_seconds: 60,
             session_hours: 24 * 7,
             push_secret: None,
+            http_header_timeout_seconds: 10,
+            http_body_timeout_seconds: 60,
+            max_event_streams: 8,
+            trust_proxy: false,
         }
     }
 
@@ -109,6 +132,14 @@ impl Settings {
             anyhow::bail!(
                 "POSTDESK_DATABASE_URL must start with sqlite:// or postgres://, got {url:?}"
             );
+        }
+        if self.http_header_timeout_seconds == 0 || self.http_body_timeout_seconds == 0 {
+            anyhow::bail!(
+                "POSTDESK_HTTP_HEADER_TIMEOUT_SECONDS and POSTDESK_HTTP_BODY_TIMEOUT_SECONDS must be at least 1"
+            );
+        }
+        if self.max_event_streams == 0 {
+            anyhow::bail!("POSTDESK_MAX_EVENT_STREAMS must be at least 1");
         }
         if self.session_hours == 0 {
             anyhow::bail!("POSTDESK_SESSION_HOURS must be at least 1");

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 const SUPPORT: &str = "support@example.test";
 const SUPPORT_PASSWORD: &str = "mailbox-secret";
-const ADMIN_PASSWORD: &str = "admin-password-1";
+const ADMIN_PASSWORD: &str = "tangerine-obelisk-harbor-42";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -79,7 +79,7 @@ async fn the_web_app_in_a_real_browser() {
         .unwrap();
     let admin = login["token"].as_str().unwrap().to_owned();
     for name in ["a", "b"] {
-        let body = json!({ "username": name, "name": format!("Agent {}", name.to_uppercase()), "password": format!("agent-{name}-password"), "roles": ["agent"] });
+        let body = json!({ "username": name, "name": format!("Agent {}", name.to_uppercase()), "password": format!("agent-{name}-velvet-compass-17"), "roles": ["agent"] });
         post(&client, &base, &admin, "/api/v1/users", body).await;
     }
     let inbox = json!({

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub const ADMIN_PASSWORD: &str = "bench-admin-password";
+pub const ADMIN_PASSWORD: &str = "bench-quartz-lantern-river";
 
 /// The `postdesk` binary Cargo built for this bench, with the bench profile (release).
 /// `CARGO_BIN_EXE_<name>` is set for benchmarks as for integration tests.

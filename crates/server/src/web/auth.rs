@@ -8,8 +8,10 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
+use postdesk_core::access::Actor;
+use postdesk_core::ids::DepartmentId;
 use postdesk_core::model::Role;
-use postdesk_store::User;
+use postdesk_store::{SessionInfo, User};
 
 use super::{ApiError, AppState};
 use crate::password::token_hash;
@@ -20,26 +22,35 @@ pub const SESSION_COOKIE: &str = "postdesk_session";
 /// The header carrying the CSRF token on cookie-authenticated calls.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// The logged-in user of a request.
+/// The signed-in user of a request, put there by the access policy's middleware
+/// ([`super::policy`]) before any handler runs.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     /// Who.
     pub user: User,
+    /// The session used.
+    pub session: SessionInfo,
+    /// The departments the user belongs to.
+    pub departments: Vec<DepartmentId>,
     /// The hash of the token used (to log out).
     pub token_hash: String,
 }
 
 impl AuthUser {
-    /// 403 unless the user is an admin.
-    ///
-    /// # Errors
-    /// [`ApiError::Forbidden`].
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.user.has_role(Role::Admin) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden("Only an admin can do this".into()))
+    /// The user as the access policy sees them.
+    #[must_use]
+    pub fn actor(&self) -> Actor {
+        Actor {
+            id: self.user.id,
+            roles: self.user.roles.clone(),
+            departments: self.departments.clone(),
         }
+    }
+
+    /// Whether the user is an admin.
+    #[must_use]
+    pub fn is_admin(&self) -> bool {
+        self.user.has_role(Role::Admin)
     }
 }
 
@@ -92,42 +103,65 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 /// [`ApiError::Unauthorized`] for an unknown or expired token.
 pub async fn user_for_token(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
     let hash = token_hash(token);
-    let user = state.store.find_session_user(&hash).await?.ok_or_else(|| {
+    let found = state.store.find_session_user(&hash).await?.ok_or_else(|| {
         ApiError::Unauthorized("The login is invalid or has expired; log in again".into())
     })?;
     Ok(AuthUser {
-        user,
+        user: found.user,
+        session: found.session,
+        departments: found.departments,
         token_hash: hash,
     })
+}
+
+/// Authenticates a request by its bearer token or its session cookie; a state-changing call
+/// authenticated by the cookie must carry the session's CSRF token.
+///
+/// # Errors
+/// [`ApiError::Unauthorized`] without a valid login, [`ApiError::Forbidden`] for a missing or
+/// wrong CSRF token.
+pub async fn authenticate(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<AuthUser, ApiError> {
+    if let Some(token) = bearer(headers) {
+        return user_for_token(state, token).await;
+    }
+    let token = cookie(headers, SESSION_COOKIE).ok_or_else(|| {
+        ApiError::Unauthorized("Log in first: send Authorization: Bearer <token>".into())
+    })?;
+    let auth = user_for_token(state, token).await?;
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        let sent = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !constant_time_eq(sent, &csrf_token(token)) {
+            return Err(ApiError::Forbidden(
+                "Missing or wrong CSRF token: reload the page".into(),
+            ));
+        }
+    }
+    Ok(auth)
 }
 
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
+    /// The user the policy's middleware authenticated. A handler on a route without a rule
+    /// gets an error rather than an unchecked user: access cannot be forgotten.
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &AppState,
+        _state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(token) = bearer(&parts.headers) {
-            return user_for_token(state, token).await;
-        }
-        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(|| {
-            ApiError::Unauthorized("Log in first: send Authorization: Bearer <token>".into())
-        })?;
-        let auth = user_for_token(state, token).await?;
-        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if !safe {
-            let sent = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            if !constant_time_eq(sent, &csrf_token(token)) {
-                return Err(ApiError::Forbidden(
-                    "Missing or wrong CSRF token: reload the page".into(),
-                ));
-            }
-        }
-        Ok(auth)
+        parts.extensions.get::<AuthUser>().cloned().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "{} {} has no access rule that signs the user in",
+                parts.method,
+                parts.uri.path()
+            ))
+        })
     }
 }

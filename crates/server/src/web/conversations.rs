@@ -1,44 +1,47 @@
 //! Conversations: Queued Chats, Take it!, Chats in Progress, messages (internal and Reply via
 //! Email), uploads, Send via Email as attachment, slash commands, close, attachments.
 //!
-//! Who may see what: every agent sees queued conversations (to decide what to take); once
-//! taken, only members (the assignee and invited agents) may read or write; admins and
-//! managers may read every conversation.
+//! Who may do what is the access policy's ([`postdesk_core::access`]): each route names its
+//! action, and the policy's middleware has decided it before a handler here runs.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use postdesk_core::command::Command;
 use postdesk_core::event::Event;
-use postdesk_core::ids::{AttachmentId, ConversationId, MessageId};
+use postdesk_core::ids::{AttachmentId, MessageId};
 use postdesk_core::model::{ConversationStatus, MessageKind};
 use postdesk_store::{Conversation, ConversationFilter, Message, NewAttachment, TakeError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiJson;
-use super::{ApiError, AppState, AuthUser, MAX_UPLOAD_BYTES};
+use super::policy::{Allowed, Route};
+use super::{ApiError, AppState, AuthUser, MAX_MESSAGE_CHARS, MAX_UPLOAD_BYTES};
 use crate::outbox::ComposeError;
+use postdesk_core::access::{Action, Rule};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/conversations", get(list))
-        .route("/conversations/{id}", get(show))
-        .route("/conversations/{id}/take", post(take))
-        .route(
-            "/conversations/{id}/messages",
-            get(messages).post(post_message),
-        )
-        .route("/conversations/{id}/uploads", post(upload))
-        .route("/conversations/{id}/commands", post(command))
-        .route("/conversations/{id}/close", post(close))
-        .route("/messages/{id}/send-email", post(send_email))
-        .route("/messages/{id}/retry", post(retry))
-        .route("/messages/{id}/body.html", get(super::ui::email_body))
-        .route("/attachments/{id}", get(attachment))
+pub(super) fn routes() -> Vec<Route> {
+    use Action::{Read, Reopen, Reply, Take, Write};
+    let on = Rule::Conversation;
+    vec![
+        Route::get("/conversations", Rule::SignedIn, list),
+        Route::get("/conversations/{id}", on(Read), show),
+        Route::post("/conversations/{id}/take", on(Take), take),
+        Route::get("/conversations/{id}/messages", on(Read), messages),
+        Route::post("/conversations/{id}/messages", on(Write), post_message),
+        Route::post("/conversations/{id}/uploads", on(Write), upload)
+            .with_body_limit(MAX_UPLOAD_BYTES + 64 * 1024),
+        Route::post("/conversations/{id}/commands", on(Write), command),
+        Route::post("/conversations/{id}/close", on(Write), close),
+        Route::post("/conversations/{id}/reopen", on(Reopen), reopen),
+        Route::post("/messages/{id}/send-email", on(Reply), send_email),
+        Route::post("/messages/{id}/retry", on(Reply), retry),
+        Route::get("/messages/{id}/body.html", on(Read), super::ui::email_body),
+        Route::get("/attachments/{id}", on(Read), attachment),
+    ]
 }
 
 /// A stored time (ms) as RFC 3339 UTC.
@@ -154,20 +157,16 @@ async fn list(
         .map(ConversationStatus::parse)
         .transpose()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let mut filter = ConversationFilter {
+    // Whatever is asked, the list holds only what the policy lets this user see: an agent
+    // asking for another agent's conversations gets none of theirs.
+    let filter = ConversationFilter {
         status,
         assignee: user_param(q.assignee.as_deref(), &auth)?,
         member: user_param(q.member.as_deref(), &auth)?,
+        visible: Some(postdesk_core::access::list_scope(&auth.actor())),
         contact: q.contact.filter(|c| !c.trim().is_empty()),
         limit: Some(q.limit.unwrap_or(200).clamp(1, 1000)),
     };
-    // Agents see the queue and their own conversations, nobody else's.
-    if !auth.user.reads_all()
-        && status != Some(ConversationStatus::Queued)
-        && filter.member.is_none()
-    {
-        filter.member = Some(auth.user.id);
-    }
     let conversations: Vec<Value> = state
         .store
         .list_conversations(&filter)
@@ -178,66 +177,15 @@ async fn list(
     Ok(Json(json!({ "conversations": conversations })))
 }
 
-async fn find(state: &AppState, id: i64) -> Result<Conversation, ApiError> {
-    state
-        .store
-        .find_conversation(ConversationId(id))
-        .await?
-        .ok_or_else(|| ApiError::NotFound("conversation not found".into()))
-}
-
-/// Read access: members, admins and managers, and every agent while it is queued.
-pub(super) async fn readable(
-    state: &AppState,
-    auth: &AuthUser,
-    id: i64,
-) -> Result<Conversation, ApiError> {
-    let c = find(state, id).await?;
-    if c.status == ConversationStatus::Queued
-        || auth.user.reads_all()
-        || state.store.is_member(c.id, auth.user.id).await?
-    {
-        Ok(c)
-    } else {
-        Err(ApiError::Forbidden(
-            "You are not a member of this conversation; ask its agent to /invite you".into(),
-        ))
-    }
-}
-
-/// Write access: members and admins.
-async fn writable(state: &AppState, auth: &AuthUser, id: i64) -> Result<Conversation, ApiError> {
-    let c = find(state, id).await?;
-    if auth.user.has_role(postdesk_core::model::Role::Admin)
-        || state.store.is_member(c.id, auth.user.id).await?
-    {
-        Ok(c)
-    } else if c.status == ConversationStatus::Queued {
-        Err(ApiError::Forbidden(
-            "Take it! first: this conversation is still in Queued Chats".into(),
-        ))
-    } else {
-        Err(ApiError::Forbidden(
-            "You are not a member of this conversation; ask its agent to /invite you".into(),
-        ))
-    }
-}
-
-async fn show(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
-    let c = readable(&state, &auth, id).await?;
-    Ok(Json(conversation_json(&c)))
+async fn show(Allowed(c): Allowed) -> Json<Value> {
+    Json(conversation_json(&c))
 }
 
 async fn take(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<i64>,
+    Allowed(c): Allowed,
 ) -> Result<Json<Value>, ApiError> {
-    let c = find(&state, id).await?;
     match state.store.take_conversation(c.id, &auth.user).await {
         Ok(c) => {
             state.bus.publish(Event::ConversationTaken {
@@ -255,10 +203,8 @@ async fn take(
 
 async fn messages(
     State(state): State<AppState>,
-    auth: AuthUser,
-    Path(id): Path<i64>,
+    Allowed(c): Allowed,
 ) -> Result<Json<Value>, ApiError> {
-    let c = readable(&state, &auth, id).await?;
     let messages = state.store.list_messages(c.id).await?;
     // What we sent is history for certain when the contact quotes it back.
     let ours: Vec<&str> = messages
@@ -281,6 +227,7 @@ enum Via {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PostMessage {
     text: String,
     via: Option<Via>,
@@ -296,12 +243,17 @@ fn compose_error(e: ComposeError) -> ApiError {
 async fn post_message(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<i64>,
+    Allowed(c): Allowed,
     ApiJson(form): ApiJson<PostMessage>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let c = writable(&state, &auth, id).await?;
     if form.text.trim().is_empty() {
         return Err(ApiError::Unprocessable("The message is empty".into()));
+    }
+    check_length(&form.text)?;
+    if matches!(form.via, Some(Via::Email)) {
+        // Replying sends email: the policy's Reply, beyond writing.
+        postdesk_core::access::decide(&auth.actor(), Action::Reply, &scope_of(&state, &c).await?)
+            .map_err(|d| super::policy::denied(&d))?;
     }
     let message = match form.via.unwrap_or(Via::Internal) {
         Via::Internal => {
@@ -327,10 +279,9 @@ async fn post_message(
 async fn upload(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<i64>,
+    Allowed(c): Allowed,
     mut multipart: Multipart,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let c = writable(&state, &auth, id).await?;
     let mut file = None;
     while let Some(field) = multipart
         .next_field()
@@ -387,10 +338,10 @@ async fn find_message(state: &AppState, id: i64) -> Result<Message, ApiError> {
 async fn send_email(
     State(state): State<AppState>,
     auth: AuthUser,
+    Allowed(c): Allowed,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let source = find_message(&state, id).await?;
-    let c = writable(&state, &auth, source.conversation_id.0).await?;
     if source.kind != MessageKind::Internal {
         return Err(ApiError::Unprocessable(
             "Only a file uploaded into the conversation can be sent via email".into(),
@@ -417,11 +368,9 @@ async fn send_email(
 /// Retry a failed email now.
 async fn retry(
     State(state): State<AppState>,
-    auth: AuthUser,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let message = find_message(&state, id).await?;
-    writable(&state, &auth, message.conversation_id.0).await?;
     state.store.retry_email(message.id).await?;
     state.outbox.interrupt();
     state.bus.publish(Event::DeliveryUpdated {
@@ -434,6 +383,7 @@ async fn retry(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CommandForm {
     command: String,
 }
@@ -441,10 +391,9 @@ struct CommandForm {
 async fn command(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<i64>,
+    Allowed(c): Allowed,
     ApiJson(form): ApiJson<CommandForm>,
 ) -> Result<Json<Value>, ApiError> {
-    let c = writable(&state, &auth, id).await?;
     let command =
         Command::parse(&form.command).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     match command {
@@ -479,6 +428,7 @@ async fn command(
 }
 
 #[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct CloseForm {
     comment: Option<String>,
 }
@@ -486,10 +436,9 @@ struct CloseForm {
 async fn close(
     State(state): State<AppState>,
     auth: AuthUser,
-    Path(id): Path<i64>,
+    Allowed(c): Allowed,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let c = writable(&state, &auth, id).await?;
     // The body is optional: no body closes without a comment.
     let form: CloseForm = if body.iter().all(u8::is_ascii_whitespace) {
         CloseForm::default()
@@ -507,19 +456,57 @@ async fn close(
     Ok(Json(conversation_json(&closed)))
 }
 
+/// Reopen: a closed conversation goes back to Chats in Progress of whoever reopens it.
+async fn reopen(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Allowed(c): Allowed,
+) -> Result<Json<Value>, ApiError> {
+    let reopened = state
+        .store
+        .reopen_conversation(c.id, &auth.user)
+        .await?
+        .ok_or_else(|| ApiError::Conflict("This conversation is no longer closed".into()))?;
+    state.bus.publish(Event::ConversationTaken {
+        conversation_id: c.id,
+        assignee_id: auth.user.id,
+    });
+    Ok(Json(conversation_json(&reopened)))
+}
+
+/// The policy's facts about a conversation, for a second decision within a route.
+async fn scope_of(
+    state: &AppState,
+    c: &Conversation,
+) -> Result<postdesk_core::access::ConversationScope, ApiError> {
+    state
+        .store
+        .conversation_scope(c.id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("conversation not found".into()))
+}
+
+/// Refuses a message text over [`MAX_MESSAGE_CHARS`].
+fn check_length(text: &str) -> Result<(), ApiError> {
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "The message is longer than {MAX_MESSAGE_CHARS} characters; send long texts as a file"
+        )));
+    }
+    Ok(())
+}
+
 /// The bytes of an attachment. Served as a download (never rendered inline by the browser on
 /// our origin, so an HTML or SVG attachment cannot run script), with `nosniff`.
 async fn attachment(
     State(state): State<AppState>,
-    auth: AuthUser,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let (a, conversation, bytes) = state
+    let (a, _, bytes) = state
         .store
         .find_attachment(AttachmentId(id))
         .await?
         .ok_or_else(|| ApiError::NotFound("attachment not found".into()))?;
-    readable(&state, &auth, conversation.0).await?;
     let ascii: String = a
         .filename
         .chars()

@@ -27,6 +27,17 @@ pub enum ApiError {
     /// 422: well-formed but not acceptable.
     #[error("{0}")]
     Unprocessable(String),
+    /// 413: the request body is larger than the route takes.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 429: too many attempts or connections; `retry_after` in seconds, when known.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What to do.
+        message: String,
+        /// When trying again can work (seconds), sent as `Retry-After` and `retry_after`.
+        retry_after: Option<u64>,
+    },
     /// 500: our fault; the cause is logged, not shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -41,6 +52,8 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -65,6 +78,19 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        if let ApiError::TooManyRequests {
+            retry_after: Some(seconds),
+            ..
+        } = &self
+        {
+            let body = serde_json::json!({ "error": message, "retry_after": seconds });
+            return (
+                self.status(),
+                [(axum::http::header::RETRY_AFTER, seconds.to_string())],
+                Json(body),
+            )
+                .into_response();
+        }
         (self.status(), Json(serde_json::json!({ "error": message }))).into_response()
     }
 }
@@ -84,7 +110,18 @@ where
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(too_large())
+            }
             Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
         }
     }
+}
+
+/// The answer to a body over the route's limit.
+pub fn too_large() -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "The request is too large: this call takes at most {} KiB (files go through the upload)",
+        super::MAX_JSON_BYTES / 1024
+    ))
 }

@@ -2,35 +2,39 @@
 //! {json}`; a reconnecting client sends `Last-Event-ID` and gets what it missed, or a `resync`
 //! event when that is no longer kept. A comment every 15 s keeps proxies from closing the stream.
 //!
-//! An agent hears what they may see: the queue's events (new, taken) and the events of
-//! conversations they can read (queued ones, and those they are a member of). Admins and
-//! managers hear everything.
+//! A user hears what the access policy lets them read, plus the queue events of their
+//! departments. The facts an event is judged by are looked up once per event and shared by
+//! all listeners ([`crate::bus::Envelope::scope`]). A stream ends when its session does
+//! (logout, revocation, password change or reset, deactivation: at once on this node, and
+//! within one heartbeat on any node), and each user may have only so many open.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::routing::get;
-use std::collections::HashSet;
-
 use futures::{Stream, StreamExt as _};
+use postdesk_core::access::{self, Action, Actor, Rule};
 use postdesk_core::event::Event;
-use postdesk_core::ids::ConversationId;
-use postdesk_core::model::ConversationStatus;
-use postdesk_store::{Store, User};
+use postdesk_core::ids::{SessionId, UserId};
+use postdesk_core::model::Role;
+use postdesk_store::Store;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{AppState, AuthUser};
+use super::limits::StreamSlot;
+use super::policy::Route;
+use super::session::Ended;
+use super::{ApiError, AppState, AuthUser};
 use crate::bus::Envelope;
 
-/// Interval of the keep-alive comment.
+/// Interval of the keep-alive comment, and of the check that the session is still valid.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/events", get(events))
+pub(super) fn routes() -> Vec<Route> {
+    vec![Route::get("/events", Rule::SignedIn, events)]
 }
 
 fn sse(envelope: &Envelope) -> SseEvent {
@@ -50,51 +54,95 @@ fn resync(missed: u64) -> SseEvent {
 /// Decides which events one listener hears.
 struct Audience {
     store: Store,
-    user: User,
-    /// Conversations the user is known to be a member of; membership only ever grows.
-    member_of: HashSet<ConversationId>,
+    actor: Actor,
 }
 
 impl Audience {
-    async fn hears(&mut self, event: &Event) -> bool {
-        if self.user.reads_all() {
-            return true;
-        }
-        let conversation = match event {
-            Event::ConversationQueued { .. }
-            | Event::ConversationTaken { .. }
-            | Event::InboxStatus { .. }
-            | Event::Resync { .. } => {
-                return true;
-            }
-            Event::MemberAdded {
-                conversation_id,
-                user_id,
-            } if *user_id == self.user.id => {
-                self.member_of.insert(*conversation_id);
-                return true;
-            }
-            other => match other.conversation_id() {
-                Some(id) => id,
-                None => return true,
-            },
+    async fn hears(&self, envelope: &Envelope) -> bool {
+        let event = &envelope.event;
+        let Some(conversation) = event.conversation_id() else {
+            return match event {
+                Event::InboxStatus { .. } => {
+                    self.actor.is(Role::Admin) || self.actor.is(Role::Manager)
+                }
+                _ => true,
+            };
         };
-        if self.member_of.contains(&conversation) {
-            return true;
-        }
-        if self
+        let scope = envelope
+            .scope
+            .get_or_init(|| async {
+                self.store
+                    .conversation_scope(conversation)
+                    .await
+                    .ok()
+                    .flatten()
+            })
+            .await;
+        let Some(scope) = scope else {
+            return false;
+        };
+        // The queue of one's departments: hear it arrive and leave.
+        let queue_event = matches!(
+            event,
+            Event::ConversationQueued { .. } | Event::ConversationTaken { .. }
+        );
+        access::decide(&self.actor, Action::Read, scope).is_ok()
+            || (queue_event && self.actor.covers(scope.department))
+    }
+}
+
+/// One open stream and everything that can end it.
+struct Listener {
+    receiver: broadcast::Receiver<Arc<Envelope>>,
+    ends: broadcast::Receiver<Ended>,
+    audience: Audience,
+    session: SessionId,
+    user: UserId,
+    check: tokio::time::Interval,
+    /// Holds the user's place among their open streams until the stream is dropped.
+    _slot: StreamSlot,
+}
+
+impl Listener {
+    async fn still_valid(&self) -> bool {
+        // Fails closed: a stream whose session cannot be checked ends, and the browser
+        // reconnects (signing in again if it must).
+        self.audience
             .store
-            .is_member(conversation, self.user.id)
+            .session_is_valid(self.session)
             .await
             .unwrap_or(false)
-        {
-            self.member_of.insert(conversation);
-            return true;
+    }
+
+    /// The next event to send, or `None` when the stream ends.
+    async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            tokio::select! {
+                got = self.receiver.recv() => match got {
+                    Ok(envelope) => {
+                        if self.audience.hears(&envelope).await {
+                            return Some(sse(&envelope));
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => return Some(resync(missed)),
+                    Err(RecvError::Closed) => return None,
+                },
+                ended = self.ends.recv() => match ended {
+                    Ok(Ended::Session(id)) if id == self.session => return None,
+                    Ok(Ended::User(user)) if user == self.user && !self.still_valid().await => {
+                        return None;
+                    }
+                    Err(RecvError::Lagged(_)) if !self.still_valid().await => return None,
+                    Err(RecvError::Closed) => return None,
+                    _ => {}
+                },
+                _ = self.check.tick() => {
+                    if !self.still_valid().await {
+                        return None;
+                    }
+                }
+            }
         }
-        matches!(
-            self.store.find_conversation(conversation).await,
-            Ok(Some(c)) if c.status == ConversationStatus::Queued
-        )
     }
 }
 
@@ -102,22 +150,29 @@ async fn events(
     State(state): State<AppState>,
     auth: AuthUser,
     headers: HeaderMap,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let max = state.settings.max_event_streams;
+    let slot = state.streams.open(auth.user.id, max).ok_or_else(|| ApiError::TooManyRequests {
+        message: format!(
+            "You already have {max} live connections open (postdesk tabs or windows): close one to open another"
+        ),
+        retry_after: None,
+    })?;
     let last_seen = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
+    let ends = state.ends.subscribe();
     let (replay, receiver) = state.bus.subscribe(last_seen);
-    let mut audience = Audience {
+    let audience = Audience {
         store: state.store.clone(),
-        user: auth.user,
-        member_of: HashSet::new(),
+        actor: auth.actor(),
     };
     let mut head: Vec<SseEvent> = Vec::new();
     match replay {
         Some(missed) => {
             for envelope in missed {
-                if audience.hears(&envelope.event).await {
+                if audience.hears(&envelope).await {
                     head.push(sse(&envelope));
                 }
             }
@@ -125,24 +180,21 @@ async fn events(
         // Too far behind to replay: the client refetches everything.
         None => head.push(resync(0)),
     }
-    let live = futures::stream::unfold(
-        (receiver, audience),
-        |(mut receiver, mut audience)| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(envelope) => {
-                        if audience.hears(&envelope.event).await {
-                            return Some((sse(&envelope), (receiver, audience)));
-                        }
-                    }
-                    Err(RecvError::Lagged(missed)) => {
-                        return Some((resync(missed), (receiver, audience)));
-                    }
-                    Err(RecvError::Closed) => return None,
-                }
-            }
-        },
-    );
+    let mut check = tokio::time::interval(HEARTBEAT);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    check.reset();
+    let listener = Listener {
+        receiver,
+        ends,
+        audience,
+        session: auth.session.id,
+        user: auth.user.id,
+        check,
+        _slot: slot,
+    };
+    let live = futures::stream::unfold(listener, |mut listener| async move {
+        listener.next().await.map(|event| (event, listener))
+    });
     let mut stopping = state.stopping.subscribe();
     let stopped = async move {
         let _ = stopping.wait_for(|stop| *stop).await;
@@ -151,5 +203,5 @@ async fn events(
         .chain(live)
         .take_until(stopped)
         .map(Ok);
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT)))
 }

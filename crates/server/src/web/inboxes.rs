@@ -1,9 +1,9 @@
 //! Email inboxes (admin): create, change, read with health, test the servers, quarantine.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use postdesk_core::access::Rule;
 use postdesk_core::address::EmailAddress;
 use postdesk_core::ids::{InboxId, RawEmailId};
 use postdesk_core::model::Security;
@@ -13,20 +13,26 @@ use serde_json::{Value, json};
 
 use super::conversations::time;
 use super::error::ApiJson;
+use super::limits::Client;
+use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};
 use crate::imap::ImapSettings;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/inboxes", get(list).post(create))
-        .route("/inboxes/{id}", get(show).put(update))
-        .route("/inboxes/{id}/test", post(test_connections))
-        .route("/quarantine", get(quarantine))
-        .route("/quarantine/{id}/reprocess", post(reprocess))
-        .route("/quarantine/{id}/raw", get(raw_email))
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/inboxes", Rule::Admin, list),
+        Route::post("/inboxes", Rule::Admin, create),
+        Route::get("/inboxes/{id}", Rule::Admin, show),
+        Route::put("/inboxes/{id}", Rule::Admin, update),
+        Route::post("/inboxes/{id}/test", Rule::Admin, test_connections),
+        Route::get("/quarantine", Rule::Admin, quarantine),
+        Route::post("/quarantine/{id}/reprocess", Rule::Admin, reprocess),
+        Route::get("/quarantine/{id}/raw", Rule::Admin, raw_email),
+    ]
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ServerForm {
     host: String,
     port: u16,
@@ -43,6 +49,7 @@ struct ServerForm {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct InboxForm {
     name: String,
     email: String,
@@ -101,18 +108,24 @@ fn unprocessable(message: impl Into<String>) -> ApiError {
     ApiError::Unprocessable(message.into())
 }
 
-/// Checks the form and encrypts passwords; `existing` supplies passwords left out on update.
-fn settings_from(
+/// Checks the form and encrypts passwords; `existing` supplies passwords left out on update,
+/// but only while the server stays the same: a stored password is never sent to another
+/// host, port or security than it was given for.
+async fn settings_from(
     state: &AppState,
     form: InboxForm,
     existing: Option<&Inbox>,
 ) -> Result<InboxSettings, ApiError> {
     let email = EmailAddress::parse(&form.email).map_err(|e| unprocessable(e.to_string()))?;
-    if let Some(department) = form.department_id {
-        // Departments exist in the data model, but nothing creates them yet: say so rather than
-        // failing on the missing row.
+    if let Some(department) = form.department_id
+        && state
+            .store
+            .find_department(postdesk_core::ids::DepartmentId(department))
+            .await?
+            .is_none()
+    {
         return Err(unprocessable(format!(
-            "Unknown department {department}: departments cannot be set up yet"
+            "Unknown department {department}: create it first (POST /api/v1/departments)"
         )));
     }
     if form.name.trim().is_empty() {
@@ -135,9 +148,20 @@ fn settings_from(
                 "The {what} port must be between 1 and 65535"
             )));
         }
+        let same_server = |old: &ServerSettings| {
+            old.host.eq_ignore_ascii_case(f.host.trim())
+                && old.port == f.port
+                && old.security == f.security
+                && old.username == f.username
+        };
         let password_encrypted = match (f.password, old) {
             (Some(p), _) => state.secrets.encrypt(p.as_bytes()),
-            (None, Some(old)) => old.password_encrypted.clone(),
+            (None, Some(old)) if same_server(old) => old.password_encrypted.clone(),
+            (None, Some(_)) => {
+                return Err(unprocessable(format!(
+                    "The {what} server, port, security or username changed: give its password again"
+                )));
+            }
             (None, None) if f.username.is_empty() => state.secrets.encrypt(b""),
             (None, None) => return Err(unprocessable(format!("The {what} password is required"))),
         };
@@ -195,11 +219,21 @@ fn settings_from(
 async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
+    client: Client,
     ApiJson(form): ApiJson<InboxForm>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    auth.require_admin()?;
-    let settings = settings_from(&state, form, None)?;
+    let settings = settings_from(&state, form, None).await?;
     let inbox = state.store.create_inbox(&settings).await?;
+    let details = json!({ "email": inbox.settings.email, "imap_host": inbox.settings.imap.host, "smtp_host": inbox.settings.smtp.host });
+    super::audit::record(
+        &state,
+        &auth,
+        &client,
+        "inbox.create",
+        &format!("inbox:{}", inbox.id),
+        details,
+    )
+    .await;
     state.readers.reconcile(inbox.id).await?;
     Ok((StatusCode::CREATED, Json(inbox_json(&state, &inbox).await?)))
 }
@@ -207,13 +241,23 @@ async fn create(
 async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
+    client: Client,
     Path(id): Path<i64>,
     ApiJson(form): ApiJson<InboxForm>,
 ) -> Result<Json<Value>, ApiError> {
-    auth.require_admin()?;
     let existing = find(&state, id).await?;
-    let settings = settings_from(&state, form, Some(&existing))?;
+    let settings = settings_from(&state, form, Some(&existing)).await?;
     let inbox = state.store.update_inbox(existing.id, &settings).await?;
+    let details = json!({ "email": inbox.settings.email, "imap_host": inbox.settings.imap.host, "smtp_host": inbox.settings.smtp.host, "active": inbox.settings.active });
+    super::audit::record(
+        &state,
+        &auth,
+        &client,
+        "inbox.update",
+        &format!("inbox:{}", inbox.id),
+        details,
+    )
+    .await;
     state.readers.reconcile(inbox.id).await?;
     let inbox = find(&state, id).await?;
     Ok(Json(inbox_json(&state, &inbox).await?))
@@ -227,16 +271,12 @@ async fn find(state: &AppState, id: i64) -> Result<Inbox, ApiError> {
         .ok_or_else(|| ApiError::NotFound("inbox not found".into()))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    _auth: AuthUser,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Value>, ApiError> {
     let inbox = find(&state, id).await?;
     Ok(Json(inbox_json(&state, &inbox).await?))
 }
 
-async fn list(State(state): State<AppState>, _auth: AuthUser) -> Result<Json<Value>, ApiError> {
+async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let mut out = Vec::new();
     for inbox in state.store.list_inboxes().await? {
         out.push(inbox_json(&state, &inbox).await?);
@@ -248,10 +288,8 @@ async fn list(State(state): State<AppState>, _auth: AuthUser) -> Result<Json<Val
 /// connect + EHLO (+ AUTH) without sending anything. Each result carries the server's text.
 async fn test_connections(
     State(state): State<AppState>,
-    auth: AuthUser,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    auth.require_admin()?;
     let inbox = find(&state, id).await?;
     let imap = ImapSettings::of(&inbox, &state.secrets)?;
     let imap_result = crate::imap::check_login(&imap).await;
@@ -265,11 +303,7 @@ async fn test_connections(
     ))
 }
 
-async fn quarantine(
-    State(state): State<AppState>,
-    auth: AuthUser,
-) -> Result<Json<Value>, ApiError> {
-    auth.require_admin()?;
+async fn quarantine(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let items: Vec<Value> = state
         .store
         .list_quarantined()
@@ -284,15 +318,24 @@ async fn quarantine(
 async fn reprocess(
     State(state): State<AppState>,
     auth: AuthUser,
+    client: Client,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    auth.require_admin()?;
     let raw = state
         .store
         .find_raw(RawEmailId(id))
         .await?
         .ok_or_else(|| ApiError::NotFound("email not found".into()))?;
     state.store.requeue_raw(raw.id).await?;
+    super::audit::record(
+        &state,
+        &auth,
+        &client,
+        "quarantine.reprocess",
+        &format!("raw_email:{}", raw.id),
+        json!({}),
+    )
+    .await;
     let report = crate::ingest::process_pending(
         &state.store,
         &state.bus,
@@ -308,11 +351,9 @@ async fn reprocess(
 /// The quarantined email exactly as received, to look at in a mail client or `postdesk inspect`.
 async fn raw_email(
     State(state): State<AppState>,
-    auth: AuthUser,
     Path(id): Path<i64>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse as _;
-    auth.require_admin()?;
     let raw = state
         .store
         .find_raw(RawEmailId(id))

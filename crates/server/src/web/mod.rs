@@ -4,18 +4,22 @@
 //! -> JSON. Errors go through [`error::ApiError`], which keeps the user's message apart from the
 //! logged cause.
 
+mod audit;
 mod auth;
 mod conversations;
+mod departments;
 mod error;
 mod events;
 mod inboxes;
+mod limits;
+pub mod policy;
 mod push;
 mod session;
 mod ui;
 mod users;
 
 use axum::Router;
-use axum::routing::get;
+use postdesk_core::access::Rule;
 use postdesk_store::Store;
 
 use crate::bus::Bus;
@@ -26,11 +30,20 @@ use crate::settings::Settings;
 
 pub use auth::AuthUser;
 pub use error::ApiError;
+pub use limits::StreamCounts;
+pub use policy::{RouteInfo, route_list};
+pub use session::SessionEnds;
 pub use ui::escape;
 pub use users::validate_username;
 
-/// Largest request body: an upload of up to this size (bytes).
+/// Largest file an upload takes (bytes).
 pub const MAX_UPLOAD_BYTES: usize = 50 * 1024 * 1024;
+
+/// Largest body of every other call (bytes): JSON forms, a message's text included.
+pub const MAX_JSON_BYTES: usize = 512 * 1024;
+
+/// Longest message text an agent may write (characters; an email reply included).
+pub const MAX_MESSAGE_CHARS: usize = 100_000;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -49,24 +62,42 @@ pub struct AppState {
     pub settings: Settings,
     /// Turns true when the server stops; long-lived responses (the event stream) end then.
     pub stopping: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    /// Tells open event streams that their session ended.
+    pub ends: session::SessionEnds,
+    /// The open event streams per user, bounded by `settings.max_event_streams`.
+    pub streams: limits::StreamCounts,
 }
 
-/// The whole HTTP app.
+/// Every route of the app, each with its access rule.
+pub(crate) fn routes() -> Vec<policy::Route> {
+    let api = [
+        session::routes(),
+        users::routes(),
+        departments::routes(),
+        inboxes::routes(),
+        conversations::routes(),
+        events::routes(),
+        audit::routes(),
+        push::routes(),
+    ];
+    let mut all: Vec<policy::Route> =
+        vec![policy::Route::get("/healthz", Rule::Public, || async {
+            "ok"
+        })];
+    all.extend(ui::routes());
+    all.extend(api.into_iter().flatten().map(|r| r.under("/api/v1")));
+    all
+}
+
+/// The whole HTTP app: every route behind the access policy's check.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .merge(session::router())
-        .merge(users::router())
-        .merge(inboxes::router())
-        .merge(conversations::router())
-        .merge(events::router())
-        .merge(push::router())
-        .fallback(|| async { ApiError::NotFound("No such API endpoint".into()) });
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .merge(ui::router())
-        .nest("/api/v1", api)
-        .layer(axum::extract::DefaultBodyLimit::max(
-            MAX_UPLOAD_BYTES + 64 * 1024,
-        ))
+    let mut app = Router::new();
+    for route in routes() {
+        let (path, handler) = route.guarded(&state);
+        app = app.route(&path, handler);
+    }
+    let api_fallback = || async { ApiError::NotFound("No such API endpoint".into()) };
+    app.route("/api/v1/{*rest}", axum::routing::any(api_fallback))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BYTES))
         .with_state(state)
 }

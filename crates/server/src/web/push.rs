@@ -5,19 +5,23 @@
 //! delay in its mailbox watcher); its `ox` push driver calls an HTTP endpoint as soon as the
 //! email is saved. Off unless `POSTDESK_PUSH_SECRET` is set. See docs/imap-push.md.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::put;
 use base64::Engine as _;
+use postdesk_core::access::Rule;
 use serde::Deserialize;
 
 use super::auth::constant_time_eq;
+use super::policy::Route;
 use super::{ApiError, AppState};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/hooks/dovecot-push", put(notify).post(notify))
+pub(super) fn routes() -> Vec<Route> {
+    // Public to the policy: the hook checks its own secret (HTTP Basic), not a user.
+    vec![
+        Route::put("/hooks/dovecot-push", Rule::Public, notify),
+        Route::post("/hooks/dovecot-push", Rule::Public, notify),
+    ]
 }
 
 /// What Dovecot's `ox` driver sends (it sends more; only these are read).

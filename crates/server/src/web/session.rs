@@ -1,23 +1,72 @@
-//! Login, logout and who am I.
+//! Signing in and out, who am I, one's own password and sessions.
+//!
+//! A sign-in is throttled per account and per address ([`super::limits`]), checked with a
+//! bounded number of concurrent argon2 hashes, and recorded in the audit log whether it
+//! worked or not. Ending a session (logout, revocation, password change or reset,
+//! deactivation) also ends its open event streams at once ([`SessionEnds`]).
 
-use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use postdesk_core::access::Rule;
+use postdesk_core::ids::{SessionId, UserId};
+use postdesk_store::{NewAuditEntry, NewSession, SessionInfo};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::broadcast;
 
 use super::error::ApiJson;
+use super::limits::Client;
+use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};
 use crate::password;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/login", post(login))
-        .route("/logout", post(logout))
-        .route("/me", get(me))
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::post("/login", Rule::Public, login),
+        Route::post("/logout", Rule::SignedIn, logout),
+        Route::get("/me", Rule::SignedIn, me),
+        Route::put("/me/password", Rule::SignedIn, change_password),
+        Route::get("/me/sessions", Rule::SignedIn, my_sessions),
+        Route::delete("/me/sessions/{id}", Rule::SignedIn, end_my_session),
+    ]
+}
+
+/// A session or all of a user's sessions ended: their event streams stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// One session.
+    Session(SessionId),
+    /// Every session of a user.
+    User(UserId),
+}
+
+/// Tells open event streams that their session ended (in this process; a stream also checks
+/// its session in the database at every heartbeat, which covers the other nodes).
+#[derive(Debug, Clone)]
+pub struct SessionEnds(broadcast::Sender<Ended>);
+
+impl Default for SessionEnds {
+    fn default() -> Self {
+        Self(broadcast::channel(256).0)
+    }
+}
+
+impl SessionEnds {
+    /// Announces an end.
+    pub fn announce(&self, ended: Ended) {
+        let _ = self.0.send(ended);
+    }
+
+    /// Hears ends from now on.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<Ended> {
+        self.0.subscribe()
+    }
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LoginForm {
     username: String,
     password: String,
@@ -34,6 +83,21 @@ pub(super) fn user_json(user: &postdesk_store::User) -> Value {
     })
 }
 
+pub(super) fn session_json(s: &SessionInfo, current: Option<SessionId>) -> Value {
+    use super::conversations::time;
+    json!({
+        "id": s.id,
+        "user_id": s.user_id,
+        "created_at": time(s.created_at),
+        "expires_at": time(s.expires_at),
+        "last_seen_at": time(s.last_seen_at),
+        "ip": s.ip,
+        "user_agent": s.user_agent,
+        "method": s.method,
+        "current": current == Some(s.id),
+    })
+}
+
 /// A started login session.
 pub(super) struct Session {
     /// The bearer token (also the session cookie's value).
@@ -44,48 +108,171 @@ pub(super) struct Session {
     pub expires_at: i64,
 }
 
-/// Checks a username and password and starts a session, or `None` for wrong credentials or a
-/// deactivated user (the same answer, so neither can be probed).
+/// Why a sign-in did not start a session.
+pub(super) enum SignInError {
+    /// Wrong username or password, or a deactivated user (the same answer, so neither can
+    /// be probed).
+    Credentials,
+    /// Too many failures: try again in this many seconds.
+    Throttled(u64),
+    /// A store failure.
+    Store(ApiError),
+}
+
+impl From<SignInError> for ApiError {
+    fn from(e: SignInError) -> Self {
+        match e {
+            SignInError::Credentials => ApiError::Unauthorized("Wrong username or password".into()),
+            SignInError::Throttled(seconds) => ApiError::TooManyRequests {
+                message: format!(
+                    "Too many failed sign-ins: try again in {seconds} s (each failure doubles the wait)"
+                ),
+                retry_after: Some(seconds),
+            },
+            SignInError::Store(e) => e,
+        }
+    }
+}
+
+impl From<postdesk_store::StoreError> for SignInError {
+    fn from(e: postdesk_store::StoreError) -> Self {
+        SignInError::Store(e.into())
+    }
+}
+
+/// Records a sign-in (or a failed one) in the audit log; a failure to record is logged, not
+/// answered (the answer does not depend on it).
+async fn record(
+    state: &AppState,
+    client: &Client,
+    actor: (Option<UserId>, &str),
+    action: &str,
+    details: Value,
+) {
+    let entry = NewAuditEntry {
+        actor_id: actor.0,
+        actor: actor.1.to_owned(),
+        action: action.to_owned(),
+        target: actor.0.map(|u| format!("user:{u}")).unwrap_or_default(),
+        ip: client.ip.clone(),
+        details,
+    };
+    if let Err(e) = state.store.audit(&entry).await {
+        tracing::error!(
+            "Failed to record {action} of {:?} in the audit log: {e}",
+            actor.1
+        );
+    }
+}
+
+/// Checks a username and password and starts a session.
 ///
 /// # Errors
-/// Store failures.
+/// [`SignInError`].
 pub(super) async fn start_session(
     state: &AppState,
+    client: &Client,
     username: &str,
     password: String,
-) -> Result<Option<Session>, ApiError> {
+) -> Result<Session, SignInError> {
+    let now = postdesk_store::now_ms();
+    if let Some(seconds) =
+        super::limits::sign_in_wait(&state.store, username, &client.ip, now).await?
+    {
+        record(
+            state,
+            client,
+            (None, username),
+            "sign_in.throttled",
+            json!({ "retry_after": seconds }),
+        )
+        .await;
+        return Err(SignInError::Throttled(seconds));
+    }
     let Some((user, hash)) = state.store.find_user_credentials(username).await? else {
         // Spend the same time as a real check so usernames cannot be probed by timing.
         let _ = password::verify_async(password, dummy_hash().await).await;
-        return Ok(None);
+        record(
+            state,
+            client,
+            (None, username),
+            "sign_in.failed",
+            json!({ "reason": "unknown user" }),
+        )
+        .await;
+        return Err(SignInError::Credentials);
     };
-    if !password::verify_async(password, hash).await || !user.active {
-        return Ok(None);
+    if !password::verify_async(password, hash).await {
+        record(
+            state,
+            client,
+            (Some(user.id), username),
+            "sign_in.failed",
+            json!({ "reason": "wrong password" }),
+        )
+        .await;
+        return Err(SignInError::Credentials);
     }
+    if !user.active {
+        record(
+            state,
+            client,
+            (Some(user.id), username),
+            "sign_in.failed",
+            json!({ "reason": "deactivated" }),
+        )
+        .await;
+        return Err(SignInError::Credentials);
+    }
+    let session = open_session(state, client, &user, "password").await?;
+    record(
+        state,
+        client,
+        (Some(user.id), username),
+        "sign_in",
+        json!({ "method": "password" }),
+    )
+    .await;
+    Ok(session)
+}
+
+/// Opens a session for a user who has proven who they are.
+async fn open_session(
+    state: &AppState,
+    client: &Client,
+    user: &postdesk_store::User,
+    method: &str,
+) -> Result<Session, SignInError> {
     let token = password::new_token();
     let hours = i64::try_from(state.settings.session_hours).unwrap_or(24);
     let expires_at = postdesk_store::now_ms() + hours * 3_600_000;
     state
         .store
-        .create_session(user.id, &password::token_hash(&token), expires_at)
+        .create_session(&NewSession {
+            user_id: user.id,
+            token_hash: password::token_hash(&token),
+            expires_at,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            method: method.to_owned(),
+        })
         .await?;
     // Logins are when sessions pile up, so expired ones are swept here.
     state.store.purge_expired_sessions().await?;
-    Ok(Some(Session {
+    Ok(Session {
         token,
-        user,
+        user: user.clone(),
         expires_at,
-    }))
+    })
 }
 
 #[tracing::instrument(skip_all, fields(username = %form.username))]
 async fn login(
     State(state): State<AppState>,
+    client: Client,
     ApiJson(form): ApiJson<LoginForm>,
 ) -> Result<Json<Value>, ApiError> {
-    let session = start_session(&state, form.username.trim(), form.password)
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("Wrong username or password".into()))?;
+    let session = start_session(&state, &client, form.username.trim(), form.password).await?;
     Ok(Json(json!({
         "token": session.token,
         "expires_at": super::conversations::time(session.expires_at),
@@ -108,9 +295,85 @@ async fn dummy_hash() -> String {
 
 async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
     state.store.delete_session(&auth.token_hash).await?;
+    state.ends.announce(Ended::Session(auth.session.id));
     Ok(Json(json!({ "ok": true })))
 }
 
 async fn me(auth: AuthUser) -> Json<Value> {
-    Json(user_json(&auth.user))
+    let mut user = user_json(&auth.user);
+    user["departments"] = json!(auth.departments);
+    Json(user)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordForm {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes one's own password; every other session of the user ends.
+async fn change_password(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    client: Client,
+    ApiJson(form): ApiJson<PasswordForm>,
+) -> Result<Json<Value>, ApiError> {
+    let (_, hash) = state
+        .store
+        .find_user_credentials(&auth.user.username)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
+    if !password::verify_async(form.current_password, hash).await {
+        return Err(ApiError::Forbidden("The current password is wrong".into()));
+    }
+    password::check_policy(
+        &form.new_password,
+        &[&auth.user.username, &auth.user.email, &auth.user.name],
+    )
+    .map_err(ApiError::Unprocessable)?;
+    let hash = password::hash_async(form.new_password).await?;
+    state
+        .store
+        .set_password_hash(auth.user.id, &hash, Some(auth.session.id))
+        .await?;
+    // Streams of this user re-check their session: all but this one's are gone.
+    state.ends.announce(Ended::User(auth.user.id));
+    super::audit::record(
+        &state,
+        &auth,
+        &client,
+        "user.password_change",
+        &format!("user:{}", auth.user.id),
+        json!({}),
+    )
+    .await;
+    Ok(Json(json!({ "ok": true })))
+}
+
+async fn my_sessions(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<Json<Value>, ApiError> {
+    let sessions: Vec<Value> = state
+        .store
+        .list_sessions(auth.user.id)
+        .await?
+        .iter()
+        .map(|s| session_json(s, Some(auth.session.id)))
+        .collect();
+    Ok(Json(json!({ "sessions": sessions })))
+}
+
+async fn end_my_session(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let id = SessionId(id);
+    if !state.store.delete_user_session(auth.user.id, id).await? {
+        return Err(ApiError::NotFound("session not found".into()));
+    }
+    state.ends.announce(Ended::Session(id));
+    Ok(StatusCode::NO_CONTENT)
 }

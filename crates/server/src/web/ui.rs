@@ -8,15 +8,16 @@
 //! own policy forbids every script and, until the agent allows them, remote images.
 
 use axum::Form;
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use postdesk_core::access::Rule;
 use postdesk_core::ids::MessageId;
 use serde::Deserialize;
 
 use super::auth::{SESSION_COOKIE, constant_time_eq, cookie, csrf_token, user_for_token};
+use super::limits::Client;
+use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};
 use crate::password;
 
@@ -27,29 +28,25 @@ const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self';
 /// The cookie that protects the login form itself against cross-site posting.
 const LOGIN_CSRF_COOKIE: &str = "postdesk_login_csrf";
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(app_shell))
-        .route("/login", get(login_page).post(login_submit))
-        .route("/logout", post(logout))
-        .route(
-            "/static/app.js",
-            get(|| async {
-                asset(
-                    "text/javascript; charset=utf-8",
-                    include_str!("../../assets/app.js"),
-                )
-            }),
-        )
-        .route(
-            "/static/app.css",
-            get(|| async {
-                asset(
-                    "text/css; charset=utf-8",
-                    include_str!("../../assets/app.css"),
-                )
-            }),
-        )
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/", Rule::Public, app_shell),
+        Route::get("/login", Rule::Public, login_page),
+        Route::post("/login", Rule::Public, login_submit),
+        Route::post("/logout", Rule::Public, logout),
+        Route::get("/static/app.js", Rule::Public, || async {
+            asset(
+                "text/javascript; charset=utf-8",
+                include_str!("../../assets/app.js"),
+            )
+        }),
+        Route::get("/static/app.css", Rule::Public, || async {
+            asset(
+                "text/css; charset=utf-8",
+                include_str!("../../assets/app.css"),
+            )
+        }),
+    ]
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -170,6 +167,8 @@ async fn app_shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
 #[derive(Deserialize, Default)]
 struct LoginQuery {
     error: Option<String>,
+    /// Seconds to wait, with `error=throttled`.
+    wait: Option<u64>,
 }
 
 fn login_form(error: Option<&str>, csrf: &str) -> String {
@@ -194,9 +193,17 @@ async fn login_page(
         return Redirect::to("/").into_response();
     }
     let csrf = password::new_token();
+    let throttled;
     let message = match q.error.as_deref() {
         Some("credentials") => Some("Wrong username or password"),
         Some("expired") => Some("The login form expired; please try again"),
+        Some("throttled") => {
+            throttled = format!(
+                "Too many failed sign-ins: try again in {} s",
+                q.wait.unwrap_or(1)
+            );
+            Some(throttled.as_str())
+        }
         _ => None,
     };
     let mut response = page("Log in · postdesk", "", &login_form(message, &csrf));
@@ -216,18 +223,30 @@ struct LoginForm {
 
 async fn login_submit(
     State(state): State<AppState>,
+    client: Client,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
+    use super::session::SignInError;
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     if expected.is_empty() || !constant_time_eq(expected, &form.csrf) {
         return Ok(Redirect::to("/login?error=expired").into_response());
     }
-    let Some(super::session::Session { token, .. }) =
-        super::session::start_session(&state, form.username.trim(), form.password).await?
-    else {
-        return Ok(Redirect::to("/login?error=credentials").into_response());
-    };
+    let token =
+        match super::session::start_session(&state, &client, form.username.trim(), form.password)
+            .await
+        {
+            Ok(session) => session.token,
+            Err(SignInError::Credentials) => {
+                return Ok(Redirect::to("/login?error=credentials").into_response());
+            }
+            Err(SignInError::Throttled(seconds)) => {
+                return Ok(
+                    Redirect::to(&format!("/login?error=throttled&wait={seconds}")).into_response(),
+                );
+            }
+            Err(SignInError::Store(e)) => return Err(e),
+        };
     let mut response = Redirect::to("/").into_response();
     let secure = over_tls(&state, &headers);
     let hours = state.settings.session_hours;
@@ -286,7 +305,6 @@ pub(super) struct BodyQuery {
 /// script source at all, and the frame is sandboxed without scripts.
 pub(super) async fn email_body(
     State(state): State<AppState>,
-    auth: AuthUser,
     Path(id): Path<i64>,
     Query(q): Query<BodyQuery>,
 ) -> Result<Response, ApiError> {
@@ -295,7 +313,6 @@ pub(super) async fn email_body(
         .find_message(MessageId(id))
         .await?
         .ok_or_else(|| ApiError::NotFound("message not found".into()))?;
-    super::conversations::readable(&state, &auth, message.conversation_id.0).await?;
     let html = message.html.clone().unwrap_or_default();
     let html = postdesk_mail::rewrite_cid_sources(&html, |cid: &str| {
         let ids = message.attachments.iter().map(|a| a.content_id.as_deref());

@@ -1,9 +1,9 @@
 //! Users (admin only to create and change).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, patch};
-use axum::{Json, Router};
+use postdesk_core::access::Rule;
 use postdesk_core::ids::UserId;
 use postdesk_core::model::Role;
 use postdesk_store::NewUser;
@@ -11,17 +11,25 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiJson;
-use super::session::user_json;
+use super::limits::Client;
+use super::policy::Route;
+use super::session::{Ended, session_json, user_json};
 use super::{ApiError, AppState, AuthUser};
 use crate::password;
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users", get(list).post(create))
-        .route("/users/{id}", patch(update))
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        // Every signed-in user lists users: /invite completes usernames.
+        Route::get("/users", Rule::SignedIn, list),
+        Route::post("/users", Rule::Admin, create),
+        Route::patch("/users/{id}", Rule::Admin, update),
+        Route::get("/users/{id}/sessions", Rule::Admin, sessions),
+        Route::delete("/users/{id}/sessions", Rule::Admin, end_sessions),
+    ]
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CreateUser {
     username: String,
     name: Option<String>,
@@ -29,9 +37,6 @@ struct CreateUser {
     password: String,
     roles: Vec<Role>,
 }
-
-/// Minimum password length for new users.
-const MIN_PASSWORD_LEN: usize = 8;
 
 /// Checks a username: what `/invite @username` can name.
 ///
@@ -55,15 +60,19 @@ pub fn validate_username(username: &str) -> Result<(), String> {
 async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
+    client: Client,
     ApiJson(form): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    auth.require_admin()?;
     validate_username(&form.username).map_err(ApiError::Unprocessable)?;
-    if form.password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(ApiError::Unprocessable(format!(
-            "The password must have at least {MIN_PASSWORD_LEN} characters"
-        )));
-    }
+    password::check_policy(
+        &form.password,
+        &[
+            &form.username,
+            form.email.as_deref().unwrap_or_default(),
+            form.name.as_deref().unwrap_or_default(),
+        ],
+    )
+    .map_err(ApiError::Unprocessable)?;
     if form.roles.is_empty() {
         return Err(ApiError::Unprocessable(
             "Give the user at least one role: admin, manager or agent".into(),
@@ -87,11 +96,20 @@ async fn create(
             roles: form.roles,
         })
         .await?;
+    let details = json!({ "username": user.username, "roles": user.roles });
+    super::audit::record(
+        &state,
+        &auth,
+        &client,
+        "user.create",
+        &format!("user:{}", user.id),
+        details,
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(user_json(&user))))
 }
 
-async fn list(State(state): State<AppState>, _auth: AuthUser) -> Result<Json<Value>, ApiError> {
-    // Every agent may list users: /invite autocompletes usernames.
+async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let users: Vec<Value> = state
         .store
         .list_users()
@@ -103,6 +121,7 @@ async fn list(State(state): State<AppState>, _auth: AuthUser) -> Result<Json<Val
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct UpdateUser {
     active: Option<bool>,
     password: Option<String>,
@@ -111,11 +130,16 @@ struct UpdateUser {
 async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
+    client: Client,
     Path(id): Path<i64>,
     ApiJson(form): ApiJson<UpdateUser>,
 ) -> Result<Json<Value>, ApiError> {
-    auth.require_admin()?;
     let id = UserId(id);
+    let user = existing(&state, id).await?;
+    if let Some(password) = &form.password {
+        password::check_policy(password, &[&user.username, &user.email, &user.name])
+            .map_err(ApiError::Unprocessable)?;
+    }
     if let Some(active) = form.active {
         if !active && id == auth.user.id {
             return Err(ApiError::Unprocessable(
@@ -123,22 +147,89 @@ async fn update(
             ));
         }
         state.store.set_user_active(id, active).await?;
+        if !active {
+            state.ends.announce(Ended::User(id));
+        }
+        let action = if active {
+            "user.activate"
+        } else {
+            "user.deactivate"
+        };
+        super::audit::record(
+            &state,
+            &auth,
+            &client,
+            action,
+            &format!("user:{id}"),
+            json!({}),
+        )
+        .await;
     }
     if let Some(password) = form.password {
-        if password.chars().count() < MIN_PASSWORD_LEN {
-            return Err(ApiError::Unprocessable(format!(
-                "The password must have at least {MIN_PASSWORD_LEN} characters"
-            )));
-        }
+        // A reset by an admin ends every session of the user.
         state
             .store
-            .set_password_hash(id, &password::hash_async(password).await?)
+            .set_password_hash(id, &password::hash_async(password).await?, None)
             .await?;
+        state.ends.announce(Ended::User(id));
+        super::audit::record(
+            &state,
+            &auth,
+            &client,
+            "user.password_reset",
+            &format!("user:{id}"),
+            json!({}),
+        )
+        .await;
     }
-    let user = state
+    let user = existing(&state, id).await?;
+    Ok(Json(user_json(&user)))
+}
+
+async fn sessions(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let id = UserId(id);
+    existing(&state, id).await?;
+    let sessions: Vec<Value> = state
+        .store
+        .list_sessions(id)
+        .await?
+        .iter()
+        .map(|s| session_json(s, None))
+        .collect();
+    Ok(Json(json!({ "sessions": sessions })))
+}
+
+/// Ends every session of a user (an admin's "sign out everywhere").
+async fn end_sessions(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    client: Client,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    let id = UserId(id);
+    existing(&state, id).await?;
+    let ended = state.store.delete_user_sessions(id).await?;
+    state.ends.announce(Ended::User(id));
+    super::audit::record(
+        &state,
+        &auth,
+        &client,
+        "user.sessions_end",
+        &format!("user:{id}"),
+        json!({ "ended": ended }),
+    )
+    .await;
+    Ok(Json(json!({ "ended": ended })))
+}
+
+/// The user with `id`, or 404.
+async fn existing(state: &AppState, id: UserId) -> Result<postdesk_store::User, ApiError> {
+    state
         .store
         .find_user(id)
         .await?
-        .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
-    Ok(Json(user_json(&user)))
+        .ok_or_else(|| ApiError::NotFound("user not found".into()))
 }

@@ -76,7 +76,7 @@ async fn bad_credentials_tokens_and_input_get_clear_errors() {
         .post(
             &agent,
             "/api/v1/users",
-            &json!({ "username": "eve", "password": "long-enough", "roles": ["admin"] }),
+            &json!({ "username": "eve", "password": "velvet-compass-meadow-17", "roles": ["admin"] }),
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -99,7 +99,7 @@ async fn bad_credentials_tokens_and_input_get_clear_errors() {
         .post(
             &app.admin,
             "/api/v1/users",
-            &json!({ "username": "dana", "password": "long-enough", "roles": ["agent"] }),
+            &json!({ "username": "dana", "password": "velvet-compass-meadow-17", "roles": ["agent"] }),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
@@ -115,7 +115,7 @@ async fn bad_credentials_tokens_and_input_get_clear_errors() {
         .post(
             &app.admin,
             "/api/v1/users",
-            &json!({ "username": "frank", "password": "long-enough", "roles": ["boss"] }),
+            &json!({ "username": "frank", "password": "velvet-compass-meadow-17", "roles": ["boss"] }),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");

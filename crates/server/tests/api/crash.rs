@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Db, SUPPORT, SUPPORT_PASSWORD, email};
 
 const BACKLOG: usize = 500;
-const ADMIN_PASSWORD: &str = "admin-password-1";
+const ADMIN_PASSWORD: &str = "tangerine-obelisk-harbor-42";
 
 struct Server {
     child: tokio::process::Child,

@@ -14,7 +14,9 @@ use tokio::task::JoinHandle;
 
 pub const SUPPORT: &str = "support@example.test";
 pub const SUPPORT_PASSWORD: &str = "mailbox-secret";
-pub const ADMIN_PASSWORD: &str = "admin-password-1";
+pub const ADMIN_PASSWORD: &str = "tangerine-obelisk-harbor-42";
+/// The password of every agent the tests create.
+pub const AGENT_PASSWORD: &str = "velvet-compass-meadow-17";
 
 /// How long a test waits for something that should happen within a second or so (generous:
 /// CI runs many tests at once on two cores).
@@ -183,6 +185,82 @@ impl TestApp {
         }
     }
 
+    /// The same database the server uses, opened beside it (for minting sessions and
+    /// checking rows directly).
+    pub async fn store(&self) -> postdesk_store::Store {
+        let url = self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.data_dir.path().join("postdesk.db").display()
+            )
+        });
+        postdesk_store::Store::connect(&url)
+            .await
+            .expect("the test's database opens")
+    }
+
+    /// The server's data folder.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
+    }
+
+    /// Creates a user with `roles` and returns its id.
+    pub async fn user(&self, username: &str, roles: &[&str]) -> i64 {
+        let body = json!({ "username": username, "name": username.to_uppercase(), "email": format!("{username}@agents.test"),
+                           "password": AGENT_PASSWORD, "roles": roles });
+        let (status, created) = self.post(&self.admin, "/api/v1/users", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created["id"].as_i64().unwrap()
+    }
+
+    /// A session for `user` made directly in the database, as a sign-in would (no password
+    /// check, no throttling): for tests that need many tokens.
+    pub async fn mint_token(
+        &self,
+        store: &postdesk_store::Store,
+        user: i64,
+        expires_at: i64,
+    ) -> String {
+        let token = postdesk::password::new_token();
+        store
+            .create_session(&postdesk_store::NewSession {
+                user_id: postdesk_core::ids::UserId(user),
+                token_hash: postdesk::password::token_hash(&token),
+                expires_at,
+                ip: "127.0.0.1".into(),
+                user_agent: "api test".into(),
+                method: "password".into(),
+            })
+            .await
+            .unwrap();
+        token
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        let request = self.auth(self.client.request(method, self.url(path)), token);
+        Self::answer(request.json(body).send().await.unwrap()).await
+    }
+
+    pub async fn delete(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        Self::answer(
+            self.auth(self.client.delete(self.url(path)), token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, token: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::PATCH, token, path, body).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -202,10 +280,10 @@ impl TestApp {
     /// Creates an agent and returns a login token.
     pub async fn agent(&self, username: &str) -> String {
         let body = json!({ "username": username, "name": username.to_uppercase(), "email": format!("{username}@agents.test"),
-                           "password": "agent-password", "roles": ["agent"] });
+                           "password": AGENT_PASSWORD, "roles": ["agent"] });
         let (status, created) = self.post(&self.admin, "/api/v1/users", &body).await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
-        self.login(username, "agent-password").await
+        self.login(username, AGENT_PASSWORD).await
     }
 
     async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
@@ -469,6 +547,11 @@ impl EventLog {
             }
         });
         EventLog { events, task }
+    }
+
+    /// Whether the server ended the stream.
+    pub fn ended(&self) -> bool {
+        self.task.is_finished()
     }
 
     pub fn kinds(&self) -> Vec<String> {

@@ -1,6 +1,7 @@
 //! The HTTP API end to end, against a real postdesk with a real Dovecot, a real SMTP server
 //! and, for the PostgreSQL variants, a real PostgreSQL.
 
+mod access;
 mod auth;
 mod crash;
 mod flow;
@@ -8,4 +9,5 @@ mod helpers;
 mod inbound;
 mod inboxes;
 mod restart;
+mod signin;
 mod smtp_ingress;

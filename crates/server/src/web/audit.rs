@@ -1,0 +1,160 @@
+//! The audit log over HTTP (admins): list with filters, and export everything as CSV.
+//! [`record`] is how the other routes append to it.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse as _, Response};
+use postdesk_core::access::Rule;
+use postdesk_store::{AuditEntry, AuditFilter, NewAuditEntry};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::conversations::time;
+use super::limits::Client;
+use super::policy::Route;
+use super::{ApiError, AppState, AuthUser};
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/audit", Rule::Admin, list),
+        Route::get("/audit/export", Rule::Admin, export),
+    ]
+}
+
+/// Appends what `auth` did to the audit log. A failure to record is logged loudly; the
+/// action itself already happened.
+pub(super) async fn record(
+    state: &AppState,
+    auth: &AuthUser,
+    client: &Client,
+    action: &str,
+    target: &str,
+    details: Value,
+) {
+    let entry = NewAuditEntry {
+        actor_id: Some(auth.user.id),
+        actor: auth.user.username.clone(),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        ip: client.ip.clone(),
+        details,
+    };
+    if let Err(e) = state.store.audit(&entry).await {
+        tracing::error!("Failed to record {action} on {target} in the audit log: {e}");
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    /// RFC 3339 time.
+    since: Option<String>,
+    /// A username.
+    actor: Option<String>,
+    /// An action, or a family of them (`user` for `user.create`, `user.update`, …).
+    action: Option<String>,
+    /// Entries older than this id (the next page).
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+fn filter_of(q: AuditQuery, limit: i64) -> Result<AuditFilter, ApiError> {
+    let since = q
+        .since
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map(|t| t.timestamp_millis())
+                .map_err(|e| ApiError::BadRequest(format!("since must be an RFC 3339 time: {e}")))
+        })
+        .transpose()?;
+    Ok(AuditFilter {
+        since,
+        actor: q.actor.filter(|a| !a.is_empty()),
+        action: q.action.filter(|a| !a.is_empty()),
+        before_id: q.before,
+        limit,
+    })
+}
+
+fn entry_json(e: &AuditEntry) -> Value {
+    json!({
+        "id": e.id,
+        "at": time(e.at),
+        "actor": e.actor,
+        "actor_id": e.actor_id,
+        "action": e.action,
+        "target": e.target,
+        "ip": e.ip,
+        "details": e.details,
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    let entries = state.store.list_audit(&filter_of(q, limit)?).await?;
+    let out: Vec<Value> = entries.iter().map(entry_json).collect();
+    Ok(Json(json!({ "entries": out })))
+}
+
+/// One CSV field, quoted when it needs to be; a leading `=`, `+`, `-` or `@` is prefixed
+/// with `'` so a spreadsheet never runs it as a formula.
+fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+/// Every matching entry as CSV, oldest last (as listed), in pages of 1,000.
+async fn export(
+    State(state): State<AppState>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response, ApiError> {
+    let mut filter = filter_of(q, 1000)?;
+    let mut csv = String::from("id,at,actor,actor_id,action,target,ip,details\n");
+    loop {
+        let page = state.store.list_audit(&filter).await?;
+        for e in &page {
+            let fields = [
+                e.id.to_string(),
+                time(e.at),
+                e.actor.clone(),
+                e.actor_id.map(|u| u.to_string()).unwrap_or_default(),
+                e.action.clone(),
+                e.target.clone(),
+                e.ip.clone(),
+                e.details.to_string(),
+            ];
+            let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+            csv.push_str(&line.join(","));
+            csv.push('\n');
+        }
+        match page.last() {
+            Some(last) if page.len() == 1000 => filter.before_id = Some(last.id),
+            _ => break,
+        }
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"postdesk-audit.csv\"",
+            ),
+        ],
+        csv,
+    )
+        .into_response())
+}
