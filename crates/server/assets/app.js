@@ -270,6 +270,9 @@ async function showConversation(id) {
   if (conv.status === "open" || conv.status === "on_hold") {
     actions.push(h("button", { type: "button", id: "close", onclick: () => closeConversation(conv) }, "Close"));
   }
+  if (conv.status === "closed") {
+    actions.push(h("button", { type: "button", id: "reopen", onclick: () => reopen(conv.id) }, "Reopen"));
+  }
   const header = h("div", { class: "conv-head" },
     h("h1", {}, conv.subject || "(no subject)"),
     h("span", { class: `status ${conv.status}` }, conv.status.replace("_", " ")),
@@ -306,6 +309,14 @@ async function take(id) {
   } catch (err) {
     state.notice = { id, text: err.message };
   }
+  await Promise.all([renderSidebar(), refreshConversation()]);
+}
+
+async function reopen(id) {
+  try {
+    await api("POST", `/conversations/${id}/reopen`, {});
+    toast("Reopened: it is in your Chats in Progress");
+  } catch (err) { state.notice = { id, text: err.message }; }
   await Promise.all([renderSidebar(), refreshConversation()]);
 }
 
@@ -620,6 +631,127 @@ async function showUsers() {
     form);
 }
 
+
+// ---------------------------------------------------------------------------------------
+// Account: password, two-factor sign-in, sessions
+
+async function showAccount() {
+  state.current = null;
+  markCurrent();
+  const [profile, { sessions }] = await Promise.all([api("GET", "/me"), api("GET", "/me/sessions")]);
+  const pwError = h("div", { class: "inline-error", role: "alert" });
+  const pwForm = h("form", { class: "admin", id: "password-form", onsubmit: async (e) => {
+    e.preventDefault();
+    const f = new FormData(pwForm);
+    try {
+      await api("PUT", "/me/password", { current_password: f.get("current"), new_password: f.get("new") });
+      toast("Password changed; your other sessions were signed out");
+      showAccount();
+    } catch (err) { pwError.textContent = err.message; }
+  } },
+    h("h2", {}, "Password"),
+    field("Current password", "current", "", { type: "password", required: true, autocomplete: "current-password" }),
+    field("New password (at least 10 characters, hard to guess)", "new", "", { type: "password", required: true, minlength: 10, autocomplete: "new-password" }),
+    pwError, h("button", { type: "submit" }, "Change password"));
+
+  const tfa = h("section", { class: "admin", id: "two-factor" }, h("h2", {}, "Two-factor sign-in"));
+  const tfaError = h("div", { class: "inline-error", role: "alert" });
+  if (profile.totp_enabled) {
+    const pw = h("input", { type: "password", "aria-label": "Password to turn two-factor sign-in off", autocomplete: "current-password" });
+    tfa.append(h("p", {}, "On: signing in asks for a code from your authenticator app."),
+      h("label", {}, "Password ", pw), " ",
+      h("button", { type: "button", onclick: async () => {
+        try { await api("DELETE", "/me/totp", { password: pw.value }); toast("Two-factor sign-in is off"); showAccount(); }
+        catch (err) { tfaError.textContent = err.message; }
+      } }, "Turn off"), tfaError);
+  } else {
+    tfa.append(h("p", {}, profile.totp_enrolment_required
+      ? "Your admin requires two-factor sign-in: set it up to continue."
+      : "Off. With it on, signing in also asks for a code from an authenticator app on your phone."),
+    h("button", { type: "button", class: "primary", id: "totp-start", onclick: async () => {
+      try {
+        const started = await api("POST", "/me/totp", {});
+        const code = h("input", { id: "totp-code", inputmode: "numeric", autocomplete: "one-time-code", maxlength: 6, "aria-label": "Code from the app" });
+        const confirm = h("form", { onsubmit: async (e) => {
+          e.preventDefault();
+          try {
+            const { recovery_codes } = await api("POST", "/me/totp/confirm", { code: code.value });
+            tfa.replaceChildren(h("h2", {}, "Two-factor sign-in"),
+              h("p", { role: "status" }, "On. Keep these recovery codes somewhere safe: each signs you in once without your phone."),
+              h("ol", { class: "recovery-codes", id: "recovery-codes" }, recovery_codes.map((c) => h("li", {}, h("code", {}, c)))),
+              h("button", { type: "button", onclick: () => { location.hash = "#/"; location.reload(); } }, "Done"));
+          } catch (err) { tfaError.textContent = err.message; }
+        } },
+          h("p", {}, "1. In your authenticator app, add an account with this key (or open the link on your phone):"),
+          h("p", {}, h("code", { id: "totp-secret" }, started.secret), " ", h("a", { href: started.secret_uri }, "otpauth link")),
+          h("p", {}, "2. Type the 6-digit code the app shows:"),
+          h("label", {}, "Code ", code), " ", h("button", { type: "submit", class: "primary" }, "Confirm"), tfaError);
+        tfa.replaceChildren(h("h2", {}, "Two-factor sign-in"), confirm);
+        code.focus();
+      } catch (err) { tfaError.textContent = err.message; }
+    } }, "Set up two-factor sign-in"), tfaError);
+  }
+
+  const rows = sessions.map((s) => h("tr", { dataset: { session: s.id } },
+    h("td", {}, s.current ? h("strong", {}, "This session") : formatTime(s.created_at)),
+    h("td", {}, s.user_agent || "unknown client", h("br"), s.ip),
+    h("td", {}, s.method.replace("+", " + ")),
+    h("td", {}, formatTime(s.last_seen_at)),
+    h("td", {}, s.current ? null : h("button", { type: "button", onclick: async () => {
+      try { await api("DELETE", `/me/sessions/${s.id}`); toast("Signed out there"); showAccount(); }
+      catch (err) { toast(err.message, true); }
+    } }, "Sign out"))));
+  main.replaceChildren(
+    h("h1", {}, "Account"),
+    ...(profile.totp_enrolment_required ? [h("p", { class: "notice", role: "alert" }, "Two-factor sign-in is required before you can work in postdesk.")] : []),
+    tfa,
+    h("section", { id: "sessions" }, h("h2", {}, "Sessions"),
+      h("table", { class: "grid" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Started"), h("th", {}, "Where"), h("th", {}, "Signed in with"), h("th", {}, "Last active"), h("th", {}, ""))),
+        h("tbody", {}, rows))),
+    pwForm);
+}
+
+// ---------------------------------------------------------------------------------------
+// Admin: audit log and security settings
+
+async function showAudit() {
+  state.current = null;
+  markCurrent();
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  const query = new URLSearchParams();
+  for (const k of ["actor", "action", "since"]) if (params.get(k)) query.set(k, params.get(k));
+  const [{ entries }, security] = await Promise.all([api("GET", "/audit?" + query), api("GET", "/security")]);
+  const filter = h("form", { class: "filters", onsubmit: (e) => {
+    e.preventDefault();
+    const f = new FormData(filter);
+    const q = new URLSearchParams();
+    for (const k of ["actor", "action"]) if (f.get(k)) q.set(k, f.get(k));
+    location.hash = "#/admin/audit?" + q;
+  } },
+    h("label", {}, "Who ", h("input", { name: "actor", value: params.get("actor") || "", placeholder: "username" })), " ",
+    h("label", {}, "What ", h("input", { name: "action", value: params.get("action") || "", placeholder: "e.g. sign_in, user" })), " ",
+    h("button", { type: "submit" }, "Filter"), " ",
+    h("a", { href: "/api/v1/audit/export?" + query, download: "postdesk-audit.csv" }, "Export CSV"));
+  const require = h("select", { name: "require_totp", "aria-label": "Require two-factor sign-in" },
+    [["off", "of nobody"], ["admins", "of admins"], ["everyone", "of everyone"]].map(([v, label]) =>
+      h("option", { value: v, selected: security.require_totp === v }, label)));
+  const securityForm = h("form", { class: "admin", id: "security-form", onsubmit: async (e) => {
+    e.preventDefault();
+    try { await api("PUT", "/security", { require_totp: require.value }); toast("Security settings saved"); showAudit(); }
+    catch (err) { toast(err.message, true); }
+  } }, h("h2", {}, "Security"), h("label", {}, "Require two-factor sign-in ", require), " ", h("button", { type: "submit" }, "Save"));
+  main.replaceChildren(
+    h("h1", {}, "Audit log"),
+    securityForm,
+    filter,
+    h("table", { class: "grid", id: "audit" },
+      h("thead", {}, h("tr", {}, h("th", {}, "When"), h("th", {}, "Who"), h("th", {}, "What"), h("th", {}, "On"), h("th", {}, "From"), h("th", {}, "Details"))),
+      h("tbody", {}, entries.length ? entries.map((e) => h("tr", {},
+        h("td", {}, formatTime(e.at)), h("td", {}, e.actor), h("td", {}, e.action), h("td", {}, e.target), h("td", {}, e.ip),
+        h("td", {}, h("code", {}, JSON.stringify(e.details))))) : h("tr", {}, h("td", { colspan: 6, class: "empty" }, "Nothing recorded yet")))));
+}
+
 // ---------------------------------------------------------------------------------------
 // Routing and live updates
 
@@ -631,6 +763,8 @@ async function route() {
     else if (hash === "#/admin/inboxes") await showInboxes();
     else if ((m = /^#\/admin\/inboxes\/(\d+|new)$/.exec(hash))) await showInboxes(m[1] === "new" ? "new" : Number(m[1]));
     else if (hash === "#/admin/users") await showUsers();
+    else if (hash === "#/account") await showAccount();
+    else if (/^#\/admin\/audit(\?.*)?$/.test(hash)) await showAudit();
     else {
       state.current = null;
       markCurrent();
@@ -680,7 +814,15 @@ function listen() {
 }
 
 window.addEventListener("hashchange", route);
-users().catch(() => {});
-renderSidebar().catch((err) => toast(err.message, true));
-route();
-listen();
+api("GET", "/me").then((profile) => {
+  if (profile.totp_enrolment_required) {
+    // Until two-factor sign-in is set up, the account page is all that answers.
+    location.hash = "#/account";
+    route();
+    return;
+  }
+  users().catch(() => {});
+  renderSidebar().catch((err) => toast(err.message, true));
+  route();
+  listen();
+}).catch((err) => toast(err.message, true));

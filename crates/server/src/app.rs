@@ -1,5 +1,5 @@
-//! Building and running the whole server: store, secrets, bus, IMAP readers, outbox worker and
-//! the HTTP app, stopped together.
+//! Building and running the whole server: store, secrets, bus, IMAP readers, outbox worker,
+//! retention sweeper and the HTTP app, stopped together.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -120,6 +120,7 @@ impl Application {
             stopping: std::sync::Arc::new(watch::channel(false).0),
             ends: web::SessionEnds::default(),
             streams: web::StreamCounts::default(),
+            clock: crate::totp::Clock::default(),
         };
         Ok(Self {
             listener,
@@ -163,7 +164,8 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then stops the readers and the outbox worker.
+    /// Serves until `shutdown` completes, then stops the readers, the outbox worker and the
+    /// retention sweeper.
     ///
     /// # Errors
     /// When serving fails.
@@ -192,6 +194,10 @@ impl Application {
             let (store, bus) = (state.store.clone(), state.bus.clone());
             crate::smtp_ingress::spawn(l, store, bus, state.settings.limits(), stop_rx.clone())
         });
+        let retention = tokio::spawn(crate::retention::run_until_stopped(
+            state.store.clone(),
+            stop_rx.clone(),
+        ));
         let outbox = tokio::spawn(state.outbox.clone().run_until_stopped(stop_rx));
         state.readers.start_all().await?;
         let readers = state.readers.clone();
@@ -216,6 +222,12 @@ impl Application {
             .is_err()
         {
             tracing::warn!("The outbox worker did not stop within 30 s");
+        }
+        if tokio::time::timeout(Duration::from_secs(30), retention)
+            .await
+            .is_err()
+        {
+            tracing::warn!("The retention sweeper did not stop within 30 s");
         }
         if let Some(smtp) = smtp
             && tokio::time::timeout(Duration::from_secs(30), smtp)

@@ -4,13 +4,17 @@
 //!
 //! # Layout
 //! - [`settings`]: configuration from flags and environment, and the data folder.
+//! - [`redact`]: secrets cut out of every log line, the mail libraries' traces included.
 //! - [`secrets`]: the key that encrypts stored mail-server passwords.
 //! - [`password`]: argon2id password hashing and login tokens.
 //! - [`bus`]: the in-process event bus behind Server-Sent Events.
 //! - [`ingest`]: raw email -> parsed -> conversation, with quarantine.
 //! - [`imap`]: one supervised reader per inbox (sync, IDLE, reconnect with backoff).
 //! - [`outbox`]: composing emails and the worker that sends them over SMTP.
+//! - [`retention`]: the hourly sweep that deletes closed conversations past their inbox's
+//!   retention period.
 //! - [`smtp_ingress`]: the optional SMTP server that receives mail for the inboxes directly.
+//! - [`totp`]: two-factor sign-in codes (RFC 6238) and recovery codes, on a clock tests move.
 //! - [`tls`]: rustls client configurations (verifying, or explicitly not).
 //! - [`web`]: the HTTP API and the event stream, behind the one access policy.
 //! - [`serve`]: the HTTP server loop with header, idle and body timeouts.
@@ -22,11 +26,14 @@ pub mod imap;
 pub mod ingest;
 pub mod outbox;
 pub mod password;
+pub mod redact;
+pub mod retention;
 pub mod secrets;
 pub mod serve;
 pub mod settings;
 pub mod smtp_ingress;
 pub mod tls;
+pub mod totp;
 pub mod web;
 
 pub use app::Application;

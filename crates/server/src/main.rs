@@ -69,7 +69,7 @@ fn init_tracing() {
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(postdesk::redact::stderr)
         .init();
 }
 

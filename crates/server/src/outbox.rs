@@ -315,6 +315,7 @@ impl Outbox {
         };
         if !smtp.username.is_empty() {
             let password = self.secrets.decrypt_string(&smtp.password_encrypted)?;
+            crate::redact::register_credentials(&smtp.username, &password);
             builder = builder.credentials(Credentials::new(smtp.username.clone(), password));
         }
         Ok(builder.build())

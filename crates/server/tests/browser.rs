@@ -160,6 +160,9 @@ async fn the_web_app_in_a_real_browser() {
             "conversation",
             "inboxes",
             "phone",
+            "two-factor",
+            "sessions",
+            "audit",
         ] {
             std::fs::copy(
                 screenshots.join(format!("{name}.png")),

@@ -54,11 +54,11 @@ impl From<sqlx::Error> for TakeError {
     }
 }
 
-const CONVERSATION_SELECT: &str = "SELECT c.id, c.inbox_id, c.subject, c.status, c.assignee_id, c.created_at,
+pub(crate) const CONVERSATION_SELECT: &str = "SELECT c.id, c.inbox_id, c.subject, c.status, c.assignee_id, c.created_at,
         c.updated_at, c.last_message_at, c.closed_at, c.follows_id, i.department_id, k.id AS contact_id, k.email AS contact_email, k.name AS contact_name
     FROM conversations c JOIN contacts k ON k.id = c.contact_id JOIN inboxes i ON i.id = c.inbox_id";
 
-fn conversation_from_row(row: &sqlx::any::AnyRow) -> Result<Conversation> {
+pub(crate) fn conversation_from_row(row: &sqlx::any::AnyRow) -> Result<Conversation> {
     let status: String = row.try_get("status")?;
     Ok(Conversation {
         id: ConversationId(row.try_get("id")?),

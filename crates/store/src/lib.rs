@@ -8,14 +8,17 @@
 //! - [`records`]: the rows the rest of postdesk reads and writes.
 //! - `users`: users and login sessions.
 //! - `departments`: departments and their members.
+//! - `two_factor`: TOTP secrets, used steps and recovery codes; system settings.
 //! - `audit`: the append-only audit log, and the failed sign-ins throttling counts.
 //! - `inboxes`: email inboxes, their health and their IMAP sync state.
 //! - `ingest`: raw emails (stored before parsing) and turning them into conversations.
 //! - `conversations`: queue, take, members, messages, uploads, close.
 //! - `outbox`: outgoing emails and their delivery state.
+//! - `contacts`: a contact's data exported or deleted, and inboxes' retention periods.
 
 mod audit;
 mod batch;
+mod contacts;
 mod conversations;
 mod departments;
 mod inboxes;
@@ -23,6 +26,7 @@ mod ingest;
 mod outbox;
 mod received;
 pub mod records;
+mod two_factor;
 mod users;
 
 use std::str::FromStr;
@@ -36,6 +40,7 @@ pub use conversations::{ConversationFilter, TakeError};
 pub use ingest::{IncomingEmail, IngestOutcome, NewAttachment, StoreFetched};
 pub use outbox::{OutboxItem, QueuedEmail};
 pub use records::*;
+pub use two_factor::TotpState;
 
 /// An error from the store that callers tell apart.
 #[derive(Debug, thiserror::Error)]

@@ -124,6 +124,9 @@ pub struct InboxSettings {
     pub smtp: ServerSettings,
     /// Reopen window in days.
     pub reopen_days: i64,
+    /// Days a closed conversation is kept, counted from when it was closed; then it is
+    /// deleted with its messages, files and raw emails. `None` keeps it forever.
+    pub retention_days: Option<i64>,
 }
 
 /// Someone who writes to an inbox.
@@ -368,6 +371,8 @@ pub struct SessionUser {
     pub session: SessionInfo,
     /// The departments the user belongs to.
     pub departments: Vec<postdesk_core::ids::DepartmentId>,
+    /// Whether the user signs in with a second factor.
+    pub totp_enabled: bool,
 }
 
 /// One line of the audit log.
@@ -421,4 +426,118 @@ pub struct AuditFilter {
     pub before_id: Option<i64>,
     /// At most this many, newest first.
     pub limit: i64,
+}
+
+/// Everything stored about one contact: what an admin exports when the contact asks for
+/// their data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactExport {
+    /// The contact.
+    pub contact: Contact,
+    /// When they first wrote (ms).
+    pub created_at: i64,
+    /// Their conversations, oldest first, each with every message.
+    pub conversations: Vec<ConversationExport>,
+    /// Messages they wrote in other contacts' conversations (say, a reply from a colleague
+    /// in Cc), oldest first.
+    pub messages_elsewhere: Vec<Message>,
+    /// The emails behind those messages, exactly as received, oldest first.
+    pub raw_emails: Vec<ExportedRawEmail>,
+}
+
+/// One conversation of a contact, with every message (text, HTML, kind, author, email
+/// headers, delivery and the files' metadata).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationExport {
+    /// The conversation.
+    pub conversation: Conversation,
+    /// Its messages, oldest first.
+    pub messages: Vec<Message>,
+}
+
+/// A received email exactly as it arrived, in an export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedRawEmail {
+    /// Id of the raw email.
+    pub id: RawEmailId,
+    /// The inbox it arrived in.
+    pub inbox_id: InboxId,
+    /// When it was fetched or received (ms).
+    pub fetched_at: i64,
+    /// sha256 of the bytes, hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What a deletion removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct DeletionReport {
+    /// Conversations, with their members.
+    pub conversations: u64,
+    /// Messages (of those conversations, and the contact's own in other conversations), with
+    /// their outgoing emails.
+    pub messages: u64,
+    /// Files on those messages.
+    pub attachments: u64,
+    /// Raw emails behind those messages.
+    pub raw_emails: u64,
+    /// Stored bytes that nothing referred to any more (bytes still used by another file or
+    /// email stay).
+    pub blobs: u64,
+}
+
+impl DeletionReport {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &DeletionReport) {
+        self.conversations += other.conversations;
+        self.messages += other.messages;
+        self.attachments += other.attachments;
+        self.raw_emails += other.raw_emails;
+        self.blobs += other.blobs;
+    }
+
+    /// Whether nothing was deleted.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == DeletionReport::default()
+    }
+}
+
+/// What applying the inboxes' retention periods deleted, per inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct RetentionReport {
+    /// The inboxes where something was deleted.
+    pub inboxes: Vec<InboxDeletion>,
+}
+
+impl RetentionReport {
+    /// The counts over every inbox.
+    #[must_use]
+    pub fn total(&self) -> DeletionReport {
+        let mut total = DeletionReport::default();
+        for inbox in &self.inboxes {
+            total.add(&inbox.deleted);
+        }
+        total
+    }
+
+    /// Whether nothing was deleted.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.inboxes.is_empty()
+    }
+}
+
+/// What an inbox's retention period deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboxDeletion {
+    /// The inbox.
+    pub inbox_id: InboxId,
+    /// Its retention period (days).
+    pub retention_days: i64,
+    /// What was deleted.
+    pub deleted: DeletionReport,
 }

@@ -184,7 +184,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT u.id, u.username, u.name, u.email, u.roles, u.active, u.created_at,
                     s.user_id, s.id AS session_id, s.created_at AS session_created_at, s.expires_at,
-                    s.last_seen_at, s.ip, s.user_agent, s.method
+                    s.last_seen_at, s.ip, s.user_agent, s.method, u.totp_enabled
              FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = 1",
         )
@@ -206,10 +206,12 @@ impl Store {
                 .await?;
         }
         let departments = self.departments_of(user.id).await?;
+        let totp_enabled = row.try_get::<i64, _>("totp_enabled")? != 0;
         Ok(Some(SessionUser {
             user,
             session,
             departments,
+            totp_enabled,
         }))
     }
 

@@ -2,15 +2,15 @@
 //! against PostgreSQL (a fresh database per test on 127.0.0.1:5432).
 
 use postdesk_core::delivery::SendOutcome;
-use postdesk_core::ids::ConversationId;
+use postdesk_core::ids::{ContactId, ConversationId};
 use postdesk_core::model::{ConversationStatus, DeliveryStatus, InboxState, MessageKind, Role};
 mod common;
 
 use common::inbox_settings;
 use postdesk_store::{
-    Addr, AuditFilter, ConversationFilter, IncomingEmail, IngestOutcome, NewAttachment,
-    NewAuditEntry, NewSession, NewUser, QueuedEmail, Store, StoreError, StoreFetched, TakeError,
-    User, now_ms,
+    Addr, AuditFilter, Author, ConversationFilter, DeletionReport, IncomingEmail, IngestOutcome,
+    NewAttachment, NewAuditEntry, NewSession, NewUser, QueuedEmail, Store, StoreError,
+    StoreFetched, TakeError, User, now_ms,
 };
 
 /// A store plus whatever keeps its database alive.
@@ -88,6 +88,9 @@ contract!(
     a_previous_assignee_is_no_member_once_someone_else_takes_it,
     a_closed_conversation_is_reopened_to_whoever_reopens_it,
     the_audit_log_is_append_only_and_counts_failed_sign_ins,
+    a_contacts_export_holds_their_conversations_messages_and_raw_emails,
+    deleting_a_contact_removes_all_of_theirs_and_keeps_bytes_another_contact_shares,
+    retention_deletes_only_closed_conversations_older_than_their_inboxs_period,
 );
 
 // Fixture builders (Arrange helpers).
@@ -295,11 +298,16 @@ async fn inboxes_keep_settings_and_health(store: Store) {
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
 
     assert_eq!(inbox.settings.imap_move_to, None);
+    assert_eq!(
+        inbox.settings.retention_days, None,
+        "kept forever by default"
+    );
 
     let mut changed = settings.clone();
     changed.active = false;
     changed.smtp.tls_verify = false;
     changed.imap_move_to = Some("Processed".into());
+    changed.retention_days = Some(90);
     let updated = store.update_inbox(inbox.id, &changed).await.unwrap();
     assert_eq!(
         updated.settings, changed,
@@ -1889,5 +1897,400 @@ async fn the_audit_log_is_append_only_and_counts_failed_sign_ins(store: Store) {
             .unwrap()
             .len(),
         6
+    );
+}
+
+// Contacts' data and retention.
+
+fn file(filename: &str, bytes: &[u8]) -> NewAttachment {
+    NewAttachment {
+        filename: filename.into(),
+        content_type: "application/octet-stream".into(),
+        content_id: None,
+        inline: false,
+        bytes: bytes.to_vec(),
+    }
+}
+
+/// The number `sql` counts (as `n`), read straight from the database.
+async fn count(store: &Store, sql: &'static str) -> i64 {
+    use sqlx::Row as _;
+    sqlx::query(sql)
+        .fetch_one(store.raw_pool())
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap()
+}
+
+/// Blobs that no attachment and no raw email refers to.
+async fn orphaned_blobs(store: &Store) -> i64 {
+    count(
+        store,
+        "SELECT COUNT(*) AS n FROM blobs b
+         WHERE NOT EXISTS (SELECT 1 FROM attachments a WHERE a.sha256 = b.sha256)
+           AND NOT EXISTS (SELECT 1 FROM raw_emails r WHERE r.sha256 = b.sha256)",
+    )
+    .await
+}
+
+async fn a_contacts_export_holds_their_conversations_messages_and_raw_emails(store: Store) {
+    let inbox = support_inbox(&store).await;
+    let alice = user(&store, "alice", Role::Agent).await;
+    let mut first = incoming("c1@c.test", "carol@c.test", "Invoice");
+    first.html = Some("<p>see attached</p>".into());
+    first.attachments = vec![file("invoice.pdf", b"%PDF-1.4 carol")];
+    let (invoice, first_message, _) = added(&deliver(&store, inbox, 1, &first).await);
+    let (question, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            2,
+            &incoming("c2@c.test", "carol@c.test", "Question"),
+        )
+        .await,
+    );
+    store.take_conversation(invoice, &alice).await.unwrap();
+    store
+        .add_internal_message(invoice, alice.id, "checking the invoice")
+        .await
+        .unwrap();
+    store
+        .queue_email(invoice, alice.id, &queued("out1@example.test", None))
+        .await
+        .unwrap();
+    // Dan's conversation, where Carol (in Cc) replies too.
+    let (dans, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            3,
+            &incoming("d1@c.test", "dan@c.test", "Order"),
+        )
+        .await,
+    );
+    let mut in_cc = incoming("c3@c.test", "carol@c.test", "Re: Order");
+    in_cc.in_reply_to = Some("d1@c.test".into());
+    let (joined, carols_reply, new) = added(&deliver(&store, inbox, 4, &in_cc).await);
+    assert!(!new);
+    assert_eq!(joined, dans);
+
+    let carol = store
+        .find_conversation(invoice)
+        .await
+        .unwrap()
+        .unwrap()
+        .contact;
+    let export = store
+        .export_contact(carol.id)
+        .await
+        .unwrap()
+        .expect("Carol's data");
+    assert_eq!(export.contact, carol);
+    assert!(export.created_at > 0);
+    let conversations: Vec<ConversationId> = export
+        .conversations
+        .iter()
+        .map(|c| c.conversation.id)
+        .collect();
+    assert_eq!(
+        conversations,
+        vec![invoice, question],
+        "her conversations, not Dan's"
+    );
+    let messages = &export.conversations[0].messages;
+    assert_eq!(
+        messages,
+        &store.list_messages(invoice).await.unwrap(),
+        "every message of the conversation"
+    );
+    for kind in [
+        MessageKind::EmailIn,
+        MessageKind::System,
+        MessageKind::Internal,
+        MessageKind::EmailOut,
+    ] {
+        assert!(messages.iter().any(|m| m.kind == kind), "{kind:?}");
+    }
+    let email_in = messages.iter().find(|m| m.id == first_message).unwrap();
+    assert_eq!(email_in.html.as_deref(), Some("<p>see attached</p>"));
+    assert_eq!(email_in.email.as_ref().unwrap().message_id, "c1@c.test");
+    assert_eq!(email_in.attachments[0].filename, "invoice.pdf");
+    let email_out = messages
+        .iter()
+        .find(|m| m.kind == MessageKind::EmailOut)
+        .unwrap();
+    assert_eq!(
+        email_out
+            .email
+            .as_ref()
+            .unwrap()
+            .delivery
+            .as_ref()
+            .unwrap()
+            .status,
+        DeliveryStatus::Queued
+    );
+    let elsewhere: Vec<_> = export.messages_elsewhere.iter().map(|m| m.id).collect();
+    assert_eq!(
+        elsewhere,
+        vec![carols_reply],
+        "her reply in Dan's conversation"
+    );
+    let raws: Vec<&[u8]> = export
+        .raw_emails
+        .iter()
+        .map(|r| r.bytes.as_slice())
+        .collect();
+    assert_eq!(
+        raws,
+        vec![
+            b"raw 1 c1@c.test".as_slice(),
+            b"raw 2 c2@c.test",
+            b"raw 4 c3@c.test"
+        ],
+        "the emails she sent, byte for byte, and not Dan's"
+    );
+    for raw in &export.raw_emails {
+        assert_eq!(raw.inbox_id, inbox);
+        assert_eq!(usize::try_from(raw.size).unwrap(), raw.bytes.len());
+        assert_eq!(raw.sha256, postdesk_store::sha256_hex(&raw.bytes));
+    }
+    assert_eq!(
+        store.export_contact(ContactId(999_999)).await.unwrap(),
+        None
+    );
+}
+
+async fn deleting_a_contact_removes_all_of_theirs_and_keeps_bytes_another_contact_shares(
+    store: Store,
+) {
+    const SHARED: &[u8] = b"%PDF-1.4 the same price list";
+    let mut settings = inbox_settings("support@example.test");
+    settings.reopen_days = 0;
+    let inbox = store.create_inbox(&settings).await.unwrap().id;
+    let alice = user(&store, "alice", Role::Agent).await;
+    let mut first = incoming("c1@c.test", "carol@c.test", "Price list");
+    first.attachments = vec![file("prices.pdf", SHARED)];
+    let (prices, _, _) = added(&deliver(&store, inbox, 1, &first).await);
+    store.take_conversation(prices, &alice).await.unwrap();
+    let upload = store
+        .add_upload(
+            prices,
+            alice.id,
+            &file("quote.pdf", b"only in Carol's conversation"),
+        )
+        .await
+        .unwrap();
+    store
+        .queue_email(
+            prices,
+            alice.id,
+            &queued("out1@example.test", Some(upload.id)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        deliver(&store, inbox, 2, &first).await,
+        IngestOutcome::Duplicate,
+        "the same email fetched again: a second raw email of her message"
+    );
+    let old = closed_conversation(&store, inbox, 3, ("c2@c.test", "carol@c.test"), &alice).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // Dan answers her closed thread after the reopen window, with the same file: his
+    // conversation follows hers.
+    let mut dans = incoming("d1@c.test", "dan@c.test", "Re: Hi");
+    dans.in_reply_to = Some("c2@c.test".into());
+    dans.attachments = vec![file("prices.pdf", SHARED)];
+    let (follow_up, dans_message, _) = added(&deliver(&store, inbox, 4, &dans).await);
+    let find = |id| {
+        let store = store.clone();
+        async move { store.find_conversation(id).await.unwrap() }
+    };
+    assert_eq!(find(follow_up).await.unwrap().follows_id, Some(old));
+    // And Carol replies in Dan's conversation.
+    let mut in_cc = incoming("c3@c.test", "carol@c.test", "Re: Re: Hi");
+    in_cc.in_reply_to = Some("d1@c.test".into());
+    let (joined, _, _) = added(&deliver(&store, inbox, 5, &in_cc).await);
+    assert_eq!(joined, follow_up);
+
+    let carol = find(prices).await.unwrap().contact.id;
+    let dans_file = store
+        .find_message(dans_message)
+        .await
+        .unwrap()
+        .unwrap()
+        .attachments[0]
+        .id;
+    let her_messages = store.list_messages(prices).await.unwrap().len()
+        + store.list_messages(old).await.unwrap().len()
+        + 1;
+    let blobs_before = count(&store, "SELECT COUNT(*) AS n FROM blobs").await;
+
+    let report = store
+        .delete_contact(carol)
+        .await
+        .unwrap()
+        .expect("Carol is known");
+    assert_eq!(
+        report,
+        DeletionReport {
+            conversations: 2,
+            messages: u64::try_from(her_messages).unwrap(),
+            // The price list, the quote and the quote carried by the email.
+            attachments: 3,
+            // Her first email, its second copy, her second email, her reply to Dan.
+            raw_emails: 4,
+            // The four raw emails and the quote; the price list is Dan's too.
+            blobs: 5,
+        }
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) AS n FROM blobs").await,
+        blobs_before - 5
+    );
+    assert_eq!(orphaned_blobs(&store).await, 0, "no bytes left behind");
+    assert_eq!(find(prices).await, None);
+    assert_eq!(find(old).await, None);
+    let kept = find(follow_up).await.expect("Dan's conversation stays");
+    assert_eq!(kept.contact.email, "dan@c.test");
+    assert_eq!(kept.follows_id, None, "it no longer follows a deleted one");
+    let authors: Vec<_> = store
+        .list_messages(follow_up)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.author)
+        .collect();
+    assert!(
+        !authors
+            .iter()
+            .any(|a| matches!(a, Author::Contact { id, .. } if *id == carol)),
+        "her reply in Dan's conversation is gone too: {authors:?}"
+    );
+    let (_, _, bytes) = store.find_attachment(dans_file).await.unwrap().unwrap();
+    assert_eq!(bytes, SHARED, "Dan's copy of the same file is intact");
+    assert_eq!(count(&store, "SELECT COUNT(*) AS n FROM outbox").await, 0);
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) AS n FROM raw_emails").await,
+        1,
+        "Dan's email"
+    );
+    assert_eq!(count(&store, "SELECT COUNT(*) AS n FROM contacts").await, 1);
+    assert_eq!(store.export_contact(carol).await.unwrap(), None);
+    assert_eq!(
+        store.delete_contact(carol).await.unwrap(),
+        None,
+        "already gone"
+    );
+}
+
+async fn retention_deletes_only_closed_conversations_older_than_their_inboxs_period(store: Store) {
+    const LOGO: &[u8] = b"the same logo in two emails";
+    const DAY: i64 = 86_400_000;
+    let mut settings = inbox_settings("support@example.test");
+    settings.retention_days = Some(30);
+    let support = store.create_inbox(&settings).await.unwrap();
+    assert_eq!(support.settings.retention_days, Some(30));
+    let inbox = support.id;
+    let forever = store
+        .create_inbox(&inbox_settings("sales@example.test"))
+        .await
+        .unwrap()
+        .id;
+    let alice = user(&store, "alice", Role::Agent).await;
+    let close_with_logo = async |uid: u32, message_id: &str| {
+        let mut email = incoming(message_id, "carol@c.test", "Logo");
+        email.attachments = vec![file("logo.png", LOGO)];
+        let (conversation, _, _) = added(&deliver(&store, inbox, uid, &email).await);
+        store.take_conversation(conversation, &alice).await.unwrap();
+        store
+            .close_conversation(conversation, &alice, None)
+            .await
+            .unwrap();
+        conversation
+    };
+    let expired = close_with_logo(1, "old@c.test").await;
+    let recent = close_with_logo(2, "recent@c.test").await;
+    let (open, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            3,
+            &incoming("open@c.test", "carol@c.test", "Still open"),
+        )
+        .await,
+    );
+    let elsewhere =
+        closed_conversation(&store, forever, 1, ("sales@c.test", "carol@c.test"), &alice).await;
+    let now = now_ms();
+    for (conversation, closed_at) in [
+        (expired, Some(now - 31 * DAY)),
+        (recent, Some(now - 29 * DAY)),
+        (open, None),
+        (elsewhere, Some(now - 365 * DAY)),
+    ] {
+        sqlx::query(
+            "UPDATE conversations SET created_at = $1, last_message_at = $1, closed_at = $2 WHERE id = $3",
+        )
+        .bind(now - 400 * DAY)
+        .bind(closed_at)
+        .bind(conversation.0)
+        .execute(store.raw_pool())
+        .await
+        .unwrap();
+    }
+    let expired_messages = store.list_messages(expired).await.unwrap().len();
+    let recent_logo = store.list_messages(recent).await.unwrap()[0].attachments[0].id;
+
+    let report = store.delete_expired_conversations(now).await.unwrap();
+    assert_eq!(report.inboxes.len(), 1, "{report:?}");
+    assert_eq!(report.inboxes[0].inbox_id, inbox);
+    assert_eq!(report.inboxes[0].retention_days, 30);
+    assert_eq!(
+        report.total(),
+        DeletionReport {
+            conversations: 1,
+            messages: u64::try_from(expired_messages).unwrap(),
+            attachments: 1,
+            raw_emails: 1,
+            // Its raw email's bytes; the logo stays, the recent conversation has it too.
+            blobs: 1,
+        }
+    );
+    assert_eq!(store.find_conversation(expired).await.unwrap(), None);
+    for kept in [recent, open, elsewhere] {
+        assert!(
+            store.find_conversation(kept).await.unwrap().is_some(),
+            "conversation {kept} is kept"
+        );
+    }
+    assert_eq!(orphaned_blobs(&store).await, 0);
+    let (_, _, bytes) = store.find_attachment(recent_logo).await.unwrap().unwrap();
+    assert_eq!(bytes, LOGO);
+    let carol = store
+        .find_conversation(open)
+        .await
+        .unwrap()
+        .unwrap()
+        .contact
+        .id;
+    assert_eq!(
+        store
+            .export_contact(carol)
+            .await
+            .unwrap()
+            .expect("the contact stays")
+            .conversations
+            .len(),
+        3
+    );
+    assert!(
+        store
+            .delete_expired_conversations(now)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing more has expired"
     );
 }

@@ -863,6 +863,7 @@ async fn phases(emails: &[corpus::Email], database_url: Option<&str>) -> anyhow:
             imap_move_to: None,
             smtp: server(25),
             reopen_days: 30,
+            retention_days: None,
         })
         .await?;
     let started = Instant::now();

@@ -166,13 +166,15 @@ impl ImapSettings {
         secrets: &crate::secrets::Secrets,
     ) -> anyhow::Result<Self> {
         let imap = &inbox.settings.imap;
+        let password = secrets.decrypt_string(&imap.password_encrypted)?;
+        crate::redact::register_credentials(&imap.username, &password);
         Ok(Self {
             host: imap.host.clone(),
             port: imap.port,
             security: imap.security,
             tls_verify: imap.tls_verify,
             username: imap.username.clone(),
-            password: secrets.decrypt_string(&imap.password_encrypted)?,
+            password,
             mailbox: inbox.settings.imap_mailbox.clone(),
             move_to: inbox.settings.imap_move_to.clone(),
         })

@@ -34,6 +34,11 @@ pub struct AuthUser {
     pub departments: Vec<DepartmentId>,
     /// The hash of the token used (to log out).
     pub token_hash: String,
+    /// Whether the user signs in with a second factor.
+    pub totp_enabled: bool,
+    /// Two-factor sign-in is required of this user and not set up yet: until it is, only
+    /// the routes that set it up answer.
+    pub must_enrol: bool,
 }
 
 impl AuthUser {
@@ -106,11 +111,15 @@ pub async fn user_for_token(state: &AppState, token: &str) -> Result<AuthUser, A
     let found = state.store.find_session_user(&hash).await?.ok_or_else(|| {
         ApiError::Unauthorized("The login is invalid or has expired; log in again".into())
     })?;
+    let must_enrol =
+        !found.totp_enabled && super::two_factor::required_of(state, &found.user).await?;
     Ok(AuthUser {
         user: found.user,
         session: found.session,
         departments: found.departments,
         token_hash: hash,
+        totp_enabled: found.totp_enabled,
+        must_enrol,
     })
 }
 

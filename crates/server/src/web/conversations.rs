@@ -51,7 +51,8 @@ pub(crate) fn time(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn conversation_json(c: &Conversation) -> Value {
+/// A conversation as the API shows it.
+pub(super) fn conversation_json(c: &Conversation) -> Value {
     json!({
         "id": c.id,
         "inbox_id": c.inbox_id,
@@ -66,7 +67,8 @@ fn conversation_json(c: &Conversation) -> Value {
     })
 }
 
-fn message_json(m: &Message) -> Value {
+/// A message as the API shows it, with its files' metadata.
+pub(super) fn message_json(m: &Message) -> Value {
     message_json_with_history(m, &[])
 }
 

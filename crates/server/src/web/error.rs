@@ -38,6 +38,12 @@ pub enum ApiError {
         /// When trying again can work (seconds), sent as `Retry-After` and `retry_after`.
         retry_after: Option<u64>,
     },
+    /// 401 after a right password: the second factor is due (`totp_required: true`).
+    #[error("{0}")]
+    TwoFactorRequired(String),
+    /// 403: two-factor sign-in must be set up before anything else (`totp_enrolment_required`).
+    #[error("{0}")]
+    EnrolmentRequired(String),
     /// 500: our fault; the cause is logged, not shown.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -53,6 +59,8 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TwoFactorRequired(_) => StatusCode::UNAUTHORIZED,
+            ApiError::EnrolmentRequired(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -91,7 +99,16 @@ impl IntoResponse for ApiError {
             )
                 .into_response();
         }
-        (self.status(), Json(serde_json::json!({ "error": message }))).into_response()
+        let body = match &self {
+            ApiError::TwoFactorRequired(_) => {
+                serde_json::json!({ "error": message, "totp_required": true })
+            }
+            ApiError::EnrolmentRequired(_) => {
+                serde_json::json!({ "error": message, "totp_enrolment_required": true })
+            }
+            _ => serde_json::json!({ "error": message }),
+        };
+        (self.status(), Json(body)).into_response()
     }
 }
 

@@ -60,6 +60,8 @@ struct InboxForm {
     imap: ServerForm,
     smtp: ServerForm,
     reopen_days: Option<i64>,
+    /// Days closed conversations are kept; absent or null keeps them forever.
+    retention_days: Option<i64>,
 }
 
 fn yes() -> bool {
@@ -91,6 +93,7 @@ async fn inbox_json(state: &AppState, inbox: &Inbox) -> Result<Value, ApiError> 
         "department_id": inbox.settings.department_id,
         "active": inbox.settings.active,
         "reopen_days": inbox.settings.reopen_days,
+        "retention_days": inbox.settings.retention_days,
         "imap": imap,
         "smtp": server_json(&inbox.settings.smtp),
         "status": {
@@ -202,6 +205,11 @@ async fn settings_from(
     if reopen_days < 0 {
         return Err(unprocessable("reopen_days cannot be negative"));
     }
+    if form.retention_days.is_some_and(|days| days < 1) {
+        return Err(unprocessable(
+            "retention_days must be at least 1 (a number of days), or left out to keep closed conversations forever",
+        ));
+    }
     Ok(InboxSettings {
         name: form.name.trim().to_owned(),
         email: email.to_string(),
@@ -213,6 +221,7 @@ async fn settings_from(
         imap_move_to: move_to,
         smtp: server(form.smtp, "SMTP", existing.map(|e| &e.settings.smtp))?,
         reopen_days,
+        retention_days: form.retention_days,
     })
 }
 
@@ -248,7 +257,7 @@ async fn update(
     let existing = find(&state, id).await?;
     let settings = settings_from(&state, form, Some(&existing)).await?;
     let inbox = state.store.update_inbox(existing.id, &settings).await?;
-    let details = json!({ "email": inbox.settings.email, "imap_host": inbox.settings.imap.host, "smtp_host": inbox.settings.smtp.host, "active": inbox.settings.active });
+    let details = json!({ "email": inbox.settings.email, "imap_host": inbox.settings.imap.host, "smtp_host": inbox.settings.smtp.host, "active": inbox.settings.active, "retention_days": inbox.settings.retention_days });
     super::audit::record(
         &state,
         &auth,

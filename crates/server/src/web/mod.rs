@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod contacts;
 mod conversations;
 mod departments;
 mod error;
@@ -15,6 +16,7 @@ mod limits;
 pub mod policy;
 mod push;
 mod session;
+mod two_factor;
 mod ui;
 mod users;
 
@@ -28,7 +30,7 @@ use crate::outbox::Outbox;
 use crate::secrets::Secrets;
 use crate::settings::Settings;
 
-pub use auth::AuthUser;
+pub use auth::{AuthUser, constant_time_eq};
 pub use error::ApiError;
 pub use limits::StreamCounts;
 pub use policy::{RouteInfo, route_list};
@@ -66,16 +68,20 @@ pub struct AppState {
     pub ends: session::SessionEnds,
     /// The open event streams per user, bounded by `settings.max_event_streams`.
     pub streams: limits::StreamCounts,
+    /// The clock two-factor codes are checked against (tests move it).
+    pub clock: crate::totp::Clock,
 }
 
 /// Every route of the app, each with its access rule.
 pub(crate) fn routes() -> Vec<policy::Route> {
     let api = [
         session::routes(),
+        two_factor::routes(),
         users::routes(),
         departments::routes(),
         inboxes::routes(),
         conversations::routes(),
+        contacts::routes(),
         events::routes(),
         audit::routes(),
         push::routes(),

@@ -36,6 +36,8 @@ pub struct RouteInfo {
     pub path: String,
     /// Who may call it.
     pub rule: Rule,
+    /// Whether it answers a user who must still set up two-factor sign-in.
+    pub before_two_factor: bool,
 }
 
 macro_rules! route_constructors {
@@ -47,7 +49,7 @@ macro_rules! route_constructors {
             T: 'static,
         {
             Self {
-                info: RouteInfo { method: Method::$method, path: path.to_owned(), rule },
+                info: RouteInfo { method: Method::$method, path: path.to_owned(), rule, before_two_factor: false },
                 handler: axum::routing::$routing(handler),
             }
         }
@@ -61,6 +63,13 @@ impl Route {
         put => PUT, put;
         patch => PATCH, patch;
         delete => DELETE, delete;
+    }
+
+    /// The route answers a user who must still set up two-factor sign-in (to set it up).
+    #[must_use]
+    pub fn before_two_factor(mut self) -> Self {
+        self.info.before_two_factor = true;
+        self
     }
 
     /// The route taking bodies of up to `bytes` (instead of [`super::MAX_JSON_BYTES`]).
@@ -85,6 +94,7 @@ impl Route {
             state: state.clone(),
             rule: self.info.rule,
             target: Target::of(&self.info.path),
+            before_two_factor: self.info.before_two_factor,
         };
         let handler = self
             .handler
@@ -122,6 +132,7 @@ struct Guard {
     state: AppState,
     rule: Rule,
     target: Target,
+    before_two_factor: bool,
 }
 
 /// The conversation a route acts on, after the policy allowed the action.
@@ -168,6 +179,12 @@ async fn check(guard: &Guard, request: Request) -> Result<Request, ApiError> {
     }
     let (mut parts, body) = request.into_parts();
     let auth = super::auth::authenticate(&guard.state, &parts.method, &parts.headers).await?;
+    if auth.must_enrol && !guard.before_two_factor {
+        return Err(ApiError::EnrolmentRequired(
+            "Two-factor sign-in is required: set it up under Account (POST /api/v1/me/totp) first"
+                .into(),
+        ));
+    }
     let actor = auth.actor();
     access::decide_rule(&actor, guard.rule).map_err(|d| denied(&d))?;
     if let Rule::Conversation(action) = guard.rule {

@@ -24,8 +24,8 @@ use crate::password;
 pub(super) fn routes() -> Vec<Route> {
     vec![
         Route::post("/login", Rule::Public, login),
-        Route::post("/logout", Rule::SignedIn, logout),
-        Route::get("/me", Rule::SignedIn, me),
+        Route::post("/logout", Rule::SignedIn, logout).before_two_factor(),
+        Route::get("/me", Rule::SignedIn, me).before_two_factor(),
         Route::put("/me/password", Rule::SignedIn, change_password),
         Route::get("/me/sessions", Rule::SignedIn, my_sessions),
         Route::delete("/me/sessions/{id}", Rule::SignedIn, end_my_session),
@@ -70,6 +70,8 @@ impl SessionEnds {
 struct LoginForm {
     username: String,
     password: String,
+    /// The second factor: a 6-digit code or a recovery code, when the user has one.
+    totp: Option<String>,
 }
 
 pub(super) fn user_json(user: &postdesk_store::User) -> Value {
@@ -115,6 +117,10 @@ pub(super) enum SignInError {
     Credentials,
     /// Too many failures: try again in this many seconds.
     Throttled(u64),
+    /// The password was right; the second factor is due.
+    TwoFactorRequired,
+    /// The second factor was wrong (or already used).
+    WrongSecondFactor,
     /// A store failure.
     Store(ApiError),
 }
@@ -129,6 +135,12 @@ impl From<SignInError> for ApiError {
                 ),
                 retry_after: Some(seconds),
             },
+            SignInError::TwoFactorRequired => ApiError::TwoFactorRequired(
+                "Enter the 6-digit code from your authenticator app (or a recovery code)".into(),
+            ),
+            SignInError::WrongSecondFactor => {
+                ApiError::Unauthorized("Wrong or already used two-factor code".into())
+            }
             SignInError::Store(e) => e,
         }
     }
@@ -174,6 +186,7 @@ pub(super) async fn start_session(
     client: &Client,
     username: &str,
     password: String,
+    second_factor: Option<&str>,
 ) -> Result<Session, SignInError> {
     let now = postdesk_store::now_ms();
     if let Some(seconds) =
@@ -224,16 +237,53 @@ pub(super) async fn start_session(
         .await;
         return Err(SignInError::Credentials);
     }
-    let session = open_session(state, client, &user, "password").await?;
+    let method = second_factor_of(state, client, &user, username, second_factor).await?;
+    let session = open_session(state, client, &user, method).await?;
     record(
         state,
         client,
         (Some(user.id), username),
         "sign_in",
-        json!({ "method": "password" }),
+        json!({ "method": method }),
     )
     .await;
     Ok(session)
+}
+
+/// The second half of a sign-in for a user with two-factor sign-in on; the session's method.
+async fn second_factor_of(
+    state: &AppState,
+    client: &Client,
+    user: &postdesk_store::User,
+    username: &str,
+    code: Option<&str>,
+) -> Result<&'static str, SignInError> {
+    if !state.store.totp_state(user.id).await?.enabled {
+        return Ok("password");
+    }
+    let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
+        // Not a failure: the first half of a two-step sign-in.
+        return Err(SignInError::TwoFactorRequired);
+    };
+    if !super::two_factor::check_second_factor(state, user.id, code)
+        .await
+        .map_err(SignInError::Store)?
+    {
+        record(
+            state,
+            client,
+            (Some(user.id), username),
+            "sign_in.failed",
+            json!({ "reason": "wrong two-factor code" }),
+        )
+        .await;
+        return Err(SignInError::WrongSecondFactor);
+    }
+    Ok(if crate::totp::is_recovery_code(code) {
+        "password+recovery_code"
+    } else {
+        "password+totp"
+    })
 }
 
 /// Opens a session for a user who has proven who they are.
@@ -272,7 +322,14 @@ async fn login(
     client: Client,
     ApiJson(form): ApiJson<LoginForm>,
 ) -> Result<Json<Value>, ApiError> {
-    let session = start_session(&state, &client, form.username.trim(), form.password).await?;
+    let session = start_session(
+        &state,
+        &client,
+        form.username.trim(),
+        form.password,
+        form.totp.as_deref(),
+    )
+    .await?;
     Ok(Json(json!({
         "token": session.token,
         "expires_at": super::conversations::time(session.expires_at),
@@ -302,6 +359,8 @@ async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Va
 async fn me(auth: AuthUser) -> Json<Value> {
     let mut user = user_json(&auth.user);
     user["departments"] = json!(auth.departments);
+    user["totp_enabled"] = json!(auth.totp_enabled);
+    user["totp_enrolment_required"] = json!(auth.must_enrol);
     Json(user)
 }
 
@@ -319,14 +378,7 @@ async fn change_password(
     client: Client,
     ApiJson(form): ApiJson<PasswordForm>,
 ) -> Result<Json<Value>, ApiError> {
-    let (_, hash) = state
-        .store
-        .find_user_credentials(&auth.user.username)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
-    if !password::verify_async(form.current_password, hash).await {
-        return Err(ApiError::Forbidden("The current password is wrong".into()));
-    }
+    confirm_password(&state, &auth, form.current_password).await?;
     password::check_policy(
         &form.new_password,
         &[&auth.user.username, &auth.user.email, &auth.user.name],
@@ -376,4 +428,25 @@ async fn end_my_session(
     }
     state.ends.announce(Ended::Session(id));
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks that `password` is the signed-in user's own (for changes that need it again).
+///
+/// # Errors
+/// [`ApiError::Forbidden`] for a wrong password.
+pub(super) async fn confirm_password(
+    state: &AppState,
+    auth: &AuthUser,
+    password: String,
+) -> Result<(), ApiError> {
+    let (_, hash) = state
+        .store
+        .find_user_credentials(&auth.user.username)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
+    if password::verify_async(password, hash).await {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("The password is wrong".into()))
+    }
 }

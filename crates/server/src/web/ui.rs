@@ -140,7 +140,7 @@ async fn app_shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
     let csrf = csrf_token(&token);
     let admin = user.has_role(postdesk_core::model::Role::Admin);
     let admin_links = if admin {
-        "<a href=\"#/admin/inboxes\">Email Inboxes</a><a href=\"#/admin/users\">Users</a>"
+        "<a href=\"#/admin/inboxes\">Email Inboxes</a><a href=\"#/admin/users\">Users</a><a href=\"#/admin/audit\">Audit log</a>"
     } else {
         ""
     };
@@ -150,7 +150,7 @@ async fn app_shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
     let body = format!(
         "<a class=\"skip\" href=\"#main\">Skip to conversation</a>\
          <header class=\"topbar\"><a class=\"brand\" href=\"#/\">postdesk</a>\
-         <nav aria-label=\"Main\"><a href=\"#/\">Workspace</a>{admin_links}</nav>\
+         <nav aria-label=\"Main\"><a href=\"#/\">Workspace</a>{admin_links}<a href=\"#/account\">Account</a></nav>\
          <span class=\"me\" id=\"me\" data-user-id=\"{id}\" data-username=\"{username}\" data-admin=\"{admin}\">{name}</span>\
          <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><button type=\"submit\" class=\"link\">Log out</button></form>\
          </header>\
@@ -180,6 +180,7 @@ fn login_form(error: Option<&str>, csrf: &str) -> String {
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <label>Username <input name=\"username\" autocomplete=\"username\" required autofocus></label>\
          <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+         <label>Two-factor code <span class=\"hint\">(if you set it up)</span> <input name=\"totp\" inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"11\"></label>\
          <button type=\"submit\" class=\"primary\">Log in</button></form></main>"
     )
 }
@@ -197,6 +198,10 @@ async fn login_page(
     let message = match q.error.as_deref() {
         Some("credentials") => Some("Wrong username or password"),
         Some("expired") => Some("The login form expired; please try again"),
+        Some("totp") => Some(
+            "Two-factor sign-in is on for this account: enter your password again with the 6-digit code from your authenticator app",
+        ),
+        Some("totp_wrong") => Some("Wrong or already used two-factor code"),
         Some("throttled") => {
             throttled = format!(
                 "Too many failed sign-ins: try again in {} s",
@@ -218,6 +223,9 @@ async fn login_page(
 struct LoginForm {
     username: String,
     password: String,
+    /// The two-factor code, for users who have one.
+    #[serde(default)]
+    totp: String,
     csrf: String,
 }
 
@@ -232,21 +240,32 @@ async fn login_submit(
     if expected.is_empty() || !constant_time_eq(expected, &form.csrf) {
         return Ok(Redirect::to("/login?error=expired").into_response());
     }
-    let token =
-        match super::session::start_session(&state, &client, form.username.trim(), form.password)
-            .await
-        {
-            Ok(session) => session.token,
-            Err(SignInError::Credentials) => {
-                return Ok(Redirect::to("/login?error=credentials").into_response());
-            }
-            Err(SignInError::Throttled(seconds)) => {
-                return Ok(
-                    Redirect::to(&format!("/login?error=throttled&wait={seconds}")).into_response(),
-                );
-            }
-            Err(SignInError::Store(e)) => return Err(e),
-        };
+    let token = match super::session::start_session(
+        &state,
+        &client,
+        form.username.trim(),
+        form.password,
+        Some(form.totp.as_str()),
+    )
+    .await
+    {
+        Ok(session) => session.token,
+        Err(SignInError::Credentials) => {
+            return Ok(Redirect::to("/login?error=credentials").into_response());
+        }
+        Err(SignInError::Throttled(seconds)) => {
+            return Ok(
+                Redirect::to(&format!("/login?error=throttled&wait={seconds}")).into_response(),
+            );
+        }
+        Err(SignInError::TwoFactorRequired) => {
+            return Ok(Redirect::to("/login?error=totp").into_response());
+        }
+        Err(SignInError::WrongSecondFactor) => {
+            return Ok(Redirect::to("/login?error=totp_wrong").into_response());
+        }
+        Err(SignInError::Store(e)) => return Err(e),
+    };
     let mut response = Redirect::to("/").into_response();
     let secure = over_tls(&state, &headers);
     let hours = state.settings.session_hours;

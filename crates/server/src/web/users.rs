@@ -226,7 +226,10 @@ async fn end_sessions(
 }
 
 /// The user with `id`, or 404.
-async fn existing(state: &AppState, id: UserId) -> Result<postdesk_store::User, ApiError> {
+pub(super) async fn existing(
+    state: &AppState,
+    id: UserId,
+) -> Result<postdesk_store::User, ApiError> {
     state
         .store
         .find_user(id)

@@ -38,6 +38,12 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("PUT", "/api/v1/me/password", "44+++++4"),
     ("GET", "/api/v1/me/sessions", "44+++++4"),
     ("DELETE", "/api/v1/me/sessions/{id}", "44+++++4"),
+    ("POST", "/api/v1/me/totp", "44+++++4"),
+    ("POST", "/api/v1/me/totp/confirm", "44+++++4"),
+    ("DELETE", "/api/v1/me/totp", "44+++++4"),
+    ("DELETE", "/api/v1/users/{id}/totp", "443333+4"),
+    ("GET", "/api/v1/security", "443333+4"),
+    ("PUT", "/api/v1/security", "443333+4"),
     ("GET", "/api/v1/users", "44+++++4"),
     ("POST", "/api/v1/users", "443333+4"),
     ("PATCH", "/api/v1/users/{id}", "443333+4"),
@@ -77,6 +83,8 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/messages/{id}/retry", "44+33++4"),
     ("GET", "/api/v1/messages/{id}/body.html", "44+33++4"),
     ("GET", "/api/v1/attachments/{id}", "44+33++4"),
+    ("GET", "/api/v1/contacts/{id}/export", "443333+4"),
+    ("DELETE", "/api/v1/contacts/{id}", "443333+4"),
     ("GET", "/api/v1/events", "44+++++4"),
     ("GET", "/api/v1/audit", "443333+4"),
     ("GET", "/api/v1/audit/export", "443333+4"),
@@ -114,7 +122,8 @@ fn concrete(path: &str, ids: &Ids) -> String {
     } else if path.starts_with("/api/v1/departments/") {
         ids.department
     } else {
-        // Quarantined emails and sessions that do not exist: past the policy, a 404.
+        // Quarantined emails, sessions and contacts that do not exist: past the policy, a 404
+        // (a real contact would be deleted, and the conversations of later rows with it).
         999_999
     };
     path.replace("{id}", &id.to_string())

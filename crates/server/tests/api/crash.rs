@@ -12,12 +12,23 @@ use crate::helpers::{Db, SUPPORT, SUPPORT_PASSWORD, email};
 const BACKLOG: usize = 500;
 const ADMIN_PASSWORD: &str = "tangerine-obelisk-harbor-42";
 
-struct Server {
-    child: tokio::process::Child,
-    base: String,
+pub struct Server {
+    pub child: tokio::process::Child,
+    pub base: String,
 }
 
 async fn start(data_dir: &std::path::Path, database_url: Option<&str>) -> Server {
+    start_logging(data_dir, database_url, "warn", None).await
+}
+
+/// Starts the real binary with `POSTDESK_LOG=level`, its standard error into `log` (or
+/// nowhere).
+pub async fn start_logging(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    level: &str,
+    log: Option<&std::path::Path>,
+) -> Server {
     let port = postdesk_testkit::free_port().unwrap();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdesk"));
     command
@@ -27,9 +38,11 @@ async fn start(data_dir: &std::path::Path, database_url: Option<&str>) -> Server
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .env("POSTDESK_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("POSTDESK_LOG", "warn")
+        .env("POSTDESK_LOG", level)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log.map_or_else(Stdio::null, |path| {
+            Stdio::from(std::fs::File::create(path).expect("the log file"))
+        }))
         .kill_on_drop(true);
     if let Some(url) = database_url {
         command.env("POSTDESK_DATABASE_URL", url);
@@ -48,7 +61,7 @@ async fn start(data_dir: &std::path::Path, database_url: Option<&str>) -> Server
     Server { child, base }
 }
 
-async fn login(client: &reqwest::Client, base: &str) -> String {
+pub async fn login(client: &reqwest::Client, base: &str) -> String {
     let body: Value = client
         .post(format!("{base}/api/v1/login"))
         .json(&json!({ "username": "admin", "password": ADMIN_PASSWORD }))

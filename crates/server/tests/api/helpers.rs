@@ -37,6 +37,8 @@ pub struct TestApp {
     pub inbox_id: i64,
     /// The port of the SMTP ingress, when the settings enabled it (as first started).
     pub smtp_ingress_port: Option<u16>,
+    /// The server's clock for two-factor codes, which a test moves.
+    pub clock: postdesk::totp::Clock,
     data_dir: tempfile::TempDir,
     database_url: Option<String>,
     running: Option<(oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>)>,
@@ -46,27 +48,29 @@ pub struct TestApp {
 async fn start(
     settings: Settings,
 ) -> (String, oneshot::Sender<()>, JoinHandle<anyhow::Result<()>>) {
-    let (base, _, stop, handle) = start_app(settings).await;
+    let (base, _, _, stop, handle) = start_app(settings).await;
     (base, stop, handle)
 }
 
-/// Starts postdesk; also returns the SMTP ingress port, if enabled.
+/// Starts postdesk; also returns the SMTP ingress port, if enabled, and its clock.
 async fn start_app(
     settings: Settings,
 ) -> (
     String,
     Option<u16>,
+    postdesk::totp::Clock,
     oneshot::Sender<()>,
     JoinHandle<anyhow::Result<()>>,
 ) {
     let app = Application::build(settings).await.expect("postdesk builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let smtp_port = app.smtp_port();
+    let clock = app.state().clock.clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    (base, smtp_port, stop, handle)
+    (base, smtp_port, clock, stop, handle)
 }
 
 pub async fn spawn_app(db: Db) -> TestApp {
@@ -91,7 +95,7 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestAp
     let database_url = pg.as_ref().map(|p| p.url().to_owned());
     let mut first_settings = settings(data_dir.path().into(), database_url.clone());
     tweak(&mut first_settings);
-    let (base, smtp_ingress_port, stop, handle) = start_app(first_settings).await;
+    let (base, smtp_ingress_port, clock, stop, handle) = start_app(first_settings).await;
     let client = reqwest::Client::new();
     let mut app = TestApp {
         base,
@@ -101,6 +105,7 @@ pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Settings)) -> TestAp
         admin: String::new(),
         inbox_id: 0,
         smtp_ingress_port,
+        clock,
         data_dir,
         database_url,
         running: Some((stop, handle)),

@@ -3,11 +3,14 @@
 
 mod access;
 mod auth;
+mod contacts;
 mod crash;
 mod flow;
 mod helpers;
 mod inbound;
 mod inboxes;
+mod logs;
 mod restart;
 mod signin;
 mod smtp_ingress;
+mod two_factor;

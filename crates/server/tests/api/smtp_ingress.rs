@@ -364,6 +364,7 @@ async fn standalone(limits: SmtpLimits) -> Standalone {
             imap_move_to: None,
             smtp: server("smtp.invalid"),
             reopen_days: 30,
+            retention_days: None,
         })
         .await
         .unwrap()

@@ -27,5 +27,6 @@ pub fn inbox_settings(email: &str) -> InboxSettings {
         imap_move_to: None,
         smtp: server("smtp.example.test", 587),
         reopen_days: 30,
+        retention_days: None,
     }
 }
