@@ -84,6 +84,7 @@ async fn run() -> anyhow::Result<()> {
         .unwrap_or(64);
     let password = "orchid-lantern-meadow-51";
     let postdesk = server::Postdesk::start(None).await?;
+    let (started, _) = postdesk.memory()?;
     let mut users = Vec::new();
     for i in 0..n {
         let username = format!("agent{i}");
@@ -121,7 +122,11 @@ async fn run() -> anyhow::Result<()> {
         "concurrent sign-ins: {n}, {} cores",
         std::thread::available_parallelism().map_or(0, |p| p.get())
     );
-    println!("RSS before: {:.1} MiB", mib(before));
+    println!(
+        "RSS after start: {:.1} MiB; after creating the users one by one: {:.1} MiB",
+        mib(started),
+        mib(before)
+    );
     println!(
         "right passwords: {:.2} s, peak {:.1} MiB ({}; target < {TARGET_PEAK_MIB} MiB); answers {}",
         right_took.as_secs_f64(),
