@@ -205,3 +205,71 @@ async fn events(
         .map(Ok);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(HEARTBEAT)))
 }
+
+#[cfg(test)]
+mod tests {
+    use postdesk_core::access::ConversationScope;
+    use postdesk_core::ids::{ConversationId, DepartmentId, MessageId};
+    use postdesk_core::model::ConversationStatus;
+
+    use super::*;
+
+    fn actor(id: i64, departments: &[i64]) -> Actor {
+        Actor {
+            id: UserId(id),
+            roles: vec![Role::Agent],
+            departments: departments.iter().copied().map(DepartmentId).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_events_facts_are_looked_up_once_for_every_listener() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let envelope = Envelope {
+            id: 1,
+            event: Event::MessageCreated {
+                conversation_id: ConversationId(7),
+                message_id: MessageId(9),
+            },
+            scope: tokio::sync::OnceCell::new(),
+        };
+        // The first listener's lookup: conversation 7 does not exist, so nobody hears it.
+        let first = Audience {
+            store: store.clone(),
+            actor: actor(1, &[1]),
+        };
+        assert!(!first.hears(&envelope).await);
+        assert_eq!(envelope.scope.get(), Some(&None), "looked up and kept");
+
+        // Facts kept on the envelope; the database gone: a thousand more listeners decide
+        // from what is kept, none of them asks the database (it would fail).
+        let envelope = Envelope {
+            id: 2,
+            event: envelope.event.clone(),
+            scope: tokio::sync::OnceCell::new_with(Some(Some(ConversationScope {
+                status: ConversationStatus::Open,
+                department: Some(DepartmentId(1)),
+                assignee: Some(UserId(1)),
+                invited: vec![UserId(2)],
+            }))),
+        };
+        store.close().await;
+        let mut heard = 0;
+        for listener in 0..1000 {
+            let who = actor(listener % 4, &[1]);
+            let audience = Audience {
+                store: store.clone(),
+                actor: who,
+            };
+            if audience.hears(&envelope).await {
+                heard += 1;
+            }
+        }
+        assert_eq!(
+            heard, 500,
+            "the assignee (1) and the invited agent (2) of every four"
+        );
+    }
+}
