@@ -110,6 +110,7 @@ impl Application {
             })?),
             None => None,
         };
+        let oidc = web::Oidc::from_settings(&settings)?;
         let state = AppState {
             store,
             bus,
@@ -121,6 +122,7 @@ impl Application {
             ends: web::SessionEnds::default(),
             streams: web::StreamCounts::default(),
             clock: crate::totp::Clock::default(),
+            oidc,
         };
         Ok(Self {
             listener,

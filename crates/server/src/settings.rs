@@ -69,7 +69,39 @@ pub struct Settings {
     /// their own address and escape sign-in throttling.
     #[arg(long, env = "POSTDESK_TRUST_PROXY", default_value_t = false)]
     pub trust_proxy: bool,
+    /// Single sign-on: the OpenID Connect provider's issuer URL, exactly as its discovery
+    /// document states it (e.g. https://login.example.com/realms/support). Single sign-on is
+    /// on when this, the client id and the client secret are set; off when none is.
+    #[arg(long, env = "POSTDESK_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// Single sign-on: the client id postdesk is registered with at the provider.
+    #[arg(long, env = "POSTDESK_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// Single sign-on: the client secret that goes with the client id.
+    #[arg(long, env = "POSTDESK_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+    /// Single sign-on: the ID token claim that names a user's roles: `admin`, `manager` or
+    /// `agent`, as a list or a space-separated string. Anything else, or no value, is
+    /// `agent`. When the claim is present, it sets the user's roles at every sign-in.
+    #[arg(long, env = "POSTDESK_OIDC_ROLE_CLAIM", default_value = DEFAULT_ROLE_CLAIM)]
+    pub oidc_role_claim: String,
+    /// Single sign-on: create a user at the first sign-in of a verified email address that
+    /// no user has (`false`: only users an admin created, matched by email, can sign in).
+    #[arg(
+        long,
+        env = "POSTDESK_OIDC_CREATE_USERS",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub oidc_create_users: bool,
 }
+
+/// The claim [`Settings::oidc_role_claim`] names by default.
+pub const DEFAULT_ROLE_CLAIM: &str = "postdesk_role";
+
+/// Where the provider sends people back to, under the public URL.
+pub const OIDC_CALLBACK_PATH: &str = "/api/v1/login/oidc/callback";
 
 impl Settings {
     /// Settings for tests and embedding: a data folder, port 0, everything else default.
@@ -92,7 +124,34 @@ impl Settings {
             http_body_timeout_seconds: 60,
             max_event_streams: 8,
             trust_proxy: false,
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_role_claim: DEFAULT_ROLE_CLAIM.to_owned(),
+            oidc_create_users: true,
         }
+    }
+
+    /// Whether single sign-on is configured (issuer, client id and secret are all set;
+    /// [`Settings::validate`] refuses some but not all).
+    #[must_use]
+    pub fn oidc_enabled(&self) -> bool {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+        set(&self.oidc_issuer) && set(&self.oidc_client_id) && set(&self.oidc_client_secret)
+    }
+
+    /// The single sign-on redirect URI: `{POSTDESK_PUBLIC_URL}/api/v1/login/oidc/callback`.
+    /// Without a public URL it is on `request_origin` (`http://host:port`, the origin the
+    /// browser used, from the request's Host header), or on the listen address when that
+    /// is unknown too. Register exactly this URI at the provider.
+    #[must_use]
+    pub fn oidc_redirect_uri(&self, request_origin: Option<&str>) -> String {
+        let base = match (self.public_url.as_deref(), request_origin) {
+            (Some(public), _) if !public.trim().is_empty() => public.trim().to_owned(),
+            (_, Some(origin)) => origin.to_owned(),
+            _ => format!("http://{}", self.listen),
+        };
+        format!("{}{OIDC_CALLBACK_PATH}", base.trim_end_matches('/'))
     }
 
     /// The database URL, defaulting to SQLite in the data folder.
@@ -153,6 +212,48 @@ impl Settings {
                 "POSTDESK_PUSH_SECRET must be at least 16 characters (it guards the push endpoint); leave it unset to turn push off"
             );
         }
+        self.validate_oidc()
+    }
+
+    /// Single sign-on's settings: all of issuer, client id and secret, or none.
+    fn validate_oidc(&self) -> anyhow::Result<()> {
+        let given = [
+            ("POSTDESK_OIDC_ISSUER", &self.oidc_issuer),
+            ("POSTDESK_OIDC_CLIENT_ID", &self.oidc_client_id),
+            ("POSTDESK_OIDC_CLIENT_SECRET", &self.oidc_client_secret),
+        ];
+        let missing: Vec<&str> = given
+            .iter()
+            .filter(|(_, v)| v.as_deref().is_none_or(|v| v.trim().is_empty()))
+            .map(|(name, _)| *name)
+            .collect();
+        if missing.len() == given.len() {
+            return Ok(());
+        }
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "Single sign-on needs POSTDESK_OIDC_ISSUER, POSTDESK_OIDC_CLIENT_ID and POSTDESK_OIDC_CLIENT_SECRET together: set {} too, or unset them all to turn single sign-on off",
+                missing.join(" and ")
+            );
+        }
+        let issuer = self.oidc_issuer.as_deref().unwrap_or_default().trim();
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+            anyhow::bail!(
+                "POSTDESK_OIDC_ISSUER must be the provider's issuer URL (https://…), got {issuer:?}"
+            );
+        }
+        if self.oidc_role_claim.trim().is_empty() {
+            anyhow::bail!(
+                "POSTDESK_OIDC_ROLE_CLAIM must name a claim (default {DEFAULT_ROLE_CLAIM:?})"
+            );
+        }
+        if let Some(url) = self.public_url.as_deref().filter(|u| !u.trim().is_empty())
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            anyhow::bail!(
+                "POSTDESK_PUBLIC_URL must start with https:// or http:// (single sign-on sends people back to it), got {url:?}"
+            );
+        }
         Ok(())
     }
 }
@@ -170,5 +271,43 @@ mod tests {
         assert!(error.contains("POSTDESK_PUSH_SECRET"), "{error}");
         settings.push_secret = Some("a-long-enough-secret".into());
         assert!(settings.validate().is_ok());
+    }
+
+    #[test]
+    fn single_sign_on_needs_issuer_client_id_and_secret_together() {
+        let mut settings = Settings::for_data_dir("./data".into());
+        assert!(!settings.oidc_enabled(), "off by default");
+        settings.oidc_issuer = Some("https://login.example.com".into());
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("POSTDESK_OIDC_CLIENT_ID")
+                && error.contains("POSTDESK_OIDC_CLIENT_SECRET"),
+            "{error}"
+        );
+        settings.oidc_client_id = Some("postdesk".into());
+        settings.oidc_client_secret = Some("s3cret".into());
+        assert!(settings.validate().is_ok());
+        assert!(settings.oidc_enabled());
+        settings.oidc_issuer = Some("login.example.com".into());
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("POSTDESK_OIDC_ISSUER"), "{error}");
+    }
+
+    #[test]
+    fn the_redirect_uri_prefers_the_public_url() {
+        let mut settings = Settings::for_data_dir("./data".into());
+        assert_eq!(
+            settings.oidc_redirect_uri(Some("http://localhost:8080")),
+            "http://localhost:8080/api/v1/login/oidc/callback"
+        );
+        assert_eq!(
+            settings.oidc_redirect_uri(None),
+            "http://127.0.0.1:0/api/v1/login/oidc/callback"
+        );
+        settings.public_url = Some("https://support.example.com/".into());
+        assert_eq!(
+            settings.oidc_redirect_uri(Some("http://evil.test")),
+            "https://support.example.com/api/v1/login/oidc/callback"
+        );
     }
 }

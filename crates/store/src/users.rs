@@ -93,6 +93,41 @@ impl Store {
             .map(|(user, _)| user))
     }
 
+    /// The user with `email` (compared case-insensitively), for single sign-on: the oldest
+    /// active one when several share the address, else the oldest deactivated one (so a
+    /// deactivated user is refused rather than created anew). Never matches an empty address.
+    pub async fn find_user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let email = email.trim();
+        if email.is_empty() {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT id, username, name, email, roles, active, created_at FROM users
+             WHERE email <> '' AND LOWER(email) = LOWER($1)
+             ORDER BY active DESC, id LIMIT 1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// Sets a user's roles (single sign-on maps them from the provider's claim).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown user.
+    pub async fn set_user_roles(&self, id: UserId, roles: &[Role]) -> Result<()> {
+        let done = sqlx::query("UPDATE users SET roles = $1 WHERE id = $2")
+            .bind(roles_text(roles))
+            .bind(id.0)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        Ok(())
+    }
+
     /// Every user, by username.
     pub async fn list_users(&self) -> Result<Vec<User>> {
         let rows = sqlx::query(

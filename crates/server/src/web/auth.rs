@@ -111,8 +111,10 @@ pub async fn user_for_token(state: &AppState, token: &str) -> Result<AuthUser, A
     let found = state.store.find_session_user(&hash).await?.ok_or_else(|| {
         ApiError::Unauthorized("The login is invalid or has expired; log in again".into())
     })?;
-    let must_enrol =
-        !found.totp_enabled && super::two_factor::required_of(state, &found.user).await?;
+    // A single sign-on session's second factor is the provider's business.
+    let must_enrol = !found.totp_enabled
+        && found.session.method != "oidc"
+        && super::two_factor::required_of(state, &found.user).await?;
     Ok(AuthUser {
         user: found.user,
         session: found.session,

@@ -13,6 +13,7 @@ mod error;
 mod events;
 mod inboxes;
 mod limits;
+mod oidc;
 pub mod policy;
 mod push;
 mod session;
@@ -33,6 +34,7 @@ use crate::settings::Settings;
 pub use auth::{AuthUser, constant_time_eq};
 pub use error::ApiError;
 pub use limits::StreamCounts;
+pub use oidc::Oidc;
 pub use policy::{RouteInfo, route_list};
 pub use session::SessionEnds;
 pub use ui::escape;
@@ -70,12 +72,15 @@ pub struct AppState {
     pub streams: limits::StreamCounts,
     /// The clock two-factor codes are checked against (tests move it).
     pub clock: crate::totp::Clock,
+    /// Single sign-on (OpenID Connect), when configured.
+    pub oidc: Option<std::sync::Arc<Oidc>>,
 }
 
 /// Every route of the app, each with its access rule.
 pub(crate) fn routes() -> Vec<policy::Route> {
     let api = [
         session::routes(),
+        oidc::routes(),
         two_factor::routes(),
         users::routes(),
         departments::routes(),

@@ -154,7 +154,7 @@ impl From<postdesk_store::StoreError> for SignInError {
 
 /// Records a sign-in (or a failed one) in the audit log; a failure to record is logged, not
 /// answered (the answer does not depend on it).
-async fn record(
+pub(super) async fn record(
     state: &AppState,
     client: &Client,
     actor: (Option<UserId>, &str),
@@ -286,8 +286,9 @@ async fn second_factor_of(
     })
 }
 
-/// Opens a session for a user who has proven who they are.
-async fn open_session(
+/// Opens a session for a user who has proven who they are (`method`: how, e.g. `password`,
+/// `password+totp`, `oidc`).
+pub(super) async fn open_session(
     state: &AppState,
     client: &Client,
     user: &postdesk_store::User,

@@ -106,7 +106,7 @@ fn secure_headers(headers: &mut HeaderMap, csp: &str) {
 
 /// Whether cookies must be `Secure`: the public URL is https, or a proxy says the request
 /// came over TLS.
-fn over_tls(state: &AppState, headers: &HeaderMap) -> bool {
+pub(super) fn over_tls(state: &AppState, headers: &HeaderMap) -> bool {
     state
         .settings
         .public_url
@@ -118,7 +118,9 @@ fn over_tls(state: &AppState, headers: &HeaderMap) -> bool {
             == Some("https")
 }
 
-fn set_cookie(name: &str, value: &str, max_age_secs: u64, secure: bool) -> HeaderValue {
+/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, for the whole site, Secure over TLS;
+/// `max_age_secs` 0 deletes the cookie.
+pub(super) fn set_cookie(name: &str, value: &str, max_age_secs: u64, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
@@ -169,19 +171,30 @@ struct LoginQuery {
     error: Option<String>,
     /// Seconds to wait, with `error=throttled`.
     wait: Option<u64>,
+    /// With `error=sso`: why single sign-on failed (see [`super::oidc::failure_message`]).
+    reason: Option<String>,
+    /// With `error=sso&reason=provider`: the provider's error code.
+    provider_error: Option<String>,
+    /// With `error=sso&reason=provider`: the provider's own words.
+    description: Option<String>,
 }
 
-fn login_form(error: Option<&str>, csrf: &str) -> String {
+fn login_form(error: Option<&str>, csrf: &str, single_sign_on: bool) -> String {
     let error = error.map_or_else(String::new, |e| {
         format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))
     });
+    let single_sign_on = if single_sign_on {
+        "<p class=\"sso\"><a href=\"/api/v1/login/oidc\">Sign in with single sign-on</a></p>"
+    } else {
+        ""
+    };
     format!(
         "<main class=\"login\"><h1>postdesk</h1><form method=\"post\" action=\"/login\">{error}\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <label>Username <input name=\"username\" autocomplete=\"username\" required autofocus></label>\
          <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
          <label>Two-factor code <span class=\"hint\">(if you set it up)</span> <input name=\"totp\" inputmode=\"numeric\" autocomplete=\"one-time-code\" maxlength=\"11\"></label>\
-         <button type=\"submit\" class=\"primary\">Log in</button></form></main>"
+         <button type=\"submit\" class=\"primary\">Log in</button></form>{single_sign_on}</main>"
     )
 }
 
@@ -195,6 +208,7 @@ async fn login_page(
     }
     let csrf = password::new_token();
     let throttled;
+    let sso;
     let message = match q.error.as_deref() {
         Some("credentials") => Some("Wrong username or password"),
         Some("expired") => Some("The login form expired; please try again"),
@@ -209,9 +223,18 @@ async fn login_page(
             );
             Some(throttled.as_str())
         }
+        Some("sso") => {
+            sso = super::oidc::failure_message(
+                q.reason.as_deref(),
+                q.provider_error.as_deref(),
+                q.description.as_deref(),
+            );
+            Some(sso.as_str())
+        }
         _ => None,
     };
-    let mut response = page("Log in · postdesk", "", &login_form(message, &csrf));
+    let form = login_form(message, &csrf, state.oidc.is_some());
+    let mut response = page("Log in · postdesk", "", &form);
     response.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600, over_tls(&state, &headers)),
@@ -266,19 +289,25 @@ async fn login_submit(
         }
         Err(SignInError::Store(e)) => return Err(e),
     };
+    Ok(signed_in(&state, &headers, &token))
+}
+
+/// The answer to a browser sign-in that worked (password or single sign-on): to the app,
+/// with the session cookie set and the login form's cookie gone.
+pub(super) fn signed_in(state: &AppState, headers: &HeaderMap, token: &str) -> Response {
     let mut response = Redirect::to("/").into_response();
-    let secure = over_tls(&state, &headers);
+    let secure = over_tls(state, headers);
     let hours = state.settings.session_hours;
     let headers_out = response.headers_mut();
     headers_out.append(
         header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, &token, hours * 3600, secure),
+        set_cookie(SESSION_COOKIE, token, hours * 3600, secure),
     );
     headers_out.append(
         header::SET_COOKIE,
         set_cookie(LOGIN_CSRF_COOKIE, "", 0, secure),
     );
-    Ok(response)
+    response
 }
 
 #[derive(Deserialize)]

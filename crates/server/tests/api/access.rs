@@ -33,6 +33,8 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/static/app.js", "++++++++"),
     ("GET", "/static/app.css", "++++++++"),
     ("POST", "/api/v1/login", "++++++++"),
+    ("GET", "/api/v1/login/oidc", "++++++++"),
+    ("GET", "/api/v1/login/oidc/callback", "++++++++"),
     ("POST", "/api/v1/logout", "44+++++4"),
     ("GET", "/api/v1/me", "44+++++4"),
     ("PUT", "/api/v1/me/password", "44+++++4"),

@@ -10,6 +10,7 @@ mod helpers;
 mod inbound;
 mod inboxes;
 mod logs;
+mod oidc;
 mod restart;
 mod signin;
 mod smtp_ingress;
