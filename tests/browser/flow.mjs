@@ -26,6 +26,7 @@ const MAILBOX_PASSWORD = env("MAILBOX_PASSWORD");
 const SMTP_DIR = env("SMTP_DIR");
 const SCREENSHOTS = env("SCREENSHOT_DIR");
 const UPLOAD_FILE = env("UPLOAD_FILE");
+const OIDC_ISSUER = env("OIDC_ISSUER");
 const FAILURES = process.env.FAILURE_DIR || SCREENSHOTS;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const LIVE = 5000; // "within a second" in the product; generous here so a loaded CI machine passes
@@ -389,12 +390,33 @@ async function main() {
       await a.getByLabel("Username").waitFor({ timeout: LIVE });
     }
 
+    step("an agent signs in with single sign-on at the team's OpenID Connect provider");
+    {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      const page = await context.newPage();
+      pages.push(page);
+      await page.goto(`${BASE}/login`);
+      await page.getByRole("link", { name: "Sign in with single sign-on" }).click();
+      await page.waitForURL((url) => url.href.startsWith(`${OIDC_ISSUER}/`), { timeout: LIVE });
+      await page.getByLabel("Email").fill("ana@example.test");
+      await page.getByLabel("Password").fill("ana-password");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.waitForURL(`${BASE}/`, { timeout: LIVE });
+      await page.locator("#queued").waitFor({ timeout: LIVE });
+      assert.equal(await page.locator("#me").getAttribute("data-username"), "ana", "the user made from the verified email");
+      await page.getByRole("link", { name: "Account" }).click();
+      await page.locator("#sessions tr[data-session]", { hasText: "oidc" }).first().waitFor({ timeout: LIVE });
+      await context.close();
+      pages.pop();
+    }
+
     step("the admin reads sign-ins and admin actions in the audit log");
     await admin.goto(`${BASE}/#/admin/audit`);
     const audit = admin.locator("#audit tbody tr");
     await audit.filter({ hasText: "user.totp_enable" }).first().waitFor({ timeout: LIVE });
     await audit.filter({ hasText: "sign_in" }).first().waitFor();
     await audit.filter({ hasText: "user.create" }).first().waitFor();
+    await audit.filter({ hasText: "sign_in" }).filter({ hasText: "ana" }).first().waitFor();
     await admin.getByLabel("Who").fill("a");
     await admin.getByRole("button", { name: "Filter" }).click();
     await admin.waitForFunction(() => [...document.querySelectorAll("#audit tbody tr td:nth-child(2)")].every((td) => td.textContent === "a"));

@@ -1,6 +1,7 @@
 //! The web app in a real Chromium (Debian's `chromium`, driven by Playwright's `playwright-core`
-//! from `tests/browser/`), against a real postdesk with a real Dovecot and a real SMTP server.
-//! The browser steps live in `tests/browser/flow.mjs`; this test starts the servers, runs it,
+//! from `tests/browser/`), against a real postdesk with a real Dovecot, a real SMTP server and a
+//! real OpenID Connect provider (single sign-on). The browser steps live in
+//! `tests/browser/flow.mjs`; this test starts the servers, runs it,
 //! and then checks the bytes the SMTP server received.
 //!
 //! Screenshots go to `target/browser-screenshots/`; with `UPDATE_SCREENSHOTS=1` they are also
@@ -10,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use postdesk::{Application, Settings};
-use postdesk_testkit::{Dovecot, SmtpCapture};
+use postdesk_testkit::oidc::OidcConfig;
+use postdesk_testkit::{Dovecot, OidcProvider, SmtpCapture};
 use serde_json::{Value, json};
 
 const SUPPORT: &str = "support@example.test";
@@ -58,11 +60,29 @@ async fn the_web_app_in_a_real_browser() {
     let dovecot = Dovecot::start().await.unwrap();
     dovecot.add_user(SUPPORT, SUPPORT_PASSWORD).unwrap();
     let smtp = SmtpCapture::start().await.unwrap();
+    // Single sign-on: the provider must know postdesk's redirect URI, so postdesk's port is
+    // chosen first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let provider = OidcProvider::start(OidcConfig::default_for(&format!(
+        "{base}/api/v1/login/oidc/callback"
+    )))
+    .await
+    .expect("the OpenID Connect provider starts");
     let data = tempfile::tempdir().unwrap();
     let mut settings = Settings::for_data_dir(data.path().into());
     settings.admin_password = Some(ADMIN_PASSWORD.into());
+    settings.listen = format!("127.0.0.1:{port}").parse().unwrap();
+    settings.public_url = Some(base.clone());
+    settings.oidc_issuer = Some(provider.issuer());
+    settings.oidc_client_id = Some(provider.client_id().to_owned());
+    settings.oidc_client_secret = Some(provider.client_secret().to_owned());
     let app = Application::build(settings).await.unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
+    assert_eq!(app.port(), port);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -113,6 +133,7 @@ async fn the_web_app_in_a_real_browser() {
             .env("SCREENSHOT_DIR", &screenshots)
             .env("UPLOAD_FILE", &upload)
             .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("OIDC_ISSUER", provider.issuer())
             .env("CHROMIUM", &chromium)
             .kill_on_drop(true)
             .output(),
