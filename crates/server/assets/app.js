@@ -494,6 +494,8 @@ function serverFieldset(kind, s, editing) {
     field("Password", `${prefix}.password`, "", { type: "password", autocomplete: "new-password", placeholder: editing && s.password_set ? "unchanged (write-only)" : "" }),
     kind === "IMAP" ? field("Mailbox", "imap.mailbox", s.mailbox || "INBOX") : null,
     kind === "IMAP" ? field("Move stored emails to folder (optional)", "imap.move_to", s.move_to || "", { placeholder: "leave empty to keep them in the mailbox" }) : null,
+    kind === "IMAP" ? h("label", { class: "check" }, h("input", { type: "checkbox", name: "imap.sent_copy", checked: s.sent_mailbox !== "" }), "Keep a copy of every email sent in the Sent folder") : null,
+    kind === "IMAP" ? field("Sent folder (optional)", "imap.sent_mailbox", s.sent_mailbox || "", { placeholder: "the folder the server marks as Sent" }) : null,
     h("label", { class: "check" }, h("input", { type: "checkbox", name: `${prefix}.tls_verify`, checked: s.tls_verify !== false }), "Verify the TLS certificate (turn off only for a self-signed server)"));
 }
 
@@ -511,6 +513,8 @@ function inboxForm(inbox) {
       if (p === "imap") {
         s.mailbox = f.get("imap.mailbox");
         s.move_to = f.get("imap.move_to");
+        const sent = f.get("imap.sent_mailbox").trim();
+        s.sent_mailbox = f.get("imap.sent_copy") !== "on" ? "" : sent || null;
       }
       return s;
     };
@@ -518,6 +522,10 @@ function inboxForm(inbox) {
       name: f.get("name"), email: f.get("email"), sender_name: f.get("sender_name"), active: f.get("active") === "on",
       reopen_days: Number(f.get("reopen_days")), imap: server("imap"), smtp: server("smtp"),
     };
+    // No department picker yet: an edit keeps the inbox's department.
+    if (inbox.department_id) body.department_id = inbox.department_id;
+    const retention = f.get("retention_days");
+    if (retention) body.retention_days = Number(retention);
     try {
       if (editing) await api("PUT", `/inboxes/${inbox.id}`, body);
       else await api("POST", "/inboxes", body);
@@ -532,6 +540,7 @@ function inboxForm(inbox) {
     field("Sender name (shown in From)", "sender_name", inbox.sender_name, { required: true }),
     h("label", { class: "check" }, h("input", { type: "checkbox", name: "active", checked: inbox.active !== false }), "Active (read and send mail)"),
     field("Reopen window in days (a reply to a conversation closed longer ago opens a new, linked one)", "reopen_days", inbox.reopen_days ?? 30, { type: "number", min: 0, required: true }),
+    field("Delete closed conversations after this many days (optional)", "retention_days", inbox.retention_days ?? "", { type: "number", min: 1, placeholder: "leave empty to keep them forever" }),
     serverFieldset("IMAP", inbox.imap, editing),
     serverFieldset("SMTP", inbox.smtp, editing),
     error,

@@ -7,6 +7,10 @@
 //! errors are retried with backoff, 5xx fails at once with the server's reason, and after
 //! [`MAX_ATTEMPTS`] the email is failed for good. A failed email stays visible with its reason
 //! until an agent retries it.
+//!
+//! Each sent email is then also appended to the inbox's Sent folder (see
+//! [`crate::imap::append_sent_copy`]), apart from its delivery: a failed append is logged and
+//! retried on the same schedule, and never holds a delivery up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,12 +20,14 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
-use postdesk_core::delivery::{MAX_ATTEMPTS, SendOutcome, retry_delay};
+use postdesk_core::delivery::{MAX_ATTEMPTS, SendOutcome, classify_reply, retry_delay};
 use postdesk_core::event::Event;
 use postdesk_core::model::{MessageKind, Security};
 use postdesk_core::thread::reply_references;
 use postdesk_mail::{Mailbox, OutgoingAttachment, OutgoingEmail};
-use postdesk_store::{Addr, Conversation, Inbox, Message, OutboxItem, QueuedEmail, Store, User};
+use postdesk_store::{
+    Addr, Conversation, CopyOutcome, Inbox, Message, OutboxItem, QueuedEmail, SentCopy, Store, User,
+};
 use tokio::sync::{Notify, watch};
 
 use crate::bus::Bus;
@@ -59,6 +65,8 @@ pub struct Outbox {
     secrets: Secrets,
     /// Wakes the worker when an email is queued.
     wake: Arc<Notify>,
+    /// Wakes the Sent-folder copier when an email was sent.
+    copy_wake: Arc<Notify>,
 }
 
 impl Outbox {
@@ -70,6 +78,7 @@ impl Outbox {
             bus,
             secrets,
             wake: Arc::new(Notify::new()),
+            copy_wake: Arc::new(Notify::new()),
         }
     }
 
@@ -240,6 +249,9 @@ impl Outbox {
                 }
             }
             let status = self.store.finish_outbox(&item, &outcome, retry_at).await?;
+            if outcome == SendOutcome::Sent {
+                self.copy_wake.notify_one();
+            }
             self.bus.publish(Event::DeliveryUpdated {
                 conversation_id: item.conversation_id,
                 message_id: item.message_id,
@@ -288,11 +300,24 @@ impl Outbox {
                 ),
             },
             Ok(Ok(_)) => SendOutcome::Sent,
-            Ok(Err(e)) if e.is_permanent() => SendOutcome::Failed {
-                reason: format!("SMTP server {server} refused the email: {e}"),
-            },
-            Ok(Err(e)) => SendOutcome::Retry {
-                reason: format!("SMTP server {server}: {e}"),
+            Ok(Err(e)) => match e.status() {
+                // The server's reply code decides, by our policy rather than lettre's (which
+                // takes every 5xx as permanent; 552 "mailbox full" is retried).
+                Some(code) => match classify_reply(u16::from(code), e.to_string()) {
+                    SendOutcome::Failed { reason } => SendOutcome::Failed {
+                        reason: format!("SMTP server {server} refused the email: {reason}"),
+                    },
+                    SendOutcome::Retry { reason } => SendOutcome::Retry {
+                        reason: format!("SMTP server {server}: {reason}"),
+                    },
+                    // A success code in an error makes no sense: try again.
+                    SendOutcome::Sent => SendOutcome::Retry {
+                        reason: format!("SMTP server {server}: {e}"),
+                    },
+                },
+                None => SendOutcome::Retry {
+                    reason: format!("SMTP server {server}: {e}"),
+                },
             },
         }
     }
@@ -337,28 +362,153 @@ impl Outbox {
         Ok(())
     }
 
-    /// Delivers due emails until `stop` turns true, sleeping until the next is due or a new
-    /// one is queued.
-    pub async fn run_until_stopped(self, mut stop: watch::Receiver<bool>) {
-        loop {
-            if *stop.borrow() {
-                return;
-            }
-            if let Err(e) = self.send_due().await {
-                tracing::warn!("Outbox worker: {e:#}");
-            }
-            let sleep = match self.store.next_outbox_due().await {
-                Ok(Some(due)) => {
-                    let ms = u64::try_from(due - postdesk_store::now_ms()).unwrap_or(0);
-                    Duration::from_millis(ms).min(MAX_SLEEP)
+    /// Appends every Sent-folder copy that is due now; returns how many attempts were made.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn copy_due(&self) -> anyhow::Result<usize> {
+        let lease = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+        let mut attempts = 0;
+        while let Some(copy) = self.store.claim_sent_copy(lease).await? {
+            attempts += 1;
+            let outcome = match self.copy(&copy).await {
+                Ok(outcome) => outcome,
+                Err(e) if copy.attempts >= MAX_ATTEMPTS => CopyOutcome::Failed {
+                    reason: format!("Gave up after {} attempts: {e:#}", copy.attempts),
+                },
+                Err(e) => {
+                    let delay = retry_delay(copy.attempts, rand::random::<f64>());
+                    CopyOutcome::Retry {
+                        reason: format!("{e:#}"),
+                        at: postdesk_store::now_ms()
+                            + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2),
+                    }
                 }
-                _ => MAX_SLEEP,
             };
-            tokio::select! {
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(sleep) => {}
-                _ = stop.changed() => return,
+            match &outcome {
+                CopyOutcome::Done => {
+                    tracing::debug!(message = %copy.message_id, "Copy appended to the Sent folder");
+                }
+                CopyOutcome::Off { reason } => {
+                    tracing::info!(message = %copy.message_id, inbox = %copy.inbox_id, "No copy in the Sent folder: {reason}");
+                }
+                CopyOutcome::Retry { reason, .. } => {
+                    tracing::warn!(message = %copy.message_id, inbox = %copy.inbox_id, attempt = copy.attempts, "Appending the copy to the Sent folder failed, will retry: {reason}");
+                }
+                CopyOutcome::Failed { reason } => {
+                    tracing::error!(message = %copy.message_id, inbox = %copy.inbox_id, "The copy was not appended to the Sent folder: {reason}");
+                }
             }
+            self.store.finish_sent_copy(&copy, &outcome).await?;
+        }
+        Ok(attempts)
+    }
+
+    /// One attempt to put a sent email's copy in its inbox's Sent folder.
+    async fn copy(&self, copy: &SentCopy) -> anyhow::Result<CopyOutcome> {
+        let Some(inbox) = self.store.find_inbox(copy.inbox_id).await? else {
+            return Ok(CopyOutcome::Off {
+                reason: "the inbox no longer exists".into(),
+            });
+        };
+        let folder = inbox.settings.imap_sent_mailbox.as_deref();
+        if folder == Some("") {
+            return Ok(CopyOutcome::Off {
+                reason: "copies are turned off for this inbox (imap.sent_mailbox is empty)".into(),
+            });
+        }
+        let message = self
+            .store
+            .find_message(copy.message_id)
+            .await?
+            .context("The sent message no longer exists")?;
+        let message_id = message
+            .email
+            .as_ref()
+            .map(|e| e.message_id.clone())
+            .context("The sent message has no Message-ID")?;
+        let settings = crate::imap::ImapSettings::of(&inbox, &self.secrets)?;
+        let sent_at =
+            chrono::DateTime::from_timestamp_millis(copy.sent_at).unwrap_or_else(chrono::Utc::now);
+        Ok(
+            match crate::imap::append_sent_copy(&settings, folder, &message_id, &copy.mime, sent_at)
+                .await?
+            {
+                crate::imap::Appended::Stored { .. } | crate::imap::Appended::AlreadyThere { .. } => {
+                    CopyOutcome::Done
+                }
+                crate::imap::Appended::NoSentFolder => CopyOutcome::Off {
+                    reason: "no folder of the mailbox has the \\Sent flag; name one in the inbox's settings (imap.sent_mailbox)".into(),
+                },
+            },
+        )
+    }
+
+    /// Delivers due emails until `stop` turns true, sleeping until the next is due or a new
+    /// one is queued; beside it, a second loop appends the Sent-folder copies, so a slow IMAP
+    /// server never holds a delivery up.
+    pub async fn run_until_stopped(self, stop: watch::Receiver<bool>) {
+        let copies = {
+            let outbox = self.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let store = outbox.store.clone();
+                let wake = Arc::clone(&outbox.copy_wake);
+                work_until_stopped(
+                    "Sent folder copies",
+                    || outbox.copy_due(),
+                    || store.next_sent_copy_due(),
+                    &wake,
+                    stop,
+                )
+                .await;
+            })
+        };
+        let store = self.store.clone();
+        work_until_stopped(
+            "deliveries",
+            || self.send_due(),
+            || store.next_outbox_due(),
+            &self.wake,
+            stop,
+        )
+        .await;
+        let _ = copies.await;
+    }
+}
+
+/// Runs `work` until `stop` turns true, then sleeps until `next_due` (ms), a wake, or
+/// [`MAX_SLEEP`], whichever is first.
+async fn work_until_stopped<W, N, WF, NF>(
+    what: &str,
+    work: W,
+    next_due: N,
+    wake: &Notify,
+    mut stop: watch::Receiver<bool>,
+) where
+    W: Fn() -> WF,
+    WF: std::future::Future<Output = anyhow::Result<usize>>,
+    N: Fn() -> NF,
+    NF: std::future::Future<Output = postdesk_store::Result<Option<i64>>>,
+{
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if let Err(e) = work().await {
+            tracing::warn!("Outbox worker ({what}): {e:#}");
+        }
+        let sleep = match next_due().await {
+            Ok(Some(due)) => {
+                let ms = u64::try_from(due - postdesk_store::now_ms()).unwrap_or(0);
+                Duration::from_millis(ms).min(MAX_SLEEP)
+            }
+            _ => MAX_SLEEP,
+        };
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(sleep) => {}
+            _ = stop.changed() => return,
         }
     }
 }

@@ -38,6 +38,7 @@ fn inbox_from_row(row: &sqlx::any::AnyRow) -> Result<Inbox> {
             imap: server_from_row(row, "imap")?,
             imap_mailbox: row.try_get("imap_mailbox")?,
             imap_move_to: row.try_get("imap_move_to")?,
+            imap_sent_mailbox: row.try_get("imap_sent_mailbox")?,
             smtp: server_from_row(row, "smtp")?,
             reopen_days: row.try_get("reopen_days")?,
             retention_days: row.try_get("retention_days")?,
@@ -62,7 +63,7 @@ fn conflict_on_address(settings: &InboxSettings) -> impl FnOnce(sqlx::Error) -> 
     }
 }
 
-/// Binds the settings as `$1` to `$21`, in the column order both inbox statements use.
+/// Binds the settings as `$1` to `$22`, in the column order both inbox statements use.
 fn bind_settings<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     s: &'q InboxSettings,
@@ -89,6 +90,7 @@ fn bind_settings<'q>(
         .bind(s.reopen_days)
         .bind(&s.imap_move_to)
         .bind(s.retention_days)
+        .bind(&s.imap_sent_mailbox)
 }
 
 impl Store {
@@ -103,8 +105,8 @@ impl Store {
             "INSERT INTO inboxes (name, email, sender_name, department_id, active,
                 imap_host, imap_port, imap_security, imap_username, imap_password, imap_mailbox, imap_tls_verify,
                 smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, smtp_tls_verify,
-                reopen_days, imap_move_to, retention_days, status_state, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $23)
+                reopen_days, imap_move_to, retention_days, imap_sent_mailbox, status_state, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $24)
              RETURNING id",
         ),
             s,
@@ -129,8 +131,8 @@ impl Store {
                 imap_mailbox = $11, imap_tls_verify = $12,
                 smtp_host = $13, smtp_port = $14, smtp_security = $15, smtp_username = $16, smtp_password = $17,
                 smtp_tls_verify = $18, reopen_days = $19, imap_move_to = $20, retention_days = $21,
-                updated_at = $22
-             WHERE id = $23",
+                imap_sent_mailbox = $22, updated_at = $23
+             WHERE id = $24",
         ),
             s,
         )

@@ -38,7 +38,7 @@ use sqlx::{AnyPool, Executor};
 pub use audit::Failures;
 pub use conversations::{ConversationFilter, TakeError};
 pub use ingest::{IncomingEmail, IngestOutcome, NewAttachment, StoreFetched};
-pub use outbox::{OutboxItem, QueuedEmail};
+pub use outbox::{CopyOutcome, OutboxItem, QueuedEmail, SentCopy};
 pub use records::*;
 pub use two_factor::TotpState;
 

@@ -3,6 +3,9 @@
 //! ([`Store::claim_outbox`]), counting the attempt before it sends, and records the outcome on
 //! both the row and the message ([`Store::finish_outbox`]), so the message always shows where
 //! its delivery stands.
+//!
+//! Once sent, an email's copy for the inbox's Sent folder is due ([`Store::claim_sent_copy`]):
+//! appended apart from the delivery, retried on its own, and never holding a delivery up.
 
 use postdesk_core::delivery::SendOutcome;
 use postdesk_core::ids::{ConversationId, InboxId, MessageId, OutboxId, UserId};
@@ -63,6 +66,47 @@ pub struct OutboxItem {
     pub mime: Vec<u8>,
     /// Attempts so far, this one included.
     pub attempts: i64,
+}
+
+/// A sent email whose copy is to be appended to its inbox's Sent folder now.
+#[derive(Debug, Clone)]
+pub struct SentCopy {
+    /// The outbox row.
+    pub id: OutboxId,
+    /// The email_out message.
+    pub message_id: MessageId,
+    /// The inbox whose Sent folder gets the copy.
+    pub inbox_id: InboxId,
+    /// The bytes that were sent.
+    pub mime: Vec<u8>,
+    /// When it was sent (ms): the copy's internal date.
+    pub sent_at: i64,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+}
+
+/// What became of one attempt to append a sent email's copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyOutcome {
+    /// The copy is in the Sent folder.
+    Done,
+    /// The inbox keeps no copies (its Sent folder is turned off or cannot be found).
+    Off {
+        /// Why, for the log and the row.
+        reason: String,
+    },
+    /// Try again at `at` (ms).
+    Retry {
+        /// The server's or the connection's words.
+        reason: String,
+        /// When (ms).
+        at: i64,
+    },
+    /// Given up.
+    Failed {
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Store {
@@ -182,8 +226,11 @@ impl Store {
             SendOutcome::Retry { reason } => (DeliveryStatus::Queued, Some(reason.as_str())),
             SendOutcome::Failed { reason } => (DeliveryStatus::Failed, Some(reason.as_str())),
         };
+        // A sent email's copy for the Sent folder is due at once.
         sqlx::query(
-            "UPDATE outbox SET state = $1, last_error = $2, next_attempt_at = $3, locked_until = NULL, updated_at = $4
+            "UPDATE outbox SET state = $1, last_error = $2, next_attempt_at = $3, locked_until = NULL, updated_at = $4,
+                copy_state = CASE WHEN $1 = 'sent' THEN 'pending' ELSE copy_state END,
+                copy_next_at = CASE WHEN $1 = 'sent' THEN $4 ELSE copy_next_at END
              WHERE id = $5",
         )
         .bind(state.as_str())
@@ -226,6 +273,77 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Claims the oldest sent email whose Sent-folder copy is due, for `lease_ms`, and counts
+    /// the attempt. Never the same row to two workers (as [`Store::claim_outbox`]).
+    pub async fn claim_sent_copy(&self, lease_ms: i64) -> Result<Option<SentCopy>> {
+        let now = now_ms();
+        let row = sqlx::query(
+            "UPDATE outbox SET copy_attempts = copy_attempts + 1, copy_locked_until = $1
+             WHERE id = (SELECT id FROM outbox WHERE copy_state = 'pending' AND copy_next_at <= $2
+                           AND (copy_locked_until IS NULL OR copy_locked_until <= $2) ORDER BY id LIMIT 1)
+               AND copy_state = 'pending' AND (copy_locked_until IS NULL OR copy_locked_until <= $2)
+             RETURNING id, message_id, inbox_id, mime, updated_at, copy_attempts",
+        )
+        .bind(now + lease_ms)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(SentCopy {
+            id: OutboxId(row.try_get("id")?),
+            message_id: MessageId(row.try_get("message_id")?),
+            inbox_id: InboxId(row.try_get("inbox_id")?),
+            mime: row.try_get("mime")?,
+            sent_at: row.try_get("updated_at")?,
+            attempts: row.try_get("copy_attempts")?,
+        }))
+    }
+
+    /// Records what became of a Sent-folder copy.
+    pub async fn finish_sent_copy(&self, copy: &SentCopy, outcome: &CopyOutcome) -> Result<()> {
+        let (state, error, next) = match outcome {
+            CopyOutcome::Done => ("done", None, None),
+            CopyOutcome::Off { reason } => ("off", Some(reason.as_str()), None),
+            CopyOutcome::Retry { reason, at } => ("pending", Some(reason.as_str()), Some(*at)),
+            CopyOutcome::Failed { reason } => ("failed", Some(reason.as_str()), None),
+        };
+        sqlx::query(
+            "UPDATE outbox SET copy_state = $1, copy_error = $2, copy_next_at = $3, copy_locked_until = NULL
+             WHERE id = $4",
+        )
+        .bind(state)
+        .bind(error)
+        .bind(next)
+        .bind(copy.id.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Where a sent email's Sent-folder copy stands: `none`, `pending`, `done`, `off` or
+    /// `failed`, with the last error. `None` for a message without an outbox row.
+    pub async fn sent_copy_state(
+        &self,
+        message: MessageId,
+    ) -> Result<Option<(String, Option<String>)>> {
+        let row = sqlx::query("SELECT copy_state, copy_error FROM outbox WHERE message_id = $1")
+            .bind(message.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok((row.try_get("copy_state")?, row.try_get("copy_error")?)))
+            .transpose()
+    }
+
+    /// When the next Sent-folder copy is due (ms).
+    pub async fn next_sent_copy_due(&self) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query("SELECT MIN(copy_next_at) AS due FROM outbox WHERE copy_state = 'pending'")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("due")?,
+        )
     }
 
     /// When the next queued email is due (ms), to sleep until then.

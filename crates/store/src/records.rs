@@ -120,6 +120,9 @@ pub struct InboxSettings {
     /// The IMAP folder emails are moved to once stored (created when missing); `None` leaves
     /// them where they are.
     pub imap_move_to: Option<String>,
+    /// The IMAP folder every email postdesk sends is also appended to (with `\Seen`): `None`
+    /// finds it by the `\Sent` special-use flag, `Some("")` turns copies off.
+    pub imap_sent_mailbox: Option<String>,
     /// Where mail is sent.
     pub smtp: ServerSettings,
     /// Reopen window in days.

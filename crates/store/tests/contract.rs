@@ -63,6 +63,7 @@ macro_rules! contract {
 contract!(
     users_are_unique_and_sessions_expire,
     deactivating_a_user_ends_their_sessions,
+    users_are_found_by_email_and_their_roles_set_for_single_sign_on,
     inboxes_keep_settings_and_health,
     fetched_emails_are_stored_once_and_advance_the_watermark,
     a_new_email_opens_a_queued_conversation,
@@ -282,6 +283,77 @@ async fn deactivating_a_user_ends_their_sessions(store: Store) {
     store.set_user_active(bob.id, false).await.unwrap();
     assert_eq!(store.find_session_user("t").await.unwrap(), None);
     assert!(!store.find_user(bob.id).await.unwrap().unwrap().active);
+}
+
+async fn users_are_found_by_email_and_their_roles_set_for_single_sign_on(store: Store) {
+    // user() gives each the address {username}@agents.test.
+    let old = user(&store, "ana", Role::Agent).await;
+    store.set_user_active(old.id, false).await.unwrap();
+    assert_eq!(
+        store
+            .find_user_by_email("ANA@Agents.Test")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(old.id),
+        "case-insensitive; a deactivated user is found (and refused), not made anew"
+    );
+    let active = store
+        .create_user(&NewUser {
+            username: "ana2".into(),
+            name: "Ana again".into(),
+            email: "ana@agents.test".into(),
+            password_hash: "$argon2id$fake".into(),
+            roles: vec![Role::Agent],
+        })
+        .await
+        .unwrap();
+    let found = store
+        .find_user_by_email(" ana@agents.test ")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        found.id, active.id,
+        "the active one of two with the address"
+    );
+    let no_email = store
+        .create_user(&NewUser {
+            username: "noemail".into(),
+            name: "No email".into(),
+            email: String::new(),
+            password_hash: "$argon2id$fake".into(),
+            roles: vec![Role::Agent],
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.find_user_by_email("").await.unwrap(), None);
+    assert_eq!(store.find_user_by_email("   ").await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_user_by_email("nobody@agents.test")
+            .await
+            .unwrap(),
+        None
+    );
+
+    store
+        .set_user_roles(active.id, &[Role::Admin, Role::Manager])
+        .await
+        .unwrap();
+    let mut roles = store.find_user(active.id).await.unwrap().unwrap().roles;
+    roles.sort_by_key(|r| r.as_str());
+    assert_eq!(roles, vec![Role::Admin, Role::Manager]);
+    assert_eq!(
+        store.find_user(no_email.id).await.unwrap().unwrap().roles,
+        vec![Role::Agent],
+        "nobody else's roles change"
+    );
+    let unknown = postdesk_core::ids::UserId(active.id.0 + 1000);
+    assert!(matches!(
+        store.set_user_roles(unknown, &[Role::Agent]).await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn inboxes_keep_settings_and_health(store: Store) {

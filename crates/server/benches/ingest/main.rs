@@ -861,6 +861,7 @@ async fn phases(emails: &[corpus::Email], database_url: Option<&str>) -> anyhow:
             imap: server(143),
             imap_mailbox: "INBOX".into(),
             imap_move_to: None,
+            imap_sent_mailbox: None,
             smtp: server(25),
             reopen_days: 30,
             retention_days: None,

@@ -14,6 +14,7 @@
 //!
 //! [`Readers`] starts, restarts and stops readers as inboxes are created, changed or disabled.
 
+mod sent;
 mod session;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ use tokio::task::JoinHandle;
 use crate::bus::Bus;
 use crate::secrets::Secrets;
 
+pub use sent::{Appended, append_sent_copy};
 pub use session::{ImapSettings, check_login};
 
 /// How long one IDLE lasts before it is re-issued. Dovecot and most servers keep an idle

@@ -35,7 +35,7 @@ const SIZE_BATCH: usize = 1000;
 pub trait ImapIo: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug> ImapIo for T {}
 
-type Session = async_imap::Session<Box<dyn ImapIo>>;
+pub(super) type Session = async_imap::Session<Box<dyn ImapIo>>;
 type Client = async_imap::Client<Box<dyn ImapIo>>;
 
 /// How to reach and log in to an IMAP server.
@@ -126,7 +126,7 @@ async fn connect(s: &ImapSettings) -> anyhow::Result<Client> {
         })
 }
 
-async fn login(s: &ImapSettings) -> anyhow::Result<Session> {
+pub(super) async fn login(s: &ImapSettings) -> anyhow::Result<Session> {
     let client = connect(s).await?;
     let session = tokio::time::timeout(CONNECT_TIMEOUT, client.login(&s.username, &s.password))
         .await
@@ -190,7 +190,7 @@ async fn settings_of(ctx: &ReaderContext, inbox: InboxId) -> anyhow::Result<Imap
     ImapSettings::of(&stored, &ctx.secrets)
 }
 
-async fn timed<T, E: Into<anyhow::Error>>(
+pub(super) async fn timed<T, E: Into<anyhow::Error>>(
     what: &str,
     fut: impl std::future::Future<Output = Result<T, E>>,
 ) -> anyhow::Result<T> {

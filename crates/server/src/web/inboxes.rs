@@ -44,6 +44,9 @@ struct ServerForm {
     mailbox: Option<String>,
     /// IMAP only: the folder to move emails to once stored.
     move_to: Option<String>,
+    /// IMAP only: the folder every email sent is also appended to; absent or null finds it
+    /// by the `\Sent` special-use flag, `""` turns copies off.
+    sent_mailbox: Option<String>,
     /// Verify the server's TLS certificate. Default true; false only for self-signed servers.
     tls_verify: Option<bool>,
 }
@@ -83,6 +86,7 @@ async fn inbox_json(state: &AppState, inbox: &Inbox) -> Result<Value, ApiError> 
     let mut imap = server_json(&inbox.settings.imap);
     imap["mailbox"] = json!(inbox.settings.imap_mailbox);
     imap["move_to"] = json!(inbox.settings.imap_move_to);
+    imap["sent_mailbox"] = json!(inbox.settings.imap_sent_mailbox);
     let backlog = state.store.count_raw(inbox.id, "new").await?;
     let quarantined = state.store.count_raw(inbox.id, "quarantined").await?;
     Ok(json!({
@@ -201,6 +205,23 @@ async fn settings_from(
             "The folder to move emails to must differ from the mailbox read",
         ));
     }
+    if form.smtp.sent_mailbox.is_some() {
+        return Err(unprocessable(
+            "sent_mailbox belongs to the IMAP settings (imap.sent_mailbox): the copy is appended over IMAP",
+        ));
+    }
+    let sent_mailbox = form.imap.sent_mailbox.as_deref().map(str::trim);
+    if sent_mailbox.is_some_and(|m| m.contains(['\r', '\n', '"', '\\'])) {
+        return Err(unprocessable(
+            "imap.sent_mailbox must be a folder name without quotes, backslashes or line breaks",
+        ));
+    }
+    if sent_mailbox.is_some_and(|m| m.eq_ignore_ascii_case(&mailbox)) {
+        return Err(unprocessable(
+            "The Sent folder must differ from the mailbox read (its copies would come back as new mail)",
+        ));
+    }
+    let sent_mailbox = sent_mailbox.map(str::to_owned);
     let reopen_days = form.reopen_days.unwrap_or(30);
     if reopen_days < 0 {
         return Err(unprocessable("reopen_days cannot be negative"));
@@ -219,6 +240,7 @@ async fn settings_from(
         imap: server(form.imap, "IMAP", existing.map(|e| &e.settings.imap))?,
         imap_mailbox: mailbox,
         imap_move_to: move_to,
+        imap_sent_mailbox: sent_mailbox,
         smtp: server(form.smtp, "SMTP", existing.map(|e| &e.settings.smtp))?,
         reopen_days,
         retention_days: form.retention_days,

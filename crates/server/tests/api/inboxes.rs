@@ -213,3 +213,43 @@ async fn tls_certificates_are_verified_unless_the_inbox_opts_out() {
     .await;
     assert_eq!(app.inbox().await["status"]["state"], "idle");
 }
+
+/// 552 ("mailbox full") is retried, not failed: RFC 5321 §4.5.3.1.10, and the policy of
+/// `postdesk_core::delivery::classify_reply` rather than the SMTP library's "every 5xx".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_mailbox_552_is_retried_not_failed() {
+    let app = spawn_app(Db::Sqlite).await;
+    let agent = app.agent("alice").await;
+    app.deliver(&email(
+        "full@customer.test",
+        "carol@customer.test",
+        "Full",
+        "Hi",
+        "",
+    ))
+    .await;
+    let conversation = app.first_queued(&agent).await;
+    app.take(&agent, conversation).await;
+
+    app.smtp.reject_with(Some("552 5.2.2 Mailbox full"));
+    let (status, reply) = app
+        .post(
+            &agent,
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            &json!({ "text": "Answer", "via": "email" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = reply["id"].as_i64().unwrap();
+    let delivery = eventually("the 552 to be recorded", || async {
+        let messages = app.messages(&agent, conversation).await;
+        let delivery = messages.iter().find(|m| m["id"] == id)?["email"]["delivery"].clone();
+        delivery["error"].is_string().then_some(delivery)
+    })
+    .await;
+    assert_eq!(delivery["status"], "queued", "retried later: {delivery}");
+    assert!(
+        delivery["error"].as_str().unwrap().contains("Mailbox full"),
+        "{delivery}"
+    );
+}

@@ -12,6 +12,7 @@ mod inboxes;
 mod logs;
 mod oidc;
 mod restart;
+mod sent_folder;
 mod signin;
 mod smtp_ingress;
 mod two_factor;

@@ -362,6 +362,7 @@ async fn standalone(limits: SmtpLimits) -> Standalone {
             imap: server("imap.invalid"),
             imap_mailbox: "INBOX".into(),
             imap_move_to: None,
+            imap_sent_mailbox: None,
             smtp: server("smtp.invalid"),
             reopen_days: 30,
             retention_days: None,

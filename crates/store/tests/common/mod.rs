@@ -25,6 +25,7 @@ pub fn inbox_settings(email: &str) -> InboxSettings {
         imap: server("imap.example.test", 143),
         imap_mailbox: "INBOX".into(),
         imap_move_to: None,
+        imap_sent_mailbox: None,
         smtp: server("smtp.example.test", 587),
         reopen_days: 30,
         retention_days: None,
