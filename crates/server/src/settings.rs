@@ -69,6 +69,11 @@ pub struct Settings {
     /// their own address and escape sign-in throttling.
     #[arg(long, env = "POSTDESK_TRUST_PROXY", default_value_t = false)]
     pub trust_proxy: bool,
+    /// DNS servers for checking senders (DKIM, SPF, DMARC) of inbound email: addresses with an
+    /// optional port, separated by commas (e.g. 127.0.0.1:5353), or "off" for no checks.
+    /// Default: the system's resolver.
+    #[arg(long, env = "POSTDESK_DNS")]
+    pub dns: Option<String>,
 }
 
 impl Settings {
@@ -92,7 +97,17 @@ impl Settings {
             http_body_timeout_seconds: 60,
             max_event_streams: 8,
             trust_proxy: false,
+            dns: None,
         }
+    }
+
+    /// The DNS servers sender authentication asks.
+    ///
+    /// # Errors
+    /// A message naming `POSTDESK_DNS` and the entry that is not an address.
+    pub fn dns(&self) -> anyhow::Result<crate::sender_auth::Dns> {
+        crate::sender_auth::Dns::parse(self.dns.as_deref().unwrap_or_default())
+            .map_err(anyhow::Error::msg)
     }
 
     /// The database URL, defaulting to SQLite in the data folder.
@@ -138,6 +153,7 @@ impl Settings {
                 "POSTDESK_HTTP_HEADER_TIMEOUT_SECONDS and POSTDESK_HTTP_BODY_TIMEOUT_SECONDS must be at least 1"
             );
         }
+        self.dns()?;
         if self.max_event_streams == 0 {
             anyhow::bail!("POSTDESK_MAX_EVENT_STREAMS must be at least 1");
         }

@@ -70,6 +70,8 @@ pub struct AppState {
     pub streams: limits::StreamCounts,
     /// The clock two-factor codes are checked against (tests move it).
     pub clock: crate::totp::Clock,
+    /// Checks the senders of inbound emails (DKIM, SPF, DMARC).
+    pub sender_auth: crate::sender_auth::Verifier,
 }
 
 /// Every route of the app, each with its access rule.

@@ -11,6 +11,7 @@ mod inbound;
 mod inboxes;
 mod logs;
 mod restart;
+mod sender_auth;
 mod signin;
 mod smtp_ingress;
 mod two_factor;
