@@ -18,9 +18,9 @@ macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $($(#[$vdoc])* $variant),*
+            // The stable text form, also in JSON (`softfail`, not `soft_fail`).
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant),*
         }
 
         impl $name {
@@ -141,5 +141,52 @@ impl Role {
     #[must_use]
     pub fn reads_all(self) -> bool {
         matches!(self, Role::Admin | Role::Manager)
+    }
+}
+
+text_enum!(
+    /// The result of one sender-authentication check (DKIM, SPF or DMARC) of an inbound email,
+    /// in the words of RFC 8601 (Authentication-Results) that `mail-auth` reports.
+    AuthResult, "authentication result" {
+        /// The check passed.
+        Pass = "pass",
+        /// The check failed: the domain says this email is not from it.
+        Fail = "fail",
+        /// SPF: the domain says the sending host is probably not allowed.
+        SoftFail = "softfail",
+        /// SPF: the domain makes no statement about the sending host.
+        Neutral = "neutral",
+        /// Nothing to check: no signature, no SPF record, no DMARC policy, or nothing known of
+        /// the sending host.
+        None = "none",
+        /// A temporary error (a DNS timeout): the check could not be made now.
+        TempError = "temperror",
+        /// A permanent error: a broken record or signature.
+        PermError = "permerror",
+    }
+);
+
+/// The sender-authentication verdicts of one inbound email, computed once when it is processed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderAuth {
+    /// DKIM: the best result of the email's signatures.
+    pub dkim: AuthResult,
+    /// SPF of the MAIL FROM domain (or the HELO name when MAIL FROM is empty).
+    pub spf: AuthResult,
+    /// DMARC of the From domain.
+    pub dmarc: AuthResult,
+    /// The domain of the From address, lowercase (empty when the email has no usable From).
+    pub from_domain: String,
+    /// Whether a passing DKIM signature or SPF check is aligned with the From domain (DMARC's
+    /// identifier alignment, RFC 7489 §3.1).
+    pub aligned: bool,
+}
+
+impl SenderAuth {
+    /// Whether the From address failed DMARC: the warning shown in the conversation and in
+    /// Queued Chats.
+    #[must_use]
+    pub fn dmarc_failed(&self) -> bool {
+        self.dmarc == AuthResult::Fail
     }
 }

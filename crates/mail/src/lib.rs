@@ -31,11 +31,14 @@
 //! - `classify.rs`: auto-reply detection ([`ParsedEmail::auto_reply`]) and a
 //!   first cut of delivery-status (bounce) detection ([`Bounce`]).
 //! - `inspect.rs`: [`inspect`], the JSON behind `postdesk inspect FILE.eml`.
+//! - [`envelope`]: the SMTP client, HELO and MAIL FROM of a stored email, read from its
+//!   `Received` and `Return-Path` fields (for SPF).
 
 mod build;
 mod charset;
 mod cid;
 mod classify;
+pub mod envelope;
 mod guard;
 mod headers;
 mod inspect;

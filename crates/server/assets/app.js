@@ -101,9 +101,14 @@ async function users() {
 // Sidebar: Queued Chats, Chats in Progress, closed search
 
 function convLink(c) {
+  // An email in it has a From that failed DMARC: marked before anyone opens it.
+  const mark = c.dmarc_failed
+    ? h("span", { class: "sender-mark", title: "An email in this conversation failed sender verification (DMARC): it may be forged" }, "Unverified sender")
+    : null;
   return h("li", {},
     h("a", { href: `#/c/${c.id}`, "aria-current": state.current === c.id ? "page" : null, dataset: { id: c.id } },
       h("span", { class: "subject" }, c.subject || "(no subject)"),
+      mark,
       h("span", { class: "who" }, contactLabel(c.contact))));
 }
 
@@ -226,6 +231,17 @@ function authorName(message) {
   return "postdesk";
 }
 
+// The warning on an inbound email whose From failed DMARC: the domain it claims to be from
+// says it did not send it.
+function senderWarning(auth) {
+  const domain = auth.from_domain || "its sender's domain";
+  return h("div", { class: "sender-warning", role: "note" },
+    h("strong", {}, "Sender not verified."),
+    ` This email says it is from ${domain}, but ${domain} does not confirm it sent it `
+      + `(DMARC ${auth.dmarc}; DKIM ${auth.dkim}, SPF ${auth.spf}). It may be forged: `
+      + "be careful with its links, attachments and requests.");
+}
+
 function renderMessage(message, conv) {
   if (message.kind === "system") {
     return h("div", { class: "msg system", dataset: { kind: "system", id: message.id } }, `${message.text} · ${formatTime(message.created_at)}`);
@@ -242,6 +258,8 @@ function renderMessage(message, conv) {
     const rows = [["From", addr(e.from)], ["To", e.to.map(addr).join(", ")]];
     if (e.cc && e.cc.length) rows.push(["Cc", e.cc.map(addr).join(", ")]);
     rows.push(["Subject", e.subject], ["Date", formatTime(e.date || message.created_at)]);
+    if (e.auth) rows.push(["Sender", `DKIM ${e.auth.dkim} · SPF ${e.auth.spf} · DMARC ${e.auth.dmarc}`]);
+    if (e.auth && e.auth.dmarc === "fail") parts.push(senderWarning(e.auth));
     parts.push(h("dl", { class: "headers" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
     parts.push(emailBody(message));
   } else if (message.text) {

@@ -90,12 +90,14 @@ impl Application {
         let first_admin_password =
             ensure_first_admin(&store, settings.admin_password.as_deref()).await?;
         let bus = Bus::new();
+        let sender_auth = crate::sender_auth::Verifier::new(&settings.dns()?)?;
         let readers = Readers::new(ReaderContext {
             store: store.clone(),
             bus: bus.clone(),
             secrets: secrets.clone(),
             poll_interval: settings.poll_interval(),
             limits: settings.limits(),
+            sender_auth: sender_auth.clone(),
         });
         let outbox = Outbox::new(store.clone(), bus.clone(), secrets.clone());
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
@@ -123,6 +125,7 @@ impl Application {
             streams: web::StreamCounts::default(),
             clock: crate::totp::Clock::default(),
             oidc,
+            sender_auth,
         };
         Ok(Self {
             listener,
@@ -186,15 +189,24 @@ impl Application {
         let stop_tx = state.stopping.clone();
         let stop_rx = stop_tx.subscribe();
         // Pick up emails left pending by a crash before any reader starts.
-        if let Err(e) =
-            crate::ingest::process_pending(&state.store, &state.bus, None, state.settings.limits())
-                .await
+        if let Err(e) = crate::ingest::process_pending(
+            &state.store,
+            &state.bus,
+            None,
+            state.settings.limits(),
+            &state.sender_auth,
+        )
+        .await
         {
             tracing::warn!("Processing pending emails at start failed: {e}");
         }
         let smtp = smtp_listener.map(|l| {
             let (store, bus) = (state.store.clone(), state.bus.clone());
-            crate::smtp_ingress::spawn(l, store, bus, state.settings.limits(), stop_rx.clone())
+            let processing = crate::ingest::Processing {
+                limits: state.settings.limits(),
+                sender_auth: state.sender_auth.clone(),
+            };
+            crate::smtp_ingress::spawn(l, store, bus, processing, stop_rx.clone())
         });
         let retention = tokio::spawn(crate::retention::run_until_stopped(
             state.store.clone(),

@@ -13,12 +13,15 @@ use std::time::Duration;
 use postdesk_core::event::Event;
 use postdesk_core::ids::{InboxId, RawEmailId};
 use postdesk_core::model::DeliveryStatus;
+use postdesk_core::model::SenderAuth;
+use postdesk_mail::envelope::Arrival;
 use postdesk_mail::{Mailbox, ParsedEmail};
 use postdesk_store::{
     Addr, IncomingEmail, IngestOutcome, NewAttachment, RawEmail, Store, StoreError,
 };
 
 use crate::bus::Bus;
+use crate::sender_auth::Verifier;
 
 /// Most pending raw emails processed per batch (one database transaction).
 const BATCH: i64 = 200;
@@ -48,6 +51,16 @@ impl Default for Limits {
     }
 }
 
+/// Everything processing needs besides the store and the bus: the limits on one email and the
+/// check of its sender.
+#[derive(Debug, Clone, Default)]
+pub struct Processing {
+    /// Limits on processing one email.
+    pub limits: Limits,
+    /// Checks each email's sender (DKIM, SPF, DMARC) before it is stored.
+    pub sender_auth: Verifier,
+}
+
 /// What one processing pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ProcessReport {
@@ -62,8 +75,8 @@ pub struct ProcessReport {
 }
 
 /// Processes every pending raw email of `inbox` (or of all inboxes), a batch at a time: the
-/// emails of a batch are parsed in parallel, then stored together, and storing one batch
-/// overlaps loading and parsing the next.
+/// emails of a batch are parsed and their senders checked (`sender_auth`) in parallel, then
+/// stored together, and storing one batch overlaps loading, parsing and checking the next.
 ///
 /// # Errors
 /// Only when the database itself fails; per-email problems are quarantined.
@@ -72,10 +85,11 @@ pub async fn process_pending(
     bus: &Bus,
     inbox: Option<InboxId>,
     limits: Limits,
+    sender_auth: &Verifier,
 ) -> Result<ProcessReport, StoreError> {
     let mut report = ProcessReport::default();
     let mut after: Option<RawEmailId> = None;
-    let mut current = load_and_parse(store, inbox, None, limits).await?;
+    let mut current = load_and_parse(store, inbox, None, limits, sender_auth).await?;
     loop {
         let Some(last) = current.last().map(|p| p.id) else {
             if after.is_none() {
@@ -84,25 +98,27 @@ pub async fn process_pending(
             // One more pass from the start, for emails that became pending behind the cursor
             // (a reprocess request, or a PostgreSQL row committed late by another writer).
             after = None;
-            current = load_and_parse(store, inbox, None, limits).await?;
+            current = load_and_parse(store, inbox, None, limits, sender_auth).await?;
             continue;
         };
         after = Some(last);
         let (stored, next) = tokio::join!(
             store_parsed(store, bus, current, limits, &mut report),
-            load_and_parse(store, inbox, after, limits)
+            load_and_parse(store, inbox, after, limits, sender_auth)
         );
         stored?;
         current = next?;
     }
 }
 
-/// The next batch of pending emails after `after`, parsed in parallel, in order.
+/// The next batch of pending emails after `after`, parsed and their senders checked in
+/// parallel, in order.
 async fn load_and_parse(
     store: &Store,
     inbox: Option<InboxId>,
     after: Option<RawEmailId>,
     limits: Limits,
+    sender_auth: &Verifier,
 ) -> Result<Vec<Parsed>, StoreError> {
     use futures::StreamExt as _;
     let started = std::time::Instant::now();
@@ -118,6 +134,7 @@ async fn load_and_parse(
             id,
             inbox_id,
             bytes,
+            via_smtp,
         } = raw;
         let size = bytes.len();
         let too_large = size > limits.max_email_bytes;
@@ -127,15 +144,37 @@ async fn load_and_parse(
         } else {
             bytes
         };
-        Parsed {
+        let (input, parsed) = parse_limited(input, limits).await;
+        let parsed = Parsed {
             id,
             inbox_id,
             size,
             too_large,
-            parsed: parse_limited(input, limits).await,
-        }
+            parsed,
+            auth: None,
+        };
+        // Only a whole email can be checked (DKIM hashes the body), and only a parsed one is
+        // stored as a message.
+        let arrival = if via_smtp {
+            Arrival::SmtpIngress
+        } else {
+            Arrival::Imap
+        };
+        (
+            parsed,
+            (!too_large && sender_auth.is_on()).then_some((input, arrival)),
+        )
     }))
     .buffered(parallel)
+    // Checking senders waits on DNS, not on a core: many at once, in a stage of its own so a
+    // slow DNS server never holds up parsing.
+    .map(|(mut parsed, check)| async move {
+        if let (Some((bytes, arrival)), Ok(_)) = (check, &parsed.parsed) {
+            parsed.auth = sender_auth.verify(&bytes, arrival).await;
+        }
+        parsed
+    })
+    .buffered(crate::sender_auth::PARALLEL_CHECKS)
     .collect()
     .await;
     if !parsed.is_empty() {
@@ -156,6 +195,8 @@ struct Parsed {
     size: usize,
     too_large: bool,
     parsed: Result<ParsedEmail, String>,
+    /// The sender's DKIM, SPF and DMARC verdicts, when checked.
+    auth: Option<SenderAuth>,
 }
 
 /// Stores a parsed batch: quarantines what failed, records bounces, adds the rest to their
@@ -219,17 +260,24 @@ async fn store_parsed(
     Ok(())
 }
 
-/// Parses off the async threads, within the time limit.
-async fn parse_limited(bytes: Vec<u8>, limits: Limits) -> Result<ParsedEmail, String> {
-    let parsing = tokio::task::spawn_blocking(move || postdesk_mail::parse(&bytes));
+/// Parses off the async threads, within the time limit; gives the bytes back when parsing
+/// finished (for checking the sender), else none.
+async fn parse_limited(bytes: Vec<u8>, limits: Limits) -> (Vec<u8>, Result<ParsedEmail, String>) {
+    let parsing = tokio::task::spawn_blocking(move || {
+        let parsed = postdesk_mail::parse(&bytes);
+        (bytes, parsed)
+    });
     match tokio::time::timeout(limits.timeout, parsing).await {
-        Err(_) => Err(format!(
-            "Processing took longer than {} s",
-            limits.timeout.as_secs()
-        )),
-        Ok(Err(e)) => Err(format!("Parsing the email crashed: {e}")),
-        Ok(Ok(Err(e))) => Err(format!("Cannot parse the email: {e}")),
-        Ok(Ok(Ok(parsed))) => Ok(parsed),
+        Err(_) => (
+            Vec::new(),
+            Err(format!(
+                "Processing took longer than {} s",
+                limits.timeout.as_secs()
+            )),
+        ),
+        Ok(Err(e)) => (Vec::new(), Err(format!("Parsing the email crashed: {e}"))),
+        Ok(Ok((bytes, Err(e)))) => (bytes, Err(format!("Cannot parse the email: {e}"))),
+        Ok(Ok((bytes, Ok(parsed)))) => (bytes, Ok(parsed)),
     }
 }
 
@@ -275,6 +323,7 @@ async fn prepare(
         size,
         too_large,
         parsed,
+        auth,
     } = one;
     let parsed = match parsed {
         Ok(parsed) => parsed,
@@ -313,7 +362,7 @@ async fn prepare(
     }
 
     let mut email = match to_incoming(parsed) {
-        Ok(email) => email,
+        Ok(email) => IncomingEmail { auth, ..email },
         Err(reason) => {
             quarantine(store, id, &reason, report).await?;
             return Ok(None);
@@ -388,6 +437,7 @@ fn to_incoming(p: ParsedEmail) -> Result<IncomingEmail, String> {
             .collect(),
         auto_reply,
         attach_original: false,
+        auth: None,
     })
 }
 
@@ -403,7 +453,7 @@ mod tests {
             max_email_bytes: usize::MAX,
             timeout: Duration::ZERO,
         };
-        let error = parse_limited(raw, limits).await.unwrap_err();
+        let error = parse_limited(raw, limits).await.1.unwrap_err();
         assert_eq!(error, "Processing took longer than 0 s");
     }
 

@@ -9,6 +9,7 @@
 //! - [`password`]: argon2id password hashing and login tokens.
 //! - [`bus`]: the in-process event bus behind Server-Sent Events.
 //! - [`ingest`]: raw email -> parsed -> conversation, with quarantine.
+//! - [`sender_auth`]: the DKIM, SPF and DMARC verdicts of inbound emails (mail-auth, DNS).
 //! - [`imap`]: one supervised reader per inbox (sync, IDLE, reconnect with backoff).
 //! - [`outbox`]: composing emails and the worker that sends them over SMTP.
 //! - [`retention`]: the hourly sweep that deletes closed conversations past their inbox's
@@ -29,6 +30,7 @@ pub mod password;
 pub mod redact;
 pub mod retention;
 pub mod secrets;
+pub mod sender_auth;
 pub mod serve;
 pub mod settings;
 pub mod smtp_ingress;

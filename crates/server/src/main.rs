@@ -32,10 +32,15 @@ enum Commands {
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Parse an email file and print what postdesk sees in it, as JSON.
+    /// Parse an email file and print what postdesk sees in it, as JSON, with its sender's DKIM,
+    /// SPF and DMARC verdicts checked against DNS now (`temperror` when DNS does not answer).
     Inspect {
         /// The .eml file ("-" for standard input).
         file: PathBuf,
+        /// DNS servers for the sender checks, as for `serve` (e.g. 127.0.0.1:5353), or "off".
+        /// Default: the system's resolver.
+        #[arg(long, env = "POSTDESK_DNS")]
+        dns: Option<String>,
     },
 }
 
@@ -123,7 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Commands::Inspect { file } => {
+        Commands::Inspect { file, dns } => {
             let bytes = if file.as_os_str() == "-" {
                 let mut buf = Vec::new();
                 std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
@@ -131,11 +136,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 std::fs::read(&file).with_context(|| format!("Cannot read {}", file.display()))?
             };
-            let json = postdesk_mail::inspect(&bytes);
+            let mut json = postdesk_mail::inspect(&bytes);
+            let dns = postdesk::sender_auth::Dns::parse(dns.as_deref().unwrap_or_default())
+                .map_err(anyhow::Error::msg)?;
+            if let Some(fields) = json.as_object_mut()
+                && !fields.contains_key("error")
+            {
+                fields.insert(
+                    "auth".to_owned(),
+                    serde_json::to_value(inspect_sender(&dns, &bytes).await)?,
+                );
+            }
             let mut out = std::io::stdout().lock();
             serde_json::to_writer_pretty(&mut out, &json)?;
             writeln!(out)?;
             Ok(())
+        }
+    }
+}
+
+/// The sender verdicts of a saved email, read as if fetched over IMAP (its trace fields are the
+/// receiving server's). DNS that cannot even be set up gives `temperror`, as a DNS server that
+/// does not answer does: inspecting never fails on it.
+async fn inspect_sender(
+    dns: &postdesk::sender_auth::Dns,
+    bytes: &[u8],
+) -> Option<postdesk_core::model::SenderAuth> {
+    use postdesk_core::model::{AuthResult, SenderAuth};
+    use postdesk_mail::envelope::Arrival;
+    match postdesk::sender_auth::Verifier::new(dns) {
+        Ok(verifier) => verifier.verify(bytes, Arrival::Imap).await,
+        Err(e) => {
+            eprintln!("postdesk: {e:#}");
+            Some(SenderAuth {
+                dkim: AuthResult::TempError,
+                spf: AuthResult::TempError,
+                dmarc: AuthResult::TempError,
+                from_domain: String::new(),
+                aligned: false,
+            })
         }
     }
 }

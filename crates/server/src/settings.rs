@@ -95,6 +95,11 @@ pub struct Settings {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub oidc_create_users: bool,
+    /// DNS servers for checking senders (DKIM, SPF, DMARC) of inbound email: addresses with an
+    /// optional port, separated by commas (e.g. 127.0.0.1:5353), or "off" for no checks.
+    /// Default: the system's resolver.
+    #[arg(long, env = "POSTDESK_DNS")]
+    pub dns: Option<String>,
 }
 
 /// The claim [`Settings::oidc_role_claim`] names by default.
@@ -129,7 +134,17 @@ impl Settings {
             oidc_client_secret: None,
             oidc_role_claim: DEFAULT_ROLE_CLAIM.to_owned(),
             oidc_create_users: true,
+            dns: None,
         }
+    }
+
+    /// The DNS servers sender authentication asks.
+    ///
+    /// # Errors
+    /// A message naming `POSTDESK_DNS` and the entry that is not an address.
+    pub fn dns(&self) -> anyhow::Result<crate::sender_auth::Dns> {
+        crate::sender_auth::Dns::parse(self.dns.as_deref().unwrap_or_default())
+            .map_err(anyhow::Error::msg)
     }
 
     /// Whether single sign-on is configured (issuer, client id and secret are all set;
@@ -197,6 +212,7 @@ impl Settings {
                 "POSTDESK_HTTP_HEADER_TIMEOUT_SECONDS and POSTDESK_HTTP_BODY_TIMEOUT_SECONDS must be at least 1"
             );
         }
+        self.dns()?;
         if self.max_event_streams == 0 {
             anyhow::bail!("POSTDESK_MAX_EVENT_STREAMS must be at least 1");
         }

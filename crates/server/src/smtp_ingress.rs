@@ -139,8 +139,8 @@ struct Inner {
     /// Inboxes with newly stored emails, for the processing task.
     stored: Mutex<BTreeSet<InboxId>>,
     wake: Notify,
-    /// The limits of processing one email.
-    processing: crate::ingest::Limits,
+    /// The limits of processing one email, and the check of its sender.
+    processing: crate::ingest::Processing,
 }
 
 /// Serves SMTP on `listener` until `stop` turns true, in a task of its own.
@@ -148,7 +148,7 @@ pub fn spawn(
     listener: TcpListener,
     store: Store,
     bus: Bus,
-    processing: crate::ingest::Limits,
+    processing: crate::ingest::Processing,
     stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let ingress = SmtpIngress::new(store, bus, processing, SmtpLimits::default());
@@ -167,7 +167,7 @@ impl SmtpIngress {
     pub fn new(
         store: Store,
         bus: Bus,
-        processing: crate::ingest::Limits,
+        processing: crate::ingest::Processing,
         limits: SmtpLimits,
     ) -> Self {
         let memory_steps = (limits.memory_budget_bytes / MEMORY_STEP).max(1);
@@ -302,7 +302,8 @@ impl SmtpIngress {
                     &self.inner.store,
                     &self.inner.bus,
                     Some(inbox),
-                    self.inner.processing,
+                    self.inner.processing.limits,
+                    &self.inner.processing.sender_auth,
                 )
                 .await
                 {

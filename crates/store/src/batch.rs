@@ -679,9 +679,9 @@ async fn insert_messages(
         let sql = format!(
             "INSERT INTO messages (conversation_id, inbox_id, kind, author_contact_id, text, html, message_id,
                 in_reply_to, refs, from_json, to_json, cc_json, subject, email_date, thread_reason, raw_email_id, created_at,
-                content_hash)
+                content_hash, auth_dkim, auth_spf, auth_dmarc, auth_from_domain, auth_aligned)
              VALUES {} RETURNING id, raw_email_id",
-            p.values(1, chunk.len(), 18)
+            p.values(1, chunk.len(), 23)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for row in chunk {
@@ -704,7 +704,12 @@ async fn insert_messages(
                 .bind(row.reason.as_str())
                 .bind(row.raw.0)
                 .bind(now)
-                .bind(row.content_hash);
+                .bind(row.content_hash)
+                .bind(e.auth.as_ref().map(|a| a.dkim.as_str()))
+                .bind(e.auth.as_ref().map(|a| a.spf.as_str()))
+                .bind(e.auth.as_ref().map(|a| a.dmarc.as_str()))
+                .bind(e.auth.as_ref().map(|a| a.from_domain.as_str()))
+                .bind(e.auth.as_ref().map(|a| i64::from(a.aligned)));
         }
         for row in query.fetch_all(&mut *tx).await? {
             ids.insert(

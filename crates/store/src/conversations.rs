@@ -6,7 +6,9 @@ use postdesk_core::access::{ConversationScope, ListScope};
 use postdesk_core::ids::{
     AttachmentId, ContactId, ConversationId, DepartmentId, InboxId, MessageId, UserId,
 };
-use postdesk_core::model::{ConversationStatus, DeliveryStatus, MessageKind};
+use postdesk_core::model::{
+    AuthResult, ConversationStatus, DeliveryStatus, MessageKind, SenderAuth,
+};
 use sqlx::Row as _;
 
 use crate::batch::{Placeholders, insert_attachments};
@@ -55,7 +57,9 @@ impl From<sqlx::Error> for TakeError {
 }
 
 pub(crate) const CONVERSATION_SELECT: &str = "SELECT c.id, c.inbox_id, c.subject, c.status, c.assignee_id, c.created_at,
-        c.updated_at, c.last_message_at, c.closed_at, c.follows_id, i.department_id, k.id AS contact_id, k.email AS contact_email, k.name AS contact_name
+        c.updated_at, c.last_message_at, c.closed_at, c.follows_id, i.department_id, k.id AS contact_id, k.email AS contact_email, k.name AS contact_name,
+        CAST(CASE WHEN EXISTS (SELECT 1 FROM messages d WHERE d.conversation_id = c.id AND d.auth_dmarc = 'fail')
+            THEN 1 ELSE 0 END AS BIGINT) AS dmarc_failed
     FROM conversations c JOIN contacts k ON k.id = c.contact_id JOIN inboxes i ON i.id = c.inbox_id";
 
 pub(crate) fn conversation_from_row(row: &sqlx::any::AnyRow) -> Result<Conversation> {
@@ -82,7 +86,33 @@ pub(crate) fn conversation_from_row(row: &sqlx::any::AnyRow) -> Result<Conversat
         follows_id: row
             .try_get::<Option<i64>, _>("follows_id")?
             .map(ConversationId),
+        dmarc_failed: row.try_get::<i64, _>("dmarc_failed")? != 0,
     })
+}
+
+/// The sender-authentication verdicts stored with an inbound email, if it was checked.
+fn sender_auth_from_row(row: &sqlx::any::AnyRow) -> Result<Option<SenderAuth>> {
+    let result = |column: &str| -> Result<Option<AuthResult>> {
+        row.try_get::<Option<String>, _>(column)?
+            .map(|text| AuthResult::parse(&text).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    };
+    let (Some(dkim), Some(spf), Some(dmarc)) = (
+        result("auth_dkim")?,
+        result("auth_spf")?,
+        result("auth_dmarc")?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(Some(SenderAuth {
+        dkim,
+        spf,
+        dmarc,
+        from_domain: row
+            .try_get::<Option<String>, _>("auth_from_domain")?
+            .unwrap_or_default(),
+        aligned: row.try_get::<Option<i64>, _>("auth_aligned")?.unwrap_or(0) != 0,
+    }))
 }
 
 fn attachment_from_row(row: &sqlx::any::AnyRow) -> Result<Attachment> {
@@ -150,6 +180,7 @@ fn message_from_row(row: &sqlx::any::AnyRow) -> Result<Message> {
                 date: row.try_get("email_date")?,
                 thread_reason: row.try_get("thread_reason")?,
                 delivery,
+                auth: sender_auth_from_row(row)?,
             })
         }
         _ => None,

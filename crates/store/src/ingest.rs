@@ -10,6 +10,7 @@
 //! next one goes on.
 
 use postdesk_core::ids::{ConversationId, InboxId, MessageId, RawEmailId};
+use postdesk_core::model::SenderAuth;
 use sqlx::Row as _;
 
 use crate::records::{Addr, QuarantinedEmail, RawEmail};
@@ -72,6 +73,8 @@ pub struct IncomingEmail {
     /// Attach the raw email itself as `original.eml` (for an email too large to parse; the
     /// bytes are shared with the raw copy, not duplicated).
     pub attach_original: bool,
+    /// DKIM, SPF and DMARC verdicts (none: not checked).
+    pub auth: Option<SenderAuth>,
 }
 
 impl IncomingEmail {
@@ -125,6 +128,7 @@ fn raw_from_row(row: &sqlx::any::AnyRow) -> Result<RawEmail> {
         id: RawEmailId(row.try_get("id")?),
         inbox_id: InboxId(row.try_get("inbox_id")?),
         bytes: row.try_get("bytes")?,
+        via_smtp: row.try_get::<String, _>("mailbox")? == crate::received::SMTP_MAILBOX,
     })
 }
 
@@ -287,7 +291,7 @@ impl Store {
         let mut raws = Vec::with_capacity(ids.len() + large.len());
         if !ids.is_empty() {
             let sql = format!(
-                "SELECT r.id, r.inbox_id, b.bytes FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256
+                "SELECT r.id, r.inbox_id, r.mailbox, b.bytes FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256
                  WHERE r.id IN ({}) ORDER BY r.id",
                 crate::batch::Placeholders(self.backend).list(1, ids.len())
             );
@@ -314,7 +318,7 @@ impl Store {
     /// three or four times over.
     async fn raw_in_pieces(&self, id: RawEmailId) -> Result<Option<RawEmail>> {
         let Some(row) = sqlx::query(
-            "SELECT r.inbox_id, r.sha256, b.size FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256 WHERE r.id = $1",
+            "SELECT r.inbox_id, r.mailbox, r.sha256, b.size FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256 WHERE r.id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -323,6 +327,7 @@ impl Store {
             return Ok(None);
         };
         let inbox_id = InboxId(row.try_get("inbox_id")?);
+        let via_smtp = row.try_get::<String, _>("mailbox")? == crate::received::SMTP_MAILBOX;
         let sha: String = row.try_get("sha256")?;
         let size: i64 = row.try_get("size")?;
         let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
@@ -349,13 +354,14 @@ impl Store {
             id,
             inbox_id,
             bytes,
+            via_smtp,
         }))
     }
 
     /// The bytes of a raw email.
     pub async fn find_raw(&self, id: RawEmailId) -> Result<Option<RawEmail>> {
         let row = sqlx::query(
-            "SELECT r.id, r.inbox_id, b.bytes FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256 WHERE r.id = $1",
+            "SELECT r.id, r.inbox_id, r.mailbox, b.bytes FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256 WHERE r.id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)

@@ -13,7 +13,7 @@ use crate::batch::{Blob, Placeholders, put_blobs};
 use crate::{Result, Store, StoreError, now_ms, sha256_hex};
 
 /// The `mailbox` of raw emails received over SMTP.
-const SMTP_MAILBOX: &str = "@smtp";
+pub(crate) const SMTP_MAILBOX: &str = "@smtp";
 
 /// How many times a numbering clash with a concurrent writer is retried. Only PostgreSQL can
 /// clash (two transactions reading the same highest number); SQLite's `BEGIN IMMEDIATE`

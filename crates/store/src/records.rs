@@ -4,7 +4,7 @@ use postdesk_core::ids::{
     AttachmentId, ContactId, ConversationId, InboxId, MessageId, RawEmailId, UserId,
 };
 use postdesk_core::model::{
-    ConversationStatus, DeliveryStatus, InboxState, MessageKind, Role, Security,
+    ConversationStatus, DeliveryStatus, InboxState, MessageKind, Role, Security, SenderAuth,
 };
 use serde::{Deserialize, Serialize};
 
@@ -171,6 +171,8 @@ pub struct Conversation {
     /// The closed conversation this one follows up on (an email that arrived after the
     /// inbox's reopen window).
     pub follows_id: Option<ConversationId>,
+    /// An email of the contact in it has a From that failed DMARC (the mark in Queued Chats).
+    pub dmarc_failed: bool,
 }
 
 /// A mailbox as in an email header.
@@ -214,6 +216,9 @@ pub struct EmailMeta {
     pub thread_reason: Option<String>,
     /// Delivery, for outgoing emails.
     pub delivery: Option<Delivery>,
+    /// DKIM, SPF and DMARC verdicts, for inbound emails (none for emails processed before
+    /// they were checked).
+    pub auth: Option<SenderAuth>,
 }
 
 /// A file on a message.
@@ -297,6 +302,9 @@ pub struct RawEmail {
     pub inbox_id: InboxId,
     /// Its bytes, exactly as fetched.
     pub bytes: Vec<u8>,
+    /// Received by postdesk's own SMTP ingress (not fetched over IMAP): its topmost
+    /// `Received` and `Return-Path` fields are postdesk's own.
+    pub via_smtp: bool,
 }
 
 /// A quarantined raw email, for admins.

@@ -92,6 +92,8 @@ contract!(
     a_contacts_export_holds_their_conversations_messages_and_raw_emails,
     deleting_a_contact_removes_all_of_theirs_and_keeps_bytes_another_contact_shares,
     retention_deletes_only_closed_conversations_older_than_their_inboxs_period,
+    sender_auth_verdicts_round_trip_and_a_dmarc_failure_marks_the_conversation,
+    emails_received_over_smtp_are_told_apart_from_fetched_ones,
 );
 
 // Fixture builders (Arrange helpers).
@@ -153,6 +155,7 @@ fn incoming(message_id: &str, from: &str, subject: &str) -> IncomingEmail {
         attachments: vec![],
         auto_reply: false,
         attach_original: false,
+        auth: None,
     }
 }
 
@@ -2365,4 +2368,119 @@ async fn retention_deletes_only_closed_conversations_older_than_their_inboxs_per
             .is_empty(),
         "nothing more has expired"
     );
+}
+
+async fn sender_auth_verdicts_round_trip_and_a_dmarc_failure_marks_the_conversation(store: Store) {
+    use postdesk_core::model::{AuthResult, SenderAuth};
+    // Arrange: one conversation whose email passed, one whose email failed DMARC, and one
+    // whose email was not checked.
+    let inbox = support_inbox(&store).await;
+    let passed = SenderAuth {
+        spf: AuthResult::SoftFail,
+        ..passed_like("good.test")
+    };
+    let spoofed = SenderAuth {
+        dkim: AuthResult::Fail,
+        spf: AuthResult::TempError,
+        dmarc: AuthResult::Fail,
+        from_domain: "bank.test".into(),
+        aligned: false,
+    };
+    let good = incoming("good@good.test", "ann@good.test", "Hello");
+    let good = checked(&store, inbox, 1, Some(passed.clone()), good).await;
+    let bad = incoming("bad@bank.test", "ceo@bank.test", "Wire money");
+    let bad = checked(&store, inbox, 2, Some(spoofed.clone()), bad).await;
+    let unchecked = incoming("old@x.test", "old@x.test", "Old");
+    let unchecked = checked(&store, inbox, 3, None, unchecked).await;
+
+    // Act
+    let auth_of = |id| {
+        let store = store.clone();
+        async move {
+            store.list_messages(id).await.unwrap()[0]
+                .email
+                .clone()
+                .unwrap()
+                .auth
+        }
+    };
+    let (good_auth, bad_auth, unchecked_auth) = (
+        auth_of(good).await,
+        auth_of(bad).await,
+        auth_of(unchecked).await,
+    );
+    let queued = store
+        .list_conversations(&ConversationFilter {
+            status: Some(ConversationStatus::Queued),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(good_auth, Some(passed), "a passing email's verdicts");
+    assert_eq!(bad_auth, Some(spoofed), "a failing email's verdicts");
+    assert_eq!(unchecked_auth, None, "an unchecked email has none");
+    let marked: Vec<(ConversationId, bool)> =
+        queued.iter().map(|c| (c.id, c.dmarc_failed)).collect();
+    assert!(marked.contains(&(good, false)), "{marked:?}");
+    assert!(marked.contains(&(bad, true)), "{marked:?}");
+    assert!(marked.contains(&(unchecked, false)), "{marked:?}");
+    let one = store.find_conversation(bad).await.unwrap().unwrap();
+    assert!(one.dmarc_failed, "the conversation itself carries the mark");
+
+    // A later passing email from the same contact does not clear it: the spoofed one is
+    // still in the conversation.
+    let later = IncomingEmail {
+        in_reply_to: Some("bad@bank.test".into()),
+        ..incoming("later@bank.test", "ceo@bank.test", "Re: Wire money")
+    };
+    let later = checked(&store, inbox, 4, Some(passed_like("bank.test")), later).await;
+    assert_eq!(later, bad, "threads into the same conversation");
+    let after = store.find_conversation(bad).await.unwrap().unwrap();
+    assert!(after.dmarc_failed, "still marked");
+}
+
+/// Delivers `email` with the sender verdicts `auth` as UID `uid`; its conversation.
+async fn checked(
+    store: &Store,
+    inbox: postdesk_core::ids::InboxId,
+    uid: u32,
+    auth: Option<postdesk_core::model::SenderAuth>,
+    email: IncomingEmail,
+) -> ConversationId {
+    added(&deliver(store, inbox, uid, &IncomingEmail { auth, ..email }).await).0
+}
+
+fn passed_like(domain: &str) -> postdesk_core::model::SenderAuth {
+    use postdesk_core::model::{AuthResult, SenderAuth};
+    SenderAuth {
+        dkim: AuthResult::Pass,
+        spf: AuthResult::Pass,
+        dmarc: AuthResult::Pass,
+        from_domain: domain.into(),
+        aligned: true,
+    }
+}
+
+async fn emails_received_over_smtp_are_told_apart_from_fetched_ones(store: Store) {
+    // Arrange
+    let inbox = support_inbox(&store).await;
+    store_raws(&store, inbox, 7, 1, vec![b"fetched".to_vec()]).await;
+    let over_smtp = store.store_received(inbox, b"received").await.unwrap();
+
+    // Act
+    let pending = store.pending_raw(Some(inbox), 10).await.unwrap();
+    let found = store.find_raw(over_smtp).await.unwrap().unwrap();
+
+    // Assert
+    let seen: Vec<(&[u8], bool)> = pending
+        .iter()
+        .map(|r| (r.bytes.as_slice(), r.via_smtp))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(&b"fetched"[..], false), (&b"received"[..], true)]
+    );
+    assert!(found.via_smtp);
 }

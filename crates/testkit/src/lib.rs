@@ -8,6 +8,8 @@
 //! - [`SmtpCapture`]: an aiosmtpd (Python) SMTP server that stores exactly the bytes it
 //!   receives, and can be told to reject with a given reply line.
 //! - [`PgDatabase`]: a fresh, uniquely named PostgreSQL database per test.
+//! - [`DnsServer`]: a dnsmasq DNS server serving the TXT records a test publishes (DKIM
+//!   keys, SPF, DMARC).
 //! - [`OidcProvider`]: a real OpenID Connect provider (panva's `oidc-provider` on Node.js)
 //!   with configured clients and users, and a scripted browser sign-in.
 //!
@@ -18,21 +20,24 @@
 //! - `dovecot.rs`: [`Dovecot`], config generation, process lifecycle, IMAP APPEND and LMTP helpers.
 //! - `smtp.rs`: [`SmtpCapture`], [`CapturedMail`]; the embedded `smtp_capture.py` server.
 //! - `postgres.rs`: [`PgDatabase`].
+//! - `dns.rs`: [`DnsServer`] (dnsmasq).
 //! - `oidc.rs`: [`OidcProvider`], [`oidc::OidcConfig`]; runs `tests/oidc/provider.mjs`.
 //! - `process.rs` (private): signals, log tails, readiness probes shared by the above.
 //!
 //! # What the machine needs
-//! `dovecot` (Debian: `dovecot-imapd dovecot-lmtpd`), `openssl`, `python3` with `aiosmtpd`,
+//! `dovecot` (Debian: `dovecot-imapd dovecot-lmtpd`), `dnsmasq` (Debian: `dnsmasq-base`), `openssl`, `python3` with `aiosmtpd`,
 //! and a PostgreSQL server on `127.0.0.1:5432` with trust auth for user `postgres`
 //! (or `POSTDESK_TEST_PG_URL`), and `node` (or `POSTDESK_NODE`) with `npm ci` done in
 //! `tests/oidc`. `scripts/test` installs and starts all of them.
 
+pub mod dns;
 pub mod dovecot;
 pub mod oidc;
 pub mod postgres;
 mod process;
 pub mod smtp;
 
+pub use dns::DnsServer;
 pub use dovecot::Dovecot;
 pub use oidc::OidcProvider;
 pub use postgres::PgDatabase;

@@ -57,6 +57,8 @@ pub struct ReaderContext {
     pub poll_interval: Duration,
     /// Limits on processing one email.
     pub limits: crate::ingest::Limits,
+    /// Checks the senders of the emails read.
+    pub sender_auth: crate::sender_auth::Verifier,
 }
 
 struct Running {

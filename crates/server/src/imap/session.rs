@@ -433,7 +433,14 @@ async fn sync(
         loop {
             let last = fetched_all.load(std::sync::atomic::Ordering::Acquire);
             // Also picks up emails left pending by an earlier crash or a reprocess request.
-            ingest::process_pending(&ctx.store, &ctx.bus, Some(inbox), ctx.limits).await?;
+            ingest::process_pending(
+                &ctx.store,
+                &ctx.bus,
+                Some(inbox),
+                ctx.limits,
+                &ctx.sender_auth,
+            )
+            .await?;
             if last {
                 return Ok::<(), anyhow::Error>(());
             }

@@ -64,6 +64,7 @@ pub(super) fn conversation_json(c: &Conversation) -> Value {
         "last_message_at": time(c.last_message_at),
         "closed_at": c.closed_at.map(time),
         "follows_id": c.follows_id,
+        "dmarc_failed": c.dmarc_failed,
     })
 }
 
@@ -87,6 +88,8 @@ fn message_json_with_history(m: &Message, ours: &[&str]) -> Value {
             "date": e.date.map(time),
             "thread_reason": e.thread_reason,
             "delivery": e.delivery,
+            // DKIM, SPF and DMARC of an inbound email; null when not checked.
+            "auth": e.auth,
         })
     });
     let attachments: Vec<Value> = m

@@ -372,6 +372,7 @@ async fn reprocess(
         &state.bus,
         Some(raw.inbox_id),
         state.settings.limits(),
+        &state.sender_auth,
     )
     .await?;
     Ok(Json(

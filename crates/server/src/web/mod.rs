@@ -74,6 +74,8 @@ pub struct AppState {
     pub clock: crate::totp::Clock,
     /// Single sign-on (OpenID Connect), when configured.
     pub oidc: Option<std::sync::Arc<Oidc>>,
+    /// Checks the senders of inbound emails (DKIM, SPF, DMARC).
+    pub sender_auth: crate::sender_auth::Verifier,
 }
 
 /// Every route of the app, each with its access rule.

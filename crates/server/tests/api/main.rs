@@ -13,6 +13,7 @@ mod logs;
 mod oidc;
 mod restart;
 mod sent_folder;
+mod sender_auth;
 mod signin;
 mod smtp_ingress;
 mod two_factor;
