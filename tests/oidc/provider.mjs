@@ -16,7 +16,13 @@
 //     "users": [{
 //       "sub": "ana", "email": "ana@example.test", "email_verified": true, "name": "Ana",
 //       "postdesk_role": "agent", "groups": ["support"], "password": "..."
-//     }]
+//     }],
+//     "access_token_ttl_secs": 3600,      // lifetime of access tokens (default 3600)
+//     "refresh_token_ttl_secs": 86400,    // lifetime of refresh tokens (default 86400)
+//     "introspection_client": {           // optional: a client that may only introspect
+//       "client_id": "dovecot", "client_secret": "..."   // (e.g. an IMAP server)
+//     },
+//     "admin_token": "..."                // optional: enables POST /testkit/revoke-grants
 //   }
 //
 // What it serves on http://127.0.0.1:PORT (the issuer, no path):
@@ -25,6 +31,21 @@
 //   clients, client_secret_basic or client_secret_post at /token;
 // - scopes openid, email (email, email_verified), profile (name); postdesk_role and groups
 //   come with openid itself; all of them are in the ID token too (conformIdTokenClaims off);
+// - mailbox OAuth2 (what Gmail / Microsoft 365 do for IMAP and SMTP): scope `mail` (like
+//   Google's https://mail.google.com/); a refresh token comes with every code exchange whose
+//   granted scopes include `mail` or `offline_access` (the library keeps `offline_access` only
+//   with prompt=consent, as OpenID Connect Core says). Refresh tokens are rotated on every
+//   use; presenting a used one again is refused (invalid_grant) AND revokes the whole grant
+//   (reuse detection, OAuth 2.0 Security BCP), so the newest refresh token dies with it;
+// - /token/introspection (RFC 7662; any registered client may introspect any token): an
+//   active access token answers {active: true, sub, client_id, scope, exp, iat, iss,
+//   token_type, username}, `username` being the account's email (the mailbox name);
+//   anything else answers {active: false};
+// - /token/revocation (RFC 7009; a client revokes its own tokens): revoking a refresh or
+//   access token revokes the whole grant (every token issued under it);
+// - POST /testkit/revoke-grants (form `account` = sub or email, header
+//   `Authorization: Bearer <admin_token>`): revokes every grant of that account, as when
+//   the user removes the app's access or an admin resets them; answers {revoked: N};
 // - GET /interaction/:uid: a login form (fields `login` = email or sub, `password`);
 //   POST /interaction/:uid: checks them, then finishes the login. Consent is always granted
 //   (loadExistingGrant below), so no consent page is ever shown.
@@ -57,6 +78,12 @@ function readConfig() {
 
 const config = readConfig();
 const users = config.users;
+const accessTokenTtl = Number(config.access_token_ttl_secs ?? 3600);
+const refreshTokenTtl = Number(config.refresh_token_ttl_secs ?? 86400);
+/** The scope for mailbox access (IMAP/SMTP), like Google's https://mail.google.com/. */
+const MAIL_SCOPE = "mail";
+/** accountId -> Set of grant ids, to revoke them all at once (POST /testkit/revoke-grants). */
+const grantsByAccount = new Map();
 
 /** The user whose email (case-insensitive) or sub is `login`. */
 function findUser(login) {
@@ -121,17 +148,31 @@ server.listen(Number(config.port ?? 0), "127.0.0.1", () => {
   const signingKey = { ...privateKey.export({ format: "jwk" }), kid: "postdesk-test-rs256", alg: "RS256", use: "sig" };
 
   const provider = new Provider(issuer, {
-    clients: config.clients.map((c) => ({
-      client_id: c.client_id,
-      client_secret: c.client_secret,
-      redirect_uris: c.redirect_uris,
-      // The library accepts client_secret_post as well for a client_secret_basic client.
-      token_endpoint_auth_method: "client_secret_basic",
-      grant_types: ["authorization_code"],
-      response_types: ["code"],
-    })),
+    clients: [
+      ...config.clients.map((c) => ({
+        client_id: c.client_id,
+        client_secret: c.client_secret,
+        redirect_uris: c.redirect_uris,
+        // The library accepts client_secret_post as well for a client_secret_basic client.
+        token_endpoint_auth_method: "client_secret_basic",
+        grant_types: ["authorization_code", "refresh_token"],
+        response_types: ["code"],
+      })),
+      // A resource server (e.g. Dovecot): no flows of its own, only introspection.
+      ...(config.introspection_client
+        ? [{
+          client_id: config.introspection_client.client_id,
+          client_secret: config.introspection_client.client_secret,
+          redirect_uris: [],
+          token_endpoint_auth_method: "client_secret_basic",
+          grant_types: [],
+          response_types: [],
+        }]
+        : []),
+    ],
     jwks: { keys: [signingKey] },
     cookies: { keys: [crypto.randomBytes(32).toString("base64url")] },
+    scopes: ["openid", "offline_access", MAIL_SCOPE],
     claims: {
       openid: ["sub", "postdesk_role", "groups"],
       email: ["email", "email_verified"],
@@ -145,6 +186,26 @@ server.listen(Number(config.port ?? 0), "127.0.0.1", () => {
       devInteractions: { enabled: false },
       // Discovery would advertise DPoP; our clients do not use it.
       dPoP: { enabled: false },
+      // RFC 7662; the caller must authenticate as a registered client, any one will do.
+      introspection: { enabled: true, allowedPolicy: async () => true },
+      // RFC 7009; a client may revoke only its own tokens (the library's default policy).
+      revocation: { enabled: true },
+    },
+    // Refresh tokens for mailbox access (scope `mail`) and for `offline_access`.
+    async issueRefreshToken(ctx, client, code) {
+      return client.grantTypeAllowed("refresh_token")
+        && (code.scopes.has(MAIL_SCOPE) || code.scopes.has("offline_access"));
+    },
+    // Long-lived grants do not end with the browser session at the provider.
+    async expiresWithSession(ctx, code) {
+      return !(code.scopes.has(MAIL_SCOPE) || code.scopes.has("offline_access"));
+    },
+    // Every refresh rotates the refresh token; the used one is consumed.
+    rotateRefreshToken: true,
+    // Stored with opaque access tokens and returned by introspection: the mailbox name.
+    async extraTokenClaims(ctx, token) {
+      const user = users.find((u) => u.sub === token.accountId);
+      return user?.email ? { username: user.email } : undefined;
     },
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(ctx, sub) {
@@ -172,7 +233,8 @@ server.listen(Number(config.port ?? 0), "127.0.0.1", () => {
       ctx.body = Object.entries(out).map(([k, v]) => `${k}: ${v}`).join("\n") + "\n";
     },
     ttl: {
-      AccessToken: 3600,
+      AccessToken: accessTokenTtl,
+      RefreshToken: refreshTokenTtl,
       AuthorizationCode: 120,
       IdToken: 3600,
       Interaction: 3600,
@@ -181,7 +243,48 @@ server.listen(Number(config.port ?? 0), "127.0.0.1", () => {
     },
   });
 
-  for (const event of ["server_error", "authorization.error", "grant.error", "userinfo.error", "jwks.error", "discovery.error"]) {
+  provider.on("grant.saved", (grant) => {
+    if (!grantsByAccount.has(grant.accountId)) grantsByAccount.set(grant.accountId, new Set());
+    grantsByAccount.get(grant.accountId).add(grant.jti);
+  });
+
+  /** Revokes every grant of `account` and every token issued under them; returns how many. */
+  async function revokeGrants(account) {
+    const ids = [...(grantsByAccount.get(account) ?? [])];
+    grantsByAccount.delete(account);
+    let revoked = 0;
+    for (const grantId of ids) {
+      if (await provider.Grant.find(grantId)) revoked += 1;
+      await Promise.all([
+        provider.AccessToken.revokeByGrantId(grantId),
+        provider.RefreshToken.revokeByGrantId(grantId),
+        provider.AuthorizationCode.revokeByGrantId(grantId),
+        provider.Grant.adapter.destroy(grantId),
+      ]);
+    }
+    console.log(`revoked ${revoked} grant(s) of ${account}`);
+    return revoked;
+  }
+
+  async function testkitRevokeGrants(req, res) {
+    const expected = `Bearer ${config.admin_token}`;
+    const given = req.headers.authorization ?? "";
+    if (!config.admin_token || given.length !== expected.length
+      || !crypto.timingSafeEqual(Buffer.from(given), Buffer.from(expected))) {
+      send(res, 401, "application/json", JSON.stringify({ error: "unauthorized" }));
+      return;
+    }
+    const form = await readForm(req);
+    const user = findUser(form.get("account"));
+    if (!user) {
+      send(res, 404, "application/json", JSON.stringify({ error: "no such account" }));
+      return;
+    }
+    const revoked = await revokeGrants(user.sub);
+    send(res, 200, "application/json", JSON.stringify({ revoked }));
+  }
+
+  for (const event of ["server_error", "authorization.error", "grant.error", "userinfo.error", "jwks.error", "discovery.error", "introspection.error", "revocation.error"]) {
     provider.on(event, (ctx, err) => {
       const detail = err.error_detail ? ` (${err.error_detail})` : "";
       console.error(`${event}: ${err.name}: ${err.message}${err.error_description ? `: ${err.error_description}` : ""}${detail}`);
@@ -230,6 +333,14 @@ server.listen(Number(config.port ?? 0), "127.0.0.1", () => {
 
   server.on("request", (req, res) => {
     res.on("finish", () => console.log(`${req.method} ${req.url} -> ${res.statusCode}`));
+    if (req.url === "/testkit/revoke-grants" && req.method === "POST") {
+      testkitRevokeGrants(req, res).catch((err) => {
+        console.error(`revoke-grants error: ${err.name}: ${err.message}`);
+        if (!res.headersSent) send(res, 500, "text/plain; charset=utf-8", `${err.message}\n`);
+        else res.end();
+      });
+      return;
+    }
     const match = /^\/interaction\/([A-Za-z0-9_-]+)\/?(\?.*)?$/.exec(req.url);
     if (match && (req.method === "GET" || req.method === "POST")) {
       interaction(req, res, match[1]).catch((err) => {

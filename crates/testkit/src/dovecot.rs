@@ -1,4 +1,5 @@
-//! A throw-away Dovecot (IMAP, IMAPS, LMTP) on loopback, one per test.
+//! A throw-away Dovecot (IMAP, IMAPS, LMTP; optionally submission and OAuth2) on loopback,
+//! one per test.
 //!
 //! [`Dovecot::start`] writes a complete `dovecot.conf` (no includes from `/etc/dovecot`)
 //! into a fresh temp dir and runs `dovecot -F -c <dir>/dovecot.conf` as a child process
@@ -10,6 +11,8 @@
 //! <tmp>/cert.pem       self-signed, CN and SAN localhost + IP 127.0.0.1
 //! <tmp>/key.pem        its P-256 key           <tmp>/mail/<user>/Maildir   mail (owned by the mail uid)
 //! <tmp>/run            base_dir (sockets)      <tmp>/state           state_dir
+//! <tmp>/oauth2-users/<user>        userdb entry of an OAuth2-only user (no password)
+//! <tmp>/dovecot-oauth2.conf.ext    the oauth2 passdb's settings (mode 0600)
 //! ```
 //!
 //! Ports are picked free (see [`crate::free_port`]); a start that loses the race for a
@@ -24,6 +27,44 @@
 //! Stopping sends `TERM` to the master, then `KILL` to its whole process group; this also
 //! happens on `Drop`. A watchdog `sh` per instance does the same if the test process dies
 //! without running destructors, so no `dovecot` outlives the test binary.
+//!
+//! # OAuth2
+//!
+//! [`Dovecot::start_with`] with [`DovecotOptions::oauth2`] (usually
+//! [`OAuth2Passdb::for_provider`] of an [`OidcProvider`] started with
+//! [`OidcConfig::mailbox`](crate::oidc::OidcConfig::mailbox)) adds, on the same ports:
+//!
+//! - `auth_mechanisms = plain login xoauth2 oauthbearer`: IMAP `AUTHENTICATE XOAUTH2`
+//!   (`user=<name>^Aauth=Bearer <token>^A^A`) and `AUTHENTICATE OAUTHBEARER` (RFC 7628), and
+//!   the same SMTP `AUTH` mechanisms on submission.
+//! - `passdb { driver = oauth2, mechanisms = xoauth2 oauthbearer }`: every login POSTs the
+//!   token to the introspection endpoint (`introspection_mode = post`, the client's
+//!   credentials as HTTP Basic in `introspection_url`), and succeeds only when the answer
+//!   has `active: true`, `username` (the account's email) equal to the login name, and the
+//!   scope `mail` (`scope = mail`). `auth_cache_size = 0`: nothing is cached, so an
+//!   expired or revoked token is refused at the next login. A refusal is
+//!   `NO [AUTHENTICATIONFAILED]` on IMAP and `535 5.7.8` on SMTP, after the mechanism's
+//!   error challenge (base64 JSON `{"status":"401",...}` that the client answers with an
+//!   empty line); the reason is in the log (`oauth2 failed: Introspection failed: ...`).
+//! - The password passdb (`passwd-file`) then serves only `plain login`, so a password is
+//!   never checked as a token nor a token as a password. Users from
+//!   [`Dovecot::add_oauth2_user`] have no password: `LOGIN` fails for them, even with a
+//!   valid access token as the password. Users from [`Dovecot::add_user`] keep their
+//!   password and can also use XOAUTH2 if a token's `username` is their name.
+//! - A second `passwd-file` userdb, `oauth2-users/%u`, so LMTP delivers to OAuth2-only
+//!   users and their mail lives in `mail/<user>/Maildir` like everyone's.
+//!
+//! # Submission
+//!
+//! With [`DovecotOptions::submission_relay_port`], Dovecot's submission service (Debian
+//! `dovecot-submissiond`) listens on [`Dovecot::submission_port`] (plain TCP, `STARTTLS`
+//! offered, `AUTH` allowed without TLS) and relays every accepted message to
+//! `127.0.0.1:<relay port>` (no TLS, not trusted: no XCLIENT), e.g. an
+//! [`SmtpCapture`](crate::SmtpCapture). Authentication is required before `MAIL`; with
+//! OAuth2 the mechanisms above apply. What arrives at the capture is the DATA the client
+//! sent with one `Received: from ... by localhost with ESMTPA ...` header prepended by
+//! Dovecot; its relayed `MAIL FROM` carries `AUTH=<login name>` (RFC 4954), which the
+//! capture accepts.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -40,6 +81,7 @@ use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use crate::OidcProvider;
 use crate::process;
 
 /// How long a start may take before it is reported as failed.
@@ -55,6 +97,7 @@ pub struct Dovecot {
     running: Option<Running>,
     dovecot_bin: PathBuf,
     ports: Ports,
+    options: DovecotOptions,
     /// username -> password, as written to `<dir>/users/<username>`.
     users: Mutex<BTreeMap<String, String>>,
     mail_owner: Option<(u32, u32)>,
@@ -73,6 +116,83 @@ struct Ports {
     imap: u16,
     imaps: u16,
     lmtp: u16,
+    /// Picked always, listened on only with [`DovecotOptions::submission_relay_port`].
+    submission: u16,
+}
+
+/// What a [`Dovecot::start_with`] instance serves beyond the default (`passwd-file`
+/// users with passwords over IMAP, IMAPS and LMTP). `Default` is exactly [`Dovecot::start`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DovecotOptions {
+    /// Adds `AUTHENTICATE XOAUTH2` and `OAUTHBEARER` (and SMTP `AUTH XOAUTH2`/`OAUTHBEARER`
+    /// on submission), checked by Dovecot's `oauth2` passdb against an introspection
+    /// endpoint. See the [module docs](self#oauth2).
+    pub oauth2: Option<OAuth2Passdb>,
+    /// Adds Dovecot's submission service (SMTP, [`Dovecot::submission_port`]) that relays
+    /// every accepted message to `127.0.0.1:<this port>`, e.g. an
+    /// [`SmtpCapture`](crate::SmtpCapture)'s.
+    pub submission_relay_port: Option<u16>,
+}
+
+/// The settings of Dovecot's `oauth2` passdb (written to `<dir>/dovecot-oauth2.conf.ext`):
+/// tokens are checked by RFC 7662 introspection (`introspection_mode = post`, the client
+/// authenticated with HTTP Basic from the URL), on every login (no cache).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuth2Passdb {
+    /// The introspection endpoint, plain `http://` on loopback.
+    pub introspection_url: String,
+    /// The client Dovecot authenticates as at the introspection endpoint.
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: String,
+    /// The field of the introspection answer that must equal the login name
+    /// (`username_attribute`).
+    pub username_attribute: String,
+    /// A scope the token must have (`scope`), or `None` for any.
+    pub scope: Option<String>,
+}
+
+impl OAuth2Passdb {
+    /// Introspection at `provider` ([`OidcProvider::introspection_endpoint`]) with its
+    /// [`introspection_client`](crate::oidc::OidcConfig::introspection_client) (the first
+    /// client when it has none), `username_attribute = username` (the account's email) and
+    /// scope [`MAIL_SCOPE`](crate::oidc::MAIL_SCOPE) required.
+    pub fn for_provider(provider: &OidcProvider) -> OAuth2Passdb {
+        let client = provider
+            .introspection_client()
+            .unwrap_or(&provider.config().clients[0]);
+        OAuth2Passdb {
+            introspection_url: provider.introspection_endpoint(),
+            client_id: client.client_id.clone(),
+            client_secret: client.client_secret.clone(),
+            username_attribute: "username".to_string(),
+            scope: Some(crate::oidc::MAIL_SCOPE.to_string()),
+        }
+    }
+
+    /// The `dovecot-oauth2.conf.ext` text.
+    fn conf(&self) -> anyhow::Result<String> {
+        let mut url = reqwest::Url::parse(&self.introspection_url)
+            .with_context(|| format!("bad introspection URL {:?}", self.introspection_url))?;
+        url.set_username(&self.client_id)
+            .and_then(|()| url.set_password(Some(&self.client_secret)))
+            .map_err(|()| anyhow!("cannot put credentials into {url}"))?;
+        let scope = self
+            .scope
+            .as_deref()
+            .map_or(String::new(), |s| format!("scope = {s}\n"));
+        Ok(format!(
+            "# Generated by postdesk-testkit; see crates/testkit/src/dovecot.rs.\n\
+             introspection_mode = post\n\
+             introspection_url = {url}\n\
+             username_attribute = {}\n\
+             active_attribute = active\n\
+             active_value = true\n\
+             {scope}\
+             timeout_msecs = 10000\n",
+            self.username_attribute
+        ))
+    }
 }
 
 /// Who the Dovecot processes run as.
@@ -91,6 +211,11 @@ impl Dovecot {
     /// Fails with the command, ports and the tail of the Dovecot log when Dovecot does not
     /// greet on its IMAP port within a few seconds.
     pub async fn start() -> anyhow::Result<Dovecot> {
+        Dovecot::start_with(DovecotOptions::default()).await
+    }
+
+    /// [`Dovecot::start`] with `options`: OAuth2 sign-in and/or the submission service.
+    pub async fn start_with(options: DovecotOptions) -> anyhow::Result<Dovecot> {
         let dovecot_bin = std::env::var_os("POSTDESK_DOVECOT")
             .map(PathBuf::from)
             .or_else(|| process::find_program("dovecot", &["/usr/sbin", "/usr/local/sbin"]))
@@ -120,7 +245,7 @@ impl Dovecot {
         fs::write(root.join("cert.pem"), cert)?;
         fs::write(root.join("key.pem"), key)?;
         fs::set_permissions(root.join("key.pem"), fs::Permissions::from_mode(0o600))?;
-        for sub in ["mail", "state", "users"] {
+        for sub in ["mail", "state", "users", "oauth2-users"] {
             fs::create_dir(root.join(sub))?;
             fs::set_permissions(root.join(sub), fs::Permissions::from_mode(0o755))?;
         }
@@ -131,6 +256,15 @@ impl Dovecot {
             std::os::unix::fs::chown(root.join("mail"), Some(uid), Some(gid))
                 .context("cannot chown the mail dir to the dovecot user")?;
         }
+        if let Some(oauth2) = &options.oauth2 {
+            let path = root.join("dovecot-oauth2.conf.ext");
+            fs::write(&path, oauth2.conf()?)?;
+            // Holds the introspection client's secret: readable by the auth process only.
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+            if let Some((uid, gid)) = mail_owner {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
+            }
+        }
 
         let mut dovecot = Dovecot {
             running: None,
@@ -139,7 +273,9 @@ impl Dovecot {
                 imap: 0,
                 imaps: 0,
                 lmtp: 0,
+                submission: 0,
             },
+            options,
             users: Mutex::new(BTreeMap::new()),
             mail_owner,
             log_mark: 0,
@@ -181,6 +317,19 @@ impl Dovecot {
         self.ports.lmtp
     }
 
+    /// SMTP submission (plain TCP, STARTTLS offered, AUTH allowed without TLS), when
+    /// started with [`DovecotOptions::submission_relay_port`]; `None` otherwise.
+    pub fn submission_port(&self) -> Option<u16> {
+        self.options
+            .submission_relay_port
+            .map(|_| self.ports.submission)
+    }
+
+    /// The options this instance was started with.
+    pub fn options(&self) -> &DovecotOptions {
+        &self.options
+    }
+
     /// The PEM of the self-signed server certificate (valid for `localhost` and
     /// `127.0.0.1`, not a CA), for clients that should trust exactly this server.
     pub fn cert_pem(&self) -> String {
@@ -203,15 +352,7 @@ impl Dovecot {
     /// once a second); adding users never waits. `username` must not contain `:`, `/`, whitespace or
     /// control characters; `password` must not contain `:` or control characters.
     pub fn add_user(&self, username: &str, password: &str) -> anyhow::Result<()> {
-        ensure!(
-            !username.is_empty()
-                && !username
-                    .chars()
-                    .any(|c| c == ':' || c == '/' || c.is_whitespace() || c.is_control())
-                && username != "."
-                && username != "..",
-            "invalid Dovecot test username {username:?}"
-        );
+        check_username(username)?;
         ensure!(
             !password.chars().any(|c| c == ':' || c.is_control()),
             "invalid Dovecot test password for {username:?}: no ':' or control characters"
@@ -232,6 +373,24 @@ impl Dovecot {
                     + Duration::from_millis(20),
             );
         }
+        Ok(())
+    }
+
+    /// Adds a user who signs in with OAuth2 only (`AUTHENTICATE XOAUTH2`/`OAUTHBEARER`, SMTP
+    /// `AUTH XOAUTH2`/`OAUTHBEARER`): a mailbox and a userdb entry (so LMTP delivers to them),
+    /// no password, so `LOGIN`/`PLAIN` are refused. With [`OAuth2Passdb::for_provider`]
+    /// the name is the account's email, e.g. `ana@example.test`. Usable immediately.
+    /// Fails unless started with [`DovecotOptions::oauth2`].
+    pub fn add_oauth2_user(&self, username: &str) -> anyhow::Result<()> {
+        ensure!(
+            self.options.oauth2.is_some(),
+            "add_oauth2_user: this Dovecot was started without DovecotOptions::oauth2"
+        );
+        check_username(username)?;
+        let path = self.dir.path().join("oauth2-users").join(username);
+        process::write_atomic(&path, format!("{username}:::::::\n").as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644))?;
         Ok(())
     }
 
@@ -453,7 +612,12 @@ impl Dovecot {
             std::process::id(),
             INSTANCE.fetch_add(1, Ordering::Relaxed)
         );
-        let Ports { imap, imaps, lmtp } = self.ports;
+        let Ports {
+            imap,
+            imaps,
+            lmtp,
+            submission,
+        } = self.ports;
         let (internal, group, login) = (&id.internal_user, &id.internal_group, &id.login_user);
         let (uid, gid) = (id.mail_uid, id.mail_gid);
         // Chroots need root; as a normal user run login and anvil unchrooted.
@@ -462,10 +626,55 @@ impl Dovecot {
         } else {
             "  chroot =\n"
         };
-        format!(
+        let mut protocols = "imap lmtp".to_string();
+        let mut mechanisms = "plain login".to_string();
+        // Passwords check against passwd-file, bearer tokens against introspection; never
+        // one against the other (XOAUTH2 hands its token to every passdb as a password).
+        let mut password_mechanisms = "";
+        let mut extra = String::new();
+        if self.options.oauth2.is_some() {
+            mechanisms.push_str(" xoauth2 oauthbearer");
+            password_mechanisms = "  mechanisms = plain login\n";
+            extra.push_str(&format!(
+                r#"
+# OAuth2 (DovecotOptions::oauth2): bearer tokens checked by introspection on every login.
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/dovecot-oauth2.conf.ext
+}}
+# OAuth2-only users (add_oauth2_user): a mailbox, no password.
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {root}/oauth2-users/%u
+  default_fields = uid={uid} gid={gid} home={root}/mail/%u
+}}
+"#
+            ));
+        }
+        if let Some(relay) = self.options.submission_relay_port {
+            protocols.push_str(" submission");
+            extra.push_str(&format!(
+                r#"
+# Submission (DovecotOptions::submission_relay_port): relays to a capture server.
+hostname = localhost
+submission_relay_host = 127.0.0.1
+submission_relay_port = {relay}
+submission_relay_ssl = no
+submission_relay_trusted = no
+service submission-login {{
+{chroot}  inet_listener submission {{
+    address = 127.0.0.1
+    port = {submission}
+  }}
+}}
+"#
+            ));
+        }
+        let config = format!(
             r#"# Generated by postdesk-testkit for one test; see crates/testkit/src/dovecot.rs.
 instance_name = {instance}
-protocols = imap lmtp
+protocols = {protocols}
 listen = 127.0.0.1
 base_dir = {root}/run
 state_dir = {root}/state
@@ -480,8 +689,9 @@ first_valid_uid = {uid}
 first_valid_gid = {gid}
 
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
+auth_cache_size = 0
 auth_username_format = %u
 auth_verbose = yes
 mailbox_idle_check_interval = 1 secs
@@ -493,7 +703,7 @@ ssl_key = <{root}/key.pem
 
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/users/%u
+{password_mechanisms}  args = scheme=PLAIN username_format=%u {root}/users/%u
 }}
 userdb {{
   driver = passwd-file
@@ -554,7 +764,8 @@ service anvil {{
   }}
 }}
 "#
-        )
+        );
+        config + &extra
     }
 
     /// Starts the master with the current config and waits for the IMAP greeting.
@@ -648,19 +859,38 @@ impl std::fmt::Debug for Dovecot {
     }
 }
 
-/// Three different free ports (each [`crate::free_port`] call could repeat one).
+/// A user name usable as a passwd-file line and a file name.
+fn check_username(username: &str) -> anyhow::Result<()> {
+    ensure!(
+        !username.is_empty()
+            && !username
+                .chars()
+                .any(|c| c == ':' || c == '/' || c.is_whitespace() || c.is_control())
+            && username != "."
+            && username != "..",
+        "invalid Dovecot test username {username:?}"
+    );
+    Ok(())
+}
+
+/// Four different free ports (each [`crate::free_port`] call could repeat one).
 fn distinct_free_ports() -> anyhow::Result<Ports> {
-    let mut ports: Vec<u16> = Vec::with_capacity(3);
+    let mut ports: Vec<u16> = Vec::with_capacity(4);
     for _ in 0..50 {
         let port = crate::free_port()?;
         if !ports.contains(&port) {
             ports.push(port);
         }
-        if let [imap, imaps, lmtp] = ports[..] {
-            return Ok(Ports { imap, imaps, lmtp });
+        if let [imap, imaps, lmtp, submission] = ports[..] {
+            return Ok(Ports {
+                imap,
+                imaps,
+                lmtp,
+                submission,
+            });
         }
     }
-    bail!("could not find three distinct free ports on 127.0.0.1")
+    bail!("could not find four distinct free ports on 127.0.0.1")
 }
 
 fn identity() -> anyhow::Result<Identity> {

@@ -4,14 +4,19 @@
 //! over a real socket, exactly as it would in production:
 //!
 //! - [`Dovecot`]: a throw-away Dovecot IMAP/IMAPS/LMTP server in a temp dir, with
-//!   `passwd-file` users and maildir storage. Starts in well under a second.
+//!   `passwd-file` users and maildir storage. Starts in well under a second. With
+//!   [`DovecotOptions`] it also checks OAuth2 bearer tokens (`AUTHENTICATE XOAUTH2`,
+//!   `OAUTHBEARER`) by introspection at an [`OidcProvider`], and runs the submission
+//!   service (SMTP `AUTH XOAUTH2`) relaying to an [`SmtpCapture`].
 //! - [`SmtpCapture`]: an aiosmtpd (Python) SMTP server that stores exactly the bytes it
 //!   receives, and can be told to reject with a given reply line.
 //! - [`PgDatabase`]: a fresh, uniquely named PostgreSQL database per test.
 //! - [`DnsServer`]: a dnsmasq DNS server serving the TXT records a test publishes (DKIM
 //!   keys, SPF, DMARC).
 //! - [`OidcProvider`]: a real OpenID Connect provider (panva's `oidc-provider` on Node.js)
-//!   with configured clients and users, and a scripted browser sign-in.
+//!   with configured clients and users, and a scripted browser sign-in; also the mailbox
+//!   OAuth2 authorization server (scope `mail`, rotated refresh tokens, introspection,
+//!   revocation) with a non-interactive code flow ([`OidcProvider::authorize`]).
 //!
 //! Call [`init`] at the top of each test: it installs the rustls crypto provider and, when
 //! `TEST_LOG=1`, a tracing subscriber that writes to the test output.
@@ -25,7 +30,8 @@
 //! - `process.rs` (private): signals, log tails, readiness probes shared by the above.
 //!
 //! # What the machine needs
-//! `dovecot` (Debian: `dovecot-imapd dovecot-lmtpd`), `dnsmasq` (Debian: `dnsmasq-base`), `openssl`, `python3` with `aiosmtpd`,
+//! `dovecot` (Debian: `dovecot-imapd dovecot-lmtpd dovecot-submissiond`), `dnsmasq` (Debian:
+//! `dnsmasq-base`), `openssl`, `python3` with `aiosmtpd`,
 //! and a PostgreSQL server on `127.0.0.1:5432` with trust auth for user `postgres`
 //! (or `POSTDESK_TEST_PG_URL`), and `node` (or `POSTDESK_NODE`) with `npm ci` done in
 //! `tests/oidc`. `scripts/test` installs and starts all of them.
@@ -38,7 +44,7 @@ mod process;
 pub mod smtp;
 
 pub use dns::DnsServer;
-pub use dovecot::Dovecot;
+pub use dovecot::{Dovecot, DovecotOptions, OAuth2Passdb};
 pub use oidc::OidcProvider;
 pub use postgres::PgDatabase;
 pub use smtp::{CapturedMail, SmtpCapture};

@@ -10,8 +10,10 @@
 //! What the provider does, which is what a server under test can rely on:
 //! - Plain HTTP; issuer `http://127.0.0.1:PORT` (no path), discovery at
 //!   `/.well-known/openid-configuration`, keys at `/jwks` (one RSA key, ID tokens are
-//!   `RS256`), endpoints `/auth`, `/token`, `/me` (userinfo).
-//! - Authorization code flow only (`response_type=code`, query response mode). PKCE with
+//!   `RS256`), endpoints `/auth`, `/token`, `/me` (userinfo), `/token/introspection`,
+//!   `/token/revocation`.
+//! - Authorization code flow (`response_type=code`, query response mode) and the
+//!   `refresh_token` grant (see below). PKCE with
 //!   `S256` is **required** for every client. The redirect back carries `code`, `state` and
 //!   `iss` (RFC 9207).
 //! - Clients are confidential: at the token endpoint each one may authenticate with
@@ -26,6 +28,42 @@
 //!   (email, case-insensitive, or `sub`) and `password`; `POST /interaction/:uid` checks them
 //!   (a wrong one gets the form again, with status 401). Consent is always granted, so there
 //!   is no consent page. [`OidcProvider::sign_in`] goes through this like a browser would.
+//!
+//! # Mailbox OAuth2 (what Gmail and Microsoft 365 do for IMAP and SMTP)
+//!
+//! The same provider is also the authorization server of mailbox sign-in, for Dovecot's
+//! `oauth2` passdb (see [`crate::dovecot`] and [`OidcConfig::mailbox`]):
+//! - Scope [`MAIL_SCOPE`] (`mail`, like Google's `https://mail.google.com/`) grants
+//!   mailbox access. Every code exchange whose scopes include `mail` (or `offline_access`,
+//!   which the library keeps only with `prompt=consent`) also answers a `refresh_token`.
+//!   Plain sign-in scopes (`openid email profile`) get none, as before.
+//! - Access tokens are opaque and live [`OidcConfig::access_token_ttl_secs`] (3600 unless
+//!   set; a few seconds for expiry tests); refresh tokens live
+//!   [`OidcConfig::refresh_token_ttl_secs`] (86400). Refresh tokens are **rotated on every
+//!   use**: the answer has a new one and the used one is consumed. Presenting a consumed
+//!   one is refused with `invalid_grant` **and revokes the whole grant** (reuse
+//!   detection), so its successor is refused too.
+//! - Introspection (RFC 7662) at [`OidcProvider::introspection_endpoint`]
+//!   (`/token/introspection`), HTTP Basic with any registered client (an anonymous call
+//!   gets 400 `invalid_request`): an active access token answers `active: true`, `sub`,
+//!   `client_id`, `scope`, `exp`, `iat`, `iss`, `token_type` and `username`, the account's
+//!   email (the mailbox name); anything unknown, expired or revoked answers
+//!   `{"active": false}`. [`OidcConfig::introspection_client`] registers a client for a
+//!   resource server that has no flow of its own ([`INTROSPECTION_CLIENT_ID`], `dovecot`,
+//!   in [`OidcConfig::mailbox`]).
+//! - Revocation (RFC 7009) at [`OidcProvider::revocation_endpoint`] (`/token/revocation`),
+//!   a client revoking its own tokens: revoking a refresh or access token revokes its
+//!   grant, i.e. every token issued under it. [`OidcProvider::revoke_grants`] does that to
+//!   every grant of an account, from the provider's side (a test-only endpoint guarded by a
+//!   random admin token), as when the user removes the app's access.
+//! - Refused refreshes answer 400 `{"error": "invalid_grant", "error_description": "grant
+//!   request is invalid"}` (the library keeps the precise reason, e.g. "refresh token
+//!   already used", in `provider.log` only).
+//! - [`OidcProvider::authorize`] runs the code flow with PKCE non-interactively and
+//!   redeems the code ([`TokenSet`]); [`OidcProvider::refresh`],
+//!   [`OidcProvider::revoke`] and [`OidcProvider::introspect`] call the other endpoints as
+//!   the first client (or the introspection client). A refusal of the token endpoint is a
+//!   [`TokenError`] inside the `anyhow::Error`.
 //!
 //! Needs `node` (or `$POSTDESK_NODE`) and `npm ci` in `tests/oidc` (`scripts/test` does
 //! both). The Node process is stopped on drop, and exits by itself when the test process
@@ -92,7 +130,7 @@ pub struct OidcUser {
     pub password: String,
 }
 
-/// What the provider serves: its clients and accounts.
+/// What the provider serves: its clients and accounts, and how long tokens live.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OidcConfig {
     /// Registered clients; the first one is what [`OidcProvider::client_id`] and friends
@@ -100,7 +138,37 @@ pub struct OidcConfig {
     pub clients: Vec<OidcClient>,
     /// Accounts that can sign in.
     pub users: Vec<OidcUser>,
+    /// Lifetime of access tokens (`expires_in` of the token response), in seconds.
+    /// [`OidcConfig::default_for`] sets 3600; a few seconds makes expiry testable.
+    #[serde(default = "default_access_token_ttl")]
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of refresh tokens, in seconds (86400 by default). A rotated one gets a
+    /// fresh lifetime.
+    #[serde(default = "default_refresh_token_ttl")]
+    pub refresh_token_ttl_secs: u64,
+    /// A client that has no flow of its own and is only used to call the introspection
+    /// endpoint (a resource server, e.g. Dovecot's `oauth2` passdb); its `redirect_uris`
+    /// are ignored. Any client may introspect, this one is for servers that should not be
+    /// able to do anything else. [`OidcConfig::mailbox`] sets one, `dovecot`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_client: Option<OidcClient>,
 }
+
+fn default_access_token_ttl() -> u64 {
+    3600
+}
+
+fn default_refresh_token_ttl() -> u64 {
+    86400
+}
+
+/// The scope that grants mailbox access (IMAP, SMTP) and brings a refresh token, like
+/// Google's `https://mail.google.com/`; Dovecot's `oauth2` passdb from
+/// [`crate::dovecot::OAuth2Passdb::for_provider`] requires it.
+pub const MAIL_SCOPE: &str = "mail";
+
+/// The `client_id` of the introspection client of [`OidcConfig::mailbox`].
+pub const INTROSPECTION_CLIENT_ID: &str = "dovecot";
 
 impl OidcConfig {
     /// One client, `postdesk-test` with a random secret and the single redirect URI
@@ -132,6 +200,24 @@ impl OidcConfig {
                 user("root", "Root Admin", true, "admin", &["support", "admins"]),
                 user("unverified", "Una Verified", false, "agent", &["support"]),
             ],
+            access_token_ttl_secs: default_access_token_ttl(),
+            refresh_token_ttl_secs: default_refresh_token_ttl(),
+            introspection_client: None,
+        }
+    }
+
+    /// [`OidcConfig::default_for`] plus an [`introspection_client`](Self::introspection_client)
+    /// with id [`INTROSPECTION_CLIENT_ID`] (`dovecot`) and a random secret: what a mail
+    /// server checking bearer tokens needs. The mailbox of each user is their email
+    /// (`ana@example.test`, ...), returned as `username` by introspection.
+    pub fn mailbox(redirect_uri: &str) -> OidcConfig {
+        OidcConfig {
+            introspection_client: Some(OidcClient {
+                client_id: INTROSPECTION_CLIENT_ID.to_string(),
+                client_secret: format!("secret-{}", uuid::Uuid::new_v4().simple()),
+                redirect_uris: Vec::new(),
+            }),
+            ..OidcConfig::default_for(redirect_uri)
         }
     }
 
@@ -144,11 +230,71 @@ impl OidcConfig {
     }
 }
 
+/// A successful token response (authorization code or refresh token grant).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TokenSet {
+    /// The bearer token for IMAP `AUTHENTICATE XOAUTH2` / SMTP `AUTH XOAUTH2` (opaque).
+    pub access_token: String,
+    /// Present when the grant includes scope `mail` or `offline_access`; a new one on every
+    /// refresh (rotation).
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// Seconds the access token is valid ([`OidcConfig::access_token_ttl_secs`]).
+    pub expires_in: u64,
+    /// The granted scopes, space separated.
+    #[serde(default)]
+    pub scope: String,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Present when scope `openid` was granted (not on refresh).
+    #[serde(default)]
+    pub id_token: Option<String>,
+}
+
+/// The token endpoint refused a request: its status and OAuth error (RFC 6749 5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenError {
+    /// The HTTP status (400 for `invalid_grant`, 401 for `invalid_client`).
+    pub status: u16,
+    /// The `error` code, e.g. `invalid_grant`.
+    pub error: String,
+    /// The `error_description`, e.g. `grant request is invalid`.
+    pub error_description: Option<String>,
+    /// The whole response body.
+    pub body: String,
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "token endpoint refused ({}): {}: {}",
+            self.status,
+            self.error,
+            self.error_description
+                .as_deref()
+                .unwrap_or("(no description)")
+        )
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+/// Who calls an endpoint of the provider.
+#[derive(Clone, Copy)]
+enum Caller<'a> {
+    /// A registered client, with HTTP Basic.
+    Client(&'a OidcClient),
+    /// The test harness, with the admin token (`/testkit/...` endpoints).
+    Admin,
+}
+
 /// The JSON handed to `provider.mjs`.
 #[derive(Serialize)]
 struct ScriptConfig<'a> {
     port: u16,
     exit_on_stdin_eof: bool,
+    admin_token: &'a str,
     #[serde(flatten)]
     config: &'a OidcConfig,
 }
@@ -161,6 +307,9 @@ pub struct OidcProvider {
     issuer: String,
     port: u16,
     config: OidcConfig,
+    /// Bearer token of the script's `/testkit/...` endpoints.
+    admin_token: String,
+    http: reqwest::Client,
     dir: TempDir,
 }
 
@@ -192,9 +341,11 @@ impl OidcProvider {
             .tempdir()
             .context("cannot create a temp dir for the OIDC provider")?;
         let config_path = dir.path().join("config.json");
+        let admin_token = format!("admin-{}", uuid::Uuid::new_v4().simple());
         let json = serde_json::to_vec_pretty(&ScriptConfig {
             port: 0,
             exit_on_stdin_eof: true,
+            admin_token: &admin_token,
             config: &config,
         })?;
         fs::write(&config_path, json)?;
@@ -230,6 +381,11 @@ impl OidcProvider {
             issuer: String::new(),
             port: 0,
             config,
+            admin_token,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(IO_TIMEOUT)
+                .build()?,
             dir,
         };
 
@@ -332,6 +488,244 @@ impl OidcProvider {
     /// Everything the provider printed so far (requests, errors), for diagnostics.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("provider.log")).unwrap_or_default()
+    }
+
+    /// `<issuer>/token`.
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/token", self.issuer)
+    }
+
+    /// `<issuer>/auth`.
+    pub fn authorization_endpoint(&self) -> String {
+        format!("{}/auth", self.issuer)
+    }
+
+    /// `<issuer>/token/introspection` (RFC 7662; HTTP Basic with a client's credentials,
+    /// form field `token`).
+    pub fn introspection_endpoint(&self) -> String {
+        format!("{}/token/introspection", self.issuer)
+    }
+
+    /// `<issuer>/token/revocation` (RFC 7009; a client revokes its own tokens).
+    pub fn revocation_endpoint(&self) -> String {
+        format!("{}/token/revocation", self.issuer)
+    }
+
+    /// The configured [`OidcConfig::introspection_client`], if any.
+    pub fn introspection_client(&self) -> Option<&OidcClient> {
+        self.config.introspection_client.as_ref()
+    }
+
+    /// Runs the whole authorization code flow with PKCE (`S256`) for the first client and
+    /// its first redirect URI, as a mail client's "connect your mailbox" would: builds the
+    /// authorization request for `scope` (e.g. `"openid email mail"`; see [`MAIL_SCOPE`]),
+    /// signs `login` in with [`OidcProvider::sign_in`], checks `state` on the way back,
+    /// and redeems the code at the token endpoint (HTTP Basic client authentication).
+    ///
+    /// With scope `mail` (or `offline_access` plus `prompt=consent`, which this does not
+    /// send) the answer carries a refresh token. Fails with the provider's words when any
+    /// step is refused.
+    pub async fn authorize(
+        &self,
+        login: &str,
+        password: &str,
+        scope: &str,
+    ) -> anyhow::Result<TokenSet> {
+        let client = &self.config.clients[0];
+        let redirect_uri = self.redirect_uri();
+        ensure!(
+            !redirect_uri.is_empty(),
+            "authorize: the first client has no redirect URI"
+        );
+        let verifier = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let challenge = {
+            use base64::Engine;
+            use sha2::Digest;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(sha2::Sha256::digest(verifier.as_bytes()))
+        };
+        let state = uuid::Uuid::new_v4().simple().to_string();
+        let url = Url::parse_with_params(
+            &self.authorization_endpoint(),
+            [
+                ("response_type", "code"),
+                ("client_id", client.client_id.as_str()),
+                ("redirect_uri", redirect_uri),
+                ("scope", scope),
+                ("state", state.as_str()),
+                ("code_challenge", challenge.as_str()),
+                ("code_challenge_method", "S256"),
+            ],
+        )?;
+        let back = self.sign_in(url.as_str(), login, password).await?;
+        let back = Url::parse(&back)?;
+        let param = |name: &str| {
+            back.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        if let Some(error) = param("error") {
+            bail!(
+                "authorize: the provider refused: {error}: {}",
+                param("error_description").unwrap_or_default()
+            );
+        }
+        ensure!(
+            param("state").as_deref() == Some(state.as_str()),
+            "authorize: state mismatch in {back}"
+        );
+        let code = param("code").ok_or_else(|| anyhow!("authorize: no code in {back}"))?;
+        self.token_request(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", &verifier),
+        ])
+        .await
+    }
+
+    /// Redeems `refresh_token` at the token endpoint as the first client (the
+    /// `refresh_token` grant). The answer has a new access token and a new refresh token:
+    /// `refresh_token` is consumed (rotation). Presenting a consumed refresh token again
+    /// is refused and revokes the whole grant, so its successor stops working too.
+    ///
+    /// When the provider refuses (e.g. `invalid_grant` for a used, revoked or expired
+    /// refresh token), the error is a [`TokenError`]: `err.downcast_ref::<TokenError>()`.
+    pub async fn refresh(&self, refresh_token: &str) -> anyhow::Result<TokenSet> {
+        self.token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .await
+    }
+
+    /// Revokes `token` (a refresh or access token of the first client) at the revocation
+    /// endpoint (RFC 7009), as a client does when it disconnects a mailbox. The provider
+    /// revokes the whole grant: every access and refresh token issued under it.
+    pub async fn revoke(&self, token: &str) -> anyhow::Result<()> {
+        let client = &self.config.clients[0];
+        let url = self.revocation_endpoint();
+        self.post_form_ok(
+            "revocation",
+            &url,
+            Caller::Client(client),
+            &[("token", token)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// What the introspection endpoint says about `token` (RFC 7662), asked with the
+    /// [`introspection_client`](OidcConfig::introspection_client) (or the first client when
+    /// there is none), exactly as a mail server would: `{"active": false}` for anything
+    /// unknown, expired or revoked; for an active access token `active`, `sub`,
+    /// `client_id`, `scope`, `exp`, `iat`, `iss`, `token_type` and `username` (the account's
+    /// email).
+    pub async fn introspect(&self, token: &str) -> anyhow::Result<serde_json::Value> {
+        let client = self
+            .config
+            .introspection_client
+            .as_ref()
+            .unwrap_or(&self.config.clients[0]);
+        let url = self.introspection_endpoint();
+        let body = self
+            .post_form_ok(
+                "introspection",
+                &url,
+                Caller::Client(client),
+                &[("token", token)],
+            )
+            .await?;
+        serde_json::from_str(&body).with_context(|| format!("introspection answered {body:?}"))
+    }
+
+    /// Revokes every grant `account` (`sub` or email) has given, with every access and
+    /// refresh token issued under them, as when the user removes the app's access at
+    /// their provider or an admin resets the account. Returns how many grants there were.
+    /// The next refresh fails with `invalid_grant` and introspection says `active: false`.
+    pub async fn revoke_grants(&self, account: &str) -> anyhow::Result<usize> {
+        let url = format!("{}/testkit/revoke-grants", self.issuer);
+        let body = self
+            .post_form_ok(
+                "revoke-grants",
+                &url,
+                Caller::Admin,
+                &[("account", account)],
+            )
+            .await?;
+        let answer: serde_json::Value = serde_json::from_str(&body)?;
+        answer["revoked"]
+            .as_u64()
+            .map(|n| n as usize)
+            .ok_or_else(|| anyhow!("revoke-grants answered {body:?}"))
+    }
+
+    /// POSTs `form` to the token endpoint as the first client (HTTP Basic).
+    async fn token_request(&self, form: &[(&str, &str)]) -> anyhow::Result<TokenSet> {
+        let client = &self.config.clients[0];
+        let grant = form.first().map_or("", |(_, v)| *v);
+        let what = format!("token request ({grant})");
+        let url = self.token_endpoint();
+        let (status, body) = self
+            .post_form(&what, &url, Caller::Client(client), form)
+            .await?;
+        if !status.is_success() {
+            let answer: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            return Err(TokenError {
+                status: status.as_u16(),
+                error: answer["error"].as_str().unwrap_or_default().to_string(),
+                error_description: answer["error_description"].as_str().map(str::to_string),
+                body,
+            }
+            .into());
+        }
+        serde_json::from_str(&body).with_context(|| format!("{what} answered {body:?}"))
+    }
+
+    /// POSTs `form` to `url` as `caller`; returns the status and body, whatever they are.
+    async fn post_form(
+        &self,
+        what: &str,
+        url: &str,
+        caller: Caller<'_>,
+        form: &[(&str, &str)],
+    ) -> anyhow::Result<(reqwest::StatusCode, String)> {
+        let request = self.http.post(url).form(form);
+        let request = match caller {
+            Caller::Client(c) => request.basic_auth(&c.client_id, Some(&c.client_secret)),
+            Caller::Admin => request.bearer_auth(&self.admin_token),
+        };
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{what} failed"))?;
+        let status = response.status();
+        Ok((status, response.text().await.unwrap_or_default()))
+    }
+
+    /// [`Self::post_form`] that requires a 2xx status; returns the body.
+    async fn post_form_ok(
+        &self,
+        what: &str,
+        url: &str,
+        caller: Caller<'_>,
+        form: &[(&str, &str)],
+    ) -> anyhow::Result<String> {
+        let (status, body) = self.post_form(what, url, caller, form).await?;
+        ensure!(
+            status.is_success(),
+            "{what} refused ({status}): {body}\n--- provider.log tail ---\n{}",
+            self.log_tail()
+        );
+        Ok(body)
+    }
+
+    fn log_tail(&self) -> String {
+        process::tail(&self.dir.path().join("provider.log"), LOG_TAIL)
     }
 
     /// Signs in like a fresh browser (no cookies yet) would: requests `authorize_url` (an

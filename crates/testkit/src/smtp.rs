@@ -11,7 +11,8 @@
 //!
 //! The server speaks plain SMTP (no TLS), offers 8BITMIME and SMTPUTF8, and offers AUTH
 //! PLAIN/LOGIN without TLS that accepts any credentials, so clients configured with or
-//! without a login both work. Lines over 1000 bytes are refused (`500 Line too long`), as
+//! without a login both work; the `AUTH=<...>` MAIL parameter (RFC 4954, sent by relays
+//! such as Dovecot submission) is accepted and ignored. Lines over 1000 bytes are refused (`500 Line too long`), as
 //! RFC 5321 allows.
 //!
 //! Needs `python3` (or `$POSTDESK_PYTHON`) with `aiosmtpd` installed; `scripts/test`

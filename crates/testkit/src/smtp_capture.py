@@ -10,7 +10,8 @@ reader can take N.json as "N is complete".
 
 If DIR/reject exists and is not empty, DATA is answered with its first line (for example
 "550 5.7.1 Rejected for test") and nothing is stored. AUTH (PLAIN/LOGIN) is offered
-without TLS and accepts any credentials. Exits when stdin reaches EOF (the test process
+without TLS and accepts any credentials; the MAIL FROM parameter AUTH=<...> (RFC 4954, sent
+by relays such as Dovecot submission) is accepted and ignored. Exits when stdin reaches EOF (the test process
 went away) or on SIGTERM/SIGINT.
 """
 
@@ -64,6 +65,17 @@ class CaptureHandler:
         return f"250 2.0.0 OK captured as message {n}"
 
 
+class CaptureSMTP(SMTP):
+    """aiosmtpd's SMTP, plus the AUTH=<mailbox> MAIL parameter that RFC 4954 makes every
+    server offering AUTH accept (aiosmtpd refuses it with 555)."""
+
+    def _getparams(self, params):
+        result = super()._getparams(params)
+        if result is not None:
+            result.pop("AUTH", None)
+        return result
+
+
 def accept_any_auth(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=True)
 
@@ -73,7 +85,7 @@ async def main(directory):
     handler = CaptureHandler(directory)
 
     def factory():
-        return SMTP(
+        return CaptureSMTP(
             handler,
             hostname="postdesk-testkit",
             ident="postdesk-testkit SMTP capture",

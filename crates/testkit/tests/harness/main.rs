@@ -1,8 +1,9 @@
 //! Proves the testkit harness itself against the real servers: Dovecot, the aiosmtpd
-//! capture, PostgreSQL and the OIDC provider. One test binary (modules below) to keep link
+//! capture, PostgreSQL, the OIDC provider, and mailbox OAuth2 across them. One test binary (modules below) to keep link
 //! times down.
 
 mod dovecot;
+mod oauth2;
 mod oidc;
 mod postgres;
 mod smtp;
