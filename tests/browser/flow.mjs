@@ -267,6 +267,20 @@ async function main() {
     assert.ok(remote <= 0, "remote images are blocked until allowed");
     await a.getByRole("button", { name: "Show remote images" }).waitFor();
 
+    step("an email that only pretends to come from a bank is marked in Queued Chats and warned about");
+    // From bank.test (DMARC p=reject, SPF only 192.0.2.1), received from another host, unsigned.
+    const trace = `Return-Path: <ceo@bank.test>\nReceived: from mail.evil.test (mail.evil.test [198.51.100.7])\n\tby mx.example.test (Postfix) with ESMTPS id 4AbC\n\tfor <${MAILBOX_USER}>; Tue, 24 Nov 2026 09:59:59 +0000\n`;
+    await append(trace + email({ id: "spoof@bank.test", from: "ceo@bank.test", subject: "Urgent wire transfer", body: "Pay the invoice today." }));
+    const spoofed = queued(a).filter({ hasText: "Urgent wire transfer" });
+    await spoofed.locator(".sender-mark", { hasText: "Unverified sender" }).waitFor({ timeout: LIVE });
+    assert.equal(await queued(a).filter({ hasText: "Hostile HTML" }).locator(".sender-mark").count(), 0, "no mark on an email that does not pretend");
+    await spoofed.click();
+    const warning = a.locator("article.msg.email_in .sender-warning");
+    await warning.filter({ hasText: "Sender not verified" }).waitFor({ timeout: LIVE });
+    assert.match(await warning.textContent(), /bank\.test/, "the warning names the domain");
+    await a.locator("article.msg.email_in dl.headers", { hasText: "DMARC fail" }).waitFor();
+    await shot(a, "sender-warning");
+
     step("a broken email is quarantined, listed for admins with a reprocess action");
     await append("\u0001\u0002 not an email at all\n\n");
     step("the admin pages show the inbox's health");

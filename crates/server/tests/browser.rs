@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use postdesk::{Application, Settings};
 use postdesk_testkit::oidc::OidcConfig;
-use postdesk_testkit::{Dovecot, OidcProvider, SmtpCapture};
+use postdesk_testkit::{DnsServer, Dovecot, OidcProvider, SmtpCapture};
 use serde_json::{Value, json};
 
 const SUPPORT: &str = "support@example.test";
@@ -73,8 +73,17 @@ async fn the_web_app_in_a_real_browser() {
     )))
     .await
     .expect("the OpenID Connect provider starts");
+    // Sender authenticity: bank.test publishes an SPF and a DMARC p=reject policy that a
+    // spoofed email fails.
+    let dns = DnsServer::start(&[
+        ("bank.test", "v=spf1 ip4:192.0.2.1 -all"),
+        ("_dmarc.bank.test", "v=DMARC1; p=reject"),
+    ])
+    .await
+    .expect("the DNS server starts");
     let data = tempfile::tempdir().unwrap();
     let mut settings = Settings::for_data_dir(data.path().into());
+    settings.dns = Some(dns.addr().to_string());
     settings.admin_password = Some(ADMIN_PASSWORD.into());
     settings.listen = format!("127.0.0.1:{port}").parse().unwrap();
     settings.public_url = Some(base.clone());
@@ -184,6 +193,7 @@ async fn the_web_app_in_a_real_browser() {
             "two-factor",
             "sessions",
             "audit",
+            "sender-warning",
         ] {
             std::fs::copy(
                 screenshots.join(format!("{name}.png")),
