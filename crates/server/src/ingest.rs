@@ -262,7 +262,10 @@ async fn store_parsed(
 
 /// Parses off the async threads, within the time limit; gives the bytes back when parsing
 /// finished (for checking the sender), else none.
-async fn parse_limited(bytes: Vec<u8>, limits: Limits) -> (Vec<u8>, Result<ParsedEmail, String>) {
+pub(crate) async fn parse_limited(
+    bytes: Vec<u8>,
+    limits: Limits,
+) -> (Vec<u8>, Result<ParsedEmail, String>) {
     let parsing = tokio::task::spawn_blocking(move || {
         let parsed = postdesk_mail::parse(&bytes);
         (bytes, parsed)
@@ -401,7 +404,7 @@ fn addr(m: Mailbox) -> Addr {
 
 /// The store's view of a parsed email. The contact is whom a reply goes to: Reply-To when
 /// given, else From.
-fn to_incoming(p: ParsedEmail) -> Result<IncomingEmail, String> {
+pub(crate) fn to_incoming(p: ParsedEmail) -> Result<IncomingEmail, String> {
     let auto_reply = p.auto_reply;
     let from = p.from.map(addr);
     let contact = p

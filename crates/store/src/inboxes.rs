@@ -216,6 +216,28 @@ impl Store {
         .transpose()
     }
 
+    /// Sets a mailbox's watermark: the next UID to fetch is `next_uid` (the Sent folder starts
+    /// from the UIDNEXT it first had: what was sent before is not read).
+    pub async fn set_sync_state(
+        &self,
+        inbox: InboxId,
+        mailbox: &str,
+        uidvalidity: u32,
+        next_uid: u32,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO mailbox_sync (inbox_id, mailbox, uidvalidity, next_uid) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (inbox_id, mailbox) DO UPDATE SET uidvalidity = excluded.uidvalidity, next_uid = excluded.next_uid",
+        )
+        .bind(inbox.0)
+        .bind(mailbox)
+        .bind(i64::from(uidvalidity))
+        .bind(i64::from(next_uid))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Starts (or restarts, after a UIDVALIDITY change) the sync of a mailbox from UID 1.
     /// Emails already stored are not stored twice: processing skips an email whose Message-ID and content the inbox has.
     pub async fn reset_sync_state(

@@ -26,6 +26,7 @@ mod ingest;
 mod outbox;
 mod received;
 pub mod records;
+mod sent;
 mod two_factor;
 mod users;
 
@@ -40,6 +41,7 @@ pub use conversations::{ConversationFilter, TakeError};
 pub use ingest::{IncomingEmail, IngestOutcome, NewAttachment, StoreFetched};
 pub use outbox::{CopyOutcome, OutboxItem, QueuedEmail, SentCopy};
 pub use records::*;
+pub use sent::SentOrigin;
 pub use two_factor::TotpState;
 
 /// An error from the store that callers tell apart.

@@ -5,12 +5,24 @@
 //! with `\Seen` and the time it was sent, unless the folder already holds an email with its
 //! Message-ID: so a retry after a lost answer, or a server that files sent mail by itself,
 //! never leaves two. Readers never read the Sent folder as new mail.
+//!
+//! The other way round, [`sync_sent`]: an email a colleague sent from their own mail client
+//! into a conversation (it answers one of its emails, by In-Reply-To or References) joins that
+//! conversation as an outgoing email. The reader looks at the Sent folder after every sync of
+//! the mailbox (a `STATUS` when nothing is new): only the headers of what is new since it
+//! first looked, and the whole email only of those that answer a conversation. What was in
+//! the folder before, and everything else sent from the mailbox, is never read or stored.
 
 use anyhow::Context as _;
 use async_imap::types::NameAttribute;
 use futures::TryStreamExt as _;
 
-use super::session::{ImapSettings, login, timed};
+use postdesk_core::event::Event;
+use postdesk_core::ids::InboxId;
+use postdesk_store::SentOrigin;
+
+use super::ReaderContext;
+use super::session::{ImapSettings, Session, login, timed};
 
 /// Where a sent email's copy went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +95,7 @@ pub async fn append_sent_copy(
 }
 
 /// The name of the first folder the server flags `\Sent`.
-async fn flagged_sent(session: &mut super::session::Session) -> anyhow::Result<Option<String>> {
+async fn flagged_sent(session: &mut Session) -> anyhow::Result<Option<String>> {
     let names: Vec<_> = timed("LIST", async {
         session.list(Some(""), Some("*")).await?.try_collect().await
     })
@@ -92,6 +104,186 @@ async fn flagged_sent(session: &mut super::session::Session) -> anyhow::Result<O
         .iter()
         .find(|n| n.attributes().contains(&NameAttribute::Sent))
         .map(|n| n.name().to_owned()))
+}
+
+/// The Sent folder the reader watches for colleagues' emails: the one the inbox names, else
+/// the one flagged `\Sent`; `None` when copies are turned off (`""`) or there is none.
+pub(super) async fn watched_sent_folder(
+    session: &mut Session,
+    named: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    match named {
+        Some("") => Ok(None),
+        Some(name) => Ok(Some(name.to_owned())),
+        None => flagged_sent(session).await,
+    }
+}
+
+/// Takes what is new in the Sent folder `folder` since the last look (see the module docs).
+/// `mailbox` (UIDVALIDITY `validity`) is selected again before returning whenever the Sent
+/// folder was, so IDLE goes on there; then the answer is true: mail that reached the mailbox
+/// meanwhile was announced to no one, so the caller looks at the mailbox again.
+pub(super) async fn sync_sent(
+    ctx: &ReaderContext,
+    inbox: InboxId,
+    session: &mut Session,
+    folder: &str,
+    mailbox: &str,
+    validity: u32,
+) -> anyhow::Result<bool> {
+    let status = match timed("STATUS", session.status(folder, "(UIDNEXT UIDVALIDITY)")).await {
+        Ok(status) => status,
+        Err(e) => {
+            // A named folder that does not exist yet (made at the first copy).
+            tracing::debug!(%inbox, folder, "No Sent folder to look at: {e:#}");
+            return Ok(false);
+        }
+    };
+    let (Some(sent_validity), Some(uid_next)) = (status.uid_validity, status.uid_next) else {
+        return Ok(false);
+    };
+    let next_uid = match ctx.store.find_sync_state(inbox, folder).await? {
+        Some((stored, next)) if stored == sent_validity => next,
+        _ => {
+            // First look (or a new UIDVALIDITY): from now on only.
+            ctx.store
+                .set_sync_state(inbox, folder, sent_validity, uid_next)
+                .await?;
+            return Ok(false);
+        }
+    };
+    if next_uid >= uid_next {
+        return Ok(false);
+    }
+    timed("EXAMINE", session.examine(folder)).await?;
+    // A problem in the Sent folder is logged and tried again at the next look; it never
+    // stops the reading of the mailbox (a dead connection fails the SELECT below).
+    let looked = match take_answers(
+        ctx,
+        inbox,
+        session,
+        folder,
+        sent_validity,
+        next_uid,
+        uid_next,
+    )
+    .await
+    {
+        Ok(taken) => {
+            tracing::debug!(%inbox, folder, taken, "Looked at the Sent folder");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(%inbox, folder, "Reading the Sent folder failed: {e:#}");
+            false
+        }
+    };
+    let selected = timed("SELECT", session.select(mailbox)).await?;
+    anyhow::ensure!(
+        selected.uid_validity == Some(validity),
+        "The UIDVALIDITY of {mailbox:?} changed"
+    );
+    Ok(looked)
+}
+
+/// Fetches the headers of the Sent folder's emails from `next_uid` on, and whole only those
+/// that answer a conversation; records them and moves the watermark past them all (and to
+/// `uid_next` at least, which the folder had when the look began).
+async fn take_answers(
+    ctx: &ReaderContext,
+    inbox: InboxId,
+    session: &mut Session,
+    folder: &str,
+    validity: u32,
+    next_uid: u32,
+    uid_next: u32,
+) -> anyhow::Result<usize> {
+    // The whole header section: async-imap reads no HEADER.FIELDS answer.
+    let heads = uid_fetch_each(
+        session,
+        format!("{next_uid}:*"),
+        "(UID RFC822.SIZE BODY.PEEK[HEADER])",
+        |f| {
+            let uid = f.uid.filter(|uid| *uid >= next_uid)?;
+            let head = f.header().unwrap_or_default();
+            Some((uid, u64::from(f.size.unwrap_or(0)), head.to_vec()))
+        },
+    )
+    .await?;
+    let mut taken = 0;
+    let mut highest = None;
+    for (uid, size, head) in heads {
+        highest = highest.max(Some(uid));
+        let Ok(ids) = postdesk_mail::parse(&head) else {
+            continue;
+        };
+        let Some(conversation) = ctx
+            .store
+            .sent_thread(
+                inbox,
+                &ids.message_id,
+                ids.in_reply_to.as_deref(),
+                &ids.references,
+            )
+            .await?
+        else {
+            continue;
+        };
+        if usize::try_from(size).unwrap_or(usize::MAX) > ctx.limits.max_email_bytes {
+            tracing::warn!(%inbox, folder, uid, size, "An email in the Sent folder answers a conversation but is over the size limit: not taken");
+            continue;
+        }
+        let raw = uid_fetch_each(session, uid.to_string(), "(UID BODY.PEEK[])", |f| {
+            f.body().filter(|_| f.uid == Some(uid)).map(<[u8]>::to_vec)
+        })
+        .await?
+        .pop();
+        let Some(raw) = raw else { continue };
+        let (raw, parsed) = crate::ingest::parse_limited(raw, ctx.limits).await;
+        let email = match parsed.and_then(crate::ingest::to_incoming) {
+            Ok(email) => email,
+            Err(e) => {
+                tracing::warn!(%inbox, folder, uid, "An email in the Sent folder answers a conversation but cannot be read: {e}");
+                continue;
+            }
+        };
+        let origin = SentOrigin {
+            mailbox: folder,
+            uidvalidity: validity,
+            uid,
+        };
+        if let Some(message) = ctx
+            .store
+            .record_sent_elsewhere(inbox, conversation, origin, &raw, &email)
+            .await?
+        {
+            taken += 1;
+            tracing::info!(%inbox, %conversation, message = %message.id, "An email sent from the mailbox's own client joined its conversation");
+            ctx.bus.publish(Event::MessageCreated {
+                conversation_id: conversation,
+                message_id: message.id,
+            });
+        }
+    }
+    let watermark = highest.map_or(uid_next, |h| h.saturating_add(1).max(uid_next));
+    ctx.store
+        .set_sync_state(inbox, folder, validity, watermark)
+        .await?;
+    Ok(taken)
+}
+
+/// `UID FETCH set items`, each answer kept as `pick` makes it (or left out).
+async fn uid_fetch_each<T>(
+    session: &mut Session,
+    set: String,
+    items: &str,
+    pick: impl Fn(&async_imap::types::Fetch) -> Option<T>,
+) -> anyhow::Result<Vec<T>> {
+    timed("UID FETCH", async {
+        let fetches: Vec<_> = session.uid_fetch(set, items).await?.try_collect().await?;
+        Ok::<_, async_imap::error::Error>(fetches.iter().filter_map(&pick).collect())
+    })
+    .await
 }
 
 /// A Message-ID as the text of a quoted IMAP search string: without the characters a quoted

@@ -57,6 +57,8 @@ pub struct ImapSettings {
     pub mailbox: String,
     /// Folder to move emails to once they are stored (`None`: they stay).
     pub move_to: Option<String>,
+    /// The Sent folder (`None`: the one flagged `\Sent`; `Some("")`: none).
+    pub sent_mailbox: Option<String>,
 }
 
 async fn tls_wrap<S: AsyncRead + AsyncWrite + Unpin>(
@@ -177,6 +179,7 @@ impl ImapSettings {
             password,
             mailbox: inbox.settings.imap_mailbox.clone(),
             move_to: inbox.settings.imap_move_to.clone(),
+            sent_mailbox: inbox.settings.imap_sent_mailbox.clone(),
         })
     }
 }
@@ -232,10 +235,25 @@ pub(super) async fn run_session(
         }
         None => None,
     };
-    tracing::info!(%inbox, host = %s.host, mailbox = %s.mailbox, idle_supported, "IMAP reader connected");
+    // Emails colleagues send from their own client into a conversation join it.
+    let sent_folder = super::sent::watched_sent_folder(&mut session, s.sent_mailbox.as_deref())
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(%inbox, "Cannot find the Sent folder: {e:#}");
+            None
+        })
+        .filter(|folder| !folder.eq_ignore_ascii_case(&s.mailbox));
+    tracing::info!(%inbox, host = %s.host, mailbox = %s.mailbox, idle_supported, sent_folder = ?sent_folder, "IMAP reader connected");
     loop {
         record_state(ctx, inbox, InboxState::Syncing, None, false).await;
         sync(ctx, inbox, &s.mailbox, validity, move_to, &mut session).await?;
+        if let Some(folder) = &sent_folder
+            && super::sent::sync_sent(ctx, inbox, &mut session, folder, &s.mailbox, validity)
+                .await?
+        {
+            // The Sent folder was selected for a while: look at the mailbox again.
+            continue;
+        }
         record_state(ctx, inbox, InboxState::Idle, None, true).await;
         // The server may have announced new mail in the middle of the sync (an EXISTS
         // riding on a FETCH response, which async-imap queues aside); it will not announce it

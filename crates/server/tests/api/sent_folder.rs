@@ -253,6 +253,7 @@ async fn appending_the_same_email_twice_leaves_one_copy() {
         password: SUPPORT_PASSWORD.to_owned(),
         mailbox: "INBOX".to_owned(),
         move_to: None,
+        sent_mailbox: None,
     };
     let raw = email("twice@support.test", SUPPORT, "Once only", "Hello", "");
     let at = chrono::Utc::now();
@@ -272,4 +273,134 @@ async fn appending_the_same_email_twice_leaves_one_copy() {
     assert_eq!(second, Appended::AlreadyThere { folder: sent });
     let folder = app.dovecot.maildir(SUPPORT).join(".Sent");
     assert_eq!(with_message_id(&folder, "twice@support.test").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_a_colleague_sent_from_their_client_joins_the_thread_on_sqlite() {
+    an_email_a_colleague_sent_from_their_client_joins_the_thread(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_a_colleague_sent_from_their_client_joins_the_thread_on_postgres() {
+    an_email_a_colleague_sent_from_their_client_joins_the_thread(Db::Postgres).await;
+}
+
+/// An email in the Sent folder, written by a colleague in their own mail client.
+fn sent_by_a_colleague(
+    message_id: &str,
+    in_reply_to: Option<&str>,
+    subject: &str,
+    body: &str,
+) -> String {
+    let threading = in_reply_to.map_or_else(String::new, |parent| {
+        format!("In-Reply-To: <{parent}>\r\nReferences: <{parent}>\r\n")
+    });
+    format!(
+        "From: Bob at Support <{SUPPORT}>\r\nTo: Carol Customer <carol@customer.test>\r\nSubject: {subject}\r\n\
+         Date: Tue, 24 Nov 2026 11:00:00 +0000\r\nMessage-ID: <{message_id}>\r\n{threading}MIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+}
+
+/// The texts of the conversation's outgoing emails.
+async fn outgoing_texts(app: &TestApp, token: &str, conversation: i64) -> Vec<String> {
+    app.messages(token, conversation)
+        .await
+        .iter()
+        .filter(|m| m["kind"] == "email_out")
+        .filter_map(|m| m["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Wakes the reader (a new email in the mailbox) and waits until it is read.
+async fn wake_reader(app: &TestApp, n: usize) {
+    let subject = format!("Wake-up {n}");
+    app.deliver(&email(
+        &format!("wake{n}@other.test"),
+        "dave@other.test",
+        &subject,
+        "Hi",
+        "",
+    ))
+    .await;
+    eventually(&format!("the email {subject:?}"), || async {
+        app.conversations(&app.admin, "status=queued")
+            .await
+            .iter()
+            .any(|c| c["subject"] == subject.as_str())
+            .then_some(())
+    })
+    .await;
+}
+
+async fn an_email_a_colleague_sent_from_their_client_joins_the_thread(db: Db) {
+    let mut app = spawn_app(db).await;
+    let (agent, conversation) = taken_conversation(&app, "refund").await;
+    // postdesk's own reply: its copy in the Sent folder must not come back a second time.
+    reply_sent(&app, &agent, conversation, "We are looking into it.").await;
+
+    // A colleague answers from their own client (threaded under the contact's email), and
+    // sends something unrelated; both land in the Sent folder.
+    app.dovecot
+        .append(
+            SUPPORT,
+            SUPPORT_PASSWORD,
+            "Sent",
+            sent_by_a_colleague(
+                "bob-1@support.test",
+                Some("refund@customer.test"),
+                "Re: Where is my order?",
+                "Bob here: the refund went out today.",
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    app.dovecot
+        .append(
+            SUPPORT,
+            SUPPORT_PASSWORD,
+            "Sent",
+            sent_by_a_colleague("bob-2@support.test", None, "Lunch?", "Pizza at noon?").as_bytes(),
+        )
+        .await
+        .unwrap();
+    wake_reader(&app, 1).await;
+    let texts = eventually("the colleague's email in the conversation", || async {
+        let texts = outgoing_texts(&app, &agent, conversation).await;
+        texts
+            .iter()
+            .any(|t| t.contains("the refund went out"))
+            .then_some(texts)
+    })
+    .await;
+    assert_eq!(
+        texts.len(),
+        2,
+        "our reply once and the colleague's: {texts:?}"
+    );
+    let messages = app.messages(&agent, conversation).await;
+    let theirs = messages
+        .iter()
+        .find(|m| m["email"]["message_id"] == "bob-1@support.test")
+        .expect("the colleague's email");
+    assert_eq!(theirs["kind"], "email_out");
+    assert_eq!(theirs["email"]["delivery"]["status"], "sent");
+    assert_eq!(theirs["email"]["from"]["email"], SUPPORT);
+    // The unrelated email joined nothing and opened nothing.
+    for status in ["queued", "open", "closed"] {
+        assert!(
+            app.conversations(&app.admin, &format!("status={status}"))
+                .await
+                .iter()
+                .all(|c| c["subject"] != "Lunch?"),
+            "{status}"
+        );
+    }
+
+    // After a restart the Sent folder is read from where it was left: nothing twice.
+    app.restart().await;
+    wake_reader(&app, 2).await;
+    let texts = outgoing_texts(&app, &agent, conversation).await;
+    assert_eq!(texts.len(), 2, "{texts:?}");
 }
