@@ -228,6 +228,9 @@ function authorName(message) {
   const a = message.author;
   if (a.type === "user") return a.name || a.username;
   if (a.type === "contact") return a.name || a.email;
+  // An email sent from the mailbox's own client by someone who is not a postdesk user.
+  const from = message.email && message.email.from;
+  if (message.kind === "email_out" && from) return from.name || from.email;
   return "postdesk";
 }
 
