@@ -158,6 +158,20 @@ async fn bench(options: &Options) -> anyhow::Result<Run> {
         ..Run::default()
     };
     eprintln!("postdesk binary: {}", server::binary());
+    // Sender checks (DKIM, SPF, DMARC) run as in production, against a DNS server that
+    // answers at once: a real dnsmasq on loopback, authoritative for the corpus' `.test`
+    // domains (its DKIM signatures do not verify). BENCH_DNS names other servers, or "off".
+    let _dns = match std::env::var("BENCH_DNS") {
+        Ok(servers) => {
+            server::use_dns(servers);
+            None
+        }
+        Err(_) => {
+            let dns = postdesk_testkit::DnsServer::start(&[]).await?;
+            server::use_dns(dns.addr().to_string());
+            Some(dns)
+        }
+    };
     let dovecot = Dovecot::start().await?;
     dovecot.add_user(corpus::SUPPORT, PASSWORD)?;
 

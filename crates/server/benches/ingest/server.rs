@@ -20,6 +20,15 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_postdesk")
 }
 
+/// The DNS servers every postdesk of this run asks for sender checks (`POSTDESK_DNS`), set
+/// once by [`use_dns`]; without it the child inherits the environment's.
+static DNS: OnceLock<String> = OnceLock::new();
+
+/// Makes every postdesk started from now on check senders against `servers`.
+pub fn use_dns(servers: String) {
+    let _ = DNS.set(servers);
+}
+
 /// A running `postdesk serve`, killed on drop (and by a watchdog if this process dies first).
 pub struct Postdesk {
     child: tokio::process::Child,
@@ -74,6 +83,9 @@ impl Postdesk {
             .kill_on_drop(true);
         if let Some(url) = database_url {
             command.env("POSTDESK_DATABASE_URL", url);
+        }
+        if let Some(dns) = DNS.get() {
+            command.env("POSTDESK_DNS", dns);
         }
         command.envs(env.iter().copied());
         let child = command
