@@ -179,6 +179,7 @@ async fn settings_from(
             username: f.username,
             password_encrypted,
             tls_verify: f.tls_verify.unwrap_or(true),
+            auth: postdesk_core::model::MailAuth::Password,
         })
     };
     let mailbox = form
@@ -244,6 +245,7 @@ async fn settings_from(
         smtp: server(form.smtp, "SMTP", existing.map(|e| &e.settings.smtp))?,
         reopen_days,
         retention_days: form.retention_days,
+        oauth_provider_id: None,
     })
 }
 
