@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use postdesk_core::delivery::{MAX_ATTEMPTS, SendOutcome, classify_reply, retry_delay};
@@ -31,7 +31,12 @@ use postdesk_store::{
 use tokio::sync::{Notify, watch};
 
 use crate::bus::Bus;
+use crate::mail_oauth::{MailOAuth, TokenError};
 use crate::secrets::Secrets;
+
+/// What one SMTP delivery answers.
+type SmtpResult =
+    Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error>;
 
 /// How long a claimed email is reserved for the worker that claimed it.
 const LEASE: Duration = Duration::from_secs(5 * 60);
@@ -63,6 +68,8 @@ pub struct Outbox {
     store: Store,
     bus: Bus,
     secrets: Secrets,
+    /// The access tokens of inboxes that send with OAuth2.
+    oauth: MailOAuth,
     /// Wakes the worker when an email is queued.
     wake: Arc<Notify>,
     /// Wakes the Sent-folder copier when an email was sent.
@@ -72,11 +79,12 @@ pub struct Outbox {
 impl Outbox {
     /// An outbox over `store`.
     #[must_use]
-    pub fn new(store: Store, bus: Bus, secrets: Secrets) -> Self {
+    pub fn new(store: Store, bus: Bus, secrets: Secrets, oauth: MailOAuth) -> Self {
         Self {
             store,
             bus,
             secrets,
+            oauth,
             wake: Arc::new(Notify::new()),
             copy_wake: Arc::new(Notify::new()),
         }
@@ -275,14 +283,6 @@ impl Outbox {
                 };
             }
         };
-        let transport = match self.transport(&inbox) {
-            Ok(t) => t,
-            Err(e) => {
-                return SendOutcome::Failed {
-                    reason: format!("{e:#}"),
-                };
-            }
-        };
         let envelope = match envelope(item) {
             Ok(e) => e,
             Err(e) => {
@@ -292,7 +292,37 @@ impl Outbox {
             }
         };
         let server = format!("{}:{}", inbox.settings.smtp.host, inbox.settings.smtp.port);
-        match tokio::time::timeout(SEND_TIMEOUT, transport.send_raw(&envelope, &item.mime)).await {
+        let token = match self.bearer(&inbox, None).await {
+            Ok(token) => token,
+            Err(outcome) => return outcome,
+        };
+        let failed = |e: anyhow::Error| SendOutcome::Failed {
+            reason: format!("{e:#}"),
+        };
+        let mut result = match self
+            .send_once(&inbox, token.as_deref(), &envelope, &item.mime)
+            .await
+        {
+            Ok(result) => result,
+            Err(e) => return failed(e),
+        };
+        if let (Some(refused), Ok(Err(e))) = (token.as_deref(), &result)
+            && bearer_refused(e)
+        {
+            tracing::info!(inbox = %inbox.id, "The SMTP server refused the OAuth2 access token; refreshing it: {e}");
+            let token = match self.bearer(&inbox, Some(refused)).await {
+                Ok(token) => token,
+                Err(outcome) => return outcome,
+            };
+            result = match self
+                .send_once(&inbox, token.as_deref(), &envelope, &item.mime)
+                .await
+            {
+                Ok(result) => result,
+                Err(e) => return failed(e),
+            };
+        }
+        match result {
             Err(_) => SendOutcome::Retry {
                 reason: format!(
                     "SMTP server {server} did not finish within {}s",
@@ -300,6 +330,12 @@ impl Outbox {
                 ),
             },
             Ok(Ok(_)) => SendOutcome::Sent,
+            Ok(Err(e)) if token.is_some() && bearer_refused(&e) => SendOutcome::Retry {
+                reason: format!(
+                    "SMTP server {server} refused the OAuth2 sign-in, also with a refreshed access token (the signed-in account may lack the right to send as this mailbox): {}",
+                    smtp_words(&e)
+                ),
+            },
             Ok(Err(e)) => match e.status() {
                 // The server's reply code decides, by our policy rather than lettre's (which
                 // takes every 5xx as permanent; 552 "mailbox full" is retried).
@@ -322,7 +358,48 @@ impl Outbox {
         }
     }
 
-    fn transport(&self, inbox: &Inbox) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    /// With OAuth2, the access token to send with (`refused`: the one the server just
+    /// refused); `None` for a password inbox. A provider that refuses to renew the sign-in
+    /// leaves the email queued for later (the inbox shows `needs_reauth`).
+    async fn bearer(
+        &self,
+        inbox: &Inbox,
+        refused: Option<&str>,
+    ) -> Result<Option<String>, SendOutcome> {
+        if inbox.settings.smtp.auth != postdesk_core::model::MailAuth::OAuth2 {
+            return Ok(None);
+        }
+        match self.oauth.access_token(inbox.id, refused).await {
+            Ok(token) => Ok(Some(token)),
+            Err(e @ (TokenError::NeedsReauth(_) | TokenError::NotConnected(_))) => {
+                Err(SendOutcome::Retry {
+                    reason: format!("Not sent yet, kept in the outbox: {e}"),
+                })
+            }
+            Err(TokenError::Unavailable(e)) => Err(SendOutcome::Retry {
+                reason: format!("The OAuth2 provider cannot be reached: {e:#}"),
+            }),
+        }
+    }
+
+    /// One delivery attempt with `token` (or the password); the outer error is a transport
+    /// that cannot be built from the settings.
+    async fn send_once(
+        &self,
+        inbox: &Inbox,
+        token: Option<&str>,
+        envelope: &Envelope,
+        mime: &[u8],
+    ) -> anyhow::Result<Result<SmtpResult, tokio::time::error::Elapsed>> {
+        let transport = self.transport(inbox, token)?;
+        Ok(tokio::time::timeout(SEND_TIMEOUT, transport.send_raw(envelope, mime)).await)
+    }
+
+    fn transport(
+        &self,
+        inbox: &Inbox,
+        token: Option<&str>,
+    ) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
         let smtp = &inbox.settings.smtp;
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
             .port(smtp.port)
@@ -338,7 +415,17 @@ impl Outbox {
             Security::Starttls => builder.tls(Tls::Required(tls()?)),
             Security::None => builder.tls(Tls::None),
         };
-        if !smtp.username.is_empty() {
+        if let Some(token) = token {
+            let user = if smtp.username.is_empty() {
+                inbox.settings.email.clone()
+            } else {
+                smtp.username.clone()
+            };
+            crate::redact::register_bearer(&user, token);
+            builder = builder
+                .authentication(vec![Mechanism::Xoauth2])
+                .credentials(Credentials::new(user, token.to_owned()));
+        } else if !smtp.username.is_empty() {
             let password = self.secrets.decrypt_string(&smtp.password_encrypted)?;
             crate::redact::register_credentials(&smtp.username, &password);
             builder = builder.credentials(Credentials::new(smtp.username.clone(), password));
@@ -352,7 +439,14 @@ impl Outbox {
     /// # Errors
     /// The server's or the connection's error text.
     pub async fn check_connection(&self, inbox: &Inbox) -> anyhow::Result<()> {
-        let transport = self.transport(inbox)?;
+        let token = match self.bearer(inbox, None).await {
+            Ok(token) => token,
+            Err(SendOutcome::Retry { reason } | SendOutcome::Failed { reason }) => {
+                anyhow::bail!("{reason}")
+            }
+            Err(SendOutcome::Sent) => None,
+        };
+        let transport = self.transport(inbox, token.as_deref())?;
         let server = format!("{}:{}", inbox.settings.smtp.host, inbox.settings.smtp.port);
         let ok = tokio::time::timeout(SEND_TIMEOUT, transport.test_connection())
             .await
@@ -427,7 +521,7 @@ impl Outbox {
             .as_ref()
             .map(|e| e.message_id.clone())
             .context("The sent message has no Message-ID")?;
-        let settings = crate::imap::ImapSettings::of(&inbox, &self.secrets)?;
+        let settings = crate::imap::ImapSettings::of(&inbox, &self.secrets, &self.oauth)?;
         let sent_at =
             chrono::DateTime::from_timestamp_millis(copy.sent_at).unwrap_or_else(chrono::Utc::now);
         Ok(
@@ -510,6 +604,28 @@ async fn work_until_stopped<W, N, WF, NF>(
             () = tokio::time::sleep(sleep) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Whether an SMTP error is the server refusing the OAuth2 access token: `535` (RFC 4954),
+/// or lettre 0.11 giving up at the error challenge (`334` with JSON) that Google's XOAUTH2
+/// and Dovecot send before their 535: lettre answers it with "This mechanism does not expect a
+/// challenge" and no status.
+fn bearer_refused(e: &lettre::transport::smtp::Error) -> bool {
+    match e.status() {
+        Some(code) => u16::from(code) == 535,
+        None => e.to_string().contains("does not expect a challenge"),
+    }
+}
+
+/// An SMTP error in words, lettre's unhelpful one about the error challenge explained.
+fn smtp_words(e: &lettre::transport::smtp::Error) -> String {
+    let text = e.to_string();
+    if e.status().is_none() && text.contains("does not expect a challenge") {
+        "the server answered the access token with an error challenge (334), i.e. refused it (535)"
+            .into()
+    } else {
+        text
     }
 }
 

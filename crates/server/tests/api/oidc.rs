@@ -9,7 +9,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
 
-use crate::helpers::{Db, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Db, TestApp, free_port, spawn_app, spawn_app_with};
 
 const CALLBACK: &str = "/api/v1/login/oidc/callback";
 
@@ -19,12 +19,6 @@ struct Sso {
     provider: OidcProvider,
     /// Redirects are the subject here: never followed.
     http: reqwest::Client,
-}
-
-/// postdesk's port is chosen before it starts, so the provider can be told the redirect URI.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 async fn spawn_sso(create_users: bool) -> Sso {
