@@ -204,4 +204,26 @@ mod tests {
         assert!(!out.contains("dXNlcj1"), "{out}");
         assert_eq!(redact("nothing secret here"), "nothing secret here");
     }
+
+    #[test]
+    fn an_oauth2_token_is_redacted_also_inside_its_sasl_responses() {
+        let token = "ya29.a0-token-of-the-provider";
+        register_bearer("ana@example.test", token);
+        let xoauth2 =
+            base64(format!("user=ana@example.test\x01auth=Bearer {token}\x01\x01").as_bytes());
+        let oauthbearer =
+            base64(format!("n,a=ana@example.test,\x01auth=Bearer {token}\x01\x01").as_bytes());
+        for line in [
+            format!("Bearer {token}"),
+            format!("encode: input: None, Ok(\"{xoauth2}\\r\\n\")"),
+            format!("{oauthbearer}\r\n"),
+        ] {
+            let out = redact(&line);
+            assert!(
+                !out.contains(token) && !out.contains(&xoauth2) && !out.contains(&oauthbearer),
+                "{out}"
+            );
+            assert!(out.contains(REDACTED), "{out}");
+        }
+    }
 }
