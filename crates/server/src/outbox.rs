@@ -34,6 +34,22 @@ use crate::bus::Bus;
 use crate::mail_oauth::{MailOAuth, TokenError};
 use crate::secrets::Secrets;
 
+/// How often an email whose inbox must be connected again is looked at (it is also due at
+/// once when the inbox is connected again).
+const RECONNECT_RECHECK: Duration = Duration::from_secs(5 * 60);
+
+/// The result of one delivery attempt.
+#[derive(Debug)]
+enum Attempt {
+    /// Sent, or refused, or to be retried: counts as an attempt.
+    Done(SendOutcome),
+    /// The inbox's OAuth2 sign-in must be renewed by an admin: the email waits, uncounted.
+    WaitForReconnect {
+        /// Why, for the message's delivery error.
+        reason: String,
+    },
+}
+
 /// What one SMTP delivery answers.
 type SmtpResult =
     Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error>;
@@ -237,6 +253,21 @@ impl Outbox {
         while let Some(item) = self.store.claim_outbox(lease).await? {
             attempts += 1;
             let outcome = match self.deliver(&item).await {
+                Attempt::WaitForReconnect { reason } => {
+                    tracing::info!(message = %item.message_id, inbox = %item.inbox_id, "Email kept in the outbox: {reason}");
+                    let at = postdesk_store::now_ms()
+                        + i64::try_from(RECONNECT_RECHECK.as_millis()).unwrap_or(i64::MAX / 2);
+                    self.store.wait_for_reconnect(&item, at, &reason).await?;
+                    self.bus.publish(Event::DeliveryUpdated {
+                        conversation_id: item.conversation_id,
+                        message_id: item.message_id,
+                        status: postdesk_core::model::DeliveryStatus::Queued,
+                    });
+                    continue;
+                }
+                Attempt::Done(outcome) => outcome,
+            };
+            let outcome = match outcome {
                 SendOutcome::Retry { reason } if item.attempts >= MAX_ATTEMPTS => {
                     SendOutcome::Failed {
                         reason: format!("Gave up after {} attempts: {reason}", item.attempts),
@@ -269,35 +300,34 @@ impl Outbox {
         Ok(attempts)
     }
 
-    async fn deliver(&self, item: &OutboxItem) -> SendOutcome {
+    async fn deliver(&self, item: &OutboxItem) -> Attempt {
+        let done = Attempt::Done;
         let inbox = match self.store.find_inbox(item.inbox_id).await {
             Ok(Some(inbox)) => inbox,
             Ok(None) => {
-                return SendOutcome::Failed {
+                return done(SendOutcome::Failed {
                     reason: "The inbox no longer exists".into(),
-                };
+                });
             }
             Err(e) => {
-                return SendOutcome::Retry {
+                return done(SendOutcome::Retry {
                     reason: format!("Database: {e}"),
-                };
+                });
             }
+        };
+        let failed = |e: anyhow::Error| {
+            done(SendOutcome::Failed {
+                reason: format!("{e:#}"),
+            })
         };
         let envelope = match envelope(item) {
             Ok(e) => e,
-            Err(e) => {
-                return SendOutcome::Failed {
-                    reason: format!("{e:#}"),
-                };
-            }
+            Err(e) => return failed(e),
         };
         let server = format!("{}:{}", inbox.settings.smtp.host, inbox.settings.smtp.port);
         let token = match self.bearer(&inbox, None).await {
             Ok(token) => token,
-            Err(outcome) => return outcome,
-        };
-        let failed = |e: anyhow::Error| SendOutcome::Failed {
-            reason: format!("{e:#}"),
+            Err(attempt) => return attempt,
         };
         let mut result = match self
             .send_once(&inbox, token.as_deref(), &envelope, &item.mime)
@@ -312,7 +342,7 @@ impl Outbox {
             tracing::info!(inbox = %inbox.id, "The SMTP server refused the OAuth2 access token; refreshing it: {e}");
             let token = match self.bearer(&inbox, Some(refused)).await {
                 Ok(token) => token,
-                Err(outcome) => return outcome,
+                Err(attempt) => return attempt,
             };
             result = match self
                 .send_once(&inbox, token.as_deref(), &envelope, &item.mime)
@@ -322,7 +352,7 @@ impl Outbox {
                 Err(e) => return failed(e),
             };
         }
-        match result {
+        done(match result {
             Err(_) => SendOutcome::Retry {
                 reason: format!(
                     "SMTP server {server} did not finish within {}s",
@@ -355,7 +385,7 @@ impl Outbox {
                     reason: format!("SMTP server {server}: {e}"),
                 },
             },
-        }
+        })
     }
 
     /// With OAuth2, the access token to send with (`refused`: the one the server just
@@ -365,20 +395,20 @@ impl Outbox {
         &self,
         inbox: &Inbox,
         refused: Option<&str>,
-    ) -> Result<Option<String>, SendOutcome> {
+    ) -> Result<Option<String>, Attempt> {
         if inbox.settings.smtp.auth != postdesk_core::model::MailAuth::OAuth2 {
             return Ok(None);
         }
         match self.oauth.access_token(inbox.id, refused).await {
             Ok(token) => Ok(Some(token)),
             Err(e @ (TokenError::NeedsReauth(_) | TokenError::NotConnected(_))) => {
-                Err(SendOutcome::Retry {
+                Err(Attempt::WaitForReconnect {
                     reason: format!("Not sent yet, kept in the outbox: {e}"),
                 })
             }
-            Err(TokenError::Unavailable(e)) => Err(SendOutcome::Retry {
+            Err(TokenError::Unavailable(e)) => Err(Attempt::Done(SendOutcome::Retry {
                 reason: format!("The OAuth2 provider cannot be reached: {e:#}"),
-            }),
+            })),
         }
     }
 
@@ -441,10 +471,11 @@ impl Outbox {
     pub async fn check_connection(&self, inbox: &Inbox) -> anyhow::Result<()> {
         let token = match self.bearer(inbox, None).await {
             Ok(token) => token,
-            Err(SendOutcome::Retry { reason } | SendOutcome::Failed { reason }) => {
-                anyhow::bail!("{reason}")
-            }
-            Err(SendOutcome::Sent) => None,
+            Err(
+                Attempt::WaitForReconnect { reason }
+                | Attempt::Done(SendOutcome::Retry { reason } | SendOutcome::Failed { reason }),
+            ) => anyhow::bail!("{reason}"),
+            Err(Attempt::Done(SendOutcome::Sent)) => None,
         };
         let transport = self.transport(inbox, token.as_deref())?;
         let server = format!("{}:{}", inbox.settings.smtp.host, inbox.settings.smtp.port);

@@ -7,6 +7,7 @@ use postdesk_core::ids::{InboxId, UserId};
 use postdesk_core::model::InboxState;
 use sqlx::Row as _;
 
+use crate::OutboxItem;
 use crate::records::{OAuthPending, OAuthProvider, OAuthProviderSettings, OAuthTokens};
 use crate::{Result, Store, StoreError, is_unique_violation, now_ms};
 
@@ -221,7 +222,8 @@ impl Store {
     }
 
     /// Stores the tokens of a (re)connected inbox: whatever was there before is replaced, a
-    /// refusal is forgotten and a refresh lease released.
+    /// refusal is forgotten and a refresh lease released; the emails it has waiting in the
+    /// outbox are due at once.
     pub async fn connect_oauth(
         &self,
         inbox: InboxId,
@@ -231,6 +233,7 @@ impl Store {
         access_expires_at: Option<i64>,
     ) -> Result<()> {
         let now = now_ms();
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO oauth_tokens (inbox_id, provider_id, refresh_token, access_token, access_expires_at,
                 refreshing_until, reauth_error, connected_at, refreshed_at, updated_at)
@@ -247,9 +250,55 @@ impl Store {
         .bind(access_token)
         .bind(access_expires_at)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query(
+            "UPDATE outbox SET next_attempt_at = $1 WHERE inbox_id = $2 AND state = 'queued' AND next_attempt_at > $1",
+        )
+        .bind(now)
+        .bind(inbox.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Forgets an inbox's OAuth2 connection (its provider changed, or it signs in with a
+    /// password again).
+    pub async fn disconnect_oauth(&self, inbox: InboxId) -> Result<()> {
+        sqlx::query("DELETE FROM oauth_tokens WHERE inbox_id = $1")
+            .bind(inbox.0)
+            .execute(&self.pool)
+            .await?;
         Ok(())
+    }
+
+    /// Puts back a claimed email whose inbox must be connected again: still queued, with the
+    /// reason, due at `retry_at` (and at once when the inbox is connected again), and the
+    /// attempt not counted, so that waiting for an admin never fails an email.
+    pub async fn wait_for_reconnect(
+        &self,
+        item: &OutboxItem,
+        retry_at: i64,
+        reason: &str,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "UPDATE outbox SET attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+                last_error = $1, next_attempt_at = $2, locked_until = NULL, updated_at = $3
+             WHERE id = $4 AND state = 'queued'",
+        )
+        .bind(reason)
+        .bind(retry_at)
+        .bind(now_ms())
+        .bind(item.id.0)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE messages SET delivery_error = $1 WHERE id = $2")
+            .bind(reason)
+            .bind(item.message_id.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
     }
 
     /// An inbox's OAuth2 connection, when it has one.

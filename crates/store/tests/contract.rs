@@ -98,6 +98,7 @@ contract!(
     oauth_tokens_keep_a_rotated_refresh_token_and_one_refresh_holds_the_lease,
     a_refused_refresh_needs_reauth_until_the_inbox_is_connected_again,
     a_connection_under_way_is_taken_once_and_not_after_it_expired,
+    an_email_waiting_for_a_reconnect_keeps_its_attempts_and_is_due_once_connected,
 );
 
 // Fixture builders (Arrange helpers).
@@ -2812,4 +2813,60 @@ async fn a_connection_under_way_is_taken_once_and_not_after_it_expired(store: St
         None,
         "expired"
     );
+}
+
+async fn an_email_waiting_for_a_reconnect_keeps_its_attempts_and_is_due_once_connected(
+    store: Store,
+) {
+    let (inbox, provider) = oauth_inbox(&store, "support@example.test").await;
+    let alice = user(&store, "alice", Role::Agent).await;
+    let (conversation, _, _) = added(
+        &deliver(
+            &store,
+            inbox.id,
+            1,
+            &incoming("a@c.test", "carol@c.test", "Hi"),
+        )
+        .await,
+    );
+    let email = store
+        .queue_email(conversation, alice.id, &queued("out1@example.test", None))
+        .await
+        .unwrap();
+    let far = now_ms() + 3_600_000;
+    for _ in 0..3 {
+        let item = store.claim_outbox(60_000).await.unwrap().expect("due");
+        assert_eq!(item.attempts, 1, "waiting never counts as an attempt");
+        store
+            .wait_for_reconnect(&item, now_ms() - 1, "connect the inbox again")
+            .await
+            .unwrap();
+    }
+    let item = store.claim_outbox(60_000).await.unwrap().expect("due");
+    store
+        .wait_for_reconnect(&item, far, "connect the inbox again")
+        .await
+        .unwrap();
+    let message = store.find_message(email.id).await.unwrap().unwrap();
+    let delivery = message.email.unwrap().delivery.unwrap();
+    assert_eq!(delivery.status, DeliveryStatus::Queued);
+    assert_eq!(delivery.error.as_deref(), Some("connect the inbox again"));
+    assert!(
+        store.claim_outbox(60_000).await.unwrap().is_none(),
+        "not due yet"
+    );
+
+    store
+        .connect_oauth(inbox.id, provider, Some(b"r"), b"a", None)
+        .await
+        .unwrap();
+    let item = store.claim_outbox(60_000).await.unwrap();
+    assert_eq!(
+        item.map(|i| i.message_id),
+        Some(email.id),
+        "due at once when the inbox is connected again"
+    );
+
+    store.disconnect_oauth(inbox.id).await.unwrap();
+    assert_eq!(store.find_oauth_tokens(inbox.id).await.unwrap(), None);
 }

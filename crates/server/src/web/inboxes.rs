@@ -353,6 +353,12 @@ async fn update(
     let existing = find(&state, id).await?;
     let settings = settings_from(&state, form, Some(&existing)).await?;
     let inbox = state.store.update_inbox(existing.id, &settings).await?;
+    if existing.settings.oauth_provider_id.is_some()
+        && existing.settings.oauth_provider_id != settings.oauth_provider_id
+    {
+        // Tokens of another provider (or none needed any more): connect again.
+        state.store.disconnect_oauth(inbox.id).await?;
+    }
     let details = json!({ "email": inbox.settings.email, "imap_host": inbox.settings.imap.host, "smtp_host": inbox.settings.smtp.host, "active": inbox.settings.active, "retention_days": inbox.settings.retention_days });
     super::audit::record(
         &state,

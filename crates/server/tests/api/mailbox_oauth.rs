@@ -438,6 +438,11 @@ async fn connect_ingest_reply_refresh_revoke_and_reconnect(db: Db) {
     assert!(reconnected.contains("oauth=connected"), "{reconnected}");
     m.conversation("While disconnected").await;
     m.wait_for_state("idle").await;
+    // The reply that waited goes out now, not at its next retry.
+    m.app
+        .wait_for_delivery(&admin, second, queued_reply, "sent")
+        .await;
+    m.arrives("Queued while disconnected").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let all = m.app.conversations(&admin, "limit=1000").await;
     assert_eq!(
