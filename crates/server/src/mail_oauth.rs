@@ -349,33 +349,7 @@ impl MailOAuth {
     ) -> Result<String, TokenError> {
         let deadline = tokio::time::Instant::now() + REFRESH_LEASE + PROVIDER_TIMEOUT;
         loop {
-            let tokens = self
-                .store
-                .find_oauth_tokens(inbox)
-                .await
-                .map_err(anyhow::Error::from)?
-                .ok_or_else(|| {
-                    TokenError::NotConnected(
-                        "The inbox is not connected to its OAuth2 provider yet: use Connect (POST /api/v1/inboxes/{id}/oauth/start)".into(),
-                    )
-                })?;
-            if let Some(words) = tokens.reauth_error {
-                return Err(TokenError::NeedsReauth(words));
-            }
-            let current = tokens
-                .access_token_encrypted
-                .as_deref()
-                .map(|t| self.secrets.decrypt_string(t))
-                .transpose()?;
-            let issued = tokens.refreshed_at.unwrap_or(tokens.connected_at);
-            let fresh = tokens
-                .access_expires_at
-                .is_none_or(|at| now_ms() < at - refresh_margin(issued, at));
-            if let Some(token) = current
-                && fresh
-                && refused != Some(token.as_str())
-            {
-                crate::redact::register_credentials("", &token);
+            if let Some(token) = self.usable(inbox, refused).await? {
                 return Ok(token);
             }
             let until = now_ms() + millis(REFRESH_LEASE);
@@ -385,6 +359,18 @@ impl MailOAuth {
                 .await
                 .map_err(anyhow::Error::from)?
             {
+                // Read again under the lease: another caller may have refreshed between our
+                // read and our lease, and its refresh token is the one to use now (the one
+                // read before is used up: presenting it again makes the provider revoke the
+                // whole grant).
+                if let Some(token) = self.usable(inbox, refused).await? {
+                    self.store
+                        .release_oauth_lease(inbox)
+                        .await
+                        .map_err(anyhow::Error::from)?;
+                    return Ok(token);
+                }
+                let tokens = self.tokens(inbox).await?;
                 return self
                     .refresh(inbox, tokens.provider_id, tokens.refresh_token_encrypted)
                     .await;
@@ -397,6 +383,47 @@ impl MailOAuth {
             }
             tokio::time::sleep(LEASE_POLL).await;
         }
+    }
+
+    /// The inbox's stored tokens; [`TokenError`] when it has none or needs reauthorization.
+    async fn tokens(&self, inbox: InboxId) -> Result<postdesk_store::OAuthTokens, TokenError> {
+        let tokens = self
+            .store
+            .find_oauth_tokens(inbox)
+            .await
+            .map_err(anyhow::Error::from)?
+            .ok_or_else(|| {
+                TokenError::NotConnected(
+                    "The inbox is not connected to its OAuth2 provider yet: use Connect (POST /api/v1/inboxes/{id}/oauth/start)".into(),
+                )
+            })?;
+        match tokens.reauth_error {
+            Some(words) => Err(TokenError::NeedsReauth(words)),
+            None => Ok(tokens),
+        }
+    }
+
+    /// The stored access token when it is not about to expire and is not `refused`.
+    async fn usable(
+        &self,
+        inbox: InboxId,
+        refused: Option<&str>,
+    ) -> Result<Option<String>, TokenError> {
+        let tokens = self.tokens(inbox).await?;
+        let current = tokens
+            .access_token_encrypted
+            .as_deref()
+            .map(|t| self.secrets.decrypt_string(t))
+            .transpose()?;
+        let issued = tokens.refreshed_at.unwrap_or(tokens.connected_at);
+        let fresh = tokens
+            .access_expires_at
+            .is_none_or(|at| now_ms() < at - refresh_margin(issued, at));
+        Ok(current
+            .filter(|token| fresh && refused != Some(token.as_str()))
+            .inspect(|token| {
+                crate::redact::register_credentials("", token);
+            }))
     }
 
     /// Refreshes with the lease held, and gives the lease back whatever happens.

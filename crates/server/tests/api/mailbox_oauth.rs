@@ -606,3 +606,54 @@ async fn providers_fill_in_google_and_microsoft_and_never_answer_the_secret() {
     );
     assert_eq!(listed["providers"].as_array().unwrap().len(), 2);
 }
+
+/// Many refreshes asked at once on two nodes (two token services on one PostgreSQL database):
+/// exactly one reaches the provider. The provider rotates refresh tokens and revokes the whole
+/// grant when a used one comes again, so a second refresh with the same token would leave
+/// the inbox disconnected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_refresh_at_a_time_across_nodes() {
+    let m = spawn(Db::Postgres).await;
+    let connected = m.connect(Some(&m.app.admin)).await;
+    assert!(connected.contains("oauth=connected"), "{connected}");
+    let store = m.app.store().await;
+    let secrets = postdesk::secrets::Secrets::load(m.app.data_dir(), None).unwrap();
+    let nodes = [
+        postdesk::mail_oauth::MailOAuth::new(store.clone(), secrets.clone()).unwrap(),
+        postdesk::mail_oauth::MailOAuth::new(store.clone(), secrets.clone()).unwrap(),
+    ];
+    let inbox = InboxId(m.inbox);
+    let stale = nodes[0].access_token(inbox, None).await.unwrap();
+
+    // Everyone was refused the same token at once and asks for a new one.
+    let mut asks = Vec::new();
+    for i in 0..8 {
+        let node = nodes[i % 2].clone();
+        let stale = stale.clone();
+        asks.push(tokio::spawn(async move {
+            node.access_token(inbox, Some(&stale)).await
+        }));
+    }
+    let mut tokens = Vec::new();
+    for ask in asks {
+        tokens.push(ask.await.unwrap().expect("a new access token"));
+    }
+    let fresh = tokens[0].clone();
+    assert_ne!(fresh, stale);
+    assert!(
+        tokens.iter().all(|t| *t == fresh),
+        "one refresh, one new token for all"
+    );
+    let introspected = m.provider.introspect(&fresh).await.unwrap();
+    assert_eq!(introspected["active"], true, "{introspected}");
+
+    // The grant still stands: the rotated refresh token was kept and works.
+    let next = nodes[1].access_token(inbox, Some(&fresh)).await.unwrap();
+    assert_ne!(next, fresh);
+    assert_eq!(m.provider.introspect(&next).await.unwrap()["active"], true);
+    let log = m.provider.log();
+    assert!(
+        !log.contains("already used"),
+        "no refresh token was presented twice:\n{log}"
+    );
+}
