@@ -453,13 +453,6 @@ impl TestApp {
     }
 }
 
-/// A free loopback port, for a postdesk whose port must be known before it starts (so an
-/// OAuth2 or OpenID Connect provider can be told its redirect URI).
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// Polls `probe` until it returns `Some`, or fails the test after [`PATIENCE`] with `what`.
 pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
 where

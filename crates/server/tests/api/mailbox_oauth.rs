@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION};
 use serde_json::{Value, json};
 
-use crate::helpers::{Db, TestApp, email, eventually, free_port, spawn_app_with};
+use crate::helpers::{Db, TestApp, email, eventually, spawn_app_with};
 
 const CALLBACK: &str = "/api/v1/oauth/callback";
 /// The OAuth2-only mailbox (no password at Dovecot).
@@ -35,7 +35,8 @@ struct Mailbox {
 
 async fn spawn(db: Db) -> Mailbox {
     postdesk_testkit::init();
-    let port = free_port();
+    // Chosen before postdesk starts, so the provider can be told the redirect URI.
+    let port = postdesk_testkit::free_port().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let provider = OidcProvider::start(OidcConfig {
         access_token_ttl_secs: TOKEN_TTL_SECS,

@@ -9,7 +9,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
 
-use crate::helpers::{Db, TestApp, free_port, spawn_app, spawn_app_with};
+use crate::helpers::{Db, TestApp, spawn_app, spawn_app_with};
 
 const CALLBACK: &str = "/api/v1/login/oidc/callback";
 
@@ -23,7 +23,8 @@ struct Sso {
 
 async fn spawn_sso(create_users: bool) -> Sso {
     postdesk_testkit::init();
-    let port = free_port();
+    // Chosen before postdesk starts, so the provider can be told the redirect URI.
+    let port = postdesk_testkit::free_port().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let provider = OidcProvider::start(OidcConfig::default_for(&format!("{base}{CALLBACK}")))
         .await
