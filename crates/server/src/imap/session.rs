@@ -629,6 +629,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn oauthbearer_only_when_the_greeting_offers_it_and_not_xoauth2() {
+        let cases = [
+            (
+                &b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=OAUTHBEARER] ready\r\n"[..],
+                true,
+                "only OAUTHBEARER",
+            ),
+            (
+                b"* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2 AUTH=OAUTHBEARER] ready\r\n",
+                false,
+                "both: XOAUTH2",
+            ),
+            (
+                b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n",
+                false,
+                "neither: XOAUTH2",
+            ),
+            (
+                b"* OK Gimap ready for requests\r\n",
+                false,
+                "Gmail announces nothing: XOAUTH2",
+            ),
+        ];
+        for (greeting, expected, what) in cases {
+            let (_, response) = async_imap::imap_proto::Response::parse(greeting).unwrap();
+            assert_eq!(oauthbearer_only(&response), expected, "{what}");
+        }
+    }
+
+    #[test]
     fn fetch_batches_bound_count_and_bytes() {
         let small: Vec<(u32, u64)> = (1..=450).map(|uid| (uid, 1000)).collect();
         let got = batches(&small);

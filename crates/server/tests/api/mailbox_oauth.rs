@@ -658,3 +658,20 @@ async fn one_refresh_at_a_time_across_nodes() {
         "no refresh token was presented twice:\n{log}"
     );
 }
+
+/// An IMAP server that offers OAUTHBEARER (RFC 7628) and not XOAUTH2 gets OAUTHBEARER.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imap_server_offering_only_oauthbearer_is_signed_in_with_it() {
+    let mut m = spawn(Db::Sqlite).await;
+    m.dovecot
+        .reconfigure("auth_mechanisms = plain login oauthbearer")
+        .await
+        .unwrap();
+    let connected = m.connect(Some(&m.app.admin)).await;
+    assert!(connected.contains("oauth=connected"), "{connected}");
+    m.wait_for_state("idle").await;
+    m.deliver("bearer-1@c.test", "Over OAUTHBEARER").await;
+    let log = m.dovecot.log();
+    assert!(log.contains("method=OAUTHBEARER"), "{log}");
+    assert!(!log.contains("method=XOAUTH2"), "{log}");
+}
