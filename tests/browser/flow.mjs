@@ -27,6 +27,10 @@ const SMTP_DIR = env("SMTP_DIR");
 const SCREENSHOTS = env("SCREENSHOT_DIR");
 const UPLOAD_FILE = env("UPLOAD_FILE");
 const OIDC_ISSUER = env("OIDC_ISSUER");
+const OAUTH = {
+  imapPort: env("OAUTH_IMAP_PORT"), smtpPort: env("OAUTH_SMTP_PORT"), authUrl: env("OAUTH_AUTH_URL"),
+  tokenUrl: env("OAUTH_TOKEN_URL"), clientId: env("OAUTH_CLIENT_ID"), clientSecret: env("OAUTH_CLIENT_SECRET"),
+};
 const FAILURES = process.env.FAILURE_DIR || SCREENSHOTS;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const LIVE = 5000; // "within a second" in the product; generous here so a loaded CI machine passes
@@ -324,6 +328,69 @@ async function main() {
     const passwordField = admin.locator("form.admin fieldset", { hasText: "IMAP server" }).getByLabel("Password");
     assert.equal(await passwordField.inputValue(), "", "passwords are write-only");
     assert.equal(await passwordField.getAttribute("placeholder"), "unchanged (write-only)");
+
+    step("an admin connects a mailbox with OAuth2; revoked at the provider, it shows needs_reauth with the provider's words and Reconnect");
+    {
+      await admin.goto(`${BASE}/#/admin/inboxes`);
+      await admin.getByText("Add an OAuth2 provider").click();
+      const providerForm = admin.locator("form#oauth-provider-form");
+      await providerForm.getByText(`${BASE}/api/v1/oauth/callback`).waitFor({ timeout: LIVE });
+      await providerForm.getByLabel("Name").fill("Example ID");
+      await providerForm.getByLabel("Kind").selectOption("generic");
+      await providerForm.getByLabel("Client ID").fill(OAUTH.clientId);
+      await providerForm.getByLabel("Client secret").fill(OAUTH.clientSecret);
+      await providerForm.getByLabel("Authorization URL").fill(OAUTH.authUrl);
+      await providerForm.getByLabel("Token URL").fill(OAUTH.tokenUrl);
+      await providerForm.getByLabel("Scopes (separated by spaces)").fill("openid email mail");
+      await providerForm.getByRole("button", { name: "Add provider" }).click();
+      await admin.locator("#oauth-providers tr[data-provider]", { hasText: "Example ID" }).waitFor({ timeout: LIVE });
+      assert.ok(!(await admin.content()).includes(OAUTH.clientSecret), "the client secret is never shown");
+
+      await admin.getByRole("link", { name: "Add an email inbox" }).click();
+      const form = admin.locator("form.admin");
+      await form.getByLabel("Name", { exact: true }).fill("Ana's desk");
+      await form.getByLabel("Email address").fill("ana@example.test");
+      await form.getByLabel("Sender name (shown in From)").fill("Ana Support");
+      for (const [legend, port] of [["IMAP server", OAUTH.imapPort], ["SMTP server", OAUTH.smtpPort]]) {
+        const set = form.locator("fieldset", { hasText: legend });
+        await set.getByLabel("Host").fill(IMAP_HOST);
+        await set.getByLabel("Port").fill(String(port));
+        await set.getByLabel("Security").selectOption("none");
+        await set.getByLabel("Sign-in method").selectOption({ label: "OAuth2 (Example ID)" });
+        assert.ok(await set.getByLabel("Password", { exact: true }).isHidden(), "no password with OAuth2");
+      }
+      await form.getByRole("button", { name: "Create inbox" }).click();
+      const ana = admin.locator("tr[data-inbox]", { hasText: "ana@example.test" });
+      await ana.getByText("not connected yet").waitFor({ timeout: LIVE });
+
+      // Connect: to the provider's sign-in page and back.
+      await ana.getByRole("button", { name: "Connect with Example ID" }).click();
+      await admin.waitForURL((url) => url.href.startsWith(`${OIDC_ISSUER}/`), { timeout: LIVE });
+      await admin.getByLabel("Email").fill("ana@example.test");
+      await admin.getByLabel("Password").fill("ana-password");
+      await admin.getByRole("button", { name: "Sign in" }).click();
+      await admin.waitForURL((url) => url.href.startsWith(`${BASE}/`) && url.hash === "#/admin/inboxes", { timeout: LIVE });
+      await admin.getByText("Connected with Example ID").waitFor({ timeout: LIVE });
+      assert.equal(new URL(admin.url()).search, "", "the outcome is shown once, not kept in the address");
+
+      // The provider revokes the grant (the test does, as the user would): the next refresh is
+      // refused and the inbox says so, with the provider's words and Reconnect.
+      await ana.getByText("needs reconnecting").waitFor({ timeout: 20000 });
+      await ana.getByText(/grant request is invalid/).waitFor({ timeout: LIVE });
+      await admin.evaluate(() => document.getElementById("toast")?.replaceChildren());
+      await admin.evaluate(() => { document.getElementById("main").scrollTop = 0; });
+      await admin.screenshot({ path: path.join(SCREENSHOTS, "inbox-reconnect.png") });
+      await ana.getByRole("button", { name: "Reconnect" }).click();
+      await admin.waitForURL((url) => url.href.startsWith(`${OIDC_ISSUER}/`) || url.hash === "#/admin/inboxes" && url.href.startsWith(`${BASE}/`), { timeout: LIVE });
+      if (admin.url().startsWith(`${OIDC_ISSUER}/`)) {
+        await admin.getByLabel("Email").fill("ana@example.test");
+        await admin.getByLabel("Password").fill("ana-password");
+        await admin.getByRole("button", { name: "Sign in" }).click();
+      }
+      await admin.getByText("Connected with Example ID").waitFor({ timeout: LIVE });
+      await ana.locator(".health.idle, .health.syncing").waitFor({ timeout: 15000 });
+      await ana.getByText("Signed in with Example ID").waitFor({ timeout: LIVE });
+    }
 
     step("an admin creates and deactivates a user");
     await admin.goto(`${BASE}/#/admin/users`);

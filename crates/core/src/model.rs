@@ -133,6 +133,20 @@ text_enum!(
         Idle = "idle",
         /// The last attempt failed; retrying with backoff. `last_error` says why.
         Error = "error",
+        /// The OAuth2 provider refused to renew the mailbox's sign-in (`last_error` has its
+        /// words): the reader waits, without retrying, until an admin connects the inbox again.
+        NeedsReauth = "needs_reauth",
+    }
+);
+
+text_enum!(
+    /// How postdesk signs in to an inbox's IMAP or SMTP server.
+    MailAuth, "sign-in method" {
+        /// Username and password (IMAP `LOGIN`, SMTP `AUTH PLAIN`/`LOGIN`).
+        Password = "password",
+        /// An OAuth2 access token of the inbox's provider (IMAP `AUTHENTICATE XOAUTH2` or
+        /// `OAUTHBEARER`, SMTP `AUTH XOAUTH2`); the username is the mailbox address.
+        OAuth2 = "oauth2",
     }
 );
 

@@ -505,14 +505,33 @@ function securitySelect(name, value) {
     ["tls", "starttls", "none"].map((s) => h("option", { value: s, selected: s === value }, { tls: "TLS", starttls: "STARTTLS", none: "None (trusted network only)" }[s]))));
 }
 
-function serverFieldset(kind, s, editing) {
+/** The sign-in choice of a server: "password", or "oauth2:<provider id>". */
+function signInSelect(name, s, providers, onchange) {
+  const current = s.auth === "oauth2" ? `oauth2:${s.oauth_provider_id}` : "password";
+  // Not inside a <label>: the options' words would become part of its name ("Password").
+  return h("div", { class: "field" }, h("span", { "aria-hidden": "true" }, "Sign-in"), h("select", { name, onchange, "aria-label": "Sign-in method" },
+    h("option", { value: "password", selected: current === "password" }, "Password"),
+    providers.map((p) => h("option", { value: `oauth2:${p.id}`, selected: current === `oauth2:${p.id}` }, `OAuth2 (${p.name})`))));
+}
+
+function serverFieldset(kind, s, editing, providers) {
   const prefix = kind.toLowerCase();
+  const password = field("Password", `${prefix}.password`, "", { type: "password", autocomplete: "new-password", placeholder: editing && s.password_set ? "unchanged (write-only)" : "" });
+  const oauthNote = h("p", { class: "hint" }, "Signs in with the inbox's OAuth2 connection (Connect on the inbox's row once saved); the username defaults to the inbox's address.");
+  const showAuth = (value) => {
+    const oauth = value.startsWith("oauth2:");
+    password.hidden = oauth;
+    oauthNote.hidden = !oauth;
+  };
+  const select = signInSelect(`${prefix}.auth`, s, providers, (e) => showAuth(e.target.value));
+  showAuth(s.auth === "oauth2" ? "oauth2:" : "password");
   return h("fieldset", {}, h("legend", {}, `${kind} server (${kind === "IMAP" ? "to read" : "to send"})`),
     field("Host", `${prefix}.host`, s.host, { required: true }),
     field("Port", `${prefix}.port`, s.port || (kind === "IMAP" ? 993 : 587), { type: "number", min: 1, max: 65535, required: true }),
     securitySelect(`${prefix}.security`, s.security || (kind === "IMAP" ? "tls" : "starttls")),
+    select,
     field("Username", `${prefix}.username`, s.username, { autocomplete: "off" }),
-    field("Password", `${prefix}.password`, "", { type: "password", autocomplete: "new-password", placeholder: editing && s.password_set ? "unchanged (write-only)" : "" }),
+    password, oauthNote,
     kind === "IMAP" ? field("Mailbox", "imap.mailbox", s.mailbox || "INBOX") : null,
     kind === "IMAP" ? field("Move stored emails to folder (optional)", "imap.move_to", s.move_to || "", { placeholder: "leave empty to keep them in the mailbox" }) : null,
     kind === "IMAP" ? h("label", { class: "check" }, h("input", { type: "checkbox", name: "imap.sent_copy", checked: s.sent_mailbox !== "" }), "Keep a copy of every email sent in the Sent folder") : null,
@@ -520,7 +539,7 @@ function serverFieldset(kind, s, editing) {
     h("label", { class: "check" }, h("input", { type: "checkbox", name: `${prefix}.tls_verify`, checked: s.tls_verify !== false }), "Verify the TLS certificate (turn off only for a self-signed server)"));
 }
 
-function inboxForm(inbox) {
+function inboxForm(inbox, providers) {
   const editing = Boolean(inbox);
   inbox = inbox || { imap: {}, smtp: {}, active: true };
   const error = h("div", { class: "inline-error", role: "alert" });
@@ -529,8 +548,14 @@ function inboxForm(inbox) {
     const f = new FormData(form);
     const server = (p) => {
       const s = { host: f.get(`${p}.host`), port: Number(f.get(`${p}.port`)), security: f.get(`${p}.security`), username: f.get(`${p}.username`), tls_verify: f.get(`${p}.tls_verify`) === "on" };
-      const password = f.get(`${p}.password`);
-      if (password) s.password = password;
+      const auth = f.get(`${p}.auth`) || "password";
+      if (auth.startsWith("oauth2:")) {
+        s.auth = "oauth2";
+        s.oauth_provider_id = Number(auth.slice("oauth2:".length));
+      } else {
+        const password = f.get(`${p}.password`);
+        if (password) s.password = password;
+      }
       if (p === "imap") {
         s.mailbox = f.get("imap.mailbox");
         s.move_to = f.get("imap.move_to");
@@ -562,8 +587,8 @@ function inboxForm(inbox) {
     h("label", { class: "check" }, h("input", { type: "checkbox", name: "active", checked: inbox.active !== false }), "Active (read and send mail)"),
     field("Reopen window in days (a reply to a conversation closed longer ago opens a new, linked one)", "reopen_days", inbox.reopen_days ?? 30, { type: "number", min: 0, required: true }),
     field("Delete closed conversations after this many days (optional)", "retention_days", inbox.retention_days ?? "", { type: "number", min: 1, placeholder: "leave empty to keep them forever" }),
-    serverFieldset("IMAP", inbox.imap, editing),
-    serverFieldset("SMTP", inbox.smtp, editing),
+    serverFieldset("IMAP", inbox.imap, editing, providers),
+    serverFieldset("SMTP", inbox.smtp, editing, providers),
     error,
     h("div", { class: "row" }, h("button", { type: "submit", class: "primary" }, editing ? "Save" : "Create inbox"), " ",
       h("a", { href: "#/admin/inboxes" }, "Cancel")));
@@ -579,18 +604,93 @@ async function testConnection(inbox, out) {
   } catch (err) { out.replaceChildren(h("div", { class: "test-result fail" }, err.message)); }
 }
 
+/** Sends the browser to the provider to connect (or reconnect) an OAuth2 inbox. */
+async function connectInbox(inbox) {
+  try {
+    const { authorize_url } = await api("POST", `/inboxes/${inbox.id}/oauth/start`, {});
+    location.href = authorize_url;
+  } catch (err) { toast(err.message, true); }
+}
+
+/** "Connect with Google" / "Reconnect", or nothing for a password inbox. */
+function oauthActions(inbox) {
+  const o = inbox.oauth;
+  if (!o) return null;
+  const name = { google: "Google", microsoft: "Microsoft" }[o.provider_kind] || o.provider_name || "the provider";
+  if (inbox.status.state === "needs_reauth" && o.connected_at) {
+    return h("div", { class: "oauth" },
+      h("div", { class: "inline-error" }, `${name} no longer accepts postdesk's sign-in. Its words: ${o.needs_reauth || inbox.status.last_error || "none"}`),
+      h("button", { type: "button", class: "primary", onclick: () => connectInbox(inbox) }, "Reconnect"));
+  }
+  if (!o.connected) {
+    return h("div", { class: "oauth" }, h("button", { type: "button", class: "primary", onclick: () => connectInbox(inbox) }, `Connect with ${name}`));
+  }
+  return h("div", { class: "oauth" }, `Signed in with ${name}`, " ",
+    h("button", { type: "button", onclick: () => connectInbox(inbox) }, "Reconnect"));
+}
+
+/** The OAuth2 providers (clients postdesk is registered as), with a form to add one. */
+function providersSection(providers, withForm) {
+  const error = h("div", { class: "inline-error", role: "alert" });
+  const kind = h("select", { name: "kind", onchange: () => showKind() },
+    [["google", "Google (Gmail, Google Workspace)"], ["microsoft", "Microsoft (Microsoft 365, Outlook.com)"], ["generic", "Other OAuth2 server"]].map(([v, label]) => h("option", { value: v }, label)));
+  const generic = h("div", {}, field("Authorization URL", "auth_url", "", { type: "url" }), field("Token URL", "token_url", "", { type: "url" }),
+    field("Scopes (separated by spaces)", "scopes", ""));
+  const tenant = field("Tenant (optional: your directory's domain or id; default common)", "tenant", "");
+  const showKind = () => { generic.hidden = kind.value !== "generic"; tenant.hidden = kind.value !== "microsoft"; };
+  // Not "admin": that class names the one inbox or user form of a page.
+  const form = h("form", { class: "provider", id: "oauth-provider-form", onsubmit: async (e) => {
+    e.preventDefault();
+    const f = new FormData(form);
+    const body = { name: f.get("name"), kind: f.get("kind"), client_id: f.get("client_id"), client_secret: f.get("client_secret") };
+    if (body.kind === "generic") {
+      body.auth_url = f.get("auth_url");
+      body.token_url = f.get("token_url");
+      body.scopes = f.get("scopes").split(/\s+/).filter(Boolean);
+    }
+    if (body.kind === "microsoft" && f.get("tenant")) body.tenant = f.get("tenant");
+    try {
+      await api("POST", "/oauth/providers", body);
+      toast("OAuth2 provider added");
+      showInboxes();
+    } catch (err) { error.textContent = err.message; }
+  } },
+    h("p", { class: "hint" }, `Register postdesk at the provider with the redirect URI ${location.origin}/api/v1/oauth/callback (docs/oauth.md says how, step by step).`),
+    field("Name", "name", "", { required: true, placeholder: "e.g. Google Workspace" }),
+    h("label", {}, "Kind", kind),
+    field("Client ID", "client_id", "", { required: true, autocomplete: "off" }),
+    field("Client secret", "client_secret", "", { type: "password", required: true, autocomplete: "new-password" }),
+    tenant, generic, error,
+    h("div", { class: "row" }, h("button", { type: "submit" }, "Add provider")));
+  showKind();
+  return h("section", { id: "oauth-providers" }, h("h2", {}, "OAuth2 providers"),
+    h("p", {}, "Google and Microsoft 365 refuse passwords for IMAP and SMTP: add a provider, choose it as the sign-in of an inbox, then Connect."),
+    providers.length ? h("table", { class: "grid" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Kind"), h("th", {}, "Client ID"), h("th", {}, "Scopes"), h("th", {}, "Actions"))),
+      h("tbody", {}, providers.map((p) => h("tr", { dataset: { provider: p.id } },
+        h("td", {}, p.name), h("td", {}, p.kind), h("td", {}, p.client_id), h("td", {}, p.scopes.join(" ")),
+        h("td", {}, h("button", { type: "button", onclick: async () => {
+          try { await api("DELETE", `/oauth/providers/${p.id}`); toast("Provider deleted"); showInboxes(); }
+          catch (err) { toast(err.message, true); }
+        } }, "Delete")))))) : null,
+    // One form on the page at a time: not while an inbox is being added or edited.
+    withForm ? h("details", {}, h("summary", {}, "Add an OAuth2 provider"), form) : null);
+}
+
 async function showInboxes(editId) {
   state.current = null;
   markCurrent();
   const { inboxes } = await api("GET", "/inboxes");
+  const { providers } = await api("GET", "/oauth/providers");
   const rows = inboxes.map((inbox) => {
     const st = inbox.status;
     const out = h("div");
-    const label = { idle: "connected · idle", syncing: "connected · syncing", connecting: "connecting", error: "error", stopped: "stopped" }[st.state] || st.state;
+    const label = { idle: "connected · idle", syncing: "connected · syncing", connecting: "connecting", error: "error", stopped: "stopped", needs_reauth: inbox.oauth && inbox.oauth.connected_at ? "needs reconnecting" : "not connected yet" }[st.state] || st.state;
     return h("tr", { dataset: { inbox: inbox.id } },
       h("td", {}, h("strong", {}, inbox.name), h("br"), inbox.email),
       h("td", {}, h("span", { class: `health ${st.state}` }, label),
-        st.last_error ? h("div", { class: "inline-error" }, st.last_error) : null,
+        st.last_error && st.state !== "needs_reauth" ? h("div", { class: "inline-error" }, st.last_error) : null,
+        oauthActions(inbox),
         st.backlog ? h("div", {}, `${st.backlog} waiting`) : null,
         st.quarantined ? h("div", {}, `${st.quarantined} quarantined`) : null),
       h("td", {}, st.last_sync_at ? formatTime(st.last_sync_at) : "never"),
@@ -619,7 +719,8 @@ async function showInboxes(editId) {
     h("table", { class: "grid" },
       h("thead", {}, h("tr", {}, h("th", {}, "Inbox"), h("th", {}, "Health"), h("th", {}, "Last sync"), h("th", {}, "Actions"))),
       h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 4, class: "empty" }, "No inbox yet: add one below.")))),
-    editId === "new" || !inboxes.length ? inboxForm(null) : editing ? inboxForm(editing) : h("p", {}, h("a", { href: "#/admin/inboxes/new" }, "Add an email inbox")),
+    editId === "new" || !inboxes.length ? inboxForm(null, providers) : editing ? inboxForm(editing, providers) : h("p", {}, h("a", { href: "#/admin/inboxes/new" }, "Add an email inbox")),
+    providersSection(providers, !(editId === "new" || !inboxes.length || editing)),
     quarantine);
 }
 
@@ -843,7 +944,17 @@ function listen() {
   events.addEventListener("error", () => document.body.classList.add("offline"));
 }
 
+/** Back from connecting a mailbox at its OAuth2 provider: say how it went, once. */
+function oauthOutcome() {
+  const params = new URLSearchParams(location.search);
+  const outcome = params.get("oauth");
+  if (!outcome) return;
+  toast(params.get("message") || (outcome === "connected" ? "Connected" : "Connecting failed"), outcome !== "connected");
+  history.replaceState(null, "", "/" + location.hash);
+}
+
 window.addEventListener("hashchange", route);
+oauthOutcome();
 api("GET", "/me").then((profile) => {
   if (profile.totp_enrolment_required) {
     // Until two-factor sign-in is set up, the account page is all that answers.

@@ -91,6 +91,7 @@ impl Application {
             ensure_first_admin(&store, settings.admin_password.as_deref()).await?;
         let bus = Bus::new();
         let sender_auth = crate::sender_auth::Verifier::new(&settings.dns()?)?;
+        let oauth = crate::mail_oauth::MailOAuth::new(store.clone(), secrets.clone())?;
         let readers = Readers::new(ReaderContext {
             store: store.clone(),
             bus: bus.clone(),
@@ -98,8 +99,9 @@ impl Application {
             poll_interval: settings.poll_interval(),
             limits: settings.limits(),
             sender_auth: sender_auth.clone(),
+            oauth: oauth.clone(),
         });
-        let outbox = Outbox::new(store.clone(), bus.clone(), secrets.clone());
+        let outbox = Outbox::new(store.clone(), bus.clone(), secrets.clone(), oauth.clone());
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
             format!(
                 "Cannot listen on {}: is another program using it?",
@@ -126,6 +128,7 @@ impl Application {
             clock: crate::totp::Clock::default(),
             oidc,
             sender_auth,
+            oauth,
         };
         Ok(Self {
             listener,

@@ -11,6 +11,7 @@
 //! - [`ingest`]: raw email -> parsed -> conversation, with quarantine.
 //! - [`sender_auth`]: the DKIM, SPF and DMARC verdicts of inbound emails (mail-auth, DNS).
 //! - [`imap`]: one supervised reader per inbox (sync, IDLE, reconnect with backoff).
+//! - [`mail_oauth`]: mailbox sign-in with OAuth2: providers, tokens, refresh (one at a time).
 //! - [`outbox`]: composing emails and the worker that sends them over SMTP.
 //! - [`retention`]: the hourly sweep that deletes closed conversations past their inbox's
 //!   retention period.
@@ -25,6 +26,7 @@ pub mod app;
 pub mod bus;
 pub mod imap;
 pub mod ingest;
+pub mod mail_oauth;
 pub mod outbox;
 pub mod password;
 pub mod redact;

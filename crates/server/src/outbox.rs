@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use postdesk_core::delivery::{MAX_ATTEMPTS, SendOutcome, classify_reply, retry_delay};
@@ -31,7 +31,28 @@ use postdesk_store::{
 use tokio::sync::{Notify, watch};
 
 use crate::bus::Bus;
+use crate::mail_oauth::{MailOAuth, TokenError};
 use crate::secrets::Secrets;
+
+/// How often an email whose inbox must be connected again is looked at (it is also due at
+/// once when the inbox is connected again).
+const RECONNECT_RECHECK: Duration = Duration::from_secs(5 * 60);
+
+/// The result of one delivery attempt.
+#[derive(Debug)]
+enum Attempt {
+    /// Sent, or refused, or to be retried: counts as an attempt.
+    Done(SendOutcome),
+    /// The inbox's OAuth2 sign-in must be renewed by an admin: the email waits, uncounted.
+    WaitForReconnect {
+        /// Why, for the message's delivery error.
+        reason: String,
+    },
+}
+
+/// What one SMTP delivery answers.
+type SmtpResult =
+    Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error>;
 
 /// How long a claimed email is reserved for the worker that claimed it.
 const LEASE: Duration = Duration::from_secs(5 * 60);
@@ -63,6 +84,8 @@ pub struct Outbox {
     store: Store,
     bus: Bus,
     secrets: Secrets,
+    /// The access tokens of inboxes that send with OAuth2.
+    oauth: MailOAuth,
     /// Wakes the worker when an email is queued.
     wake: Arc<Notify>,
     /// Wakes the Sent-folder copier when an email was sent.
@@ -72,11 +95,12 @@ pub struct Outbox {
 impl Outbox {
     /// An outbox over `store`.
     #[must_use]
-    pub fn new(store: Store, bus: Bus, secrets: Secrets) -> Self {
+    pub fn new(store: Store, bus: Bus, secrets: Secrets, oauth: MailOAuth) -> Self {
         Self {
             store,
             bus,
             secrets,
+            oauth,
             wake: Arc::new(Notify::new()),
             copy_wake: Arc::new(Notify::new()),
         }
@@ -229,6 +253,21 @@ impl Outbox {
         while let Some(item) = self.store.claim_outbox(lease).await? {
             attempts += 1;
             let outcome = match self.deliver(&item).await {
+                Attempt::WaitForReconnect { reason } => {
+                    tracing::info!(message = %item.message_id, inbox = %item.inbox_id, "Email kept in the outbox: {reason}");
+                    let at = postdesk_store::now_ms()
+                        + i64::try_from(RECONNECT_RECHECK.as_millis()).unwrap_or(i64::MAX / 2);
+                    self.store.wait_for_reconnect(&item, at, &reason).await?;
+                    self.bus.publish(Event::DeliveryUpdated {
+                        conversation_id: item.conversation_id,
+                        message_id: item.message_id,
+                        status: postdesk_core::model::DeliveryStatus::Queued,
+                    });
+                    continue;
+                }
+                Attempt::Done(outcome) => outcome,
+            };
+            let outcome = match outcome {
                 SendOutcome::Retry { reason } if item.attempts >= MAX_ATTEMPTS => {
                     SendOutcome::Failed {
                         reason: format!("Gave up after {} attempts: {reason}", item.attempts),
@@ -261,38 +300,59 @@ impl Outbox {
         Ok(attempts)
     }
 
-    async fn deliver(&self, item: &OutboxItem) -> SendOutcome {
+    async fn deliver(&self, item: &OutboxItem) -> Attempt {
+        let done = Attempt::Done;
         let inbox = match self.store.find_inbox(item.inbox_id).await {
             Ok(Some(inbox)) => inbox,
             Ok(None) => {
-                return SendOutcome::Failed {
+                return done(SendOutcome::Failed {
                     reason: "The inbox no longer exists".into(),
-                };
+                });
             }
             Err(e) => {
-                return SendOutcome::Retry {
+                return done(SendOutcome::Retry {
                     reason: format!("Database: {e}"),
-                };
+                });
             }
         };
-        let transport = match self.transport(&inbox) {
-            Ok(t) => t,
-            Err(e) => {
-                return SendOutcome::Failed {
-                    reason: format!("{e:#}"),
-                };
-            }
+        let failed = |e: anyhow::Error| {
+            done(SendOutcome::Failed {
+                reason: format!("{e:#}"),
+            })
         };
         let envelope = match envelope(item) {
             Ok(e) => e,
-            Err(e) => {
-                return SendOutcome::Failed {
-                    reason: format!("{e:#}"),
-                };
-            }
+            Err(e) => return failed(e),
         };
         let server = format!("{}:{}", inbox.settings.smtp.host, inbox.settings.smtp.port);
-        match tokio::time::timeout(SEND_TIMEOUT, transport.send_raw(&envelope, &item.mime)).await {
+        let token = match self.bearer(&inbox, None).await {
+            Ok(token) => token,
+            Err(attempt) => return attempt,
+        };
+        let mut result = match self
+            .send_once(&inbox, token.as_deref(), &envelope, &item.mime)
+            .await
+        {
+            Ok(result) => result,
+            Err(e) => return failed(e),
+        };
+        if let (Some(refused), Ok(Err(e))) = (token.as_deref(), &result)
+            && bearer_refused(e)
+        {
+            tracing::info!(inbox = %inbox.id, "The SMTP server refused the OAuth2 access token; refreshing it: {e}");
+            let token = match self.bearer(&inbox, Some(refused)).await {
+                Ok(token) => token,
+                Err(attempt) => return attempt,
+            };
+            result = match self
+                .send_once(&inbox, token.as_deref(), &envelope, &item.mime)
+                .await
+            {
+                Ok(result) => result,
+                Err(e) => return failed(e),
+            };
+        }
+        done(match result {
             Err(_) => SendOutcome::Retry {
                 reason: format!(
                     "SMTP server {server} did not finish within {}s",
@@ -300,6 +360,12 @@ impl Outbox {
                 ),
             },
             Ok(Ok(_)) => SendOutcome::Sent,
+            Ok(Err(e)) if token.is_some() && bearer_refused(&e) => SendOutcome::Retry {
+                reason: format!(
+                    "SMTP server {server} refused the OAuth2 sign-in, also with a refreshed access token (the signed-in account may lack the right to send as this mailbox): {}",
+                    smtp_words(&e)
+                ),
+            },
             Ok(Err(e)) => match e.status() {
                 // The server's reply code decides, by our policy rather than lettre's (which
                 // takes every 5xx as permanent; 552 "mailbox full" is retried).
@@ -319,10 +385,51 @@ impl Outbox {
                     reason: format!("SMTP server {server}: {e}"),
                 },
             },
+        })
+    }
+
+    /// With OAuth2, the access token to send with (`refused`: the one the server just
+    /// refused); `None` for a password inbox. A provider that refuses to renew the sign-in
+    /// leaves the email queued for later (the inbox shows `needs_reauth`).
+    async fn bearer(
+        &self,
+        inbox: &Inbox,
+        refused: Option<&str>,
+    ) -> Result<Option<String>, Attempt> {
+        if inbox.settings.smtp.auth != postdesk_core::model::MailAuth::OAuth2 {
+            return Ok(None);
+        }
+        match self.oauth.access_token(inbox.id, refused).await {
+            Ok(token) => Ok(Some(token)),
+            Err(e @ (TokenError::NeedsReauth(_) | TokenError::NotConnected(_))) => {
+                Err(Attempt::WaitForReconnect {
+                    reason: format!("Not sent yet, kept in the outbox: {e}"),
+                })
+            }
+            Err(TokenError::Unavailable(e)) => Err(Attempt::Done(SendOutcome::Retry {
+                reason: format!("The OAuth2 provider cannot be reached: {e:#}"),
+            })),
         }
     }
 
-    fn transport(&self, inbox: &Inbox) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
+    /// One delivery attempt with `token` (or the password); the outer error is a transport
+    /// that cannot be built from the settings.
+    async fn send_once(
+        &self,
+        inbox: &Inbox,
+        token: Option<&str>,
+        envelope: &Envelope,
+        mime: &[u8],
+    ) -> anyhow::Result<Result<SmtpResult, tokio::time::error::Elapsed>> {
+        let transport = self.transport(inbox, token)?;
+        Ok(tokio::time::timeout(SEND_TIMEOUT, transport.send_raw(envelope, mime)).await)
+    }
+
+    fn transport(
+        &self,
+        inbox: &Inbox,
+        token: Option<&str>,
+    ) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
         let smtp = &inbox.settings.smtp;
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
             .port(smtp.port)
@@ -338,7 +445,17 @@ impl Outbox {
             Security::Starttls => builder.tls(Tls::Required(tls()?)),
             Security::None => builder.tls(Tls::None),
         };
-        if !smtp.username.is_empty() {
+        if let Some(token) = token {
+            let user = if smtp.username.is_empty() {
+                inbox.settings.email.clone()
+            } else {
+                smtp.username.clone()
+            };
+            crate::redact::register_bearer(&user, token);
+            builder = builder
+                .authentication(vec![Mechanism::Xoauth2])
+                .credentials(Credentials::new(user, token.to_owned()));
+        } else if !smtp.username.is_empty() {
             let password = self.secrets.decrypt_string(&smtp.password_encrypted)?;
             crate::redact::register_credentials(&smtp.username, &password);
             builder = builder.credentials(Credentials::new(smtp.username.clone(), password));
@@ -352,7 +469,15 @@ impl Outbox {
     /// # Errors
     /// The server's or the connection's error text.
     pub async fn check_connection(&self, inbox: &Inbox) -> anyhow::Result<()> {
-        let transport = self.transport(inbox)?;
+        let token = match self.bearer(inbox, None).await {
+            Ok(token) => token,
+            Err(
+                Attempt::WaitForReconnect { reason }
+                | Attempt::Done(SendOutcome::Retry { reason } | SendOutcome::Failed { reason }),
+            ) => anyhow::bail!("{reason}"),
+            Err(Attempt::Done(SendOutcome::Sent)) => None,
+        };
+        let transport = self.transport(inbox, token.as_deref())?;
         let server = format!("{}:{}", inbox.settings.smtp.host, inbox.settings.smtp.port);
         let ok = tokio::time::timeout(SEND_TIMEOUT, transport.test_connection())
             .await
@@ -427,7 +552,7 @@ impl Outbox {
             .as_ref()
             .map(|e| e.message_id.clone())
             .context("The sent message has no Message-ID")?;
-        let settings = crate::imap::ImapSettings::of(&inbox, &self.secrets)?;
+        let settings = crate::imap::ImapSettings::of(&inbox, &self.secrets, &self.oauth)?;
         let sent_at =
             chrono::DateTime::from_timestamp_millis(copy.sent_at).unwrap_or_else(chrono::Utc::now);
         Ok(
@@ -510,6 +635,28 @@ async fn work_until_stopped<W, N, WF, NF>(
             () = tokio::time::sleep(sleep) => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Whether an SMTP error is the server refusing the OAuth2 access token: `535` (RFC 4954),
+/// or lettre 0.11 giving up at the error challenge (`334` with JSON) that Google's XOAUTH2
+/// and Dovecot send before their 535: lettre answers it with "This mechanism does not expect a
+/// challenge" and no status.
+fn bearer_refused(e: &lettre::transport::smtp::Error) -> bool {
+    match e.status() {
+        Some(code) => u16::from(code) == 535,
+        None => e.to_string().contains("does not expect a challenge"),
+    }
+}
+
+/// An SMTP error in words, lettre's unhelpful one about the error challenge explained.
+fn smtp_words(e: &lettre::transport::smtp::Error) -> String {
+    let text = e.to_string();
+    if e.status().is_none() && text.contains("does not expect a challenge") {
+        "the server answered the access token with an error challenge (334), i.e. refused it (535)"
+            .into()
+    } else {
+        text
     }
 }
 

@@ -52,6 +52,26 @@ pub fn register_credentials(username: &str, secret: &str) {
         base64(format!("\0{username}\0{secret}").as_bytes()),
         base64(format!("{username}\0{username}\0{secret}").as_bytes()),
     ];
+    remember(forms);
+}
+
+/// Registers an OAuth2 access (or refresh) token used by `username`: the token as is and the
+/// SASL `XOAUTH2` and `OAUTHBEARER` responses it is sent in (base64), as the IMAP and SMTP
+/// libraries trace them.
+pub fn register_bearer(username: &str, token: &str) {
+    register_credentials(username, token);
+    if token.len() < MIN_SECRET_LEN {
+        return;
+    }
+    let forms = [
+        base64(format!("user={username}\x01auth=Bearer {token}\x01\x01").as_bytes()),
+        base64(format!("n,a={username},\x01auth=Bearer {token}\x01\x01").as_bytes()),
+    ];
+    remember(forms);
+}
+
+/// Adds `forms` to the secrets cut out of the log, longest first.
+fn remember(forms: impl IntoIterator<Item = String>) {
     let mut secrets = SECRETS
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -183,5 +203,27 @@ mod tests {
         let out = redact("Wrote: AUTH XOAUTH2 dXNlcj1ib2IBYXV0aD1CZWFyZXIgdG9rZW4BAQ==\\r\\n");
         assert!(!out.contains("dXNlcj1"), "{out}");
         assert_eq!(redact("nothing secret here"), "nothing secret here");
+    }
+
+    #[test]
+    fn an_oauth2_token_is_redacted_also_inside_its_sasl_responses() {
+        let token = "ya29.a0-token-of-the-provider";
+        register_bearer("ana@example.test", token);
+        let xoauth2 =
+            base64(format!("user=ana@example.test\x01auth=Bearer {token}\x01\x01").as_bytes());
+        let oauthbearer =
+            base64(format!("n,a=ana@example.test,\x01auth=Bearer {token}\x01\x01").as_bytes());
+        for line in [
+            format!("Bearer {token}"),
+            format!("encode: input: None, Ok(\"{xoauth2}\\r\\n\")"),
+            format!("{oauthbearer}\r\n"),
+        ] {
+            let out = redact(&line);
+            assert!(
+                !out.contains(token) && !out.contains(&xoauth2) && !out.contains(&oauthbearer),
+                "{out}"
+            );
+            assert!(out.contains(REDACTED), "{out}");
+        }
     }
 }

@@ -108,6 +108,9 @@ pub const DEFAULT_ROLE_CLAIM: &str = "postdesk_role";
 /// Where the provider sends people back to, under the public URL.
 pub const OIDC_CALLBACK_PATH: &str = "/api/v1/login/oidc/callback";
 
+/// Where OAuth2 providers send the admin back after connecting a mailbox.
+pub const MAIL_OAUTH_CALLBACK_PATH: &str = "/api/v1/oauth/callback";
+
 impl Settings {
     /// Settings for tests and embedding: a data folder, port 0, everything else default.
     #[must_use]
@@ -161,12 +164,20 @@ impl Settings {
     /// is unknown too. Register exactly this URI at the provider.
     #[must_use]
     pub fn oidc_redirect_uri(&self, request_origin: Option<&str>) -> String {
+        self.redirect_uri(request_origin, OIDC_CALLBACK_PATH)
+    }
+
+    /// A redirect URI at `path`, on the public URL, else on `request_origin`, else on the
+    /// listen address (see [`Settings::oidc_redirect_uri`]); for mailbox OAuth2 it is
+    /// `{POSTDESK_PUBLIC_URL}/api/v1/oauth/callback`.
+    #[must_use]
+    pub fn redirect_uri(&self, request_origin: Option<&str>, path: &str) -> String {
         let base = match (self.public_url.as_deref(), request_origin) {
             (Some(public), _) if !public.trim().is_empty() => public.trim().to_owned(),
             (_, Some(origin)) => origin.to_owned(),
             _ => format!("http://{}", self.listen),
         };
-        format!("{}{OIDC_CALLBACK_PATH}", base.trim_end_matches('/'))
+        format!("{}{path}", base.trim_end_matches('/'))
     }
 
     /// The database URL, defaulting to SQLite in the data folder.

@@ -1,6 +1,7 @@
 //! The web app in a real Chromium (Debian's `chromium`, driven by Playwright's `playwright-core`
 //! from `tests/browser/`), against a real postdesk with a real Dovecot, a real SMTP server and a
-//! real OpenID Connect provider (single sign-on). The browser steps live in
+//! real OpenID Connect provider (single sign-on, and the OAuth2 server of a mailbox that
+//! signs in with XOAUTH2 at a second Dovecot). The browser steps live in
 //! `tests/browser/flow.mjs`; this test starts the servers, runs it,
 //! and then checks the bytes the SMTP server received.
 //!
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use postdesk::{Application, Settings};
+use postdesk_testkit::dovecot::{DovecotOptions, OAuth2Passdb};
 use postdesk_testkit::oidc::OidcConfig;
 use postdesk_testkit::{DnsServer, Dovecot, OidcProvider, SmtpCapture};
 use serde_json::{Value, json};
@@ -18,6 +20,8 @@ use serde_json::{Value, json};
 const SUPPORT: &str = "support@example.test";
 const SUPPORT_PASSWORD: &str = "mailbox-secret";
 const ADMIN_PASSWORD: &str = "tangerine-obelisk-harbor-42";
+/// The mailbox that signs in with OAuth2 only.
+const OAUTH_MAILBOX: &str = "ana@example.test";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -68,11 +72,27 @@ async fn the_web_app_in_a_real_browser() {
         .unwrap()
         .port();
     let base = format!("http://127.0.0.1:{port}");
-    let provider = OidcProvider::start(OidcConfig::default_for(&format!(
-        "{base}/api/v1/login/oidc/callback"
-    )))
+    // The same provider is the OAuth2 server of a mailbox (access tokens live 5 s, so a
+    // revoked grant shows within seconds).
+    let mut config = OidcConfig::mailbox(&format!("{base}/api/v1/login/oidc/callback"));
+    config.clients[0]
+        .redirect_uris
+        .push(format!("{base}/api/v1/oauth/callback"));
+    config.access_token_ttl_secs = 5;
+    let provider = std::sync::Arc::new(
+        OidcProvider::start(config)
+            .await
+            .expect("the OpenID Connect provider starts"),
+    );
+    // Ana's mailbox signs in only with OAuth2 (IMAP and submission relaying to a capture).
+    let oauth_smtp = SmtpCapture::start().await.unwrap();
+    let oauth_dovecot = Dovecot::start_with(DovecotOptions {
+        oauth2: Some(OAuth2Passdb::for_provider(&provider)),
+        submission_relay_port: Some(oauth_smtp.port()),
+    })
     .await
-    .expect("the OpenID Connect provider starts");
+    .unwrap();
+    oauth_dovecot.add_oauth2_user(OAUTH_MAILBOX).unwrap();
     // Sender authenticity: bank.test publishes an SPF and a DMARC p=reject policy that a
     // spoofed email fails.
     let dns = DnsServer::start(&[
@@ -117,6 +137,38 @@ async fn the_web_app_in_a_real_browser() {
         "smtp": { "host": smtp.host(), "port": smtp.port(), "security": "none" },
     });
     post(&client, &base, &admin, "/api/v1/inboxes", inbox).await;
+    // When the browser has connected Ana's inbox, the user takes postdesk's access away at the
+    // provider (once): the inbox must then show needs_reauth with Reconnect.
+    let revoker = {
+        let (client, base, admin, provider) = (
+            client.clone(),
+            base.clone(),
+            admin.clone(),
+            provider.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                let inboxes: Value = client
+                    .get(format!("{base}/api/v1/inboxes"))
+                    .bearer_auth(&admin)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let connected = inboxes["inboxes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|i| i["email"] == OAUTH_MAILBOX && i["oauth"]["connected"] == true);
+                if connected {
+                    return provider.revoke_grants(OAUTH_MAILBOX).await.unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
     let upload_dir = tempfile::tempdir().unwrap();
     let upload = upload_dir.path().join("service-report.pdf");
     let upload_bytes: Vec<u8> = b"%PDF-1.7\n"
@@ -143,6 +195,15 @@ async fn the_web_app_in_a_real_browser() {
             .env("UPLOAD_FILE", &upload)
             .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("OIDC_ISSUER", provider.issuer())
+            .env("OAUTH_IMAP_PORT", oauth_dovecot.imap_port().to_string())
+            .env(
+                "OAUTH_SMTP_PORT",
+                oauth_dovecot.submission_port().unwrap().to_string(),
+            )
+            .env("OAUTH_AUTH_URL", provider.authorization_endpoint())
+            .env("OAUTH_TOKEN_URL", provider.token_endpoint())
+            .env("OAUTH_CLIENT_ID", provider.client_id())
+            .env("OAUTH_CLIENT_SECRET", provider.client_secret())
             .env("CHROMIUM", &chromium)
             .kill_on_drop(true)
             .output(),
@@ -161,6 +222,10 @@ async fn the_web_app_in_a_real_browser() {
         screenshots.display()
     );
     assert!(log.contains("browser flow: all steps passed"), "{log}");
+    assert!(
+        revoker.await.unwrap() >= 1,
+        "the connected mailbox's grant was revoked"
+    );
 
     // Assert: what reached the SMTP server, byte for byte.
     let captured = smtp.messages();
@@ -194,6 +259,7 @@ async fn the_web_app_in_a_real_browser() {
             "sessions",
             "audit",
             "sender-warning",
+            "inbox-reconnect",
         ] {
             std::fs::copy(
                 screenshots.join(format!("{name}.png")),

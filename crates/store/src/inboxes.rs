@@ -1,7 +1,7 @@
 //! Email inboxes, their reader health and their IMAP sync state.
 
 use postdesk_core::ids::InboxId;
-use postdesk_core::model::{InboxState, Security};
+use postdesk_core::model::{InboxState, MailAuth, Security};
 use sqlx::Row as _;
 
 use crate::records::{Inbox, InboxSettings, InboxStatus, ServerSettings};
@@ -15,6 +15,7 @@ fn server_from_row(row: &sqlx::any::AnyRow, prefix: &str) -> Result<ServerSettin
     let col = |name: &str| format!("{prefix}_{name}");
     let port: i64 = row.try_get(col("port").as_str())?;
     let security: String = row.try_get(col("security").as_str())?;
+    let auth: String = row.try_get(col("auth").as_str())?;
     Ok(ServerSettings {
         host: row.try_get(col("host").as_str())?,
         port: u16::try_from(port).map_err(corrupt)?,
@@ -22,6 +23,7 @@ fn server_from_row(row: &sqlx::any::AnyRow, prefix: &str) -> Result<ServerSettin
         username: row.try_get(col("username").as_str())?,
         password_encrypted: row.try_get(col("password").as_str())?,
         tls_verify: row.try_get::<i64, _>(col("tls_verify").as_str())? != 0,
+        auth: MailAuth::parse(&auth).map_err(corrupt)?,
     })
 }
 
@@ -42,6 +44,7 @@ fn inbox_from_row(row: &sqlx::any::AnyRow) -> Result<Inbox> {
             smtp: server_from_row(row, "smtp")?,
             reopen_days: row.try_get("reopen_days")?,
             retention_days: row.try_get("retention_days")?,
+            oauth_provider_id: row.try_get("oauth_provider_id")?,
         },
         status: InboxStatus {
             state: InboxState::parse(&state).map_err(corrupt)?,
@@ -63,7 +66,7 @@ fn conflict_on_address(settings: &InboxSettings) -> impl FnOnce(sqlx::Error) -> 
     }
 }
 
-/// Binds the settings as `$1` to `$22`, in the column order both inbox statements use.
+/// Binds the settings as `$1` to `$25`, in the column order both inbox statements use.
 fn bind_settings<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     s: &'q InboxSettings,
@@ -91,6 +94,9 @@ fn bind_settings<'q>(
         .bind(&s.imap_move_to)
         .bind(s.retention_days)
         .bind(&s.imap_sent_mailbox)
+        .bind(s.imap.auth.as_str())
+        .bind(s.smtp.auth.as_str())
+        .bind(s.oauth_provider_id)
 }
 
 impl Store {
@@ -105,8 +111,10 @@ impl Store {
             "INSERT INTO inboxes (name, email, sender_name, department_id, active,
                 imap_host, imap_port, imap_security, imap_username, imap_password, imap_mailbox, imap_tls_verify,
                 smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, smtp_tls_verify,
-                reopen_days, imap_move_to, retention_days, imap_sent_mailbox, status_state, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $24)
+                reopen_days, imap_move_to, retention_days, imap_sent_mailbox, imap_auth, smtp_auth,
+                oauth_provider_id, status_state, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+                $23, $24, $25, $26, $27, $27)
              RETURNING id",
         ),
             s,
@@ -131,8 +139,9 @@ impl Store {
                 imap_mailbox = $11, imap_tls_verify = $12,
                 smtp_host = $13, smtp_port = $14, smtp_security = $15, smtp_username = $16, smtp_password = $17,
                 smtp_tls_verify = $18, reopen_days = $19, imap_move_to = $20, retention_days = $21,
-                imap_sent_mailbox = $22, updated_at = $23
-             WHERE id = $24",
+                imap_sent_mailbox = $22, imap_auth = $23, smtp_auth = $24, oauth_provider_id = $25,
+                updated_at = $26
+             WHERE id = $27",
         ),
             s,
         )

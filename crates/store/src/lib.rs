@@ -15,6 +15,8 @@
 //! - `conversations`: queue, take, members, messages, uploads, close.
 //! - `outbox`: outgoing emails and their delivery state.
 //! - `contacts`: a contact's data exported or deleted, and inboxes' retention periods.
+//! - `oauth`: mailbox sign-in with OAuth2: providers, each inbox's tokens and refresh lease,
+//!   connections under way.
 
 mod audit;
 mod batch;
@@ -23,6 +25,7 @@ mod conversations;
 mod departments;
 mod inboxes;
 mod ingest;
+mod oauth;
 mod outbox;
 mod received;
 pub mod records;

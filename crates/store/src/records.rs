@@ -4,7 +4,8 @@ use postdesk_core::ids::{
     AttachmentId, ContactId, ConversationId, InboxId, MessageId, RawEmailId, UserId,
 };
 use postdesk_core::model::{
-    ConversationStatus, DeliveryStatus, InboxState, MessageKind, Role, Security, SenderAuth,
+    ConversationStatus, DeliveryStatus, InboxState, MailAuth, MessageKind, Role, Security,
+    SenderAuth,
 };
 use serde::{Deserialize, Serialize};
 
@@ -72,6 +73,9 @@ pub struct ServerSettings {
     /// Verify the server's TLS certificate (the default). Off only for self-signed servers,
     /// by explicit choice.
     pub tls_verify: bool,
+    /// How postdesk signs in: the password above, or an OAuth2 access token of the inbox's
+    /// provider ([`InboxSettings::oauth_provider_id`]).
+    pub auth: MailAuth,
 }
 
 /// An inbox's reader health.
@@ -130,6 +134,81 @@ pub struct InboxSettings {
     /// Days a closed conversation is kept, counted from when it was closed; then it is
     /// deleted with its messages, files and raw emails. `None` keeps it forever.
     pub retention_days: Option<i64>,
+    /// The OAuth2 provider that IMAP and SMTP sign in with when their `auth` is `oauth2`
+    /// (one provider and one connection serve both).
+    pub oauth_provider_id: Option<i64>,
+}
+
+/// An OAuth2 client postdesk is registered as, at Google, Microsoft or any OAuth2 server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthProvider {
+    /// Id.
+    pub id: i64,
+    /// What an admin sets.
+    pub settings: OAuthProviderSettings,
+    /// Created (ms).
+    pub created_at: i64,
+}
+
+/// A provider to create, or the new settings of one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthProviderSettings {
+    /// A name an admin recognises ("Google Workspace"); unique.
+    pub name: String,
+    /// `google`, `microsoft` or `generic`.
+    pub kind: String,
+    /// The client id.
+    pub client_id: String,
+    /// The client secret, encrypted with the data folder's key. Never sent over the API.
+    pub client_secret_encrypted: Vec<u8>,
+    /// The authorization endpoint.
+    pub auth_url: String,
+    /// The token endpoint.
+    pub token_url: String,
+    /// The scopes asked for.
+    pub scopes: Vec<String>,
+}
+
+/// An inbox's OAuth2 connection: its tokens (encrypted) and whether it must be renewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthTokens {
+    /// The inbox.
+    pub inbox_id: InboxId,
+    /// The provider that issued the tokens.
+    pub provider_id: i64,
+    /// The refresh token, encrypted; `None` when the provider gave none.
+    pub refresh_token_encrypted: Option<Vec<u8>>,
+    /// The access token, encrypted.
+    pub access_token_encrypted: Option<Vec<u8>>,
+    /// When the access token expires (ms).
+    pub access_expires_at: Option<i64>,
+    /// The provider's words when it refused a refresh: the inbox must be connected again.
+    pub reauth_error: Option<String>,
+    /// When the inbox was (last) connected (ms).
+    pub connected_at: i64,
+    /// When the access token was last refreshed (ms).
+    pub refreshed_at: Option<i64>,
+}
+
+/// A connection under way: what the callback needs to finish it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthPending {
+    /// The random `state` of the authorization request.
+    pub state: String,
+    /// The inbox being connected.
+    pub inbox_id: InboxId,
+    /// Its provider.
+    pub provider_id: i64,
+    /// The hash of the session token that started it (the callback must carry that session).
+    pub session_hash: String,
+    /// Who started it.
+    pub user_id: UserId,
+    /// The PKCE verifier, encrypted.
+    pub verifier_encrypted: Vec<u8>,
+    /// The redirect URI sent with the request (the code exchange must repeat it).
+    pub redirect_uri: String,
+    /// When it stops being accepted (ms).
+    pub expires_at: i64,
 }
 
 /// Someone who writes to an inbox.

@@ -94,6 +94,11 @@ contract!(
     retention_deletes_only_closed_conversations_older_than_their_inboxs_period,
     sender_auth_verdicts_round_trip_and_a_dmarc_failure_marks_the_conversation,
     emails_received_over_smtp_are_told_apart_from_fetched_ones,
+    oauth_providers_keep_their_settings_and_cannot_be_deleted_while_used,
+    oauth_tokens_keep_a_rotated_refresh_token_and_one_refresh_holds_the_lease,
+    a_refused_refresh_needs_reauth_until_the_inbox_is_connected_again,
+    a_connection_under_way_is_taken_once_and_not_after_it_expired,
+    an_email_waiting_for_a_reconnect_keeps_its_attempts_and_is_due_once_connected,
 );
 
 // Fixture builders (Arrange helpers).
@@ -2483,4 +2488,385 @@ async fn emails_received_over_smtp_are_told_apart_from_fetched_ones(store: Store
         vec![(&b"fetched"[..], false), (&b"received"[..], true)]
     );
     assert!(found.via_smtp);
+}
+
+// Mailbox sign-in with OAuth2.
+
+fn provider_settings(name: &str) -> postdesk_store::OAuthProviderSettings {
+    postdesk_store::OAuthProviderSettings {
+        name: name.into(),
+        kind: "generic".into(),
+        client_id: "postdesk".into(),
+        client_secret_encrypted: vec![9, 8, 7, 0, 255],
+        auth_url: "https://id.example.test/authorize".into(),
+        token_url: "https://id.example.test/token".into(),
+        scopes: vec!["openid".into(), "email".into(), "mail".into()],
+    }
+}
+
+/// An inbox signing in with OAuth2 at a new provider; returns (inbox, provider id).
+async fn oauth_inbox(store: &Store, email: &str) -> (postdesk_store::Inbox, i64) {
+    let provider = store
+        .create_oauth_provider(&provider_settings(&format!("Provider of {email}")))
+        .await
+        .unwrap();
+    let mut settings = inbox_settings(email);
+    settings.imap.auth = postdesk_core::model::MailAuth::OAuth2;
+    settings.smtp.auth = postdesk_core::model::MailAuth::OAuth2;
+    settings.imap.password_encrypted = Vec::new();
+    settings.oauth_provider_id = Some(provider.id);
+    (store.create_inbox(&settings).await.unwrap(), provider.id)
+}
+
+async fn oauth_providers_keep_their_settings_and_cannot_be_deleted_while_used(store: Store) {
+    let settings = provider_settings("Google Workspace");
+    let provider = store.create_oauth_provider(&settings).await.unwrap();
+    assert_eq!(
+        provider.settings, settings,
+        "every setting round-trips, scopes in order"
+    );
+    let dup = store.create_oauth_provider(&settings).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+
+    let mut changed = settings.clone();
+    changed.scopes = vec!["https://mail.google.com/".into()];
+    changed.client_secret_encrypted = vec![1];
+    let updated = store
+        .update_oauth_provider(provider.id, &changed)
+        .await
+        .unwrap();
+    assert_eq!(updated.settings, changed);
+    assert_eq!(store.list_oauth_providers().await.unwrap(), vec![updated]);
+
+    let mut inbox = inbox_settings("support@example.test");
+    inbox.imap.auth = postdesk_core::model::MailAuth::OAuth2;
+    inbox.oauth_provider_id = Some(provider.id);
+    let inbox = store.create_inbox(&inbox).await.unwrap();
+    assert_eq!(inbox.settings.oauth_provider_id, Some(provider.id));
+    assert_eq!(
+        inbox.settings.imap.auth,
+        postdesk_core::model::MailAuth::OAuth2
+    );
+    assert_eq!(
+        inbox.settings.smtp.auth,
+        postdesk_core::model::MailAuth::Password,
+        "each server keeps its own sign-in method"
+    );
+    let refused = store.delete_oauth_provider(provider.id).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict(m)) if m.contains("support@example.test")),
+        "{refused:?}"
+    );
+
+    let mut back = inbox.settings.clone();
+    back.imap.auth = postdesk_core::model::MailAuth::Password;
+    back.oauth_provider_id = None;
+    store.update_inbox(inbox.id, &back).await.unwrap();
+    store.delete_oauth_provider(provider.id).await.unwrap();
+    assert!(store.list_oauth_providers().await.unwrap().is_empty());
+    assert!(matches!(
+        store.delete_oauth_provider(provider.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn oauth_tokens_keep_a_rotated_refresh_token_and_one_refresh_holds_the_lease(store: Store) {
+    let (inbox, provider) = oauth_inbox(&store, "support@example.test").await;
+    assert_eq!(store.find_oauth_tokens(inbox.id).await.unwrap(), None);
+    assert!(
+        !store
+            .lease_oauth_refresh(inbox.id, now_ms() + 30_000)
+            .await
+            .unwrap(),
+        "nothing to refresh before the inbox is connected"
+    );
+
+    store
+        .connect_oauth(
+            inbox.id,
+            provider,
+            Some(b"refresh-1"),
+            b"access-1",
+            Some(1_000),
+        )
+        .await
+        .unwrap();
+    let tokens = store.find_oauth_tokens(inbox.id).await.unwrap().unwrap();
+    assert_eq!(
+        tokens.refresh_token_encrypted.as_deref(),
+        Some(&b"refresh-1"[..])
+    );
+    assert_eq!(
+        tokens.access_token_encrypted.as_deref(),
+        Some(&b"access-1"[..])
+    );
+    assert_eq!(tokens.access_expires_at, Some(1_000));
+    assert_eq!(tokens.provider_id, provider);
+    assert_eq!(tokens.refreshed_at, None);
+
+    // Many callers at once (on any node): exactly one gets the lease.
+    let mut racers = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        racers.push(tokio::spawn(async move {
+            store
+                .lease_oauth_refresh(inbox.id, now_ms() + 30_000)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for racer in racers {
+        winners += usize::from(racer.await.unwrap());
+    }
+    assert_eq!(winners, 1, "one refresh at a time per inbox");
+
+    store
+        .store_refreshed_oauth(inbox.id, b"access-2", Some(2_000), Some(b"refresh-2"))
+        .await
+        .unwrap();
+    let tokens = store.find_oauth_tokens(inbox.id).await.unwrap().unwrap();
+    assert_eq!(
+        tokens.refresh_token_encrypted.as_deref(),
+        Some(&b"refresh-2"[..]),
+        "a rotated refresh token is stored with the new access token"
+    );
+    assert_eq!(
+        tokens.access_token_encrypted.as_deref(),
+        Some(&b"access-2"[..])
+    );
+    assert_eq!(tokens.access_expires_at, Some(2_000));
+    assert!(tokens.refreshed_at.is_some());
+
+    assert!(
+        store
+            .lease_oauth_refresh(inbox.id, now_ms() + 30_000)
+            .await
+            .unwrap(),
+        "storing the result gives the lease back"
+    );
+    store
+        .store_refreshed_oauth(inbox.id, b"access-3", Some(3_000), None)
+        .await
+        .unwrap();
+    let tokens = store.find_oauth_tokens(inbox.id).await.unwrap().unwrap();
+    assert_eq!(
+        tokens.refresh_token_encrypted.as_deref(),
+        Some(&b"refresh-2"[..]),
+        "a provider that does not rotate keeps the refresh token"
+    );
+
+    assert!(
+        store
+            .lease_oauth_refresh(inbox.id, now_ms() + 30_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .lease_oauth_refresh(inbox.id, now_ms() + 30_000)
+            .await
+            .unwrap()
+    );
+    store.release_oauth_lease(inbox.id).await.unwrap();
+    assert!(
+        store
+            .lease_oauth_refresh(inbox.id, now_ms() - 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .lease_oauth_refresh(inbox.id, now_ms() + 30_000)
+            .await
+            .unwrap(),
+        "a lease that ran out (its node died) is taken over"
+    );
+}
+
+async fn a_refused_refresh_needs_reauth_until_the_inbox_is_connected_again(store: Store) {
+    let (inbox, provider) = oauth_inbox(&store, "support@example.test").await;
+    let (other, other_provider) = oauth_inbox(&store, "sales@example.test").await;
+    for (id, p) in [(inbox.id, provider), (other.id, other_provider)] {
+        store
+            .connect_oauth(id, p, Some(b"refresh"), b"access", Some(1_000))
+            .await
+            .unwrap();
+    }
+    assert!(
+        store
+            .lease_oauth_refresh(inbox.id, now_ms() + 30_000)
+            .await
+            .unwrap()
+    );
+    store
+        .oauth_refresh_refused(inbox.id, "grant request is invalid (invalid_grant)")
+        .await
+        .unwrap();
+
+    let found = store.find_inbox(inbox.id).await.unwrap().unwrap();
+    assert_eq!(found.status.state, InboxState::NeedsReauth);
+    assert_eq!(
+        found.status.last_error.as_deref(),
+        Some("grant request is invalid (invalid_grant)")
+    );
+    let tokens = store.find_oauth_tokens(inbox.id).await.unwrap().unwrap();
+    assert_eq!(
+        tokens.reauth_error.as_deref(),
+        Some("grant request is invalid (invalid_grant)")
+    );
+    assert_eq!(
+        tokens.access_token_encrypted, None,
+        "a refused grant's token is dropped"
+    );
+    assert!(
+        !store
+            .lease_oauth_refresh(inbox.id, now_ms() + 30_000)
+            .await
+            .unwrap(),
+        "no refresh is tried again until the inbox is connected again"
+    );
+    let untouched = store.find_inbox(other.id).await.unwrap().unwrap();
+    assert_ne!(
+        untouched.status.state,
+        InboxState::NeedsReauth,
+        "other inboxes untouched"
+    );
+    assert!(
+        store
+            .find_oauth_tokens(other.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .reauth_error
+            .is_none()
+    );
+
+    store
+        .connect_oauth(
+            inbox.id,
+            provider,
+            Some(b"refresh-new"),
+            b"access-new",
+            Some(5_000),
+        )
+        .await
+        .unwrap();
+    let tokens = store.find_oauth_tokens(inbox.id).await.unwrap().unwrap();
+    assert_eq!(tokens.reauth_error, None);
+    assert_eq!(
+        tokens.refresh_token_encrypted.as_deref(),
+        Some(&b"refresh-new"[..])
+    );
+    assert!(
+        store
+            .lease_oauth_refresh(inbox.id, now_ms() + 30_000)
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_connection_under_way_is_taken_once_and_not_after_it_expired(store: Store) {
+    let (inbox, provider) = oauth_inbox(&store, "support@example.test").await;
+    let admin = store
+        .create_user(&NewUser {
+            username: "boss".into(),
+            name: "Boss".into(),
+            email: "boss@example.test".into(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            roles: vec![Role::Admin],
+        })
+        .await
+        .unwrap();
+    let pending = |state: &str, expires_at: i64| postdesk_store::OAuthPending {
+        state: state.into(),
+        inbox_id: inbox.id,
+        provider_id: provider,
+        session_hash: "session-hash".into(),
+        user_id: admin.id,
+        verifier_encrypted: vec![4, 5, 6],
+        redirect_uri: "http://127.0.0.1:8080/api/v1/oauth/callback".into(),
+        expires_at,
+    };
+    let live = pending("state-live", now_ms() + 600_000);
+    store.save_oauth_pending(&live).await.unwrap();
+    store
+        .save_oauth_pending(&pending("state-old", now_ms() - 1))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.take_oauth_pending("state-unknown").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.take_oauth_pending("state-live").await.unwrap(),
+        Some(live)
+    );
+    assert_eq!(
+        store.take_oauth_pending("state-live").await.unwrap(),
+        None,
+        "a state works once"
+    );
+    assert_eq!(
+        store.take_oauth_pending("state-old").await.unwrap(),
+        None,
+        "expired"
+    );
+}
+
+async fn an_email_waiting_for_a_reconnect_keeps_its_attempts_and_is_due_once_connected(
+    store: Store,
+) {
+    let (inbox, provider) = oauth_inbox(&store, "support@example.test").await;
+    let alice = user(&store, "alice", Role::Agent).await;
+    let (conversation, _, _) = added(
+        &deliver(
+            &store,
+            inbox.id,
+            1,
+            &incoming("a@c.test", "carol@c.test", "Hi"),
+        )
+        .await,
+    );
+    let email = store
+        .queue_email(conversation, alice.id, &queued("out1@example.test", None))
+        .await
+        .unwrap();
+    let far = now_ms() + 3_600_000;
+    for _ in 0..3 {
+        let item = store.claim_outbox(60_000).await.unwrap().expect("due");
+        assert_eq!(item.attempts, 1, "waiting never counts as an attempt");
+        store
+            .wait_for_reconnect(&item, now_ms() - 1, "connect the inbox again")
+            .await
+            .unwrap();
+    }
+    let item = store.claim_outbox(60_000).await.unwrap().expect("due");
+    store
+        .wait_for_reconnect(&item, far, "connect the inbox again")
+        .await
+        .unwrap();
+    let message = store.find_message(email.id).await.unwrap().unwrap();
+    let delivery = message.email.unwrap().delivery.unwrap();
+    assert_eq!(delivery.status, DeliveryStatus::Queued);
+    assert_eq!(delivery.error.as_deref(), Some("connect the inbox again"));
+    assert!(
+        store.claim_outbox(60_000).await.unwrap().is_none(),
+        "not due yet"
+    );
+
+    store
+        .connect_oauth(inbox.id, provider, Some(b"r"), b"a", None)
+        .await
+        .unwrap();
+    let item = store.claim_outbox(60_000).await.unwrap();
+    assert_eq!(
+        item.map(|i| i.message_id),
+        Some(email.id),
+        "due at once when the inbox is connected again"
+    );
+
+    store.disconnect_oauth(inbox.id).await.unwrap();
+    assert_eq!(store.find_oauth_tokens(inbox.id).await.unwrap(), None);
 }

@@ -864,6 +864,7 @@ async fn phases(emails: &[corpus::Email], database_url: Option<&str>) -> anyhow:
         username: "bench".into(),
         password_encrypted: Vec::new(),
         tls_verify: true,
+        auth: postdesk_core::model::MailAuth::Password,
     };
     let inbox = store
         .create_inbox(&InboxSettings {
@@ -879,6 +880,7 @@ async fn phases(emails: &[corpus::Email], database_url: Option<&str>) -> anyhow:
             smtp: server(25),
             reopen_days: 30,
             retention_days: None,
+            oauth_provider_id: None,
         })
         .await?;
     let started = Instant::now();

@@ -32,7 +32,7 @@ use crate::bus::Bus;
 use crate::secrets::Secrets;
 
 pub use sent::{Appended, append_sent_copy};
-pub use session::{ImapSettings, check_login};
+pub use session::{BearerSource, ImapSettings, check_login};
 
 /// How long one IDLE lasts before it is re-issued. Dovecot and most servers keep an idle
 /// client for 30 minutes; NAT boxes often drop silent TCP flows after 5 to 15, so 5 minutes.
@@ -59,6 +59,8 @@ pub struct ReaderContext {
     pub limits: crate::ingest::Limits,
     /// Checks the senders of the emails read.
     pub sender_auth: crate::sender_auth::Verifier,
+    /// The access tokens of inboxes that sign in with OAuth2.
+    pub oauth: crate::mail_oauth::MailOAuth,
 }
 
 struct Running {
@@ -224,7 +226,23 @@ async fn run_reader(
             outcome = session::run_session(&ctx, inbox, &mut backoff, &wake) => outcome,
             _ = stop.changed() => break,
         };
-        let Err(error) = outcome else { break };
+        let error = match outcome {
+            // The session ended to sign in again with a renewed OAuth2 token.
+            Ok(()) => continue,
+            Err(error) => error,
+        };
+        if let Some(
+            crate::mail_oauth::TokenError::NeedsReauth(words)
+            | crate::mail_oauth::TokenError::NotConnected(words),
+        ) = error.downcast_ref::<crate::mail_oauth::TokenError>()
+        {
+            // No retrying: the provider said no. The reader waits here, its watermark kept,
+            // until the inbox is connected again (which restarts it) or stopped.
+            tracing::warn!(%inbox, "IMAP reader waits for the inbox to be connected again: {words}");
+            record_state(&ctx, inbox, InboxState::NeedsReauth, Some(words), false).await;
+            let _ = stop.changed().await;
+            break;
+        }
         let message = format!("{error:#}");
         tracing::warn!(%inbox, "IMAP reader failed, retrying in {}s: {message}", backoff.as_secs());
         record_state(&ctx, inbox, InboxState::Error, Some(&message), false).await;

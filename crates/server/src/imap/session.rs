@@ -49,10 +49,12 @@ pub struct ImapSettings {
     pub security: Security,
     /// Verify the certificate.
     pub tls_verify: bool,
-    /// Login.
+    /// Login (for OAuth2: the mailbox, the `user` of XOAUTH2).
     pub username: String,
-    /// Password (decrypted).
+    /// Password (decrypted); empty with OAuth2.
     pub password: String,
+    /// With OAuth2: where the access token comes from (else the password signs in).
+    pub bearer: Option<BearerSource>,
     /// Folder to read.
     pub mailbox: String,
     /// Folder to move emails to once they are stored (`None`: they stay).
@@ -60,6 +62,21 @@ pub struct ImapSettings {
     /// The Sent folder (`None`: the one flagged `\Sent`; `Some("")`: none).
     pub sent_mailbox: Option<String>,
 }
+
+/// Where an OAuth2 inbox's access token comes from.
+#[derive(Debug, Clone)]
+pub struct BearerSource {
+    /// The tokens.
+    pub oauth: crate::mail_oauth::MailOAuth,
+    /// Whose.
+    pub inbox: InboxId,
+}
+
+/// The IMAP server refused an OAuth2 access token (`NO` to `AUTHENTICATE`): the token is
+/// refreshed and tried once more.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BearerRefused(String);
 
 async fn tls_wrap<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
@@ -74,17 +91,39 @@ async fn tls_wrap<S: AsyncRead + AsyncWrite + Unpin>(
         .context("TLS handshake failed")
 }
 
-async fn greeting(client: &mut Client) -> anyhow::Result<()> {
-    // async-imap does not read the server's greeting itself.
-    client
+/// Whether a greeting (or any response) announces `OAUTHBEARER` but not `XOAUTH2`, the one
+/// case where OAUTHBEARER (RFC 7628) is used. Gmail and Microsoft 365 announce nothing in
+/// their greeting and take XOAUTH2.
+fn oauthbearer_only(response: &async_imap::imap_proto::Response<'_>) -> bool {
+    use async_imap::imap_proto::{Capability, Response, ResponseCode};
+    let Response::Data { outcome, .. } = response else {
+        return false;
+    };
+    let Some(ResponseCode::Capabilities(caps)) = &outcome.code else {
+        return false;
+    };
+    let offers = |name: &str| {
+        caps.iter()
+            .any(|c| matches!(c, Capability::Auth(a) if a.eq_ignore_ascii_case(name)))
+    };
+    offers("OAUTHBEARER") && !offers("XOAUTH2")
+}
+
+/// Reads the server's greeting (async-imap does not); true when it asks for OAUTHBEARER.
+async fn greeting<T>(client: &mut async_imap::Client<T>) -> anyhow::Result<bool>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + std::fmt::Debug,
+{
+    let response = client
         .read_response()
         .await
         .context("Failed to read the server greeting")?
         .context("The server closed the connection before greeting")?;
-    Ok(())
+    Ok(oauthbearer_only(response.parsed()))
 }
 
-async fn connect(s: &ImapSettings) -> anyhow::Result<Client> {
+/// Connects and reads the greeting; also says whether the server wants OAUTHBEARER.
+async fn connect(s: &ImapSettings) -> anyhow::Result<(Client, bool)> {
     let how = match s.security {
         Security::Tls => "TLS",
         Security::Starttls => "STARTTLS",
@@ -101,20 +140,18 @@ async fn connect(s: &ImapSettings) -> anyhow::Result<Client> {
             }
             Security::Starttls => {
                 let mut plain = async_imap::Client::new(tcp);
-                plain
-                    .read_response()
-                    .await
-                    .context("Failed to read the server greeting")?;
+                let oauthbearer = greeting(&mut plain).await?;
                 plain
                     .run_command_and_check_ok("STARTTLS", None)
                     .await
                     .context("STARTTLS refused")?;
                 let tls = tls_wrap(plain.into_inner(), &s.host, s.tls_verify).await?;
-                return Ok::<Client, anyhow::Error>(async_imap::Client::new(Box::new(tls)));
+                let client: Client = async_imap::Client::new(Box::new(tls));
+                return Ok::<_, anyhow::Error>((client, oauthbearer));
             }
         };
-        greeting(&mut client).await?;
-        Ok(client)
+        let oauthbearer = greeting(&mut client).await?;
+        Ok((client, oauthbearer))
     };
     tokio::time::timeout(CONNECT_TIMEOUT, inner)
         .await
@@ -128,8 +165,78 @@ async fn connect(s: &ImapSettings) -> anyhow::Result<Client> {
         })
 }
 
+/// Connects and signs in: with the password, or with the OAuth2 access token (refreshed
+/// and tried once more when the server refuses it).
 pub(super) async fn login(s: &ImapSettings) -> anyhow::Result<Session> {
-    let client = connect(s).await?;
+    let Some(bearer) = &s.bearer else {
+        return password_login(s).await;
+    };
+    let token = bearer.oauth.access_token(bearer.inbox, None).await?;
+    match bearer_login(s, &token).await {
+        Err(e) if e.is::<BearerRefused>() => {
+            tracing::info!(inbox = %bearer.inbox, "The IMAP server refused the OAuth2 access token; refreshing it: {e:#}");
+            let token = bearer
+                .oauth
+                .access_token(bearer.inbox, Some(&token))
+                .await?;
+            bearer_login(s, &token).await
+        }
+        other => other,
+    }
+}
+
+/// SASL's bearer-token mechanisms.
+struct Bearer {
+    response: Option<String>,
+}
+
+impl async_imap::Authenticator for Bearer {
+    type Response = String;
+
+    /// The initial response, then the empty answer RFC 7628 (and Google's XOAUTH2) ask for
+    /// after an error challenge, so that the server ends with its `NO`.
+    fn process(&mut self, _challenge: &[u8]) -> String {
+        self.response.take().unwrap_or_default()
+    }
+}
+
+/// `AUTHENTICATE XOAUTH2`, or `OAUTHBEARER` when the server offers only that.
+async fn bearer_login(s: &ImapSettings, token: &str) -> anyhow::Result<Session> {
+    crate::redact::register_bearer(&s.username, token);
+    let (client, oauthbearer) = connect(s).await?;
+    let (mechanism, response) = if oauthbearer {
+        (
+            "OAUTHBEARER",
+            format!("n,a={},\x01auth=Bearer {token}\x01\x01", s.username),
+        )
+    } else {
+        (
+            "XOAUTH2",
+            format!("user={}\x01auth=Bearer {token}\x01\x01", s.username),
+        )
+    };
+    let bearer = Bearer {
+        response: Some(response),
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, client.authenticate(mechanism, bearer))
+        .await
+        .with_context(|| format!("IMAP sign-in to {}:{} timed out", s.host, s.port))?
+        .map_err(|(e, _)| match e {
+            async_imap::error::Error::No(words) => anyhow::Error::new(BearerRefused(format!(
+                "IMAP server {}:{} refused the OAuth2 sign-in ({mechanism}) of {:?}: {words}",
+                s.host, s.port, s.username
+            ))),
+            other => anyhow::anyhow!(
+                "IMAP server {}:{} refused the OAuth2 sign-in ({mechanism}) of {:?}: {other}",
+                s.host,
+                s.port,
+                s.username
+            ),
+        })
+}
+
+async fn password_login(s: &ImapSettings) -> anyhow::Result<Session> {
+    let (client, _) = connect(s).await?;
     let session = tokio::time::timeout(CONNECT_TIMEOUT, client.login(&s.username, &s.password))
         .await
         .with_context(|| format!("IMAP login to {}:{} timed out", s.host, s.port))?
@@ -159,17 +266,31 @@ pub async fn check_login(s: &ImapSettings) -> anyhow::Result<()> {
 }
 
 impl ImapSettings {
-    /// How to read `inbox`, its stored password decrypted with `secrets`.
+    /// How to read `inbox`: its stored password decrypted with `secrets`, or with OAuth2
+    /// its access token from `oauth` (fetched when signing in).
     ///
     /// # Errors
     /// The stored password cannot be decrypted (another secret key).
     pub fn of(
         inbox: &postdesk_store::Inbox,
         secrets: &crate::secrets::Secrets,
+        oauth: &crate::mail_oauth::MailOAuth,
     ) -> anyhow::Result<Self> {
         let imap = &inbox.settings.imap;
-        let password = secrets.decrypt_string(&imap.password_encrypted)?;
-        crate::redact::register_credentials(&imap.username, &password);
+        let (password, bearer) = match imap.auth {
+            postdesk_core::model::MailAuth::OAuth2 => (
+                String::new(),
+                Some(BearerSource {
+                    oauth: oauth.clone(),
+                    inbox: inbox.id,
+                }),
+            ),
+            postdesk_core::model::MailAuth::Password => {
+                let password = secrets.decrypt_string(&imap.password_encrypted)?;
+                crate::redact::register_credentials(&imap.username, &password);
+                (password, None)
+            }
+        };
         Ok(Self {
             host: imap.host.clone(),
             port: imap.port,
@@ -177,6 +298,7 @@ impl ImapSettings {
             tls_verify: imap.tls_verify,
             username: imap.username.clone(),
             password,
+            bearer,
             mailbox: inbox.settings.imap_mailbox.clone(),
             move_to: inbox.settings.imap_move_to.clone(),
             sent_mailbox: inbox.settings.imap_sent_mailbox.clone(),
@@ -190,7 +312,7 @@ async fn settings_of(ctx: &ReaderContext, inbox: InboxId) -> anyhow::Result<Imap
         .find_inbox(inbox)
         .await?
         .context("The inbox no longer exists")?;
-    ImapSettings::of(&stored, &ctx.secrets)
+    ImapSettings::of(&stored, &ctx.secrets, &ctx.oauth)
 }
 
 pub(super) async fn timed<T, E: Into<anyhow::Error>>(
@@ -204,7 +326,8 @@ pub(super) async fn timed<T, E: Into<anyhow::Error>>(
         .with_context(|| format!("{what} failed"))
 }
 
-/// One session, from connect until an error (returned) or forever.
+/// One session, from connect until an error (returned), until its OAuth2 token is due for
+/// renewal (`Ok`: sign in again at once), or forever.
 pub(super) async fn run_session(
     ctx: &ReaderContext,
     inbox: InboxId,
@@ -244,7 +367,24 @@ pub(super) async fn run_session(
         })
         .filter(|folder| !folder.eq_ignore_ascii_case(&s.mailbox));
     tracing::info!(%inbox, host = %s.host, mailbox = %s.mailbox, idle_supported, sent_folder = ?sent_folder, "IMAP reader connected");
+    // With OAuth2 the session is renewed before its access token expires: Microsoft 365 ends
+    // a session whose token expired ("Session invalidated - AccessTokenExpired"), and signing
+    // in again is when a refresh shows whether the grant still stands.
+    let renew_at = match &s.bearer {
+        Some(b) => b.oauth.renew_at(inbox).await?,
+        None => None,
+    };
+    let until_renewal = || {
+        renew_at.map(|at| {
+            Duration::from_millis(u64::try_from(at - postdesk_store::now_ms()).unwrap_or(0))
+        })
+    };
     loop {
+        if until_renewal().is_some_and(|left| left.is_zero()) {
+            tracing::debug!(%inbox, "Signing in again with a renewed OAuth2 access token");
+            let _ = timed("LOGOUT", session.logout()).await;
+            return Ok(());
+        }
         record_state(ctx, inbox, InboxState::Syncing, None, false).await;
         sync(ctx, inbox, &s.mailbox, validity, move_to, &mut session).await?;
         if let Some(folder) = &sent_folder
@@ -267,7 +407,8 @@ pub(super) async fn run_session(
             timed("IDLE", idle.init()).await?;
             // Mail that arrived just before IDLE is announced with the IDLE's first response.
             if !announces_new_mail(|| unsolicited.try_recv().ok()) {
-                let (wait, interrupt) = idle.wait_with_timeout(IDLE_TIMEOUT);
+                let timeout = until_renewal().map_or(IDLE_TIMEOUT, |left| left.min(IDLE_TIMEOUT));
+                let (wait, interrupt) = idle.wait_with_timeout(timeout);
                 // `interrupt` must live while waiting: dropping it ends the IDLE at once, which
                 // a push from the mail server does.
                 let mut interrupt = Some(interrupt);
@@ -288,8 +429,10 @@ pub(super) async fn run_session(
             }
             session = timed("IDLE DONE", idle.done()).await?;
         } else {
+            let poll =
+                until_renewal().map_or(ctx.poll_interval, |left| left.min(ctx.poll_interval));
             tokio::select! {
-                () = tokio::time::sleep(ctx.poll_interval) => {}
+                () = tokio::time::sleep(poll) => {}
                 () = wake.notified() => tracing::debug!(%inbox, "Woken by a push"),
             }
             timed("NOOP", session.noop()).await?;
@@ -502,6 +645,36 @@ fn batches(sizes: &[(u32, u64)]) -> Vec<Vec<u32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oauthbearer_only_when_the_greeting_offers_it_and_not_xoauth2() {
+        let cases = [
+            (
+                &b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=OAUTHBEARER] ready\r\n"[..],
+                true,
+                "only OAUTHBEARER",
+            ),
+            (
+                b"* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2 AUTH=OAUTHBEARER] ready\r\n",
+                false,
+                "both: XOAUTH2",
+            ),
+            (
+                b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n",
+                false,
+                "neither: XOAUTH2",
+            ),
+            (
+                b"* OK Gimap ready for requests\r\n",
+                false,
+                "Gmail announces nothing: XOAUTH2",
+            ),
+        ];
+        for (greeting, expected, what) in cases {
+            let (_, response) = async_imap::imap_proto::Response::parse(greeting).unwrap();
+            assert_eq!(oauthbearer_only(&response), expected, "{what}");
+        }
+    }
 
     #[test]
     fn fetch_batches_bound_count_and_bytes() {

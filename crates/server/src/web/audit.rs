@@ -32,9 +32,22 @@ pub(super) async fn record(
     target: &str,
     details: Value,
 ) {
+    record_as(state, &auth.user, client, action, target, details).await;
+}
+
+/// [`record`] for a request without a signed-in user, done on behalf of `user` (the admin who
+/// started what the request finishes).
+pub(super) async fn record_as(
+    state: &AppState,
+    user: &postdesk_store::User,
+    client: &Client,
+    action: &str,
+    target: &str,
+    details: Value,
+) {
     let entry = NewAuditEntry {
-        actor_id: Some(auth.user.id),
-        actor: auth.user.username.clone(),
+        actor_id: Some(user.id),
+        actor: user.username.clone(),
         action: action.to_owned(),
         target: target.to_owned(),
         ip: client.ip.clone(),

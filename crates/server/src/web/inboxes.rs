@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use postdesk_core::access::Rule;
 use postdesk_core::address::EmailAddress;
 use postdesk_core::ids::{InboxId, RawEmailId};
-use postdesk_core::model::Security;
+use postdesk_core::model::{MailAuth, Security};
 use postdesk_store::{Inbox, InboxSettings, ServerSettings};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -49,6 +49,10 @@ struct ServerForm {
     sent_mailbox: Option<String>,
     /// Verify the server's TLS certificate. Default true; false only for self-signed servers.
     tls_verify: Option<bool>,
+    /// `password` (the default) or `oauth2`.
+    auth: Option<MailAuth>,
+    /// With `oauth2`: the provider (the same for IMAP and SMTP).
+    oauth_provider_id: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -71,19 +75,25 @@ fn yes() -> bool {
     true
 }
 
-fn server_json(s: &ServerSettings) -> Value {
-    json!({
+fn server_json(s: &ServerSettings, oauth_provider_id: Option<i64>) -> Value {
+    let mut out = json!({
         "host": s.host,
         "port": s.port,
         "security": s.security,
         "username": s.username,
         "tls_verify": s.tls_verify,
-        "password_set": !s.password_encrypted.is_empty(),
-    })
+        "auth": s.auth,
+        "password_set": s.auth == MailAuth::Password && !s.password_encrypted.is_empty(),
+    });
+    if s.auth == MailAuth::OAuth2 {
+        out["oauth_provider_id"] = json!(oauth_provider_id);
+    }
+    out
 }
 
 async fn inbox_json(state: &AppState, inbox: &Inbox) -> Result<Value, ApiError> {
-    let mut imap = server_json(&inbox.settings.imap);
+    let provider = inbox.settings.oauth_provider_id;
+    let mut imap = server_json(&inbox.settings.imap, provider);
     imap["mailbox"] = json!(inbox.settings.imap_mailbox);
     imap["move_to"] = json!(inbox.settings.imap_move_to);
     imap["sent_mailbox"] = json!(inbox.settings.imap_sent_mailbox);
@@ -99,7 +109,8 @@ async fn inbox_json(state: &AppState, inbox: &Inbox) -> Result<Value, ApiError> 
         "reopen_days": inbox.settings.reopen_days,
         "retention_days": inbox.settings.retention_days,
         "imap": imap,
-        "smtp": server_json(&inbox.settings.smtp),
+        "smtp": server_json(&inbox.settings.smtp, provider),
+        "oauth": super::mail_oauth::connection_json(state, inbox).await?,
         "status": {
             "state": inbox.status.state,
             "last_error": inbox.status.last_error,
@@ -141,6 +152,7 @@ async fn settings_from(
     if form.sender_name.trim().is_empty() || form.sender_name.contains(['\r', '\n']) {
         return Err(unprocessable("The sender name must be one non-empty line"));
     }
+    let oauth_provider_id = oauth_provider_of(state, &form).await?;
     let server = |f: ServerForm,
                   what: &str,
                   old: Option<&ServerSettings>|
@@ -161,6 +173,30 @@ async fn settings_from(
                 && old.security == f.security
                 && old.username == f.username
         };
+        let auth = f.auth.unwrap_or(MailAuth::Password);
+        if auth == MailAuth::OAuth2 {
+            if f.password.is_some() {
+                return Err(unprocessable(format!(
+                    "The {what} server signs in with OAuth2: leave its password out"
+                )));
+            }
+            // The mailbox address is the login (XOAUTH2's user); a shared mailbox may name
+            // another.
+            let username = if f.username.trim().is_empty() {
+                email.to_string()
+            } else {
+                f.username.trim().to_owned()
+            };
+            return Ok(ServerSettings {
+                host: f.host.trim().to_owned(),
+                port: f.port,
+                security: f.security,
+                username,
+                password_encrypted: Vec::new(),
+                tls_verify: f.tls_verify.unwrap_or(true),
+                auth,
+            });
+        }
         let password_encrypted = match (f.password, old) {
             (Some(p), _) => state.secrets.encrypt(p.as_bytes()),
             (None, Some(old)) if same_server(old) => old.password_encrypted.clone(),
@@ -179,6 +215,7 @@ async fn settings_from(
             username: f.username,
             password_encrypted,
             tls_verify: f.tls_verify.unwrap_or(true),
+            auth,
         })
     };
     let mailbox = form
@@ -187,7 +224,7 @@ async fn settings_from(
         .clone()
         .filter(|m| !m.trim().is_empty())
         .unwrap_or_else(|| "INBOX".into());
-    if form.imap.username.is_empty() {
+    if form.imap.username.is_empty() && form.imap.auth != Some(MailAuth::OAuth2) {
         return Err(unprocessable("The IMAP username is required"));
     }
     let move_to = form
@@ -244,7 +281,44 @@ async fn settings_from(
         smtp: server(form.smtp, "SMTP", existing.map(|e| &e.settings.smtp))?,
         reopen_days,
         retention_days: form.retention_days,
+        oauth_provider_id,
     })
+}
+
+/// The OAuth2 provider the form names, when IMAP or SMTP signs in with OAuth2: one provider
+/// serves both, so when both name one it must be the same.
+async fn oauth_provider_of(state: &AppState, form: &InboxForm) -> Result<Option<i64>, ApiError> {
+    let servers = [("imap", &form.imap), ("smtp", &form.smtp)];
+    let mut chosen: Option<i64> = None;
+    for (what, server) in servers {
+        let oauth = server.auth == Some(MailAuth::OAuth2);
+        match (oauth, server.oauth_provider_id) {
+            (false, Some(_)) => {
+                return Err(unprocessable(format!(
+                    "{what}.oauth_provider_id needs {what}.auth \"oauth2\""
+                )));
+            }
+            (true, Some(id)) if chosen.is_some_and(|c| c != id) => {
+                return Err(unprocessable(
+                    "IMAP and SMTP sign in with the same OAuth2 provider: give one oauth_provider_id",
+                ));
+            }
+            (true, Some(id)) => chosen = Some(id),
+            _ => {}
+        }
+    }
+    let any_oauth = servers
+        .iter()
+        .any(|(_, s)| s.auth == Some(MailAuth::OAuth2));
+    match chosen {
+        None if any_oauth => Err(unprocessable(
+            "OAuth2 sign-in needs oauth_provider_id: add a provider first (POST /api/v1/oauth/providers)",
+        )),
+        Some(id) if state.store.find_oauth_provider(id).await?.is_none() => Err(unprocessable(
+            format!("Unknown OAuth2 provider {id}: add it first (POST /api/v1/oauth/providers)"),
+        )),
+        chosen => Ok(chosen),
+    }
 }
 
 async fn create(
@@ -279,6 +353,12 @@ async fn update(
     let existing = find(&state, id).await?;
     let settings = settings_from(&state, form, Some(&existing)).await?;
     let inbox = state.store.update_inbox(existing.id, &settings).await?;
+    if existing.settings.oauth_provider_id.is_some()
+        && existing.settings.oauth_provider_id != settings.oauth_provider_id
+    {
+        // Tokens of another provider (or none needed any more): connect again.
+        state.store.disconnect_oauth(inbox.id).await?;
+    }
     let details = json!({ "email": inbox.settings.email, "imap_host": inbox.settings.imap.host, "smtp_host": inbox.settings.smtp.host, "active": inbox.settings.active, "retention_days": inbox.settings.retention_days });
     super::audit::record(
         &state,
@@ -322,7 +402,7 @@ async fn test_connections(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let inbox = find(&state, id).await?;
-    let imap = ImapSettings::of(&inbox, &state.secrets)?;
+    let imap = ImapSettings::of(&inbox, &state.secrets, &state.oauth)?;
     let imap_result = crate::imap::check_login(&imap).await;
     let smtp_result = state.outbox.check_connection(&inbox).await;
     let verdict = |r: &anyhow::Result<()>| match r {

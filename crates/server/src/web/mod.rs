@@ -13,6 +13,7 @@ mod error;
 mod events;
 mod inboxes;
 mod limits;
+mod mail_oauth;
 mod oidc;
 pub mod policy;
 mod push;
@@ -76,6 +77,8 @@ pub struct AppState {
     pub oidc: Option<std::sync::Arc<Oidc>>,
     /// Checks the senders of inbound emails (DKIM, SPF, DMARC).
     pub sender_auth: crate::sender_auth::Verifier,
+    /// Mailbox sign-in with OAuth2: providers and tokens.
+    pub oauth: crate::mail_oauth::MailOAuth,
 }
 
 /// Every route of the app, each with its access rule.
@@ -87,6 +90,7 @@ pub(crate) fn routes() -> Vec<policy::Route> {
         users::routes(),
         departments::routes(),
         inboxes::routes(),
+        mail_oauth::routes(),
         conversations::routes(),
         contacts::routes(),
         events::routes(),

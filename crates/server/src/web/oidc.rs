@@ -172,14 +172,7 @@ impl Oidc {
             return Ok(None);
         }
         let text = |v: &Option<String>| v.as_deref().unwrap_or_default().trim().to_owned();
-        let http = reqwest::Client::builder()
-            // Following redirects from the provider's endpoints could be turned against us
-            // (SSRF); a provider does not need it.
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(PROVIDER_TIMEOUT)
-            .connect_timeout(PROVIDER_TIMEOUT)
-            .user_agent(concat!("postdesk/", env!("CARGO_PKG_VERSION")))
-            .build()
+        let http = crate::mail_oauth::provider_http(PROVIDER_TIMEOUT)
             .context("Failed to set up the HTTP client for single sign-on")?;
         Ok(Some(Arc::new(Oidc {
             issuer: text(&settings.oidc_issuer),
@@ -294,9 +287,9 @@ fn configured(state: &AppState) -> Result<Arc<Oidc>, ApiError> {
     })
 }
 
-/// The redirect URI for this request: on the public URL, else on the origin the browser
-/// used (its Host header), else on the listen address.
-fn redirect_uri(state: &AppState, headers: &HeaderMap) -> String {
+/// The redirect URI at `path` for this request: on the public URL, else on the origin the
+/// browser used (its Host header), else on the listen address.
+pub(super) fn redirect_uri(state: &AppState, headers: &HeaderMap, path: &str) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -311,7 +304,7 @@ fn redirect_uri(state: &AppState, headers: &HeaderMap) -> String {
         "http"
     };
     let origin = host.map(|h| format!("{scheme}://{h}"));
-    state.settings.oidc_redirect_uri(origin.as_deref())
+    state.settings.redirect_uri(origin.as_deref(), path)
 }
 
 /// Why a single sign-on did not work, as the login page says it (`reason` of
@@ -352,7 +345,7 @@ async fn begin(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
             return Ok(to_login(&state, &headers, "unavailable", &[]));
         }
     };
-    let redirect_uri = redirect_uri(&state, &headers);
+    let redirect_uri = redirect_uri(&state, &headers, crate::settings::OIDC_CALLBACK_PATH);
     let redirect = RedirectUrl::new(redirect_uri.clone()).map_err(|e| {
         ApiError::Internal(anyhow::anyhow!(
             "The single sign-on redirect URI {redirect_uri:?} is not a URL (check POSTDESK_PUBLIC_URL): {e}"
@@ -425,7 +418,7 @@ fn to_login(
 }
 
 /// `k=v&…`, percent-encoded.
-fn form_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
+pub(super) fn form_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
     let encode = |text: &str| {
         let mut out = String::with_capacity(text.len());
         for b in text.bytes() {
@@ -514,14 +507,7 @@ async fn callback(
             .filter(|c| c.is_ascii_graphic())
             .take(64)
             .collect();
-        let words: String = q
-            .error_description
-            .as_deref()
-            .unwrap_or_default()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(300)
-            .collect();
+        let words = crate::mail_oauth::provider_text(q.error_description.as_deref(), 300);
         super::session::record(
             &state,
             &client,

@@ -69,6 +69,13 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/inboxes/{id}", "443333+4"),
     ("PUT", "/api/v1/inboxes/{id}", "443333+4"),
     ("POST", "/api/v1/inboxes/{id}/test", "443333+4"),
+    ("POST", "/api/v1/inboxes/{id}/oauth/start", "443333+4"),
+    ("GET", "/api/v1/oauth/providers", "443333+4"),
+    ("POST", "/api/v1/oauth/providers", "443333+4"),
+    ("PUT", "/api/v1/oauth/providers/{id}", "443333+4"),
+    ("DELETE", "/api/v1/oauth/providers/{id}", "443333+4"),
+    // Public like the single sign-on callback; the state and its session are checked there.
+    ("GET", "/api/v1/oauth/callback", "++++++++"),
     ("GET", "/api/v1/quarantine", "443333+4"),
     ("POST", "/api/v1/quarantine/{id}/reprocess", "443333+4"),
     ("GET", "/api/v1/quarantine/{id}/raw", "443333+4"),

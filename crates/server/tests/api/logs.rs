@@ -73,3 +73,169 @@ async fn the_trace_log_never_holds_the_mailbox_password() {
         "the password is in the trace log as base64"
     );
 }
+
+/// The same for mailbox OAuth2: the client secret, the access and refresh tokens and the SASL
+/// responses that carry them stay out of the trace log of a reader and an outbox signing in
+/// with XOAUTH2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_log_never_holds_an_oauth2_secret_or_token() {
+    use postdesk_testkit::dovecot::{DovecotOptions, OAuth2Passdb};
+    use postdesk_testkit::oidc::OidcConfig;
+    const ANA: &str = "ana@example.test";
+    postdesk_testkit::init();
+    let data = tempfile::tempdir().unwrap();
+    let log = data.path().join("trace.log");
+    let data_dir = data.path().join("data");
+    let mut server = start_logging(&data_dir, None, "trace", Some(&log)).await;
+    let callback = format!("{}/api/v1/oauth/callback", server.base);
+    let provider = postdesk_testkit::OidcProvider::start(OidcConfig::mailbox(&callback))
+        .await
+        .unwrap();
+    let capture = postdesk_testkit::SmtpCapture::start().await.unwrap();
+    let dovecot = postdesk_testkit::Dovecot::start_with(DovecotOptions {
+        oauth2: Some(OAuth2Passdb::for_provider(&provider)),
+        submission_relay_port: Some(capture.port()),
+    })
+    .await
+    .unwrap();
+    dovecot.add_oauth2_user(ANA).unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let token = login(&client, &server.base).await;
+    let call = async |method: reqwest::Method, path: &str, body: serde_json::Value| {
+        let answer = client
+            .request(method, format!("{}/api/v1{path}", server.base))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status();
+        let body: serde_json::Value = answer.json().await.unwrap_or_default();
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    };
+    let created = call(
+        reqwest::Method::POST,
+        "/oauth/providers",
+        json!({ "name": "Example ID", "kind": "generic", "client_id": provider.client_id(),
+                "client_secret": provider.client_secret(), "auth_url": provider.authorization_endpoint(),
+                "token_url": provider.token_endpoint(), "scopes": ["openid", "email", "mail"] }),
+    )
+    .await;
+    let server_of = |port: u16| {
+        json!({ "host": dovecot.host(), "port": port, "security": "none", "auth": "oauth2",
+                "oauth_provider_id": created["id"] })
+    };
+    let inbox = call(
+        reqwest::Method::POST,
+        "/inboxes",
+        json!({ "name": "Ana", "email": ANA, "sender_name": "Ana",
+                "imap": server_of(dovecot.imap_port()),
+                "smtp": server_of(dovecot.submission_port().unwrap()) }),
+    )
+    .await;
+    let id = inbox["id"].as_i64().unwrap();
+    let started = call(
+        reqwest::Method::POST,
+        &format!("/inboxes/{id}/oauth/start"),
+        json!({}),
+    )
+    .await;
+    let back = provider
+        .sign_in(
+            started["authorize_url"].as_str().unwrap(),
+            ANA,
+            "ana-password",
+        )
+        .await
+        .unwrap();
+    let landed = client
+        .get(&back)
+        .header(reqwest::header::COOKIE, format!("postdesk_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    let location = landed.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(location.contains("oauth=connected"), "{location}");
+
+    // The reader signs in and reads an email; a reply goes out over submission.
+    let raw = crate::helpers::email("log-1@c.test", "carol@c.test", "Logged", "Hi", "").replace(
+        "To: Support <support@example.test>",
+        &format!("To: <{ANA}>"),
+    );
+    dovecot.deliver_lmtp(ANA, raw.as_bytes()).await.unwrap();
+    let start = Instant::now();
+    let conversation = loop {
+        let queued = call(
+            reqwest::Method::GET,
+            "/conversations?status=queued",
+            json!(null),
+        )
+        .await;
+        if let Some(id) = queued["conversations"][0]["id"].as_i64() {
+            break id;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "never ingested");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    call(
+        reqwest::Method::POST,
+        &format!("/conversations/{conversation}/take"),
+        json!({}),
+    )
+    .await;
+    call(
+        reqwest::Method::POST,
+        &format!("/conversations/{conversation}/messages"),
+        json!({ "text": "Logged reply", "via": "email" }),
+    )
+    .await;
+    capture
+        .wait_for(1, Duration::from_secs(30))
+        .await
+        .expect("the reply is sent");
+    server.child.kill().await.unwrap();
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("AUTHENTICATE XOAUTH2"),
+        "the trace shows the IMAP sign-in (so the test can fail)"
+    );
+    assert!(text.contains("[redacted]"), "…with its secret cut out");
+    assert!(
+        !text.contains(provider.client_secret()),
+        "the client secret is in the trace log"
+    );
+    let store = postdesk_store::Store::connect(&format!(
+        "sqlite://{}",
+        data_dir.join("postdesk.db").display()
+    ))
+    .await
+    .unwrap();
+    let secrets = postdesk::secrets::Secrets::load(&data_dir, None).unwrap();
+    let tokens = store
+        .find_oauth_tokens(postdesk_core::ids::InboxId(id))
+        .await
+        .unwrap()
+        .unwrap();
+    for stored in [
+        tokens.access_token_encrypted,
+        tokens.refresh_token_encrypted,
+    ] {
+        let token = secrets.decrypt_string(&stored.unwrap()).unwrap();
+        assert!(!text.contains(&token), "a token is in the trace log");
+    }
+    use base64::Engine as _;
+    let sasl =
+        base64::engine::general_purpose::STANDARD.encode(format!("user={ANA}\x01auth=Bearer "));
+    assert!(
+        !text.contains(&sasl[..20]),
+        "an XOAUTH2 response is in the trace log"
+    );
+}

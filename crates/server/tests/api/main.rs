@@ -10,6 +10,7 @@ mod helpers;
 mod inbound;
 mod inboxes;
 mod logs;
+mod mailbox_oauth;
 mod oidc;
 mod restart;
 mod sender_auth;

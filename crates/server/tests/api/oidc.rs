@@ -21,15 +21,10 @@ struct Sso {
     http: reqwest::Client,
 }
 
-/// postdesk's port is chosen before it starts, so the provider can be told the redirect URI.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 async fn spawn_sso(create_users: bool) -> Sso {
     postdesk_testkit::init();
-    let port = free_port();
+    // Chosen before postdesk starts, so the provider can be told the redirect URI.
+    let port = postdesk_testkit::free_port().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let provider = OidcProvider::start(OidcConfig::default_for(&format!("{base}{CALLBACK}")))
         .await

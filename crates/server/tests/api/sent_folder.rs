@@ -251,6 +251,7 @@ async fn appending_the_same_email_twice_leaves_one_copy() {
         tls_verify: false,
         username: SUPPORT.to_owned(),
         password: SUPPORT_PASSWORD.to_owned(),
+        bearer: None,
         mailbox: "INBOX".to_owned(),
         move_to: None,
         sent_mailbox: None,

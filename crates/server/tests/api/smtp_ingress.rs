@@ -351,6 +351,7 @@ async fn standalone(limits: SmtpLimits) -> Standalone {
         username: SUPPORT.into(),
         password_encrypted: Vec::new(),
         tls_verify: true,
+        auth: postdesk_core::model::MailAuth::Password,
     };
     let inbox = store
         .create_inbox(&InboxSettings {
@@ -366,6 +367,7 @@ async fn standalone(limits: SmtpLimits) -> Standalone {
             smtp: server("smtp.invalid"),
             reopen_days: 30,
             retention_days: None,
+            oauth_provider_id: None,
         })
         .await
         .unwrap()

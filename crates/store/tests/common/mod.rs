@@ -1,6 +1,6 @@
 //! Test data shared by the store's test files.
 
-use postdesk_core::model::Security;
+use postdesk_core::model::{MailAuth, Security};
 use postdesk_store::{InboxSettings, ServerSettings};
 
 fn server(host: &str, port: u16) -> ServerSettings {
@@ -11,6 +11,7 @@ fn server(host: &str, port: u16) -> ServerSettings {
         username: "support@example.test".into(),
         password_encrypted: vec![1, 2, 3, 0, 255],
         tls_verify: true,
+        auth: MailAuth::Password,
     }
 }
 
@@ -29,5 +30,6 @@ pub fn inbox_settings(email: &str) -> InboxSettings {
         smtp: server("smtp.example.test", 587),
         reopen_days: 30,
         retention_days: None,
+        oauth_provider_id: None,
     }
 }
