@@ -208,6 +208,11 @@ impl TestApp {
     }
 
     /// The server's data folder.
+    /// The PostgreSQL database's URL (`None`: SQLite in the data folder).
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
+    }
+
     pub fn data_dir(&self) -> &std::path::Path {
         self.data_dir.path()
     }

@@ -675,3 +675,84 @@ async fn an_imap_server_offering_only_oauthbearer_is_signed_in_with_it() {
     assert!(log.contains("method=OAUTHBEARER"), "{log}");
     assert!(!log.contains("method=XOAUTH2"), "{log}");
 }
+
+/// Two real processes on one PostgreSQL database (this test's postdesk and the `postdesk`
+/// binary) read and sign in to the same OAuth2 mailbox while its access tokens expire every
+/// few seconds: each renewal is one refresh, under the lease in the database, so no rotated
+/// refresh token is ever presented twice (the provider would revoke the whole grant) and the
+/// inbox stays connected; an email delivered meanwhile is in postdesk once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_renew_one_grant_without_breaking_it() {
+    let m = spawn(Db::Postgres).await;
+    let connected = m.connect(Some(&m.app.admin)).await;
+    assert!(connected.contains("oauth=connected"), "{connected}");
+    m.wait_for_state("idle").await;
+
+    // The second node: the real binary on the same database, with the same secret key.
+    let data = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        m.app.data_dir().join("secret.key"),
+        data.path().join("secret.key"),
+    )
+    .unwrap();
+    let log = data.path().join("node.log");
+    let node =
+        crate::crash::start_logging(data.path(), m.app.database_url(), "info", Some(&log)).await;
+    let client = reqwest::Client::new();
+    let token = crate::crash::login(&client, &node.base).await;
+
+    // Both nodes read the inbox and sign in again before each token expires; on top, both
+    // test the connection (an IMAP and an SMTP sign-in each) at the same moments.
+    let test = format!("/api/v1/inboxes/{}/test", m.inbox);
+    let empty = json!({});
+    for round in 0..4 {
+        tokio::time::sleep(Duration::from_secs(TOKEN_TTL_SECS)).await;
+        let here = m.app.post(&m.app.admin, &test, &empty);
+        let there = async {
+            let response = client
+                .post(format!("{}{test}", node.base))
+                .bearer_auth(&token)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        };
+        let ((s1, b1), (s2, b2)) = tokio::join!(here, there);
+        for (status, body) in [(s1, b1), (s2, b2)] {
+            assert_eq!(status, StatusCode::OK, "round {round}: {body}");
+            assert_eq!(body["imap"]["ok"], true, "round {round}: {body}");
+            assert_eq!(body["smtp"]["ok"], true, "round {round}: {body}");
+        }
+    }
+    let conversation = m.deliver("two-nodes@c.test", "Read by two nodes").await;
+    let (_, list) = m
+        .app
+        .get(&m.app.admin, "/api/v1/conversations?status=queued")
+        .await;
+    let same: Vec<&Value> = list["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["subject"] == "Read by two nodes")
+        .collect();
+    assert_eq!(same.len(), 1, "{list}");
+    assert_eq!(same[0]["id"], conversation);
+    assert_eq!(m.inbox().await["status"]["state"], "idle");
+    let provider_log = m.provider.log();
+    assert!(
+        !provider_log.contains("already used"),
+        "no refresh token was presented twice:\n{provider_log}"
+    );
+    // The test is about refreshes: several happened (the code exchange is one token request).
+    let token_requests = provider_log.matches("POST /token -> 200").count();
+    assert!(
+        token_requests >= 3,
+        "{token_requests} token requests:\n{provider_log}"
+    );
+    let node_log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        node_log.contains("IMAP reader connected"),
+        "the second node read the mailbox too:\n{node_log}"
+    );
+}
