@@ -60,8 +60,12 @@ async fn a_refused_imap_login_is_the_inbox_error_state_until_the_password_is_fix
         (app.conversations(&app.admin, "status=queued").await.len() == 1).then_some(())
     })
     .await;
-    let status = app.inbox().await["status"].clone();
-    assert_eq!(status["state"], "idle");
+    // The email is visible before the reader's round ends: wait for it to idle.
+    let status = eventually("the reader to idle after the fix", || async {
+        let status = app.inbox().await["status"].clone();
+        (status["state"] == "idle").then_some(status)
+    })
+    .await;
     assert!(
         status["last_error"].is_null(),
         "a successful sync clears the error: {status}"
@@ -211,7 +215,11 @@ async fn tls_certificates_are_verified_unless_the_inbox_opts_out() {
         (app.conversations(&app.admin, "status=queued").await.len() == 2).then_some(())
     })
     .await;
-    assert_eq!(app.inbox().await["status"]["state"], "idle");
+    // The reader finishes its round (the email is visible before it says so) and idles.
+    eventually("the reader to idle over STARTTLS", || async {
+        (app.inbox().await["status"]["state"] == "idle").then_some(())
+    })
+    .await;
 }
 
 /// 552 ("mailbox full") is retried, not failed: RFC 5321 §4.5.3.1.10, and the policy of
