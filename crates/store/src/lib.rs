@@ -15,6 +15,7 @@
 //! - `conversations`: queue, take, members, messages, uploads, close.
 //! - `outbox`: outgoing emails and their delivery state.
 //! - `contacts`: a contact's data exported or deleted, and inboxes' retention periods.
+//! - `search`: conversations' tags and full-text search (indexes kept by triggers).
 
 mod audit;
 mod batch;
@@ -26,6 +27,7 @@ mod ingest;
 mod outbox;
 mod received;
 pub mod records;
+mod search;
 mod sent;
 mod two_factor;
 mod users;
@@ -41,6 +43,7 @@ pub use conversations::{ConversationFilter, TakeError};
 pub use ingest::{IncomingEmail, IngestOutcome, NewAttachment, StoreFetched};
 pub use outbox::{CopyOutcome, OutboxItem, QueuedEmail, SentCopy};
 pub use records::*;
+pub use search::{SearchHit, SearchQuery, TagCount};
 pub use sent::SentOrigin;
 pub use two_factor::TotpState;
 
