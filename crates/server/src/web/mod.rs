@@ -16,6 +16,7 @@ mod limits;
 mod oidc;
 pub mod policy;
 mod push;
+mod search;
 mod session;
 mod two_factor;
 mod ui;
@@ -89,6 +90,7 @@ pub(crate) fn routes() -> Vec<policy::Route> {
         inboxes::routes(),
         conversations::routes(),
         contacts::routes(),
+        search::routes(),
         events::routes(),
         audit::routes(),
         push::routes(),

@@ -12,6 +12,7 @@ mod inboxes;
 mod logs;
 mod oidc;
 mod restart;
+mod search;
 mod sender_auth;
 mod sent_folder;
 mod signin;
