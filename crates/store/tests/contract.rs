@@ -2979,3 +2979,84 @@ async fn search_input_with_full_text_syntax_never_fails(store: Store) {
         );
     }
 }
+
+/// Migration 0013 on a database that already holds conversations: what was stored before it
+/// is found. The database is taken back to before 0013 (its tables, triggers and record
+/// dropped), then connected again, which runs 0013 once more.
+async fn the_search_migration_indexes_what_was_stored_before_it(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    let inbox = support_inbox(&store).await;
+    let mut email = incoming("before@c.test", "zelda@c.test", "Stored earlier");
+    email.text = "an ocelot in the text".into();
+    let conversation = added(&deliver(&store, inbox, 1, &email).await).0;
+    let undo: &[&str] = match store.backend() {
+        postdesk_store::Backend::Sqlite => &[
+            "DROP TRIGGER messages_fts_insert",
+            "DROP TRIGGER messages_fts_delete",
+            "DROP TRIGGER messages_fts_update",
+            "DROP TRIGGER conversations_fts_insert",
+            "DROP TRIGGER conversations_fts_delete",
+            "DROP TRIGGER conversations_fts_update",
+            "DROP TRIGGER contacts_fts_update",
+            "DROP TABLE messages_fts",
+            "DROP TABLE conversations_fts",
+            "DROP TABLE conversation_tags",
+            "ALTER TABLE conversations DROP COLUMN tags",
+        ],
+        postdesk_store::Backend::Postgres => &[
+            "DROP TABLE message_search, conversation_search, conversation_tags",
+            "DROP TRIGGER messages_search_insert ON messages",
+            "DROP TRIGGER messages_search_update ON messages",
+            "DROP TRIGGER conversations_search_insert ON conversations",
+            "DROP TRIGGER conversations_search_update ON conversations",
+            "DROP TRIGGER contacts_search_update ON contacts",
+            "DROP FUNCTION message_search_insert, message_search_update, conversation_search_insert,
+                 conversation_search_update, contact_search_update, conversation_document, search_document",
+            "ALTER TABLE conversations DROP COLUMN tags",
+        ],
+    };
+    for sql in undo
+        .iter()
+        .chain(&["DELETE FROM _sqlx_migrations WHERE version = 13"])
+    {
+        sqlx::query(sqlx::AssertSqlSafe(*sql))
+            .execute(store.raw_pool())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    store.close().await;
+
+    let store = Store::connect(url).await.unwrap();
+    for (words, message) in [("ocelot", true), ("zelda earlier", false)] {
+        let hits = store.search(&search_for(words)).await.unwrap();
+        assert_eq!(hits.len(), 1, "{words}");
+        assert_eq!(hits[0].conversation.id, conversation);
+        assert_eq!(hits[0].message_id.is_some(), message, "{words}");
+    }
+    assert!(
+        store
+            .find_conversation(conversation)
+            .await
+            .unwrap()
+            .unwrap()
+            .tags
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_migration_indexes_what_was_stored_before_it_on_sqlite() {
+    postdesk_testkit::init();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/postdesk.db", dir.path().display());
+    the_search_migration_indexes_what_was_stored_before_it(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_migration_indexes_what_was_stored_before_it_on_postgres() {
+    postdesk_testkit::init();
+    let db = postdesk_testkit::PgDatabase::create()
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432");
+    the_search_migration_indexes_what_was_stored_before_it(db.url()).await;
+}
