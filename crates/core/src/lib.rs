@@ -11,6 +11,7 @@
 //! - [`command`]: the slash commands an agent can type in a conversation.
 //! - [`delivery`]: what an SMTP reply means for an outgoing email, and the retry schedule.
 //! - [`event`]: the realtime events published after every committed change.
+//! - [`search`]: conversations' tags and the terms of a full-text search.
 
 pub mod access;
 pub mod address;
@@ -19,4 +20,5 @@ pub mod delivery;
 pub mod event;
 pub mod ids;
 pub mod model;
+pub mod search;
 pub mod thread;

@@ -77,6 +77,37 @@ function contactLabel(c) {
   return c.name ? `${c.name} <${c.email}>` : c.email;
 }
 
+/**
+ * A search snippet as nodes. The server escapes the email's text and marks each match with
+ * <mark>…</mark>; it is rebuilt here from text nodes and <mark> elements only (never
+ * innerHTML), so whatever an email holds is shown as text.
+ */
+function snippetNodes(snippet) {
+  const unescape = (t) => t.replace(/&(lt|gt|quot|#39|amp);/g, (_, e) => ({ lt: "<", gt: ">", quot: "\"", "#39": "'", amp: "&" })[e]);
+  const nodes = [];
+  let inMark = false;
+  for (const part of snippet.split(/(<mark>|<\/mark>)/)) {
+    if (part === "<mark>") inMark = true;
+    else if (part === "</mark>") inMark = false;
+    else if (part) nodes.push(inMark ? h("mark", {}, unescape(part)) : unescape(part));
+  }
+  return nodes;
+}
+
+function tagChips(tags) {
+  return tags && tags.length ? h("span", { class: "tag-chips" }, tags.map((t) => h("span", { class: "tag", dataset: { tag: t } }, t))) : null;
+}
+
+async function tagsInUse(refresh) {
+  if (!state.tags || refresh) state.tags = (await api("GET", "/tags")).tags.map((t) => t.tag);
+  return state.tags;
+}
+
+/** The <datalist> of tags in use, for an input's suggestions. */
+function tagSuggestions(id, tags) {
+  return h("datalist", { id }, tags.map((t) => h("option", { value: t })));
+}
+
 // ---------------------------------------------------------------------------------------
 // State
 
@@ -84,6 +115,9 @@ const state = {
   current: null,        // the open conversation's id
   users: null,          // for /invite autocomplete
   closedQuery: "",
+  search: null,         // {q, hits} of the sidebar's "Search conversations", or null
+  tagFilter: "",        // the sidebar's "Filter by tag"
+  tags: null,           // tags in use, for suggestions
   lastQueued: new Set(),
   notice: null,         // {id, text}: shown above the open conversation (e.g. "Already taken by @bob")
 };
@@ -109,7 +143,51 @@ function convLink(c) {
     h("a", { href: `#/c/${c.id}`, "aria-current": state.current === c.id ? "page" : null, dataset: { id: c.id } },
       h("span", { class: "subject" }, c.subject || "(no subject)"),
       mark,
-      h("span", { class: "who" }, contactLabel(c.contact))));
+      h("span", { class: "who" }, contactLabel(c.contact)),
+      tagChips(c.tags)));
+}
+
+// One hit of "Search conversations": the conversation and where it matched.
+function hitLink(hit) {
+  const c = hit.conversation;
+  return h("li", {},
+    h("a", { href: `#/c/${c.id}`, "aria-current": state.current === c.id ? "page" : null, dataset: { id: c.id, messageId: hit.message_id || "" } },
+      h("span", { class: "subject" }, c.subject || "(no subject)"),
+      h("span", { class: "who" }, contactLabel(c.contact), ` · ${c.status.replace("_", " ")}`),
+      h("span", { class: "snippet" }, snippetNodes(hit.snippet))));
+}
+
+async function runSearch(q) {
+  q = q.trim();
+  if (!q) { state.search = null; return; }
+  try {
+    state.search = { q, hits: (await api("GET", `/search?q=${encodeURIComponent(q)}&limit=50`)).hits };
+  } catch (err) {
+    state.search = { q, hits: [], error: err.message };
+  }
+}
+
+function searchSection() {
+  const input = h("input", {
+    type: "search", id: "search-input", placeholder: "Search conversations", "aria-label": "Search conversations",
+    value: state.search ? state.search.q : "",
+  });
+  const form = h("form", { class: "side-search", role: "search", onsubmit: async (e) => {
+    e.preventDefault();
+    await runSearch(input.value);
+    renderSidebar();
+  } }, input);
+  input.addEventListener("search", async () => { if (!input.value.trim()) { state.search = null; renderSidebar(); } });
+  if (!state.search) return h("section", { class: "side-section", id: "search" }, form);
+  const hits = state.search.hits;
+  const results = state.search.error
+    ? h("p", { class: "inline-error", role: "alert" }, state.search.error)
+    : h("ul", { class: "side-list", id: "search-results", "aria-label": "Search results" },
+      hits.length ? hits.map(hitLink) : h("li", { class: "none" }, "No conversations found"));
+  return h("section", { class: "side-section", id: "search" }, form,
+    h("h2", {}, "Search results", h("span", { class: "badge" + (hits.length ? "" : " zero") }, hits.length),
+      h("button", { type: "button", class: "link", id: "search-clear", onclick: () => { state.search = null; renderSidebar(); } }, "Clear")),
+    results);
 }
 
 function section(title, id, list, extra) {
@@ -126,6 +204,11 @@ async function renderSidebar() {
     api("GET", "/conversations?member=me"),
   ]);
   const inProgress = mine.conversations.filter((c) => c.status === "open" || c.status === "on_hold");
+  let tagged = null;
+  if (state.tagFilter) {
+    tagged = (await api("GET", `/conversations?tag=${encodeURIComponent(state.tagFilter)}`)).conversations;
+  }
+  const tags = await tagsInUse().catch(() => []);
   let closed = [];
   if (state.closedQuery) {
     closed = (await api("GET", `/conversations?status=closed&contact=${encodeURIComponent(state.closedQuery)}`)).conversations;
@@ -137,9 +220,17 @@ async function renderSidebar() {
       onchange: (e) => { state.closedQuery = e.target.value.trim(); renderSidebar(); },
     }));
   const focused = document.activeElement && document.activeElement.closest("#sidebar") ? document.activeElement.getAttribute("aria-label") : null;
+  const tagFilter = h("div", { class: "side-search" },
+    h("input", {
+      type: "search", id: "tag-filter", placeholder: "Filter by tag", "aria-label": "Filter by tag", list: "tag-filter-suggestions",
+      value: state.tagFilter,
+      onchange: (e) => { state.tagFilter = e.target.value.trim(); renderSidebar(); },
+    }), tagSuggestions("tag-filter-suggestions", tags));
   sidebar.replaceChildren(
+    searchSection(),
     section("Queued Chats", "queued", queued.conversations),
     section("Chats in Progress", "in-progress", inProgress),
+    tagged ? section(`Tagged “${state.tagFilter}”`, "tagged", tagged, tagFilter) : h("section", { class: "side-section", id: "tagged" }, h("h2", {}, "Tags"), tagFilter),
     section("Closed", "closed", closed, search));
   if (focused) { const again = sidebar.querySelector(`[aria-label="${focused}"]`); if (again) again.focus(); }
   state.lastQueued = new Set(queued.conversations.map((c) => c.id));
@@ -302,6 +393,11 @@ async function showConversation(id) {
   const notice = h("div", { id: "conv-notice" }, noticeFor(id));
   const timeline = h("div", { class: "timeline", role: "log", "aria-label": "Conversation" }, messages.map((m) => renderMessage(m, conv)));
   const wantComposer = conv.status !== "queued" && conv.status !== "closed";
+  header.append(tagsBar(conv, wantComposer));
+  // A tag being typed survives a live update of the conversation.
+  const typing = main.querySelector(`.conv-head[data-conv="${id}"] #tag-input`);
+  const typed = typing ? { value: typing.value, focused: document.activeElement === typing } : null;
+  header.dataset.conv = id;
   // Keep the composer of this conversation as it is (draft, focus, inline errors, preview):
   // only what is above it is rebuilt on a live update.
   const existing = main.querySelector(`.composer[data-conv="${id}"]`);
@@ -311,7 +407,37 @@ async function showConversation(id) {
   } else {
     main.replaceChildren(header, notice, timeline, ...(wantComposer ? [composer(conv)] : []));
   }
+  const tagInput = header.querySelector("#tag-input");
+  if (typed && tagInput) { tagInput.value = typed.value; if (typed.focused) tagInput.focus(); }
   markCurrent();
+}
+
+// The conversation's tags as chips; whoever may write to it adds and removes them (the
+// server decides: a 403 or 409 is shown as it says).
+function tagsBar(conv, editable) {
+  const bar = h("div", { class: "tags-bar", id: "conv-tags", "aria-label": "Tags" });
+  const save = async (tags) => {
+    try {
+      await api("PUT", `/conversations/${conv.id}/tags`, { tags });
+      await tagsInUse(true).catch(() => {});
+    } catch (err) { toast(err.message, true); }
+    await Promise.all([renderSidebar(), refreshConversation()]);
+  };
+  const chips = conv.tags.map((t) => h("span", { class: "tag", dataset: { tag: t } }, t,
+    editable ? h("button", { type: "button", class: "tag-remove", "aria-label": `Remove tag ${t}`, title: "Remove tag",
+      onclick: () => save(conv.tags.filter((x) => x !== t)) }, "×") : null));
+  bar.append(...chips);
+  if (!editable) { if (!chips.length) bar.hidden = true; return bar; }
+  const input = h("input", { type: "text", id: "tag-input", placeholder: "Add tag", "aria-label": "Add tag", list: "tag-input-suggestions", maxlength: 40 });
+  input.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter") return;
+    e.preventDefault();
+    const tag = input.value.trim();
+    input.value = "";
+    if (tag) save([...conv.tags, tag]);
+  });
+  bar.append(input, tagSuggestions("tag-input-suggestions", state.tags || []));
+  return bar;
 }
 
 function markCurrent() {

@@ -32,6 +32,8 @@ pub struct ConversationFilter {
     pub visible: Option<ListScope>,
     /// Only those whose contact's address or name contains this text.
     pub contact: Option<String>,
+    /// Only those with this tag (compared by [`postdesk_core::search::tag_key`]).
+    pub tag: Option<String>,
     /// At most this many, newest activity first.
     pub limit: Option<i64>,
 }
@@ -57,7 +59,7 @@ impl From<sqlx::Error> for TakeError {
 }
 
 pub(crate) const CONVERSATION_SELECT: &str = "SELECT c.id, c.inbox_id, c.subject, c.status, c.assignee_id, c.created_at,
-        c.updated_at, c.last_message_at, c.closed_at, c.follows_id, i.department_id, k.id AS contact_id, k.email AS contact_email, k.name AS contact_name,
+        c.updated_at, c.last_message_at, c.closed_at, c.follows_id, c.tags, i.department_id, k.id AS contact_id, k.email AS contact_email, k.name AS contact_name,
         CAST(CASE WHEN EXISTS (SELECT 1 FROM messages d WHERE d.conversation_id = c.id AND d.auth_dmarc = 'fail')
             THEN 1 ELSE 0 END AS BIGINT) AS dmarc_failed
     FROM conversations c JOIN contacts k ON k.id = c.contact_id JOIN inboxes i ON i.id = c.inbox_id";
@@ -87,6 +89,7 @@ pub(crate) fn conversation_from_row(row: &sqlx::any::AnyRow) -> Result<Conversat
             .try_get::<Option<i64>, _>("follows_id")?
             .map(ConversationId),
         dmarc_failed: row.try_get::<i64, _>("dmarc_failed")? != 0,
+        tags: from_json(&row.try_get::<String, _>("tags")?)?,
     })
 }
 
@@ -201,6 +204,29 @@ fn message_from_row(row: &sqlx::any::AnyRow) -> Result<Message> {
     })
 }
 
+/// The condition that a conversation `c` (of inbox `i`) is one the asker may see: the
+/// policy's [`ListScope`] as SQL. `$scope` is 0 for every conversation, 1 for a manager's
+/// departments, 2 for an agent's queue; `$asker` is who asks (see [`scope_params`]).
+pub(crate) fn visible_sql(scope: usize, asker: usize) -> String {
+    format!(
+        "(${scope} = 0
+          OR c.assignee_id = ${asker}
+          OR EXISTS (SELECT 1 FROM conversation_members m WHERE m.conversation_id = c.id AND m.user_id = ${asker})
+          OR ((i.department_id IS NULL
+               OR i.department_id IN (SELECT d.department_id FROM department_members d WHERE d.user_id = ${asker}))
+              AND (${scope} = 1 OR c.status = 'queued')))"
+    )
+}
+
+/// The parameters of [`visible_sql`] for a scope (`None`: every conversation).
+pub(crate) fn scope_params(visible: Option<&ListScope>) -> (i64, i64) {
+    match visible {
+        None | Some(ListScope::All) => (0, 0),
+        Some(ListScope::Departments(user)) => (1, user.0),
+        Some(ListScope::QueueAndMine(user)) => (2, user.0),
+    }
+}
+
 const MESSAGE_SELECT: &str = "SELECT m.*, u.username AS user_username, u.name AS user_name,
         k.email AS contact_email, k.name AS contact_name
     FROM messages m
@@ -213,31 +239,24 @@ impl Store {
         &self,
         filter: &ConversationFilter,
     ) -> Result<Vec<Conversation>> {
-        // $6: 0 every conversation, 1 a manager's departments, 2 an agent's queue; $7 who asks.
+        // $6, $7: who asks (see `visible_sql`).
         let sql = format!(
             "{CONVERSATION_SELECT}
              WHERE ($1 IS NULL OR c.status = $1)
                AND ($2 IS NULL OR c.assignee_id = $2)
                AND ($3 IS NULL OR c.assignee_id = $3 OR EXISTS (SELECT 1 FROM conversation_members m WHERE m.conversation_id = c.id AND m.user_id = $3))
                AND ($4 IS NULL OR LOWER(k.email) LIKE $4 OR LOWER(k.name) LIKE $4)
-               AND ($6 = 0
-                    OR c.assignee_id = $7
-                    OR EXISTS (SELECT 1 FROM conversation_members m WHERE m.conversation_id = c.id AND m.user_id = $7)
-                    OR ((i.department_id IS NULL
-                         OR i.department_id IN (SELECT d.department_id FROM department_members d WHERE d.user_id = $7))
-                        AND ($6 = 1 OR c.status = 'queued')))
+               AND ($8 IS NULL OR EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = c.id AND t.tag_key = $8))
+               AND {}
              ORDER BY c.last_message_at DESC, c.id DESC
-             LIMIT $5"
+             LIMIT $5",
+            visible_sql(6, 7)
         );
         let contact = filter.contact.as_ref().map(|c| {
             let escaped = c.to_lowercase().replace('\\', "").replace(['%', '_'], "");
             format!("%{escaped}%")
         });
-        let (scope, asker) = match filter.visible {
-            None | Some(ListScope::All) => (0_i64, 0_i64),
-            Some(ListScope::Departments(user)) => (1, user.0),
-            Some(ListScope::QueueAndMine(user)) => (2, user.0),
-        };
+        let (scope, asker) = scope_params(filter.visible.as_ref());
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(filter.status.map(|s| s.as_str()))
             .bind(filter.assignee.map(|u| u.0))
@@ -246,6 +265,7 @@ impl Store {
             .bind(filter.limit.unwrap_or(500))
             .bind(scope)
             .bind(asker)
+            .bind(filter.tag.as_deref().map(postdesk_core::search::tag_key))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(conversation_from_row).collect()
@@ -323,7 +343,7 @@ impl Store {
         row.as_ref().map(conversation_from_row).transpose()
     }
 
-    async fn require_conversation(&self, id: ConversationId) -> Result<Conversation> {
+    pub(crate) async fn require_conversation(&self, id: ConversationId) -> Result<Conversation> {
         self.find_conversation(id)
             .await?
             .ok_or(StoreError::NotFound("conversation"))

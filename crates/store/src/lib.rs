@@ -17,6 +17,8 @@
 //! - `contacts`: a contact's data exported or deleted, and inboxes' retention periods.
 //! - `oauth`: mailbox sign-in with OAuth2: providers, each inbox's tokens and refresh lease,
 //!   connections under way.
+//! - `search`: conversations' tags and full-text search (indexes kept by triggers).
+//! - `sent`: emails a colleague sent from the mailbox's own client into a conversation.
 
 mod audit;
 mod batch;
@@ -29,6 +31,7 @@ mod oauth;
 mod outbox;
 mod received;
 pub mod records;
+mod search;
 mod sent;
 mod two_factor;
 mod users;
@@ -44,6 +47,7 @@ pub use conversations::{ConversationFilter, TakeError};
 pub use ingest::{IncomingEmail, IngestOutcome, NewAttachment, StoreFetched};
 pub use outbox::{CopyOutcome, OutboxItem, QueuedEmail, SentCopy};
 pub use records::*;
+pub use search::{SearchHit, SearchQuery, TagCount};
 pub use sent::SentOrigin;
 pub use two_factor::TotpState;
 

@@ -252,6 +252,8 @@ pub struct Conversation {
     pub follows_id: Option<ConversationId>,
     /// An email of the contact in it has a From that failed DMARC (the mark in Queued Chats).
     pub dmarc_failed: bool,
+    /// Its tags, in the order they were set.
+    pub tags: Vec<String>,
 }
 
 /// A mailbox as in an email header.

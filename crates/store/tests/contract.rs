@@ -99,6 +99,11 @@ contract!(
     a_refused_refresh_needs_reauth_until_the_inbox_is_connected_again,
     a_connection_under_way_is_taken_once_and_not_after_it_expired,
     an_email_waiting_for_a_reconnect_keeps_its_attempts_and_is_due_once_connected,
+    tags_are_set_replaced_and_filter_the_list_within_what_one_may_see,
+    search_ranks_a_subject_match_first_and_finds_message_text_and_contacts,
+    search_keeps_in_step_with_batches_internal_messages_deletions_and_retention,
+    an_agent_finds_only_what_they_may_open,
+    search_input_with_full_text_syntax_never_fails,
 );
 
 // Fixture builders (Arrange helpers).
@@ -2869,4 +2874,575 @@ async fn an_email_waiting_for_a_reconnect_keeps_its_attempts_and_is_due_once_con
 
     store.disconnect_oauth(inbox.id).await.unwrap();
     assert_eq!(store.find_oauth_tokens(inbox.id).await.unwrap(), None);
+}
+
+// Tags and full-text search.
+
+/// Delivers a new email (Message-ID, from, subject) as UID `uid`; returns its conversation.
+async fn opened(
+    store: &Store,
+    inbox: postdesk_core::ids::InboxId,
+    uid: u32,
+    (message_id, from, subject): (&str, &str, &str),
+) -> ConversationId {
+    added(&deliver(store, inbox, uid, &incoming(message_id, from, subject)).await).0
+}
+
+fn tags(list: &[&str]) -> postdesk_core::search::Tags {
+    postdesk_core::search::Tags::parse(list).unwrap()
+}
+
+fn search_for(text: &str) -> postdesk_store::SearchQuery {
+    postdesk_store::SearchQuery {
+        terms: postdesk_core::search::SearchTerms::parse(text),
+        status: None,
+        inbox: None,
+        visible: None,
+        limit: 50,
+    }
+}
+
+/// The conversations a search finds, best first.
+async fn found(store: &Store, query: &postdesk_store::SearchQuery) -> Vec<ConversationId> {
+    store
+        .search(query)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.conversation.id)
+        .collect()
+}
+
+/// How many rows the full-text indexes hold for `word`, whether or not their rows still
+/// exist (ghosts included).
+async fn indexed(store: &Store, word: &str) -> i64 {
+    use sqlx::Row as _;
+    let sql = match store.backend() {
+        postdesk_store::Backend::Sqlite => {
+            "SELECT (SELECT COUNT(*) FROM messages_fts WHERE messages_fts MATCH $1)
+                  + (SELECT COUNT(*) FROM conversations_fts WHERE conversations_fts MATCH $1) AS n"
+        }
+        postdesk_store::Backend::Postgres => {
+            "SELECT (SELECT COUNT(*) FROM message_search WHERE document @@ to_tsquery('simple', $1))
+                  + (SELECT COUNT(*) FROM conversation_search WHERE document @@ to_tsquery('simple', $1)) AS n"
+        }
+    };
+    sqlx::query(sql)
+        .bind(word)
+        .fetch_one(store.raw_pool())
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap()
+}
+
+async fn tags_are_set_replaced_and_filter_the_list_within_what_one_may_see(store: Store) {
+    use postdesk_core::access::ListScope;
+    let sales = store.create_department("Sales").await.unwrap();
+    let mut settings = inbox_settings("sales@example.test");
+    settings.department_id = Some(sales.id.0);
+    let sales_inbox = store.create_inbox(&settings).await.unwrap().id;
+    let inbox = support_inbox(&store).await;
+    let ben = user(&store, "ben", Role::Agent).await;
+    let first = opened(&store, inbox, 1, ("t1@c.test", "carol@c.test", "One")).await;
+    let second = opened(&store, inbox, 2, ("t2@c.test", "dave@c.test", "Two")).await;
+    let hidden = opened(
+        &store,
+        sales_inbox,
+        1,
+        ("t3@c.test", "erin@c.test", "Three"),
+    )
+    .await;
+    assert!(
+        store
+            .find_conversation(first)
+            .await
+            .unwrap()
+            .unwrap()
+            .tags
+            .is_empty()
+    );
+
+    let tagged = store
+        .set_tags(first, &tags(&["Billing", " VIP  customer "]))
+        .await
+        .unwrap();
+    assert_eq!(tagged.tags, ["Billing", "VIP customer"]);
+    store.set_tags(second, &tags(&["billing"])).await.unwrap();
+    store
+        .set_tags(hidden, &tags(&["BILLING", "secret"]))
+        .await
+        .unwrap();
+    let with_tag = async |tag: &str, visible: Option<ListScope>| -> Vec<ConversationId> {
+        let filter = ConversationFilter {
+            tag: Some(tag.into()),
+            visible,
+            ..ConversationFilter::default()
+        };
+        let mut ids: Vec<_> = store
+            .list_conversations(&filter)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(
+        with_tag("bILLing", None).await,
+        [first, second, hidden],
+        "case does not matter"
+    );
+    assert_eq!(with_tag("vip customer", None).await, [first]);
+    // Ben (no department) sees the queue of inboxes without one, never the Sales inbox's.
+    let bens = Some(ListScope::QueueAndMine(ben.id));
+    assert_eq!(with_tag("billing", bens.clone()).await, [first, second]);
+    assert!(with_tag("secret", bens.clone()).await.is_empty());
+    let status = ConversationFilter {
+        tag: Some("billing".into()),
+        status: Some(ConversationStatus::Open),
+        ..ConversationFilter::default()
+    };
+    assert!(
+        store.list_conversations(&status).await.unwrap().is_empty(),
+        "combined with the status"
+    );
+
+    // Replaced, not added to.
+    let replaced = store
+        .set_tags(first, &tags(&["vip customer"]))
+        .await
+        .unwrap();
+    assert_eq!(replaced.tags, ["vip customer"]);
+    assert_eq!(with_tag("billing", None).await, [second, hidden]);
+    assert_eq!(
+        store
+            .list_conversations(&ConversationFilter {
+                tag: Some("vip customer".into()),
+                ..ConversationFilter::default()
+            })
+            .await
+            .unwrap()[0]
+            .tags,
+        ["vip customer"]
+    );
+    assert!(
+        store
+            .set_tags(first, &tags(&[]))
+            .await
+            .unwrap()
+            .tags
+            .is_empty()
+    );
+    assert!(matches!(
+        store.set_tags(ConversationId(9999), &tags(&["x"])).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    let in_use = store.tags_in_use(None, 10).await.unwrap();
+    let in_use: Vec<(String, i64)> = in_use
+        .into_iter()
+        .map(|t| (t.tag.to_lowercase(), t.conversations))
+        .collect();
+    assert_eq!(
+        in_use,
+        [("billing".to_owned(), 2), ("secret".to_owned(), 1)]
+    );
+    let bens_tags = store.tags_in_use(bens.as_ref(), 10).await.unwrap();
+    assert_eq!(
+        bens_tags.len(),
+        1,
+        "only the tags of what Ben may see: {bens_tags:?}"
+    );
+    assert_eq!(
+        (bens_tags[0].tag.as_str(), bens_tags[0].conversations),
+        ("billing", 1)
+    );
+}
+
+async fn search_ranks_a_subject_match_first_and_finds_message_text_and_contacts(store: Store) {
+    let inbox = support_inbox(&store).await;
+    let mut in_text = incoming("s1@c.test", "dave@c.test", "Hello there");
+    in_text.text = "Our printer is broken again, see the invoice <b>attached</b> & more.".into();
+    let (text_match, text_message, _) = added(&deliver(&store, inbox, 1, &in_text).await);
+    let subject_match = opened(
+        &store,
+        inbox,
+        2,
+        ("s2@c.test", "carol@c.test", "Printer on fire"),
+    )
+    .await;
+    let mut contact = incoming("s3@c.test", "zoe.quartz@example.org", "A question");
+    contact.contact.name = Some("Zoë Quartz".into());
+    let (contact_match, _, _) = added(&deliver(&store, inbox, 3, &contact).await);
+
+    let hits = store.search(&search_for("printer")).await.unwrap();
+    let ids: Vec<_> = hits.iter().map(|h| h.conversation.id).collect();
+    assert_eq!(ids, [subject_match, text_match], "the subject match first");
+    assert_eq!(hits[0].message_id, None);
+    assert!(
+        hits[0].snippet.contains("<mark>Printer</mark> on fire"),
+        "{}",
+        hits[0].snippet
+    );
+    assert_eq!(hits[1].message_id, Some(text_message));
+    assert!(
+        hits[1].snippet.contains("<mark>printer</mark>"),
+        "{}",
+        hits[1].snippet
+    );
+
+    // Escaped but for the marks; words are found by their start, every word must match.
+    let hits = store.search(&search_for("INVOI brok")).await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].conversation.id, text_match);
+    let snippet = &hits[0].snippet;
+    assert!(
+        snippet.contains("<mark>invoice</mark>") && snippet.contains("<mark>broken</mark>"),
+        "{snippet}"
+    );
+    assert!(
+        !snippet.contains("<b>") && !snippet.contains(" & "),
+        "escaped: {snippet}"
+    );
+    assert!(
+        found(&store, &search_for("printer xylophone"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        found(&store, &search_for("\"printer is broken\"")).await,
+        [text_match]
+    );
+    assert!(
+        found(&store, &search_for("\"broken printer\""))
+            .await
+            .is_empty(),
+        "a phrase keeps its order"
+    );
+
+    // Contacts by name and address; subject and contact together.
+    for query in ["quartz", "zoe.quartz@example.org", "quartz question"] {
+        assert_eq!(
+            found(&store, &search_for(query)).await,
+            [contact_match],
+            "{query}"
+        );
+    }
+    let hit = &store.search(&search_for("quartz")).await.unwrap()[0];
+    assert!(
+        hit.snippet.contains("<mark>Quartz</mark>"),
+        "{}",
+        hit.snippet
+    );
+
+    // Filters.
+    let mut query = search_for("printer");
+    query.status = Some(ConversationStatus::Closed);
+    assert!(found(&store, &query).await.is_empty());
+    query.status = Some(ConversationStatus::Queued);
+    query.inbox = Some(inbox);
+    query.limit = 1;
+    assert_eq!(found(&store, &query).await, [subject_match]);
+}
+
+async fn search_keeps_in_step_with_batches_internal_messages_deletions_and_retention(store: Store) {
+    let inbox = support_inbox(&store).await;
+    let alice = user(&store, "alice", Role::Agent).await;
+
+    // A batch of emails, as the IMAP reader stores them.
+    let mut emails = Vec::new();
+    for i in 0..5 {
+        let mut email = incoming(
+            &format!("b{i}@c.test"),
+            &format!("c{i}@c.test"),
+            &format!("Batch lime{i}"),
+        );
+        email.text = format!("kumquat number{i}");
+        emails.push(email);
+    }
+    let mut reply = incoming("b5@c.test", "c0@c.test", "Re: Batch 0");
+    reply.in_reply_to = Some("b0@c.test".into());
+    reply.text = "tangerine in the reply".into();
+    emails.push(reply);
+    store_raws(
+        &store,
+        inbox,
+        7,
+        1,
+        (0..emails.len())
+            .map(|i| format!("raw {i}").into_bytes())
+            .collect(),
+    )
+    .await;
+    let pending = store.pending_raw(Some(inbox), 100).await.unwrap();
+    let batch: Vec<_> = pending
+        .iter()
+        .zip(&emails)
+        .map(|(raw, email)| (raw.id, email.clone()))
+        .collect();
+    let outcomes = store.ingest_batch(inbox, &batch).await.unwrap();
+    let (first, _, _) = added(outcomes[0].as_ref().unwrap());
+    assert_eq!(found(&store, &search_for("kumquat")).await.len(), 5);
+    assert_eq!(found(&store, &search_for("kumquat number3")).await.len(), 1);
+    assert_eq!(
+        found(&store, &search_for("tangerine")).await,
+        [first],
+        "the threaded reply"
+    );
+
+    // An internal message is found; system lines are not indexed.
+    store.take_conversation(first, &alice).await.unwrap();
+    let note = store
+        .add_internal_message(first, alice.id, "Call back about the pomelo")
+        .await
+        .unwrap();
+    let hits = store.search(&search_for("pomelo")).await.unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].message_id, Some(note.id));
+    assert!(
+        found(&store, &search_for("taken")).await.is_empty(),
+        "\"Taken by @alice\" is not indexed"
+    );
+
+    // A contact's new name is found in their conversations.
+    let mut renamed = incoming("b6@c.test", "c1@c.test", "Batch 1 again");
+    renamed.contact.name = Some("Quincy Renamed".into());
+    renamed.text = "more".into();
+    deliver(&store, inbox, 20, &renamed).await;
+    assert_eq!(found(&store, &search_for("quincy")).await.len(), 2);
+
+    // Deleting a contact leaves nothing of theirs in the indexes.
+    let c2 = store
+        .find_conversation(added(outcomes[2].as_ref().unwrap()).0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(indexed(&store, "number2").await, 1);
+    store.delete_contact(c2.contact.id).await.unwrap().unwrap();
+    assert_eq!(
+        indexed(&store, "number2").await,
+        0,
+        "no ghost of the deleted messages"
+    );
+    assert!(found(&store, &search_for("number2")).await.is_empty());
+    assert_eq!(found(&store, &search_for("kumquat")).await.len(), 4);
+
+    // Retention deletes closed conversations: from the indexes too.
+    let mut settings = inbox_settings("support@example.test");
+    settings.retention_days = Some(1);
+    store.update_inbox(inbox, &settings).await.unwrap();
+    let c3 = added(outcomes[3].as_ref().unwrap()).0;
+    store.take_conversation(c3, &alice).await.unwrap();
+    store.close_conversation(c3, &alice, None).await.unwrap();
+    sqlx::query("UPDATE conversations SET closed_at = $1 WHERE id = $2")
+        .bind(now_ms() - 2 * 86_400_000)
+        .bind(c3.0)
+        .execute(store.raw_pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        indexed(&store, "lime3").await + indexed(&store, "number3").await,
+        2,
+        "its subject and its message"
+    );
+    store.delete_expired_conversations(now_ms()).await.unwrap();
+    assert_eq!(indexed(&store, "number3").await, 0);
+    assert_eq!(indexed(&store, "lime3").await, 0);
+    assert_eq!(found(&store, &search_for("kumquat")).await.len(), 3);
+}
+
+async fn an_agent_finds_only_what_they_may_open(store: Store) {
+    use postdesk_core::access::ListScope;
+    let sales = store.create_department("Sales").await.unwrap();
+    let billing = store.create_department("Billing").await.unwrap();
+    let mut settings = inbox_settings("sales@example.test");
+    settings.department_id = Some(sales.id.0);
+    let sales_inbox = store.create_inbox(&settings).await.unwrap().id;
+    let ana = user(&store, "ana", Role::Agent).await;
+    let olga = user(&store, "olga", Role::Agent).await;
+    let ben = user(&store, "ben", Role::Agent).await;
+    let meg = user(&store, "meg", Role::Manager).await;
+    for (department, who) in [
+        (sales.id, ana.id),
+        (sales.id, olga.id),
+        (billing.id, ben.id),
+        (billing.id, meg.id),
+    ] {
+        store.add_department_member(department, who).await.unwrap();
+    }
+    let queued = opened(
+        &store,
+        sales_inbox,
+        1,
+        ("d1@c.test", "carol@c.test", "Walrus queued"),
+    )
+    .await;
+    let taken = opened(
+        &store,
+        sales_inbox,
+        2,
+        ("d2@c.test", "dave@c.test", "Walrus taken"),
+    )
+    .await;
+    store.take_conversation(taken, &ana).await.unwrap();
+    store
+        .add_internal_message(taken, ana.id, "internal walrus note")
+        .await
+        .unwrap();
+
+    let as_user = async |scope: ListScope| {
+        let mut query = search_for("walrus");
+        query.visible = Some(scope);
+        let mut ids = found(&store, &query).await;
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(
+        as_user(ListScope::QueueAndMine(ana.id)).await,
+        [queued, taken]
+    );
+    assert_eq!(
+        as_user(ListScope::QueueAndMine(olga.id)).await,
+        [queued],
+        "not Ana's conversation"
+    );
+    assert!(
+        as_user(ListScope::QueueAndMine(ben.id)).await.is_empty(),
+        "another department"
+    );
+    assert!(
+        as_user(ListScope::Departments(meg.id)).await.is_empty(),
+        "a manager of another department"
+    );
+    assert_eq!(as_user(ListScope::All).await, [queued, taken]);
+    // Invited into it, Ben finds it, internal note included.
+    store.add_member(taken, &ben, &ana).await.unwrap();
+    let mut query = search_for("note");
+    query.visible = Some(ListScope::QueueAndMine(ben.id));
+    assert_eq!(found(&store, &query).await, [taken]);
+}
+
+async fn search_input_with_full_text_syntax_never_fails(store: Store) {
+    let inbox = support_inbox(&store).await;
+    let mut email = incoming("x1@c.test", "carol@c.test", "Order #42: NEAR the AND gate");
+    email.text = "Don't \"quote\" me: C++ & (parens) * stars ^caret -minus col:value".into();
+    let (conversation, _, _) = added(&deliver(&store, inbox, 1, &email).await);
+    for hostile in [
+        "\"",
+        "\"\"",
+        "*",
+        "**",
+        "NEAR(order 42)",
+        "AND",
+        "OR NOT",
+        "order OR",
+        "col:value",
+        "'; DROP TABLE messages; --",
+        "(!&|<->:*)",
+        "^caret",
+        "\"unclosed phrase",
+        "-minus",
+        "+",
+        "c++",
+        "🙂",
+        "\u{0345}\u{0301}",
+        "½",
+        "a\u{0}b",
+        "\\",
+        "%_",
+    ] {
+        let result = store.search(&search_for(hostile)).await;
+        assert!(result.is_ok(), "{hostile:?}: {result:?}");
+    }
+    assert!(found(&store, &search_for("!!! ... ???")).await.is_empty());
+    for query in ["NEAR", "order #42", "(parens) col:value", "\"don't quote\""] {
+        assert_eq!(
+            found(&store, &search_for(query)).await,
+            [conversation],
+            "{query}"
+        );
+    }
+}
+
+/// Migration 0013 on a database that already holds conversations: what was stored before it
+/// is found. The database is taken back to before 0013 (its tables, triggers and record
+/// dropped), then connected again, which runs 0013 once more.
+async fn the_search_migration_indexes_what_was_stored_before_it(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    let inbox = support_inbox(&store).await;
+    let mut email = incoming("before@c.test", "zelda@c.test", "Stored earlier");
+    email.text = "an ocelot in the text".into();
+    let conversation = added(&deliver(&store, inbox, 1, &email).await).0;
+    let undo: &[&str] = match store.backend() {
+        postdesk_store::Backend::Sqlite => &[
+            "DROP TRIGGER messages_fts_insert",
+            "DROP TRIGGER messages_fts_delete",
+            "DROP TRIGGER messages_fts_update",
+            "DROP TRIGGER conversations_fts_insert",
+            "DROP TRIGGER conversations_fts_delete",
+            "DROP TRIGGER conversations_fts_update",
+            "DROP TRIGGER contacts_fts_update",
+            "DROP TABLE messages_fts",
+            "DROP TABLE conversations_fts",
+            "DROP TABLE conversation_tags",
+            "ALTER TABLE conversations DROP COLUMN tags",
+        ],
+        postdesk_store::Backend::Postgres => &[
+            "DROP TABLE message_search, conversation_search, conversation_tags",
+            "DROP TRIGGER messages_search_insert ON messages",
+            "DROP TRIGGER messages_search_update ON messages",
+            "DROP TRIGGER conversations_search_insert ON conversations",
+            "DROP TRIGGER conversations_search_update ON conversations",
+            "DROP TRIGGER contacts_search_update ON contacts",
+            "DROP FUNCTION message_search_insert, message_search_update, conversation_search_insert,
+                 conversation_search_update, contact_search_update, conversation_document, search_document",
+            "ALTER TABLE conversations DROP COLUMN tags",
+        ],
+    };
+    for sql in undo
+        .iter()
+        .chain(&["DELETE FROM _sqlx_migrations WHERE version = 13"])
+    {
+        sqlx::query(sqlx::AssertSqlSafe(*sql))
+            .execute(store.raw_pool())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    store.close().await;
+
+    let store = Store::connect(url).await.unwrap();
+    for (words, message) in [("ocelot", true), ("zelda earlier", false)] {
+        let hits = store.search(&search_for(words)).await.unwrap();
+        assert_eq!(hits.len(), 1, "{words}");
+        assert_eq!(hits[0].conversation.id, conversation);
+        assert_eq!(hits[0].message_id.is_some(), message, "{words}");
+    }
+    assert!(
+        store
+            .find_conversation(conversation)
+            .await
+            .unwrap()
+            .unwrap()
+            .tags
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_migration_indexes_what_was_stored_before_it_on_sqlite() {
+    postdesk_testkit::init();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/postdesk.db", dir.path().display());
+    the_search_migration_indexes_what_was_stored_before_it(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_migration_indexes_what_was_stored_before_it_on_postgres() {
+    postdesk_testkit::init();
+    let db = postdesk_testkit::PgDatabase::create()
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432");
+    the_search_migration_indexes_what_was_stored_before_it(db.url()).await;
 }

@@ -65,6 +65,7 @@ pub(super) fn conversation_json(c: &Conversation) -> Value {
         "closed_at": c.closed_at.map(time),
         "follows_id": c.follows_id,
         "dmarc_failed": c.dmarc_failed,
+        "tags": c.tags,
     })
 }
 
@@ -133,6 +134,8 @@ struct ListQuery {
     member: Option<String>,
     /// Text in the contact's address or name.
     contact: Option<String>,
+    /// A tag (whatever its case).
+    tag: Option<String>,
     limit: Option<i64>,
 }
 
@@ -150,18 +153,21 @@ fn user_param(
     }
 }
 
+/// A `?status=` filter (empty: none).
+pub(super) fn status_param(value: Option<&str>) -> Result<Option<ConversationStatus>, ApiError> {
+    value
+        .filter(|s| !s.is_empty())
+        .map(ConversationStatus::parse)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
 async fn list(
     State(state): State<AppState>,
     auth: AuthUser,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let status = q
-        .status
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(ConversationStatus::parse)
-        .transpose()
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let status = status_param(q.status.as_deref())?;
     // Whatever is asked, the list holds only what the policy lets this user see: an agent
     // asking for another agent's conversations gets none of theirs.
     let filter = ConversationFilter {
@@ -170,6 +176,7 @@ async fn list(
         member: user_param(q.member.as_deref(), &auth)?,
         visible: Some(postdesk_core::access::list_scope(&auth.actor())),
         contact: q.contact.filter(|c| !c.trim().is_empty()),
+        tag: q.tag.filter(|t| !t.trim().is_empty()),
         limit: Some(q.limit.unwrap_or(200).clamp(1, 1000)),
     };
     let conversations: Vec<Value> = state

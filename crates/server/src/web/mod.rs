@@ -17,6 +17,7 @@ mod mail_oauth;
 mod oidc;
 pub mod policy;
 mod push;
+mod search;
 mod session;
 mod two_factor;
 mod ui;
@@ -93,6 +94,7 @@ pub(crate) fn routes() -> Vec<policy::Route> {
         mail_oauth::routes(),
         conversations::routes(),
         contacts::routes(),
+        search::routes(),
         events::routes(),
         audit::routes(),
         push::routes(),
