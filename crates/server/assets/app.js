@@ -803,23 +803,47 @@ function providersSection(providers, withForm) {
     withForm ? h("details", {}, h("summary", {}, "Add an OAuth2 provider"), form) : null);
 }
 
+/** An inbox's Health cell: its reader's state, the last error, Connect or Reconnect. */
+function healthCell(inbox) {
+  const st = inbox.status;
+  const label = { idle: "connected · idle", syncing: "connected · syncing", connecting: "connecting", error: "error", stopped: "stopped", needs_reauth: inbox.oauth && inbox.oauth.connected_at ? "needs reconnecting" : "not connected yet" }[st.state] || st.state;
+  return h("td", { class: "health-cell" }, h("span", { class: `health ${st.state}` }, label),
+    st.last_error && st.state !== "needs_reauth" ? h("div", { class: "inline-error" }, st.last_error) : null,
+    oauthActions(inbox),
+    st.backlog ? h("div", {}, `${st.backlog} waiting`) : null,
+    st.quarantined ? h("div", {}, `${st.quarantined} quarantined`) : null);
+}
+
+function lastSyncCell(inbox) {
+  return h("td", { class: "last-sync" }, inbox.status.last_sync_at ? formatTime(inbox.status.last_sync_at) : "never");
+}
+
+/** A live inbox status on the Email Inboxes page: only the Health and Last sync cells change,
+ * so a test's result, an open form or the scroll position stay; a new or removed inbox
+ * redraws the page. */
+async function refreshInboxHealth() {
+  const { inboxes } = await api("GET", "/inboxes");
+  const rows = [...main.querySelectorAll("tr[data-inbox]")];
+  if (rows.length !== inboxes.length) { showInboxes(); return; }
+  for (const inbox of inboxes) {
+    const row = rows.find((r) => r.dataset.inbox === String(inbox.id));
+    if (!row) { showInboxes(); return; }
+    row.querySelector(".health-cell").replaceWith(healthCell(inbox));
+    row.querySelector(".last-sync").replaceWith(lastSyncCell(inbox));
+  }
+}
+
 async function showInboxes(editId) {
   state.current = null;
   markCurrent();
   const { inboxes } = await api("GET", "/inboxes");
   const { providers } = await api("GET", "/oauth/providers");
   const rows = inboxes.map((inbox) => {
-    const st = inbox.status;
     const out = h("div");
-    const label = { idle: "connected · idle", syncing: "connected · syncing", connecting: "connecting", error: "error", stopped: "stopped", needs_reauth: inbox.oauth && inbox.oauth.connected_at ? "needs reconnecting" : "not connected yet" }[st.state] || st.state;
     return h("tr", { dataset: { inbox: inbox.id } },
       h("td", {}, h("strong", {}, inbox.name), h("br"), inbox.email),
-      h("td", {}, h("span", { class: `health ${st.state}` }, label),
-        st.last_error && st.state !== "needs_reauth" ? h("div", { class: "inline-error" }, st.last_error) : null,
-        oauthActions(inbox),
-        st.backlog ? h("div", {}, `${st.backlog} waiting`) : null,
-        st.quarantined ? h("div", {}, `${st.quarantined} quarantined`) : null),
-      h("td", {}, st.last_sync_at ? formatTime(st.last_sync_at) : "never"),
+      healthCell(inbox),
+      lastSyncCell(inbox),
       h("td", {}, h("a", { href: `#/admin/inboxes/${inbox.id}` }, "Edit"), " ",
         h("button", { type: "button", onclick: () => testConnection(inbox, out) }, "Test connection"), out));
   });
@@ -1058,7 +1082,7 @@ function listen() {
       state.notice = { id: cid, text: `Already taken by ${who ? "@" + who.username : "another agent"}` };
     }
     if (e.type === "inbox_status") {
-      if (/^#\/admin\/inboxes$/.test(location.hash)) showInboxes();
+      if (/^#\/admin\/inboxes$/.test(location.hash)) refreshInboxHealth().catch(() => {});
       return;
     }
     scheduleRefresh(cid === state.current || e.type === "resync");
