@@ -43,6 +43,9 @@ const DNS_ATTEMPTS: usize = 1;
 /// query or more); past it every unfinished verdict is `temperror`.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(6);
 
+/// How long an answer that a name does not exist is kept at least.
+const NEGATIVE_MIN_TTL: Duration = Duration::from_secs(60);
+
 /// Emails checked at once. DNS waits are cheap, so a whole batch (200) is in flight at once:
 /// a slow DNS server then costs one timeout per batch, not one per email.
 pub const PARALLEL_CHECKS: usize = 256;
@@ -165,6 +168,9 @@ impl Verifier {
         };
         options.timeout = DNS_TIMEOUT;
         options.attempts = DNS_ATTEMPTS;
+        // A name that does not exist (no DKIM key, no DMARC record: most senders) is asked
+        // once a minute at most, even from a server that answers NXDOMAIN without a TTL.
+        options.negative_min_ttl = Some(NEGATIVE_MIN_TTL);
         let authenticator = MessageAuthenticator::new(config, options)
             .map_err(|e| anyhow::anyhow!("Cannot set up DNS for checking senders: {e}"))?;
         Ok(Self {
