@@ -1,8 +1,9 @@
 //! What the full-text indexes cost the batched ingest: the same backlog of emails ingested
 //! with the search triggers and without them (dropped), on a fresh database each time.
-//! Ignored by default (a measurement, not a check):
-//! `cargo test -p postdesk-store --release --test search_cost -- --ignored --nocapture`.
+//! A measurement, not a check: `cargo bench -p postdesk-store --bench search_cost`
+//! (`BENCH_DB=sqlite` or `postgres` for one database only; PostgreSQL as the tests find it).
 
+#[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -134,27 +135,33 @@ async fn measure(connect: impl AsyncFn() -> (Store, Box<dyn std::any::Any>)) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement: run with --ignored --nocapture"]
-async fn ingest_cost_of_the_search_indexes_on_sqlite() {
+fn main() {
     postdesk_testkit::init();
-    measure(async || {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/postdesk.db", dir.path().display());
-        let store = Store::connect(&url).await.unwrap();
-        (store, Box::new(dir) as Box<dyn std::any::Any>)
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement: run with --ignored --nocapture"]
-async fn ingest_cost_of_the_search_indexes_on_postgres() {
-    postdesk_testkit::init();
-    measure(async || {
-        let db = postdesk_testkit::PgDatabase::create().await.unwrap();
-        let store = Store::connect(db.url()).await.unwrap();
-        (store, Box::new(db) as Box<dyn std::any::Any>)
-    })
-    .await;
+    let only = std::env::var("BENCH_DB").unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        if only.is_empty() || only == "sqlite" {
+            println!("SQLite:");
+            measure(async || {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}/postdesk.db", dir.path().display());
+                let store = Store::connect(&url).await.unwrap();
+                (store, Box::new(dir) as Box<dyn std::any::Any>)
+            })
+            .await;
+        }
+        if only.is_empty() || only == "postgres" {
+            println!("PostgreSQL:");
+            measure(async || {
+                let db = postdesk_testkit::PgDatabase::create().await.unwrap();
+                let store = Store::connect(db.url()).await.unwrap();
+                (store, Box::new(db) as Box<dyn std::any::Any>)
+            })
+            .await;
+        }
+    });
 }
