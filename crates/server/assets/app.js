@@ -858,11 +858,15 @@ async function showInboxes(editId) {
         h("td", {}, q.reason),
         h("td", {}, h("a", { href: `/api/v1/quarantine/${q.id}/raw`, download: `quarantined-${q.id}.eml` }, "Download"), " ",
           h("button", { type: "button", onclick: async () => {
+            let said;
             try {
               const r = await api("POST", `/quarantine/${q.id}/reprocess`, {});
-              toast(r.quarantined ? "Still cannot be processed; kept in quarantine" : "Processed");
-            } catch (err) { toast(err.message, true); }
-            showInboxes();
+              said = [r.quarantined ? "Still cannot be processed; kept in quarantine" : "Processed", false];
+            } catch (err) { said = [err.message, true]; }
+            // The page is redrawn first, so what the notice says is what the page shows (and
+            // nothing clicked after the notice is redrawn away).
+            await showInboxes().catch(() => {});
+            toast(...said);
           } }, "Reprocess")))))) : h("p", { class: "empty" }, "None: every email was processed."));
   main.replaceChildren(
     h("h1", {}, "Email Inboxes"),
