@@ -823,6 +823,8 @@ function lastSyncCell(inbox) {
  * redraws the page. */
 async function refreshInboxHealth() {
   const { inboxes } = await api("GET", "/inboxes");
+  // The admin may have gone to another page meanwhile: leave it alone.
+  if (!/^#\/admin\/inboxes$/.test(location.hash)) return;
   const rows = [...main.querySelectorAll("tr[data-inbox]")];
   if (rows.length !== inboxes.length) { showInboxes(); return; }
   for (const inbox of inboxes) {
@@ -849,6 +851,9 @@ async function showInboxes(editId) {
   });
   const editing = editId ? inboxes.find((i) => i.id === editId) : null;
   const { quarantined } = await api("GET", "/quarantine");
+  // Drawn only if the admin is still on an Email Inboxes page: a redraw that was under way
+  // when they went elsewhere must not cover the page they went to.
+  if (!location.hash.startsWith("#/admin/inboxes")) return;
   const byInbox = Object.fromEntries(inboxes.map((i) => [i.id, i.email]));
   const quarantine = h("section", { id: "quarantine" }, h("h2", {}, "Quarantined emails"),
     quarantined.length ? h("table", { class: "grid" },
