@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{Db, SUPPORT_PASSWORD, email, eventually, spawn_app};
+use crate::helpers::{Db, SUPPORT_PASSWORD, TestApp, email, eventually, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_imap_login_is_the_inbox_error_state_until_the_password_is_fixed() {
@@ -102,12 +102,16 @@ async fn a_refused_imap_login_is_the_inbox_error_state_until_the_password_is_fix
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_email_the_smtp_server_refuses_shows_as_failed_with_its_reason() {
-    let app = spawn_app(Db::Sqlite).await;
+/// An agent takes the conversation of a new email (Message-ID `message_id`) and replies by
+/// email while the SMTP server answers `refusal`: (agent, conversation, reply).
+async fn reply_the_smtp_server_refuses(
+    app: &TestApp,
+    message_id: &str,
+    refusal: &str,
+) -> (String, i64, i64) {
     let agent = app.agent("alice").await;
     app.deliver(&email(
-        "q@customer.test",
+        message_id,
         "carol@customer.test",
         "Question",
         "Hi",
@@ -116,8 +120,7 @@ async fn an_email_the_smtp_server_refuses_shows_as_failed_with_its_reason() {
     .await;
     let conversation = app.first_queued(&agent).await;
     app.take(&agent, conversation).await;
-
-    app.smtp.reject_with(Some("550 5.1.1 No such user here"));
+    app.smtp.reject_with(Some(refusal));
     let (status, reply) = app
         .post(
             &agent,
@@ -126,7 +129,14 @@ async fn an_email_the_smtp_server_refuses_shows_as_failed_with_its_reason() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    let id = reply["id"].as_i64().unwrap();
+    (agent, conversation, reply["id"].as_i64().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_the_smtp_server_refuses_shows_as_failed_with_its_reason() {
+    let app = spawn_app(Db::Sqlite).await;
+    let (agent, conversation, id) =
+        reply_the_smtp_server_refuses(&app, "q@customer.test", "550 5.1.1 No such user here").await;
     let delivery = app
         .wait_for_delivery(&agent, conversation, id, "failed")
         .await;
@@ -227,28 +237,8 @@ async fn tls_certificates_are_verified_unless_the_inbox_opts_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_mailbox_552_is_retried_not_failed() {
     let app = spawn_app(Db::Sqlite).await;
-    let agent = app.agent("alice").await;
-    app.deliver(&email(
-        "full@customer.test",
-        "carol@customer.test",
-        "Full",
-        "Hi",
-        "",
-    ))
-    .await;
-    let conversation = app.first_queued(&agent).await;
-    app.take(&agent, conversation).await;
-
-    app.smtp.reject_with(Some("552 5.2.2 Mailbox full"));
-    let (status, reply) = app
-        .post(
-            &agent,
-            &format!("/api/v1/conversations/{conversation}/messages"),
-            &json!({ "text": "Answer", "via": "email" }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let id = reply["id"].as_i64().unwrap();
+    let (agent, conversation, id) =
+        reply_the_smtp_server_refuses(&app, "full@customer.test", "552 5.2.2 Mailbox full").await;
     let delivery = eventually("the 552 to be recorded", || async {
         let messages = app.messages(&agent, conversation).await;
         let delivery = messages.iter().find(|m| m["id"] == id)?["email"]["delivery"].clone();
