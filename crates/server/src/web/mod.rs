@@ -82,6 +82,20 @@ pub struct AppState {
     pub oauth: crate::mail_oauth::MailOAuth,
 }
 
+/// `text` with every byte but RFC 3986's unreserved characters (letters, digits, `-._~`)
+/// percent-encoded: for query values and RFC 5987 header parameters.
+pub(crate) fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Every route of the app, each with its access rule.
 pub(crate) fn routes() -> Vec<policy::Route> {
     let api = [

@@ -419,20 +419,9 @@ fn to_login(
 
 /// `k=v&…`, percent-encoded.
 pub(super) fn form_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
-    let encode = |text: &str| {
-        let mut out = String::with_capacity(text.len());
-        for b in text.bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                out.push(char::from(b));
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-        out
-    };
     pairs
         .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .map(|(k, v)| format!("{}={}", super::percent_encode(k), super::percent_encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
