@@ -66,11 +66,7 @@ async fn the_web_app_in_a_real_browser() {
     let smtp = SmtpCapture::start().await.unwrap();
     // Single sign-on: the provider must know postdesk's redirect URI, so postdesk's port is
     // chosen first.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = postdesk_testkit::free_port().unwrap();
     let base = format!("http://127.0.0.1:{port}");
     // The same provider is the OAuth2 server of a mailbox (access tokens live 5 s, so a
     // revoked grant shows within seconds).

@@ -77,10 +77,31 @@ pub fn init() {
     });
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago: binds port 0, reads the port the
-/// kernel picked, and releases it. Another process could grab it in between; the servers
-/// here retry with fresh ports when that happens.
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a server that must be told its port
+/// before it starts. Chosen at random below the kernel's ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`), where no `bind(…:0)` of a parallel test can
+/// take it between this check and the server's bind (the kernel hands out ports of that range
+/// only); another test's random pick is the only, unlikely, clash. Falls back to a port the
+/// kernel picks when none below the range is free.
 pub fn free_port() -> anyhow::Result<u16> {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    const LOWEST: u16 = 10_000;
+    if ephemeral_low > LOWEST + 1000 {
+        for _ in 0..50 {
+            let random = u16::from_le_bytes(
+                uuid::Uuid::new_v4().as_bytes()[..2]
+                    .try_into()
+                    .expect("two bytes"),
+            );
+            let port = LOWEST + random % (ephemeral_low - LOWEST);
+            if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .map_err(|e| anyhow::anyhow!("cannot bind 127.0.0.1:0 to find a free port: {e}"))?;
     Ok(listener.local_addr()?.port())
