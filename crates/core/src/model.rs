@@ -75,8 +75,10 @@ text_enum!(
         Queued = "queued",
         /// Taken: in the assignee's Chats in Progress.
         Open = "open",
-        /// Parked by its assignee.
+        /// On Hold: parked by its assignee until the contact writes or it is resumed.
         OnHold = "on_hold",
+        /// Snoozed until a time or until the contact writes, whichever comes first.
+        Snoozed = "snoozed",
         /// Done; a new email from the contact reopens it.
         Closed = "closed",
     }

@@ -586,7 +586,7 @@ async fn reopen_conversation(
 ) -> Result<()> {
     sqlx::query(
         "UPDATE conversations SET status = 'queued', assignee_id = NULL, closed_at = NULL,
-            updated_at = $1, last_message_at = $1 WHERE id = $2",
+            updated_at = $1, last_message_at = $1, queued_at = $1 WHERE id = $2",
     )
     .bind(now)
     .bind(conversation.0)
@@ -621,12 +621,17 @@ async fn open_conversations(
     now: i64,
 ) -> Result<Vec<ConversationId>> {
     let mut by_raw: HashMap<i64, i64> = HashMap::with_capacity(openings.len());
+    let department: Option<i64> = sqlx::query("SELECT department_id FROM inboxes WHERE id = $1")
+        .bind(inbox.0)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("department_id")?;
     for chunk in openings.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO conversations (inbox_id, contact_id, subject, follows_id, origin_raw_email_id,
-                status, created_at, updated_at, last_message_at)
+                status, created_at, updated_at, last_message_at, queued_at, department_id)
              VALUES {} RETURNING id, origin_raw_email_id",
-            p.values(1, chunk.len(), 9)
+            p.values(1, chunk.len(), 11)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for o in chunk {
@@ -639,7 +644,9 @@ async fn open_conversations(
                 .bind(ConversationStatus::Queued.as_str())
                 .bind(now)
                 .bind(now)
-                .bind(now);
+                .bind(now)
+                .bind(now)
+                .bind(department);
         }
         for row in query.fetch_all(&mut *tx).await? {
             by_raw.insert(row.try_get("origin_raw_email_id")?, row.try_get("id")?);

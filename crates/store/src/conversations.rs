@@ -59,10 +59,10 @@ impl From<sqlx::Error> for TakeError {
 }
 
 pub(crate) const CONVERSATION_SELECT: &str = "SELECT c.id, c.inbox_id, c.subject, c.status, c.assignee_id, c.created_at,
-        c.updated_at, c.last_message_at, c.closed_at, c.follows_id, c.tags, i.department_id, k.id AS contact_id, k.email AS contact_email, k.name AS contact_name,
+        c.updated_at, c.last_message_at, c.closed_at, c.follows_id, c.tags, c.department_id, c.queued_at, c.snoozed_until, c.merged_into_id, k.id AS contact_id, k.email AS contact_email, k.name AS contact_name,
         CAST(CASE WHEN EXISTS (SELECT 1 FROM messages d WHERE d.conversation_id = c.id AND d.auth_dmarc = 'fail')
             THEN 1 ELSE 0 END AS BIGINT) AS dmarc_failed
-    FROM conversations c JOIN contacts k ON k.id = c.contact_id JOIN inboxes i ON i.id = c.inbox_id";
+    FROM conversations c JOIN contacts k ON k.id = c.contact_id";
 
 pub(crate) fn conversation_from_row(row: &sqlx::any::AnyRow) -> Result<Conversation> {
     let status: String = row.try_get("status")?;
@@ -90,6 +90,11 @@ pub(crate) fn conversation_from_row(row: &sqlx::any::AnyRow) -> Result<Conversat
             .map(ConversationId),
         dmarc_failed: row.try_get::<i64, _>("dmarc_failed")? != 0,
         tags: from_json(&row.try_get::<String, _>("tags")?)?,
+        queued_at: row.try_get("queued_at")?,
+        snoozed_until: row.try_get("snoozed_until")?,
+        merged_into_id: row
+            .try_get::<Option<i64>, _>("merged_into_id")?
+            .map(ConversationId),
     })
 }
 
@@ -212,8 +217,8 @@ pub(crate) fn visible_sql(scope: usize, asker: usize) -> String {
         "(${scope} = 0
           OR c.assignee_id = ${asker}
           OR EXISTS (SELECT 1 FROM conversation_members m WHERE m.conversation_id = c.id AND m.user_id = ${asker})
-          OR ((i.department_id IS NULL
-               OR i.department_id IN (SELECT d.department_id FROM department_members d WHERE d.user_id = ${asker}))
+          OR ((c.department_id IS NULL
+               OR c.department_id IN (SELECT d.department_id FROM department_members d WHERE d.user_id = ${asker}))
               AND (${scope} = 1 OR c.status = 'queued')))"
     )
 }
@@ -277,8 +282,7 @@ impl Store {
         id: ConversationId,
     ) -> Result<Option<ConversationScope>> {
         let Some(row) = sqlx::query(
-            "SELECT c.status, c.assignee_id, i.department_id FROM conversations c
-             JOIN inboxes i ON i.id = c.inbox_id WHERE c.id = $1",
+            "SELECT c.status, c.assignee_id, c.department_id FROM conversations c WHERE c.id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)

@@ -131,7 +131,18 @@ impl Store {
     }
 
     /// Replaces an inbox's settings. The reader state is left to the reader.
+    ///
+    /// When its department changes, its conversations that were in the old one (not
+    /// transferred elsewhere) follow it, in the same transaction.
     pub async fn update_inbox(&self, id: InboxId, s: &InboxSettings) -> Result<Inbox> {
+        let mut tx = self.write_tx().await?;
+        // Before the update: the department its conversations follow.
+        let old: Option<i64> = sqlx::query("SELECT department_id FROM inboxes WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("inbox"))?
+            .try_get("department_id")?;
         let done = bind_settings(
             sqlx::query(
             "UPDATE inboxes SET name = $1, email = $2, sender_name = $3, department_id = $4, active = $5,
@@ -147,12 +158,24 @@ impl Store {
         )
         .bind(now_ms())
         .bind(id.0)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(conflict_on_address(s))?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("inbox"));
         }
+        if old != s.department_id {
+            sqlx::query(
+                "UPDATE conversations SET department_id = $1
+                 WHERE inbox_id = $2 AND (department_id = $3 OR (department_id IS NULL AND $3 IS NULL))",
+            )
+            .bind(s.department_id)
+            .bind(id.0)
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         self.find_inbox(id)
             .await?
             .ok_or(StoreError::NotFound("inbox"))

@@ -235,7 +235,8 @@ pub struct Conversation {
     pub status: ConversationStatus,
     /// The agent who took it.
     pub assignee_id: Option<UserId>,
-    /// The department of its inbox, if any.
+    /// Its department: its inbox's when it arrived, another after a transfer to that
+    /// department's queue; none for everyone's queue.
     pub department_id: Option<postdesk_core::ids::DepartmentId>,
     /// The contact.
     pub contact: Contact,
@@ -254,6 +255,12 @@ pub struct Conversation {
     pub dmarc_failed: bool,
     /// Its tags, in the order they were set.
     pub tags: Vec<String>,
+    /// When it last entered Queued Chats (ms), while queued; the queue is served oldest first.
+    pub queued_at: Option<i64>,
+    /// Until when it is snoozed (ms), while snoozed.
+    pub snoozed_until: Option<i64>,
+    /// The conversation it was merged into, once merged.
+    pub merged_into_id: Option<ConversationId>,
 }
 
 /// A mailbox as in an email header.

@@ -130,7 +130,7 @@ impl Store {
         let sql = format!(
             "SELECT MIN(t.tag) AS tag, COUNT(*) AS conversations
              FROM conversation_tags t
-             JOIN conversations c ON c.id = t.conversation_id JOIN inboxes i ON i.id = c.inbox_id
+             JOIN conversations c ON c.id = t.conversation_id
              WHERE {}
              GROUP BY t.tag_key
              ORDER BY COUNT(*) DESC, t.tag_key
@@ -235,7 +235,7 @@ fn top_sql() -> String {
         ),
         top AS (
             SELECT b.cid, b.mid, b.tier, b.score, c.last_message_at
-            FROM best b JOIN conversations c ON c.id = b.cid JOIN inboxes i ON i.id = c.inbox_id
+            FROM best b JOIN conversations c ON c.id = b.cid
             WHERE b.n = 1
               AND ($2 IS NULL OR c.status = $2)
               AND ($3 IS NULL OR c.inbox_id = $3)
