@@ -4,6 +4,7 @@
 use postdesk_core::delivery::SendOutcome;
 use postdesk_core::ids::{ContactId, ConversationId};
 use postdesk_core::model::{ConversationStatus, DeliveryStatus, InboxState, MessageKind, Role};
+#[macro_use]
 mod common;
 
 use common::inbox_settings;
@@ -12,53 +13,6 @@ use postdesk_store::{
     NewAttachment, NewAuditEntry, NewSession, NewUser, QueuedEmail, Store, StoreError,
     StoreFetched, TakeError, User, now_ms,
 };
-
-/// A store plus whatever keeps its database alive.
-struct Fixture {
-    store: Store,
-    _sqlite_dir: Option<tempfile::TempDir>,
-    _pg: Option<postdesk_testkit::PgDatabase>,
-}
-
-async fn sqlite() -> Fixture {
-    postdesk_testkit::init();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/postdesk.db", dir.path().display());
-    Fixture {
-        store: Store::connect(&url).await.unwrap(),
-        _sqlite_dir: Some(dir),
-        _pg: None,
-    }
-}
-
-async fn postgres() -> Fixture {
-    postdesk_testkit::init();
-    let db = postdesk_testkit::PgDatabase::create()
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432");
-    Fixture {
-        store: Store::connect(db.url()).await.unwrap(),
-        _sqlite_dir: None,
-        _pg: Some(db),
-    }
-}
-
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::sqlite().await.store).await })*
-        }
-        mod on_postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let fixture = super::postgres().await;
-                super::$name(fixture.store.clone()).await;
-                drop(fixture);
-            })*
-        }
-    };
-}
 
 contract!(
     users_are_unique_and_sessions_expire,

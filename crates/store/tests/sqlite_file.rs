@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+#[macro_use]
 mod common;
 
 use postdesk_store::{Store, StoreFetched};

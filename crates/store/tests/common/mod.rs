@@ -1,7 +1,9 @@
-//! Test data shared by the store's test files.
+//! Test data shared by the store's test files, and the `contract!` macro that runs a test on
+//! SQLite and on PostgreSQL (a fresh database per test on 127.0.0.1:5432).
+#![allow(dead_code, unused_macros)]
 
 use postdesk_core::model::{MailAuth, Security};
-use postdesk_store::{InboxSettings, ServerSettings};
+use postdesk_store::{InboxSettings, ServerSettings, Store};
 
 fn server(host: &str, port: u16) -> ServerSettings {
     ServerSettings {
@@ -32,4 +34,51 @@ pub fn inbox_settings(email: &str) -> InboxSettings {
         retention_days: None,
         oauth_provider_id: None,
     }
+}
+
+/// A store plus whatever keeps its database alive.
+pub struct Fixture {
+    pub store: Store,
+    pub _sqlite_dir: Option<tempfile::TempDir>,
+    pub _pg: Option<postdesk_testkit::PgDatabase>,
+}
+
+pub async fn sqlite() -> Fixture {
+    postdesk_testkit::init();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/postdesk.db", dir.path().display());
+    Fixture {
+        store: Store::connect(&url).await.unwrap(),
+        _sqlite_dir: Some(dir),
+        _pg: None,
+    }
+}
+
+pub async fn postgres() -> Fixture {
+    postdesk_testkit::init();
+    let db = postdesk_testkit::PgDatabase::create()
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432");
+    Fixture {
+        store: Store::connect(db.url()).await.unwrap(),
+        _sqlite_dir: None,
+        _pg: Some(db),
+    }
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(crate::common::sqlite().await.store).await })*
+        }
+        mod on_postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let fixture = crate::common::postgres().await;
+                super::$name(fixture.store.clone()).await;
+                drop(fixture);
+            })*
+        }
+    };
 }
