@@ -66,6 +66,10 @@ pub(super) fn conversation_json(c: &Conversation) -> Value {
         "follows_id": c.follows_id,
         "dmarc_failed": c.dmarc_failed,
         "tags": c.tags,
+        "department_id": c.department_id,
+        "queued_at": c.queued_at.map(time),
+        "snoozed_until": c.snoozed_until.map(time),
+        "merged_into_id": c.merged_into_id,
     })
 }
 
