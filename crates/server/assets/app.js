@@ -119,6 +119,10 @@ const state = {
   tagFilter: "",        // the sidebar's "Filter by tag"
   tags: null,           // tags in use, for suggestions
   lastQueued: new Set(),
+  lists: {},            // the workspace's lists by id (see LISTS): {items, total, next}
+  invited: new Set(),   // conversations I was invited into (members besides their agent)
+  tagged: null,         // the sidebar's tag filter's conversations
+  closed: [],           // the sidebar's closed conversations found by contact
   notice: null,         // {id, text}: shown above the open conversation (e.g. "Already taken by @bob")
 };
 
@@ -175,9 +179,9 @@ function searchSection() {
   const form = h("form", { class: "side-search", role: "search", onsubmit: async (e) => {
     e.preventDefault();
     await runSearch(input.value);
-    renderSidebar();
+    drawSidebar();
   } }, input);
-  input.addEventListener("search", async () => { if (!input.value.trim()) { state.search = null; renderSidebar(); } });
+  input.addEventListener("search", async () => { if (!input.value.trim()) { state.search = null; drawSidebar(); } });
   if (!state.search) return h("section", { class: "side-section", id: "search" }, form);
   const hits = state.search.hits;
   const results = state.search.error
@@ -186,33 +190,110 @@ function searchSection() {
       hits.length ? hits.map(hitLink) : h("li", { class: "none" }, "No conversations found"));
   return h("section", { class: "side-section", id: "search" }, form,
     h("h2", {}, "Search results", h("span", { class: "badge" + (hits.length ? "" : " zero") }, hits.length),
-      h("button", { type: "button", class: "link", id: "search-clear", onclick: () => { state.search = null; renderSidebar(); } }, "Clear")),
+      h("button", { type: "button", class: "link", id: "search-clear", onclick: () => { state.search = null; drawSidebar(); } }, "Clear")),
     results);
 }
 
-function section(title, id, list, extra) {
-  const badge = h("span", { class: "badge" + (list.length ? "" : " zero"), "aria-label": `${list.length} conversations` }, list.length);
+function section(title, id, list, extra, total, more) {
+  const count = total ?? list.length;
+  const badge = h("span", { class: "badge" + (count ? "" : " zero"), "aria-label": `${count} conversations` }, count);
   return h("section", { class: "side-section", id },
     h("h2", {}, title, badge),
     extra || null,
-    h("ul", { class: "side-list" }, list.length ? list.map(convLink) : h("li", { class: "none" }, "None")));
+    h("ul", { class: "side-list" }, list.length ? list.map(convLink) : h("li", { class: "none" }, "None")),
+    more || null);
 }
 
+// The workspace's own lists. Each is fetched a page at a time from the server, which filters
+// and orders it (Queued Chats oldest first, the others newest activity first) and counts all
+// of it; after that, the events keep it up to date: each carries the conversation as it now
+// is, and patches the lists in place instead of fetching them again.
+const LISTS = [
+  { id: "queued", title: "Queued Chats", query: "status=queued", queue: true, has: (c) => c.status === "queued" },
+  { id: "in-progress", title: "Chats in Progress", query: "status=open&member=me", has: (c) => c.status === "open" && mine(c) },
+  { id: "on-hold", title: "On Hold", query: "status=on_hold&member=me", has: (c) => c.status === "on_hold" && mine(c) },
+  { id: "snoozed", title: "Snoozed", query: "status=snoozed&member=me", has: (c) => c.status === "snoozed" && mine(c), quiet: true },
+];
+const PAGE = 50;
+
+/** Whether I am a member of a conversation: its agent, or invited into it. */
+function mine(c) { return c.assignee_id === me.id || state.invited.has(c.id); }
+
+function timeOf(iso) { return iso ? Date.parse(iso) : 0; }
+
+/** Whether `a` comes before `b` in a list. */
+function sortsBefore(def, a, b) {
+  const [ka, kb] = def.queue
+    ? [timeOf(a.queued_at || a.created_at), timeOf(b.queued_at || b.created_at)]
+    : [-timeOf(a.last_message_at), -timeOf(b.last_message_at)];
+  return ka !== kb ? ka < kb : (def.queue ? a.id < b.id : a.id > b.id);
+}
+
+async function loadList(def, more) {
+  const old = state.lists[def.id];
+  const cursor = more && old && old.next ? `&cursor=${encodeURIComponent(old.next)}` : "";
+  const page = await api("GET", `/conversations?${def.query}&limit=${PAGE}${cursor}`);
+  const got = page.conversations;
+  const items = more && old ? old.items.concat(got.filter((c) => !old.items.some((x) => x.id === c.id))) : got;
+  state.lists[def.id] = { items, total: page.total ?? items.length, next: page.next_cursor || null };
+  if (!def.queue) for (const c of got) if (c.assignee_id !== me.id) state.invited.add(c.id);
+}
+
+/** An event's conversation as it now is: moved into, within or out of each list. */
+function patchLists(c) {
+  for (const def of LISTS) {
+    const list = state.lists[def.id];
+    if (!list) continue;
+    const at = list.items.findIndex((x) => x.id === c.id);
+    const belongs = def.has(c);
+    if (at >= 0) list.items.splice(at, 1);
+    if (at >= 0 && !belongs) list.total = Math.max(0, list.total - 1);
+    if (!belongs) continue;
+    if (at < 0) list.total += 1;
+    let i = list.items.findIndex((x) => sortsBefore(def, c, x));
+    if (i < 0) {
+      if (list.next) continue; // beyond the page shown: it comes with "Show more"
+      i = list.items.length;
+    }
+    list.items.splice(i, 0, c);
+  }
+  // Elsewhere in the sidebar (tag filter, closed, search results) it is shown as it now is.
+  for (const other of [state.tagged, state.closed]) {
+    if (!other) continue;
+    const at = other.findIndex((x) => x.id === c.id);
+    if (at >= 0) other[at] = c;
+  }
+}
+
+function listSection(def) {
+  const list = state.lists[def.id] || { items: [], total: 0, next: null };
+  if (def.quiet && !list.total && !list.items.length) return null;
+  const more = list.next ? h("button", {
+    type: "button", class: "link more", onclick: async (e) => {
+      e.target.disabled = true;
+      try { await loadList(def, true); } catch (err) { toast(err.message, true); }
+      drawSidebar();
+    },
+  }, `Show more (${list.total - list.items.length} more)`) : null;
+  return section(def.title, def.id, list.items, null, list.total, more);
+}
+
+/** Fetches the sidebar's lists again, then draws it. */
 async function renderSidebar() {
-  const [queued, mine] = await Promise.all([
-    api("GET", "/conversations?status=queued"),
-    api("GET", "/conversations?member=me"),
-  ]);
-  const inProgress = mine.conversations.filter((c) => c.status === "open" || c.status === "on_hold");
-  let tagged = null;
-  if (state.tagFilter) {
-    tagged = (await api("GET", `/conversations?tag=${encodeURIComponent(state.tagFilter)}`)).conversations;
-  }
-  const tags = await tagsInUse().catch(() => []);
-  let closed = [];
-  if (state.closedQuery) {
-    closed = (await api("GET", `/conversations?status=closed&contact=${encodeURIComponent(state.closedQuery)}`)).conversations;
-  }
+  await Promise.all(LISTS.map((def) => loadList(def, false)));
+  state.tagged = state.tagFilter
+    ? (await api("GET", `/conversations?tag=${encodeURIComponent(state.tagFilter)}&limit=${PAGE}`)).conversations
+    : null;
+  state.closed = state.closedQuery
+    ? (await api("GET", `/conversations?status=closed&contact=${encodeURIComponent(state.closedQuery)}&limit=${PAGE}`)).conversations
+    : [];
+  await tagsInUse().catch(() => []);
+  drawSidebar();
+}
+
+/** Draws the sidebar from what is known, without fetching. */
+function drawSidebar() {
+  const tags = state.tags || [];
   const search = h("div", { class: "side-search" },
     h("input", {
       type: "search", placeholder: "Search closed by contact", "aria-label": "Search closed conversations by contact",
@@ -226,14 +307,15 @@ async function renderSidebar() {
       value: state.tagFilter,
       onchange: (e) => { state.tagFilter = e.target.value.trim(); renderSidebar(); },
     }), tagSuggestions("tag-filter-suggestions", tags));
+  const scroll = sidebar.scrollTop;
   sidebar.replaceChildren(
     searchSection(),
-    section("Queued Chats", "queued", queued.conversations),
-    section("Chats in Progress", "in-progress", inProgress),
-    tagged ? section(`Tagged “${state.tagFilter}”`, "tagged", tagged, tagFilter) : h("section", { class: "side-section", id: "tagged" }, h("h2", {}, "Tags"), tagFilter),
-    section("Closed", "closed", closed, search));
+    ...LISTS.map(listSection).filter(Boolean),
+    state.tagged ? section(`Tagged “${state.tagFilter}”`, "tagged", state.tagged, tagFilter) : h("section", { class: "side-section", id: "tagged" }, h("h2", {}, "Tags"), tagFilter),
+    section("Closed", "closed", state.closed || [], search));
+  sidebar.scrollTop = scroll;
   if (focused) { const again = sidebar.querySelector(`[aria-label="${focused}"]`); if (again) again.focus(); }
-  state.lastQueued = new Set(queued.conversations.map((c) => c.id));
+  state.lastQueued = new Set((state.lists.queued ? state.lists.queued.items : []).map((c) => c.id));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -363,8 +445,80 @@ function renderMessage(message, conv) {
   return h("article", { class: `msg ${message.kind}`, dataset: { kind: message.kind, id: message.id } }, ...parts);
 }
 
+/** What of a message can change after it is shown (its delivery, what may be done with it). */
+function messageSignature(message, conv) {
+  const d = message.email && message.email.delivery;
+  return JSON.stringify([d ? [d.status, d.error] : null, message.attachments.length, conv.status === "closed"]);
+}
+
+/**
+ * Brings a timeline to `messages` without rebuilding it: messages already shown stay as they
+ * are (an email's frame is not reloaded, what the agent is reading does not move), new ones
+ * are added, and only the parts that change (delivery status, file actions) are redrawn.
+ */
+function reconcileTimeline(timeline, messages, conv) {
+  const wanted = new Set(messages.map((m) => String(m.id)));
+  let cursor = timeline.firstElementChild;
+  const skipGone = () => {
+    while (cursor && !wanted.has(cursor.dataset.id)) { const next = cursor.nextElementSibling; cursor.remove(); cursor = next; }
+  };
+  for (const m of messages) {
+    skipGone();
+    const id = String(m.id);
+    const sig = messageSignature(m, conv);
+    let node = cursor && cursor.dataset.id === id ? cursor : timeline.querySelector(`:scope > [data-id="${id}"]`);
+    if (node === cursor && node) {
+      cursor = cursor.nextElementSibling;
+    } else if (node) {
+      timeline.insertBefore(node, cursor); // its place changed (a merge)
+    } else {
+      node = renderMessage(m, conv);
+      node.dataset.sig = sig;
+      timeline.insertBefore(node, cursor);
+      continue;
+    }
+    if (node.dataset.sig !== sig) {
+      const fresh = renderMessage(m, conv);
+      for (const selector of [".delivery-status", ":scope > ul.attachments"]) {
+        const was = node.querySelector(selector);
+        const now = fresh.querySelector(selector);
+        if (was && now) was.replaceWith(now);
+        else if (was) was.remove();
+        else if (now) (selector === ".delivery-status" ? node.querySelector(".msg-head") : node).append(now);
+      }
+      node.dataset.sig = sig;
+    }
+  }
+  while (cursor) { const next = cursor.nextElementSibling; if (!wanted.has(cursor.dataset.id)) cursor.remove(); cursor = next; }
+}
+
+function conversationActions(conv) {
+  const actions = [];
+  const button = (id, label, onclick, primary) => h("button", { type: "button", id, class: primary ? "primary" : null, onclick }, label);
+  if (conv.status === "queued") actions.push(button("take", "Take it!", () => take(conv.id), true));
+  if (conv.status === "open") actions.push(button("hold", "On Hold", () => act(conv.id, "hold", {}, "On Hold: it waits in your On Hold list")));
+  if (conv.status === "on_hold" || conv.status === "snoozed") {
+    actions.push(button("resume", "Resume", () => act(conv.id, "resume", {}, "Resumed: it is in your Chats in Progress")));
+  }
+  if (conv.status === "open" || conv.status === "on_hold") actions.push(button("snooze", "Snooze…", () => snoozeForm(conv)));
+  if (conv.status !== "closed") actions.push(button("transfer", "Transfer…", () => transferForm(conv)));
+  if (conv.status === "open" || conv.status === "on_hold") actions.push(button("close", "Close", () => closeConversation(conv)));
+  if (conv.status !== "closed") actions.push(button("merge", "Merge…", () => mergeForm(conv)));
+  if (conv.status === "closed") actions.push(button("reopen", "Reopen", () => reopen(conv.id)));
+  return actions;
+}
+
+function statusLine(conv) {
+  const label = { queued: "Queued", open: "In progress", on_hold: "On Hold", snoozed: "Snoozed", closed: "Closed" }[conv.status] || conv.status;
+  const parts = [h("span", { class: `status ${conv.status}` }, label)];
+  if (conv.status === "snoozed" && conv.snoozed_until) parts.push(h("span", { class: "snoozed-until" }, ` until ${formatTime(conv.snoozed_until)} or the contact's next email`));
+  if (conv.merged_into_id) parts.push(" · merged into ", h("a", { href: `#/c/${conv.merged_into_id}` }, `#${conv.merged_into_id}`));
+  return parts;
+}
+
 async function showConversation(id) {
   if (state.current !== id) state.notice = null;
+  const opened = state.current !== id || !main.querySelector(`.timeline[data-conv="${id}"]`);
   state.current = id;
   let conv;
   let messages;
@@ -375,41 +529,107 @@ async function showConversation(id) {
     return;
   }
   if (state.current !== id) return;
-  const actions = [];
-  if (conv.status === "queued") {
-    actions.push(h("button", { type: "button", class: "primary", id: "take", onclick: () => take(conv.id) }, "Take it!"));
-  }
-  if (conv.status === "open" || conv.status === "on_hold") {
-    actions.push(h("button", { type: "button", id: "close", onclick: () => closeConversation(conv) }, "Close"));
-  }
-  if (conv.status === "closed") {
-    actions.push(h("button", { type: "button", id: "reopen", onclick: () => reopen(conv.id) }, "Reopen"));
-  }
   const header = h("div", { class: "conv-head" },
     h("h1", {}, conv.subject || "(no subject)"),
-    h("span", { class: `status ${conv.status}` }, conv.status.replace("_", " ")),
-    ...actions,
-    h("div", { class: "meta" }, `${contactLabel(conv.contact)} · started ${formatTime(conv.created_at)}`));
-  const notice = h("div", { id: "conv-notice" }, noticeFor(id));
-  const timeline = h("div", { class: "timeline", role: "log", "aria-label": "Conversation" }, messages.map((m) => renderMessage(m, conv)));
+    ...statusLine(conv),
+    h("div", { class: "actions" }, ...conversationActions(conv)),
+    h("div", { class: "meta" }, h("a", { href: `#/contacts/${conv.contact.id}` }, contactLabel(conv.contact)), ` · started ${formatTime(conv.created_at)}`));
   const wantComposer = conv.status !== "queued" && conv.status !== "closed";
   header.append(tagsBar(conv, wantComposer));
+  header.dataset.conv = id;
   // A tag being typed survives a live update of the conversation.
   const typing = main.querySelector(`.conv-head[data-conv="${id}"] #tag-input`);
   const typed = typing ? { value: typing.value, focused: document.activeElement === typing } : null;
-  header.dataset.conv = id;
-  // Keep the composer of this conversation as it is (draft, focus, inline errors, preview):
-  // only what is above it is rebuilt on a live update.
-  const existing = main.querySelector(`.composer[data-conv="${id}"]`);
-  if (existing && wantComposer) {
-    while (main.firstChild !== existing) main.firstChild.remove();
-    existing.before(header, notice, timeline);
+  const atEnd = main.scrollHeight - main.scrollTop - main.clientHeight < 40;
+  const oldHead = main.querySelector(`.conv-head[data-conv="${id}"]`);
+  let timeline = main.querySelector(`.timeline[data-conv="${id}"]`);
+  if (oldHead && timeline) {
+    // A live update: the header is redrawn; the timeline, any email frame, an open form and
+    // the composer (draft, focus, preview) stay, and so does what the agent is reading.
+    const scroll = main.scrollTop;
+    oldHead.replaceWith(header);
+    const notice = document.getElementById("conv-notice");
+    if (notice && !notice.querySelector("form")) notice.replaceChildren(...[noticeFor(id)].filter(Boolean));
+    reconcileTimeline(timeline, messages, conv);
+    const existing = main.querySelector(`.composer[data-conv="${id}"]`);
+    if (existing && !wantComposer) existing.remove();
+    if (!existing && wantComposer) main.append(composer(conv));
+    main.scrollTop = atEnd ? main.scrollHeight : scroll;
   } else {
-    main.replaceChildren(header, notice, timeline, ...(wantComposer ? [composer(conv)] : []));
+    timeline = h("div", { class: "timeline", role: "log", "aria-label": "Conversation", dataset: { conv: id } });
+    reconcileTimeline(timeline, messages, conv);
+    main.replaceChildren(header, h("div", { id: "conv-notice" }, noticeFor(id)), timeline, ...(wantComposer ? [composer(conv)] : []));
+    if (opened) main.scrollTop = main.scrollHeight;
   }
   const tagInput = header.querySelector("#tag-input");
   if (typed && tagInput) { tagInput.value = typed.value; if (typed.focused) tagInput.focus(); }
   markCurrent();
+}
+
+/** An action on the open conversation (hold, resume, snooze, transfer, merge). */
+async function act(id, action, body, done) {
+  try {
+    await api("POST", `/conversations/${id}/${action}`, body);
+    toast(done);
+  } catch (err) {
+    state.notice = { id, text: err.message };
+  }
+  await Promise.all([renderSidebar(), refreshConversation()]);
+}
+
+/** A small form in the conversation's notice area (never over the controls below it). */
+function noticeForm(label, fields, submit, onsubmit) {
+  const notice = document.getElementById("conv-notice");
+  const form = h("form", { class: "notice action-form", "aria-label": label, onsubmit: async (e) => {
+    e.preventDefault();
+    form.querySelector("button[type=submit]").disabled = true;
+    await onsubmit(form);
+    form.remove();
+    await Promise.all([renderSidebar(), refreshConversation()]);
+  } }, ...fields, " ", h("button", { type: "submit", class: "primary" }, submit), " ",
+  h("button", { type: "button", onclick: () => form.remove() }, "Cancel"));
+  notice.replaceChildren(form);
+  const first = form.querySelector("input, select");
+  if (first) first.focus();
+  return form;
+}
+
+async function transferForm(conv) {
+  let departments = [];
+  try { departments = (await api("GET", "/departments")).departments; } catch (_) { /* agents only */ }
+  const agents = (await users()).filter((u) => u.id !== conv.assignee_id);
+  const to = h("select", { name: "to", "aria-label": "Transfer to", required: true },
+    h("option", { value: "" }, "Choose…"),
+    departments.length ? h("optgroup", { label: "A department's queue" }, departments.map((d) => h("option", { value: `d${d.id}` }, `${d.name} queue`))) : null,
+    h("optgroup", { label: "An agent" }, agents.map((u) => h("option", { value: `u${u.id}` }, `@${u.username}${u.name && u.name !== u.username ? ` · ${u.name}` : ""}`))));
+  const comment = h("input", { type: "text", name: "comment", placeholder: "Why (optional, recorded in the conversation)", "aria-label": "Transfer comment", maxlength: 500 });
+  noticeForm("Transfer", ["Transfer to ", to, " ", comment], "Transfer", async () => {
+    const body = { comment: comment.value.trim() || null };
+    if (to.value.startsWith("d")) body.department_id = Number(to.value.slice(1));
+    else body.user_id = Number(to.value.slice(1));
+    await act(conv.id, "transfer", body, "Transferred");
+  });
+}
+
+function snoozeForm(conv) {
+  const pad = (n) => String(n).padStart(2, "0");
+  const local = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const tomorrow = new Date(); tomorrow.setDate(tomorrow.getDate() + 1); tomorrow.setHours(9, 0, 0, 0);
+  const until = h("input", { type: "datetime-local", name: "until", "aria-label": "Snooze until", required: true, value: local(tomorrow), min: local(new Date()) });
+  const preset = (label, minutes) => h("button", { type: "button", class: "link", onclick: () => { until.value = local(new Date(Date.now() + minutes * 60000)); } }, label);
+  noticeForm("Snooze", ["Snooze until ", until, " (or until the contact writes) ", preset("1 hour", 60), " · ", preset("4 hours", 240), " · ", preset("1 week", 7 * 24 * 60)], "Snooze", async () => {
+    const when = new Date(until.value);
+    await act(conv.id, "snooze", { until: when.toISOString() }, `Snoozed until ${formatTime(when.toISOString())}`);
+  });
+}
+
+function mergeForm(conv) {
+  const into = h("input", { type: "number", name: "into", min: 1, required: true, "aria-label": "Merge into conversation number", placeholder: "number" });
+  noticeForm("Merge", [`Merge this conversation (#${conv.id}) into #`, into, " — its messages move there, and replies to either land there "], "Merge", async () => {
+    const target = Number(into.value);
+    await act(conv.id, "merge", { into_id: target }, `Merged into #${target}`);
+    if (!state.notice) location.hash = `#/c/${target}`;
+  });
 }
 
 // The conversation's tags as chips; whoever may write to it adds and removes them (the
@@ -468,19 +688,13 @@ async function reopen(id) {
 }
 
 function closeConversation(conv) {
-  const notice = document.getElementById("conv-notice");
   const input = h("input", { type: "text", placeholder: "Comment (optional)", "aria-label": "Closing comment" });
-  const form = h("form", { class: "notice", onsubmit: async (e) => {
-    e.preventDefault();
+  noticeForm("Close", ["Close this conversation? ", input], "Close conversation", async () => {
     try {
       await api("POST", `/conversations/${conv.id}/close`, { comment: input.value || null });
       toast("Conversation closed");
     } catch (err) { toast(err.message, true); }
-    await Promise.all([renderSidebar(), refreshConversation()]);
-  } }, "Close this conversation? ", input, " ", h("button", { type: "submit", class: "primary" }, "Close conversation"), " ",
-    h("button", { type: "button", onclick: () => form.remove() }, "Cancel"));
-  notice.replaceChildren(form);
-  input.focus();
+  });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -694,8 +908,8 @@ function inboxForm(inbox, providers) {
       name: f.get("name"), email: f.get("email"), sender_name: f.get("sender_name"), active: f.get("active") === "on",
       reopen_days: Number(f.get("reopen_days")), imap: server("imap"), smtp: server("smtp"),
     };
-    // No department picker yet: an edit keeps the inbox's department.
-    if (inbox.department_id) body.department_id = inbox.department_id;
+    const department = f.get("department_id");
+    body.department_id = department ? Number(department) : null;
     const retention = f.get("retention_days");
     if (retention) body.retention_days = Number(retention);
     try {
@@ -710,6 +924,9 @@ function inboxForm(inbox, providers) {
     field("Name", "name", inbox.name, { required: true }),
     field("Email address", "email", inbox.email, { type: "email", required: true }),
     field("Sender name (shown in From)", "sender_name", inbox.sender_name, { required: true }),
+    h("label", {}, "Department (its conversations are offered to this department's agents)",
+      h("select", { name: "department_id" }, h("option", { value: "" }, "None: every agent"),
+        (state.departments || []).map((d) => h("option", { value: d.id, selected: d.id === inbox.department_id }, d.name)))),
     h("label", { class: "check" }, h("input", { type: "checkbox", name: "active", checked: inbox.active !== false }), "Active (read and send mail)"),
     field("Reopen window in days (a reply to a conversation closed longer ago opens a new, linked one)", "reopen_days", inbox.reopen_days ?? 30, { type: "number", min: 0, required: true }),
     field("Delete closed conversations after this many days (optional)", "retention_days", inbox.retention_days ?? "", { type: "number", min: 1, placeholder: "leave empty to keep them forever" }),
@@ -840,6 +1057,7 @@ async function showInboxes(editId) {
   markCurrent();
   const { inboxes } = await api("GET", "/inboxes");
   const { providers } = await api("GET", "/oauth/providers");
+  state.departments = (await api("GET", "/departments")).departments;
   const rows = inboxes.map((inbox) => {
     const out = h("div");
     return h("tr", { dataset: { inbox: inbox.id } },
@@ -921,6 +1139,137 @@ async function showUsers() {
     form);
 }
 
+
+// ---------------------------------------------------------------------------------------
+// Departments (admins and managers): who is in each team and how its queue is handed out
+
+const ROUTING = {
+  manual: "Manual: agents click Take it!",
+  round_robin: "Round robin: the next available agent in turn",
+  load_balancing: "Load balancing: the available agent with the fewest open chats",
+};
+
+function departmentForm(department, agents) {
+  const editing = Boolean(department);
+  department = department || { name: "", agent_ids: [], routing: "manual", max_chats_per_agent: null };
+  const members = new Set(department.agent_ids || []);
+  const error = h("div", { class: "inline-error", role: "alert" });
+  const form = h("form", { class: "admin department-form", dataset: { id: department.id || "new" }, onsubmit: async (e) => {
+    e.preventDefault();
+    const f = new FormData(form);
+    const limit = f.get("max_chats_per_agent");
+    const body = {
+      name: f.get("name"), routing: f.get("routing"),
+      agent_ids: agents.filter((u) => f.get(`agent.${u.id}`) === "on").map((u) => u.id),
+      max_chats_per_agent: limit ? Number(limit) : null,
+    };
+    try {
+      if (editing) await api("PUT", `/departments/${department.id}`, body);
+      else await api("POST", "/departments", body);
+      toast(editing ? "Department saved" : "Department created");
+      showDepartments();
+    } catch (err) { error.textContent = err.message; }
+  } },
+    h("h2", {}, editing ? `Edit ${department.name}` : "New department"),
+    field("Name", "name", department.name, { required: true, maxlength: 100 }),
+    h("label", {}, "Routing",
+      h("select", { name: "routing" }, Object.entries(ROUTING).map(([value, label]) => h("option", { value, selected: value === department.routing }, label)))),
+    field("Most open chats per agent by routing (optional)", "max_chats_per_agent", department.max_chats_per_agent ?? "", { type: "number", min: 1, placeholder: "no limit" }),
+    h("fieldset", {}, h("legend", {}, "Agents"),
+      agents.length ? agents.map((u) => h("label", { class: "check" },
+        h("input", { type: "checkbox", name: `agent.${u.id}`, checked: members.has(u.id) }),
+        `@${u.username}`, u.name && u.name !== u.username ? ` · ${u.name}` : "",
+        u.availability ? h("span", { class: `availability ${u.availability}` }, ` ${AVAILABILITY[u.availability] || u.availability}`) : null))
+        : h("p", { class: "empty" }, "No active agents yet")),
+    error,
+    h("div", { class: "row" }, h("button", { type: "submit", class: "primary" }, editing ? "Save" : "Create department"),
+      editing ? [" ", h("a", { href: "#/departments" }, "Cancel")] : null));
+  return form;
+}
+
+async function showDepartments(editId) {
+  state.current = null;
+  markCurrent();
+  state.users = null;
+  const [{ departments }, agents] = await Promise.all([api("GET", "/departments"), users()]);
+  const name = (id) => { const u = agents.find((x) => x.id === id); return u ? `@${u.username}` : `user ${id}`; };
+  const editing = editId ? departments.find((d) => d.id === editId) : null;
+  main.replaceChildren(
+    h("h1", {}, "Departments"),
+    h("p", { class: "hint" }, "A department's queued conversations are offered only to its agents; an inbox without a department is everyone's."),
+    h("table", { class: "grid", id: "departments" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Department"), h("th", {}, "Routing"), h("th", {}, "Limit"), h("th", {}, "Agents"), h("th", {}, ""))),
+      h("tbody", {}, departments.length ? departments.map((d) => h("tr", { dataset: { id: d.id } },
+        h("td", {}, d.name), h("td", {}, (ROUTING[d.routing] || d.routing).split(":")[0]),
+        h("td", {}, d.max_chats_per_agent ?? "none"),
+        h("td", {}, (d.agent_ids || []).map(name).join(", ") || "nobody yet"),
+        h("td", {}, h("a", { href: `#/departments/${d.id}` }, "Edit"))))
+        : h("tr", {}, h("td", { colspan: 5, class: "empty" }, "No departments yet")))),
+    editId && !editing ? h("p", { class: "notice error", role: "alert" }, "No such department") : null,
+    departmentForm(editing, agents));
+}
+
+// ---------------------------------------------------------------------------------------
+// Contacts: everyone who wrote, with their conversations
+
+async function showContacts(q) {
+  state.current = null;
+  markCurrent();
+  const input = h("input", { type: "search", id: "contact-search", value: q || "", placeholder: "Name or address", "aria-label": "Search contacts" });
+  const list = h("tbody", {});
+  const more = h("div", { class: "row" });
+  const load = async (cursor) => {
+    const params = new URLSearchParams({ limit: String(PAGE) });
+    if (input.value.trim()) params.set("q", input.value.trim());
+    if (cursor) params.set("cursor", cursor);
+    const page = await api("GET", `/contacts?${params}`);
+    if (!cursor) list.replaceChildren();
+    list.append(...page.contacts.map((c) => h("tr", { dataset: { id: c.id } },
+      h("td", {}, h("a", { href: `#/contacts/${c.id}` }, c.name || c.email)), h("td", {}, c.email),
+      h("td", {}, c.conversations ?? ""))));
+    if (!list.children.length) list.append(h("tr", {}, h("td", { colspan: 3, class: "empty" }, "No contacts found")));
+    more.replaceChildren(page.next_cursor ? h("button", { type: "button", onclick: () => load(page.next_cursor).catch((err) => toast(err.message, true)) }, "Show more") : "");
+  };
+  const form = h("form", { role: "search", class: "row", onsubmit: (e) => {
+    e.preventDefault();
+    history.replaceState(null, "", `#/contacts${input.value.trim() ? "?q=" + encodeURIComponent(input.value.trim()) : ""}`);
+    load().catch((err) => toast(err.message, true));
+  } }, input, h("button", { type: "submit" }, "Search"));
+  main.replaceChildren(h("h1", {}, "Contacts"), form,
+    h("table", { class: "grid", id: "contacts" }, h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Address"), h("th", {}, "Conversations"))), list),
+    more);
+  await load();
+}
+
+async function showContact(id) {
+  state.current = null;
+  markCurrent();
+  const contact = await api("GET", `/contacts/${id}`);
+  const error = h("div", { class: "inline-error", role: "alert" });
+  const name = h("input", { type: "text", name: "name", value: contact.name || "", "aria-label": "Contact name", maxlength: 200 });
+  const form = h("form", { class: "row", onsubmit: async (e) => {
+    e.preventDefault();
+    error.textContent = "";
+    try {
+      await api("PATCH", `/contacts/${id}`, { name: name.value });
+      toast("Contact saved");
+      showContact(id);
+    } catch (err) { error.textContent = err.message; }
+  } }, name, h("button", { type: "submit" }, "Save name"));
+  const conversations = contact.conversations || [];
+  main.replaceChildren(
+    h("p", {}, h("a", { href: "#/contacts" }, "← Contacts")),
+    h("h1", { id: "contact-name" }, contact.name || contact.email),
+    h("dl", { class: "headers" }, h("dt", {}, "Address"), h("dd", {}, contact.email),
+      contact.created_at ? [h("dt", {}, "First seen"), h("dd", {}, formatTime(contact.created_at))] : null),
+    form, error,
+    h("h2", {}, "Conversations"),
+    h("ul", { class: "side-list", id: "contact-conversations" }, conversations.length
+      ? conversations.map((c) => h("li", {}, h("a", { href: `#/c/${c.id}`, dataset: { id: c.id } },
+        h("span", { class: "subject" }, c.subject || "(no subject)"),
+        h("span", { class: "who" }, `${c.status.replace("_", " ")} · ${formatTime(c.last_message_at)}`))))
+      : h("li", { class: "none" }, "None you can open")));
+}
 
 // ---------------------------------------------------------------------------------------
 // Account: password, two-factor sign-in, sessions
@@ -1053,6 +1402,10 @@ async function route() {
     else if (hash === "#/admin/inboxes") await showInboxes();
     else if ((m = /^#\/admin\/inboxes\/(\d+|new)$/.exec(hash))) await showInboxes(m[1] === "new" ? "new" : Number(m[1]));
     else if (hash === "#/admin/users") await showUsers();
+    else if (hash === "#/departments") await showDepartments();
+    else if ((m = /^#\/departments\/(\d+)$/.exec(hash))) await showDepartments(Number(m[1]));
+    else if ((m = /^#\/contacts(?:\?q=(.*))?$/.exec(hash))) await showContacts(m[1] ? decodeURIComponent(m[1]) : "");
+    else if ((m = /^#\/contacts\/(\d+)$/.exec(hash))) await showContact(Number(m[1]));
     else if (hash === "#/account") await showAccount();
     else if (/^#\/admin\/audit(\?.*)?$/.test(hash)) await showAudit();
     else {
@@ -1072,13 +1425,23 @@ function refreshConversation() {
   return showConversation(state.current);
 }
 
-function scheduleRefresh(withConversation) {
+/** A refetch soon, once for a burst of events: the sidebar's lists and/or the open conversation. */
+const pending = { sidebar: false, conversation: false };
+function scheduleRefresh(sidebarToo, conversationToo) {
+  pending.sidebar ||= sidebarToo;
+  pending.conversation ||= conversationToo;
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(() => {
-    renderSidebar().catch(() => {});
-    if (withConversation) refreshConversation();
+    if (pending.sidebar) renderSidebar().catch(() => {});
+    if (pending.conversation) refreshConversation();
+    pending.sidebar = false;
+    pending.conversation = false;
   }, 50);
 }
+
+// Every event the workspace hears (see docs/api.md, "Events").
+const EVENT_KINDS = ["conversation_queued", "conversation_taken", "conversation_closed", "conversation_transferred",
+  "conversation_updated", "member_added", "message_created", "delivery_updated", "inbox_status", "user_availability", "resync"];
 
 function listen() {
   const events = new EventSource("/api/v1/events");
@@ -1094,13 +1457,46 @@ function listen() {
       if (/^#\/admin\/inboxes$/.test(location.hash)) refreshInboxHealth().catch(() => {});
       return;
     }
-    scheduleRefresh(cid === state.current || e.type === "resync");
+    if (e.type === "user_availability") {
+      if (data.user_id === me.id) showAvailability(data.availability);
+      return;
+    }
+    if (e.type === "member_added" && data.user_id === me.id) state.invited.add(cid);
+    if (e.type === "resync") { scheduleRefresh(true, true); return; }
+    // The event carries the conversation as it now is: the lists are patched, not fetched.
+    if (data.conversation) { patchLists(data.conversation); drawSidebar(); markCurrent(); }
+    else if (cid) scheduleRefresh(true, false);
+    if (cid === state.current) scheduleRefresh(false, true);
   };
-  for (const kind of ["conversation_queued", "conversation_taken", "conversation_closed", "member_added", "message_created", "delivery_updated", "inbox_status", "resync"]) {
-    events.addEventListener(kind, onEvent);
-  }
+  for (const kind of EVENT_KINDS) events.addEventListener(kind, onEvent);
   events.addEventListener("open", () => document.body.classList.remove("offline"));
   events.addEventListener("error", () => document.body.classList.add("offline"));
+}
+
+// ---------------------------------------------------------------------------------------
+// Availability: routing gives conversations only to available agents
+
+const AVAILABILITY = { available: "Available", away: "Away", offline: "Offline" };
+
+function showAvailability(value) {
+  const select = document.getElementById("availability");
+  if (select && value) { select.value = value; select.dataset.value = value; }
+}
+
+function availabilityControl(current) {
+  const select = h("select", {
+    id: "availability", "aria-label": "Availability", title: "Automatic routing gives conversations only to available agents",
+    onchange: async () => {
+      try {
+        await api("PUT", "/me/availability", { status: select.value });
+        select.dataset.value = select.value;
+        toast(`You are ${AVAILABILITY[select.value].toLowerCase()}`);
+      } catch (err) { toast(err.message, true); select.value = select.dataset.value || "offline"; }
+    },
+  }, Object.entries(AVAILABILITY).map(([value, label]) => h("option", { value }, label)));
+  select.value = current || "offline";
+  select.dataset.value = select.value;
+  meEl.before(select);
 }
 
 /** Back from connecting a mailbox at its OAuth2 provider: say how it went, once. */
@@ -1121,6 +1517,7 @@ api("GET", "/me").then((profile) => {
     route();
     return;
   }
+  if (profile.availability) availabilityControl(profile.availability);
   users().catch(() => {});
   renderSidebar().catch((err) => toast(err.message, true));
   route();

@@ -141,11 +141,20 @@ async fn app_shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
     let user = &auth.user;
     let csrf = csrf_token(&token);
     let admin = user.has_role(postdesk_core::model::Role::Admin);
-    let admin_links = if admin {
-        "<a href=\"#/admin/inboxes\">Email Inboxes</a><a href=\"#/admin/users\">Users</a><a href=\"#/admin/audit\">Audit log</a>"
-    } else {
-        ""
-    };
+    let staff = admin || user.has_role(postdesk_core::model::Role::Manager);
+    let admin_links = format!(
+        "<a href=\"#/contacts\">Contacts</a>{}{}",
+        if staff {
+            "<a href=\"#/departments\">Departments</a>"
+        } else {
+            ""
+        },
+        if admin {
+            "<a href=\"#/admin/inboxes\">Email Inboxes</a><a href=\"#/admin/users\">Users</a><a href=\"#/admin/audit\">Audit log</a>"
+        } else {
+            ""
+        }
+    );
     let head = format!(
         "<meta name=\"csrf-token\" content=\"{csrf}\"><script src=\"/static/app.js\" defer></script>"
     );
