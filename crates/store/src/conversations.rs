@@ -479,7 +479,9 @@ impl Store {
         Ok(message)
     }
 
-    /// Every message of a conversation with its attachments, oldest first.
+    /// Every message of a conversation with its attachments, oldest first. Message ids are
+    /// one sequence across all conversations, given as messages are stored, so id order is
+    /// the order they came in, also after a merge brought another conversation's messages in.
     pub async fn list_messages(&self, id: ConversationId) -> Result<Vec<Message>> {
         let sql = format!("{MESSAGE_SELECT} WHERE m.conversation_id = $1 ORDER BY m.id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
