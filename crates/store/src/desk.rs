@@ -62,6 +62,22 @@ pub struct Transferred {
     pub to: TransferTarget,
 }
 
+/// A change of whether a conversation waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// On Hold: an `open` conversation waits, out of Chats in Progress, with its assignee.
+    Hold,
+    /// Resume: a conversation on hold (or snoozed) is `open` again with the same assignee.
+    Resume,
+    /// Snooze until `until` (ms) or until the contact writes, whichever comes first; then it
+    /// is `open` again with the same assignee. From `open` or on hold; a snoozed
+    /// conversation may be snoozed again to another time.
+    Snooze {
+        /// When the snooze ends (ms).
+        until: i64,
+    },
+}
+
 /// What a merge did.
 #[derive(Debug, Clone)]
 pub struct Merged {
@@ -231,81 +247,65 @@ impl Store {
             .ok_or_else(|| DeskError::Invalid(format!("There is no department #{id}")))
     }
 
-    /// On Hold: an `open` conversation waits, out of Chats in Progress, with its assignee.
+    /// On Hold, Resume or Snooze (see [`Waiting`]), with its system line ("Put on hold by
+    /// @ann", "Resumed by @ann", "Snoozed by @ann until …").
     ///
     /// # Errors
-    /// [`DeskError::Conflict`] when it is not `open`.
-    pub async fn hold_conversation(
+    /// [`DeskError::Conflict`] when the conversation's status does not allow the change;
+    /// [`DeskError::Invalid`] for a snooze that does not end in the future or ends more than
+    /// [`MAX_SNOOZE_MS`] ahead.
+    pub async fn set_waiting(
         &self,
         id: ConversationId,
         by: &User,
+        change: Waiting,
     ) -> Result<Conversation, DeskError> {
-        self.change_status(
-            id,
-            "status = 'on_hold'",
-            &[ConversationStatus::Open],
-            &format!("Put on hold by @{}", by.username),
-            "Only a conversation in Chats in Progress can be put on hold",
-        )
-        .await
-    }
-
-    /// Resume: a conversation on hold (or snoozed) is `open` again with the same assignee.
-    ///
-    /// # Errors
-    /// [`DeskError::Conflict`] when it is neither on hold nor snoozed.
-    pub async fn resume_conversation(
-        &self,
-        id: ConversationId,
-        by: &User,
-    ) -> Result<Conversation, DeskError> {
-        self.change_status(
-            id,
-            "status = 'open', snoozed_until = NULL",
-            &[ConversationStatus::OnHold, ConversationStatus::Snoozed],
-            &format!("Resumed by @{}", by.username),
-            "Only a conversation on hold or snoozed can be resumed",
-        )
-        .await
-    }
-
-    /// Snooze: the conversation leaves every list but the snoozed one until `until` (ms) or
-    /// until the contact writes, whichever comes first; then it is `open` again with the same
-    /// assignee. A snoozed conversation may be snoozed again to another time.
-    ///
-    /// # Errors
-    /// [`DeskError::Invalid`] when `until` is not in the future or more than
-    /// [`MAX_SNOOZE_MS`] ahead; [`DeskError::Conflict`] when it is queued or closed.
-    pub async fn snooze_conversation(
-        &self,
-        id: ConversationId,
-        by: &User,
-        until: i64,
-    ) -> Result<Conversation, DeskError> {
-        let now = now_ms();
-        if until <= now {
-            return Err(DeskError::Invalid(
-                "The snooze must end in the future".into(),
-            ));
+        use ConversationStatus::{OnHold, Open, Snoozed};
+        let who = &by.username;
+        match change {
+            Waiting::Hold => {
+                self.change_status(
+                    id,
+                    "status = 'on_hold'",
+                    &[Open],
+                    &format!("Put on hold by @{who}"),
+                    "Only a conversation in Chats in Progress can be put on hold",
+                )
+                .await
+            }
+            Waiting::Resume => {
+                self.change_status(
+                    id,
+                    "status = 'open', snoozed_until = NULL",
+                    &[OnHold, Snoozed],
+                    &format!("Resumed by @{who}"),
+                    "Only a conversation on hold or snoozed can be resumed",
+                )
+                .await
+            }
+            Waiting::Snooze { until } => {
+                let now = now_ms();
+                if until <= now {
+                    return Err(DeskError::Invalid(
+                        "The snooze must end in the future".into(),
+                    ));
+                }
+                if until - now > MAX_SNOOZE_MS {
+                    return Err(DeskError::Invalid(
+                        "A conversation can be snoozed for at most a year".into(),
+                    ));
+                }
+                // `until` is a number, formatted into the statement, never text from input.
+                self.change_status(
+                    id,
+                    &format!("status = 'snoozed', snoozed_until = {until}"),
+                    &[Open, OnHold, Snoozed],
+                    &format!("Snoozed by @{who} until {}", minute_utc(until)),
+                    "Only a conversation in Chats in Progress or on hold can be snoozed",
+                )
+                .await
+            }
         }
-        if until - now > MAX_SNOOZE_MS {
-            return Err(DeskError::Invalid(
-                "A conversation can be snoozed for at most a year".into(),
-            ));
-        }
-        // `until` is a number, formatted into the statement, never text from input.
-        self.change_status(
-            id,
-            &format!("status = 'snoozed', snoozed_until = {until}"),
-            &[
-                ConversationStatus::Open,
-                ConversationStatus::OnHold,
-                ConversationStatus::Snoozed,
-            ],
-            &format!("Snoozed by @{} until {}", by.username, minute_utc(until)),
-            "Only a conversation in Chats in Progress or on hold can be snoozed",
-        )
-        .await
     }
 
     /// Sets `set` on a conversation whose status is one of `from`, with the system line

@@ -46,7 +46,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use audit::Failures;
 pub use conversations::{ConversationFilter, TakeError};
-pub use desk::{DeskError, MAX_SNOOZE_MS, Merged, TransferTarget, Transferred, Woken};
+pub use desk::{DeskError, MAX_SNOOZE_MS, Merged, TransferTarget, Transferred, Waiting, Woken};
 pub use ingest::{IncomingEmail, IngestOutcome, NewAttachment, StoreFetched};
 pub use outbox::{CopyOutcome, OutboxItem, QueuedEmail, SentCopy};
 pub use records::*;

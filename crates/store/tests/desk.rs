@@ -12,7 +12,7 @@ use postdesk_core::model::{ConversationStatus, MessageKind, Role};
 use postdesk_core::search::{SearchTerms, Tags};
 use postdesk_store::{
     Addr, ConversationFilter, DeskError, IncomingEmail, IngestOutcome, NewUser, SearchQuery, Store,
-    StoreFetched, TransferTarget, User, now_ms,
+    StoreFetched, TransferTarget, User, Waiting, now_ms,
 };
 
 contract!(
@@ -165,16 +165,22 @@ impl Desk {
         id
     }
 
-    /// The texts of a conversation's system lines, in order.
-    async fn lines(&self, id: ConversationId) -> Vec<String> {
+    /// The texts of a conversation's messages (only its system lines: `system_only`), in
+    /// order.
+    async fn texts(&self, id: ConversationId, system_only: bool) -> Vec<String> {
         self.store
             .list_messages(id)
             .await
             .unwrap()
             .into_iter()
-            .filter(|m| m.kind == MessageKind::System)
+            .filter(|m| !system_only || m.kind == MessageKind::System)
             .map(|m| m.text)
             .collect()
+    }
+
+    /// The texts of a conversation's system lines, in order.
+    async fn lines(&self, id: ConversationId) -> Vec<String> {
+        self.texts(id, true).await
     }
 
     async fn status(&self, id: ConversationId) -> ConversationStatus {
@@ -313,7 +319,13 @@ async fn transfer_to_a_department_puts_it_in_that_queue(store: Store) {
     let store = &desk.store;
     let id = desk.taken("t3@c.test", &desk.ann).await;
     store
-        .snooze_conversation(id, &desk.ann, now_ms() + 3_600_000)
+        .set_waiting(
+            id,
+            &desk.ann,
+            Waiting::Snooze {
+                until: now_ms() + 3_600_000,
+            },
+        )
         .await
         .unwrap();
     let before = now_ms();
@@ -394,7 +406,10 @@ async fn hold_and_resume_keep_the_assignee_and_refuse_other_statuses(store: Stor
     let (queued, _, _) = desk.email("h0@c.test", None).await;
     let id = desk.taken("h1@c.test", &desk.ann).await;
 
-    let held = store.hold_conversation(id, &desk.ann).await.unwrap();
+    let held = store
+        .set_waiting(id, &desk.ann, Waiting::Hold)
+        .await
+        .unwrap();
     assert_eq!(held.status, ConversationStatus::OnHold);
     assert_eq!(held.assignee_id, Some(desk.ann.id));
     let on_hold = ConversationFilter {
@@ -403,18 +418,21 @@ async fn hold_and_resume_keep_the_assignee_and_refuse_other_statuses(store: Stor
     };
     let listed = store.list_conversations(&on_hold).await.unwrap();
     assert_eq!(listed.iter().map(|c| c.id).collect::<Vec<_>>(), vec![id]);
-    let words = conflict(store.hold_conversation(id, &desk.ann).await);
+    let words = conflict(store.set_waiting(id, &desk.ann, Waiting::Hold).await);
     assert!(words.contains("this one is on hold"), "{words}");
 
-    let resumed = store.resume_conversation(id, &desk.ann).await.unwrap();
+    let resumed = store
+        .set_waiting(id, &desk.ann, Waiting::Resume)
+        .await
+        .unwrap();
     assert_eq!(resumed.status, ConversationStatus::Open);
     assert_eq!(resumed.assignee_id, Some(desk.ann.id));
-    let words = conflict(store.resume_conversation(id, &desk.ann).await);
+    let words = conflict(store.set_waiting(id, &desk.ann, Waiting::Resume).await);
     assert!(
         words.contains("this one is in Chats in Progress"),
         "{words}"
     );
-    let words = conflict(store.hold_conversation(queued, &desk.ann).await);
+    let words = conflict(store.set_waiting(queued, &desk.ann, Waiting::Hold).await);
     assert!(words.contains("still in Queued Chats"), "{words}");
     assert_eq!(
         desk.lines(id).await,
@@ -426,7 +444,10 @@ async fn an_email_from_the_contact_resumes_a_conversation_on_hold(store: Store) 
     let desk = Desk::new(store).await;
     let store = &desk.store;
     let id = desk.taken("r1@c.test", &desk.ann).await;
-    store.hold_conversation(id, &desk.ann).await.unwrap();
+    store
+        .set_waiting(id, &desk.ann, Waiting::Hold)
+        .await
+        .unwrap();
 
     // An auto-reply joins but leaves it on hold.
     desk.email_with("r2@c.test", Some("r1@c.test"), true).await;
@@ -457,18 +478,28 @@ async fn a_snooze_needs_a_time_within_a_year_and_ends_at_that_time(store: Store)
     let store = &desk.store;
     let id = desk.taken("s1@c.test", &desk.ann).await;
     let now = now_ms();
-    let words = invalid(store.snooze_conversation(id, &desk.ann, now - 1000).await);
+    let words = invalid(
+        store
+            .set_waiting(id, &desk.ann, Waiting::Snooze { until: now - 1000 })
+            .await,
+    );
     assert!(words.contains("future"), "{words}");
     let words = invalid(
         store
-            .snooze_conversation(id, &desk.ann, now + postdesk_store::MAX_SNOOZE_MS + 60_000)
+            .set_waiting(
+                id,
+                &desk.ann,
+                Waiting::Snooze {
+                    until: now + postdesk_store::MAX_SNOOZE_MS + 60_000,
+                },
+            )
             .await,
     );
     assert!(words.contains("at most a year"), "{words}");
 
     let until = now + 600_000;
     let snoozed = store
-        .snooze_conversation(id, &desk.ann, until)
+        .set_waiting(id, &desk.ann, Waiting::Snooze { until })
         .await
         .unwrap();
     assert_eq!(snoozed.status, ConversationStatus::Snoozed);
@@ -510,7 +541,7 @@ async fn the_contacts_email_ends_a_snooze_before_its_time(store: Store) {
     let id = desk.taken("e1@c.test", &desk.ann).await;
     let until = now_ms() + 600_000;
     store
-        .snooze_conversation(id, &desk.ann, until)
+        .set_waiting(id, &desk.ann, Waiting::Snooze { until })
         .await
         .unwrap();
 
@@ -543,7 +574,7 @@ async fn two_nodes_wake_each_snooze_once(url: &str) {
     for n in 0..12 {
         let id = desk.taken(&format!("w{n}@c.test"), &desk.ann).await;
         first
-            .snooze_conversation(id, &desk.ann, until)
+            .set_waiting(id, &desk.ann, Waiting::Snooze { until })
             .await
             .unwrap();
         snoozed.push(id);
@@ -585,66 +616,49 @@ async fn two_nodes_wake_each_snooze_once_on_postgres() {
     two_nodes_wake_each_snooze_once(db.url()).await;
 }
 
-/// Carol's conversations A (an email, then a note) and B (an email in between, then a note),
-/// both ann's, tagged; A merged into B. Returns (A, B).
-async fn merged_pair(desk: &Desk) -> (ConversationId, ConversationId) {
+/// Carol's conversations A (an email, taken by `a_agent`) and B (an email, taken by
+/// `b_agent`), then a note in each, tagged. Returns (A, B).
+async fn pair(desk: &Desk, a_agent: &User, b_agent: &User) -> (ConversationId, ConversationId) {
     let store = &desk.store;
-    let a = desk.taken("a1@c.test", &desk.ann).await;
-    let b = desk.taken("b1@c.test", &desk.ann).await;
-    store
-        .add_internal_message(a, desk.ann.id, "note in A")
+    let a = desk.taken("a1@c.test", a_agent).await;
+    let b = desk.taken("b1@c.test", b_agent).await;
+    for (id, agent, note, tags) in [
+        (a, a_agent, "note in A", ["Billing", "urgent"]),
+        (b, b_agent, "note in B", ["billing", "VIP"]),
+    ] {
+        store
+            .add_internal_message(id, agent.id, note)
+            .await
+            .unwrap();
+        store
+            .set_tags(id, &Tags::parse(&tags).unwrap())
+            .await
+            .unwrap();
+    }
+    (a, b)
+}
+
+/// [`pair`], both ann's, with A merged into B.
+async fn merged_pair(desk: &Desk) -> (ConversationId, ConversationId) {
+    let (a, b) = pair(desk, &desk.ann, &desk.ann).await;
+    desk.store
+        .merge_conversations(a, b, &desk.ann)
         .await
         .unwrap();
-    store
-        .add_internal_message(b, desk.ann.id, "note in B")
-        .await
-        .unwrap();
-    store
-        .set_tags(a, &Tags::parse(&["Billing", "urgent"]).unwrap())
-        .await
-        .unwrap();
-    store
-        .set_tags(b, &Tags::parse(&["billing", "VIP"]).unwrap())
-        .await
-        .unwrap();
-    store.merge_conversations(a, b, &desk.ann).await.unwrap();
     (a, b)
 }
 
 async fn merge_moves_the_messages_in_order_unites_tags_and_keeps_members(store: Store) {
     let desk = Desk::new(store).await;
     let store = &desk.store;
-    let a = desk.taken("a1@c.test", &desk.ann).await;
-    let b = desk.taken("b1@c.test", &desk.bob).await;
+    let (a, b) = pair(&desk, &desk.ann, &desk.bob).await;
     store.add_member(a, &desk.mona, &desk.ann).await.unwrap();
-    store
-        .add_internal_message(a, desk.ann.id, "note in A")
-        .await
-        .unwrap();
-    store
-        .add_internal_message(b, desk.bob.id, "note in B")
-        .await
-        .unwrap();
-    store
-        .set_tags(a, &Tags::parse(&["Billing", "urgent"]).unwrap())
-        .await
-        .unwrap();
-    store
-        .set_tags(b, &Tags::parse(&["billing", "VIP"]).unwrap())
-        .await
-        .unwrap();
 
     // Act: bob merges A into B.
     let merged = store.merge_conversations(a, b, &desk.bob).await.unwrap();
 
     // Assert: B holds both timelines interleaved in the order they happened.
-    let texts: Vec<String> = store
-        .list_messages(b)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| m.text)
-        .collect();
+    let texts = desk.texts(b, false).await;
     assert_eq!(
         texts,
         vec![
@@ -652,9 +666,9 @@ async fn merge_moves_the_messages_in_order_unites_tags_and_keeps_members(store: 
             "Taken by @ann",
             "text of b1@c.test",
             "Taken by @bob",
-            "@ann invited @mona",
             "note in A",
             "note in B",
+            "@ann invited @mona",
             &format!("@bob merged #{a} into #{b}"),
         ],
     );

@@ -8,7 +8,7 @@ use axum::extract::State;
 use postdesk_core::access::{self, Action};
 use postdesk_core::event::Event;
 use postdesk_core::ids::{ConversationId, DepartmentId, UserId};
-use postdesk_store::{Conversation, DeskError, TransferTarget};
+use postdesk_store::{Conversation, DeskError, TransferTarget, Waiting};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -124,15 +124,7 @@ pub(super) async fn hold(
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let NoFields {} = optional_body(&body)?;
-    let held = state
-        .store
-        .hold_conversation(c.id, &auth.user)
-        .await
-        .map_err(desk_error)?;
-    state.bus.publish(Event::ConversationOnHold {
-        conversation_id: c.id,
-    });
-    Ok(Json(conversation_json(&held)))
+    set_waiting(&state, &auth, &c, Waiting::Hold).await
 }
 
 /// `POST /conversations/{id}/resume`: back to Chats in Progress from On Hold (or a snooze).
@@ -143,15 +135,7 @@ pub(super) async fn resume(
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let NoFields {} = optional_body(&body)?;
-    let resumed = state
-        .store
-        .resume_conversation(c.id, &auth.user)
-        .await
-        .map_err(desk_error)?;
-    state.bus.publish(Event::ConversationResumed {
-        conversation_id: c.id,
-    });
-    Ok(Json(conversation_json(&resumed)))
+    set_waiting(&state, &auth, &c, Waiting::Resume).await
 }
 
 #[derive(Deserialize)]
@@ -175,16 +159,29 @@ pub(super) async fn snooze(
             ))
         })?
         .timestamp_millis();
-    let snoozed = state
+    set_waiting(&state, &auth, &c, Waiting::Snooze { until }).await
+}
+
+/// On Hold, Resume or Snooze: the store's change, then its event (a snooze's event also
+/// wakes the snooze task, which then sleeps until the earliest end).
+async fn set_waiting(
+    state: &AppState,
+    auth: &AuthUser,
+    c: &Conversation,
+    change: Waiting,
+) -> Result<Json<Value>, ApiError> {
+    let changed = state
         .store
-        .snooze_conversation(c.id, &auth.user, until)
+        .set_waiting(c.id, &auth.user, change)
         .await
         .map_err(desk_error)?;
-    // Also wakes the snooze task, which then sleeps until the earliest end.
-    state.bus.publish(Event::ConversationSnoozed {
-        conversation_id: c.id,
+    let conversation_id = c.id;
+    state.bus.publish(match change {
+        Waiting::Hold => Event::ConversationOnHold { conversation_id },
+        Waiting::Resume => Event::ConversationResumed { conversation_id },
+        Waiting::Snooze { .. } => Event::ConversationSnoozed { conversation_id },
     });
-    Ok(Json(conversation_json(&snoozed)))
+    Ok(Json(conversation_json(&changed)))
 }
 
 #[derive(Deserialize)]

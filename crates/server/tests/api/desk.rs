@@ -6,6 +6,36 @@ use serde_json::{Value, json};
 
 use crate::helpers::{AGENT_PASSWORD, Db, EventLog, TestApp, email, eventually, spawn_app};
 
+/// For each flow, a test on SQLite and one on PostgreSQL.
+macro_rules! on_both_databases {
+    ($($flow:ident => $sqlite:ident, $postgres:ident;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            $flow(Db::Sqlite).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            $flow(Db::Postgres).await;
+        }
+    )*};
+}
+
+on_both_databases! {
+    transfer_flow =>
+        a_transfer_reaches_the_new_agent_and_ends_the_old_ones_access_on_sqlite,
+        a_transfer_reaches_the_new_agent_and_ends_the_old_ones_access_on_postgres;
+    hold_flow =>
+        a_conversation_on_hold_is_resumed_by_the_contacts_email_on_sqlite,
+        a_conversation_on_hold_is_resumed_by_the_contacts_email_on_postgres;
+    snooze_flow =>
+        a_snooze_ends_by_itself_at_its_time_on_sqlite,
+        a_snooze_ends_by_itself_at_its_time_on_postgres;
+    merge_flow =>
+        a_reply_to_a_merged_conversation_lands_in_the_survivor_on_sqlite,
+        a_reply_to_a_merged_conversation_lands_in_the_survivor_on_postgres;
+}
+
 fn path(id: i64, action: &str) -> String {
     format!("/api/v1/conversations/{id}/{action}")
 }
@@ -34,6 +64,15 @@ async fn lines(app: &TestApp, token: &str, id: i64) -> Vec<String> {
         .filter(|m| m["kind"] == "system")
         .map(|m| m["text"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// Waits until the conversation's status is `status`; returns the conversation.
+async fn wait_for_status(app: &TestApp, token: &str, id: i64, status: &str) -> Value {
+    eventually(&format!("conversation {id} to be {status}"), || async {
+        let (_, c) = app.get(token, &format!("/api/v1/conversations/{id}")).await;
+        (c["status"] == status).then_some(c)
+    })
+    .await
 }
 
 fn words(body: &Value) -> &str {
@@ -152,16 +191,6 @@ async fn transfer_flow(db: Db) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transfer_reaches_the_new_agent_and_ends_the_old_ones_access_on_sqlite() {
-    transfer_flow(Db::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transfer_reaches_the_new_agent_and_ends_the_old_ones_access_on_postgres() {
-    transfer_flow(Db::Postgres).await;
-}
-
 async fn hold_flow(db: Db) {
     let app = spawn_app(db).await;
     let alice = app.agent("alice").await;
@@ -190,16 +219,7 @@ async fn hold_flow(db: Db) {
     .await;
 
     // Assert: back in alice's Chats in Progress.
-    eventually("the email resumes it", || async {
-        let (_, c) = app
-            .get(&alice, &format!("/api/v1/conversations/{id}"))
-            .await;
-        (c["status"] == "open").then_some(())
-    })
-    .await;
-    let (_, c) = app
-        .get(&alice, &format!("/api/v1/conversations/{id}"))
-        .await;
+    let c = wait_for_status(&app, &alice, id, "open").await;
     assert_eq!(c["assignee_id"], assignee, "the same agent");
     assert!(
         lines(&app, &alice, id)
@@ -218,16 +238,6 @@ async fn hold_flow(db: Db) {
         lines(&app, &alice, id).await.last().unwrap(),
         "Resumed by @alice"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_conversation_on_hold_is_resumed_by_the_contacts_email_on_sqlite() {
-    hold_flow(Db::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_conversation_on_hold_is_resumed_by_the_contacts_email_on_postgres() {
-    hold_flow(Db::Postgres).await;
 }
 
 async fn snooze_flow(db: Db) {
@@ -251,16 +261,7 @@ async fn snooze_flow(db: Db) {
     let snoozed = app.conversations(&alice, "status=snoozed").await;
     assert_eq!(snoozed.len(), 1);
     assert!(app.conversations(&alice, "status=open").await.is_empty());
-    eventually("the snooze to end", || async {
-        let (_, c) = app
-            .get(&alice, &format!("/api/v1/conversations/{id}"))
-            .await;
-        (c["status"] == "open").then_some(())
-    })
-    .await;
-    let (_, c) = app
-        .get(&alice, &format!("/api/v1/conversations/{id}"))
-        .await;
+    let c = wait_for_status(&app, &alice, id, "open").await;
     assert_eq!(c["snoozed_until"], Value::Null);
     assert!(c["assignee_id"].is_i64());
     assert_eq!(
@@ -271,16 +272,6 @@ async fn snooze_flow(db: Db) {
         hears.find("conversation_resumed", id)
     })
     .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_snooze_ends_by_itself_at_its_time_on_sqlite() {
-    snooze_flow(Db::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_snooze_ends_by_itself_at_its_time_on_postgres() {
-    snooze_flow(Db::Postgres).await;
 }
 
 async fn merge_flow(db: Db) {
@@ -347,16 +338,6 @@ async fn merge_flow(db: Db) {
         .get(&alice, &format!("/api/v1/conversations/{first}"))
         .await;
     assert_eq!(c["status"], "closed", "the merged one stays closed");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reply_to_a_merged_conversation_lands_in_the_survivor_on_sqlite() {
-    merge_flow(Db::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reply_to_a_merged_conversation_lands_in_the_survivor_on_postgres() {
-    merge_flow(Db::Postgres).await;
 }
 
 /// Each refusal: its status and words.
