@@ -693,6 +693,14 @@ async fn merge_moves_the_messages_in_order_unites_tags_and_keeps_members(store: 
         vec![format!("Merged into #{b} by @bob")]
     );
     assert_eq!(store.list_messages(a).await.unwrap().len(), 1);
+    assert!(
+        store
+            .reopen_conversation(a, &desk.bob)
+            .await
+            .unwrap()
+            .is_none(),
+        "a merged conversation is not reopened"
+    );
     // Whoever could read A's messages still can: ann (its assignee) and mona (invited).
     assert!(store.is_member(b, desk.ann.id).await.unwrap());
     assert!(store.is_member(b, desk.mona.id).await.unwrap());

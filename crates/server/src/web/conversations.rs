@@ -486,6 +486,11 @@ async fn reopen(
     auth: AuthUser,
     Allowed(c): Allowed,
 ) -> Result<Json<Value>, ApiError> {
+    if let Some(into) = c.merged_into_id {
+        return Err(ApiError::Conflict(format!(
+            "This conversation was merged into #{into}: continue there"
+        )));
+    }
     let reopened = state
         .store
         .reopen_conversation(c.id, &auth.user)

@@ -461,6 +461,12 @@ async fn desk_actions_refuse_with_words() {
         words(&answer).contains(&format!("merged into #{mine}")),
         "{answer}"
     );
+    let (status, answer) = app.post(&alice, &path(other, "reopen"), &json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert!(
+        words(&answer).contains(&format!("merged into #{mine}")),
+        "{answer}"
+    );
     // Bob, no member of alice's, cannot transfer or hold it.
     for action in ["transfer", "hold", "snooze", "merge"] {
         let (status, _) = app.post(&bob, &path(mine, action), &json!({})).await;
