@@ -639,7 +639,7 @@ async fn resume_conversation(
     status: &str,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
+    let done = sqlx::query(
         "UPDATE conversations SET status = 'open', snoozed_until = NULL, updated_at = $1
          WHERE id = $2 AND status IN ('on_hold', 'snoozed')",
     )
@@ -647,6 +647,10 @@ async fn resume_conversation(
     .bind(conversation.0)
     .execute(&mut *tx)
     .await?;
+    if done.rows_affected() == 0 {
+        // Its snooze ended (on another node) since the batch read it: already open.
+        return Ok(());
+    }
     let line = if status == ConversationStatus::Snoozed.as_str() {
         "Snooze ended by a new email from the contact"
     } else {
