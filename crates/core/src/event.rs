@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::ids::{ConversationId, InboxId, MessageId, UserId};
+use crate::ids::{ConversationId, DepartmentId, InboxId, MessageId, UserId};
 
 /// A change somebody's screen may need to show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -58,6 +58,44 @@ pub enum Event {
         /// The new state.
         state: crate::model::InboxState,
     },
+    /// A conversation was handed to another agent or to a department's queue.
+    ConversationTransferred {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// The agent who now has it (a transfer to an agent), else `None`.
+        assignee_id: Option<UserId>,
+        /// The department whose queue it is now in (a transfer to a department), else `None`.
+        department_id: Option<DepartmentId>,
+        /// Who had it before, if anyone (their lists drop it).
+        previous_assignee_id: Option<UserId>,
+    },
+    /// A conversation was put On Hold.
+    ConversationOnHold {
+        /// The conversation.
+        conversation_id: ConversationId,
+    },
+    /// A conversation was snoozed (or its snooze moved).
+    ConversationSnoozed {
+        /// The conversation.
+        conversation_id: ConversationId,
+    },
+    /// A conversation on hold or snoozed is back in Chats in Progress: resumed by an agent,
+    /// by the contact's email, or because its snooze ended.
+    ConversationResumed {
+        /// The conversation.
+        conversation_id: ConversationId,
+    },
+    /// A conversation was merged into another. Published once for each of the two
+    /// (`conversation_id` is the one a listener is judged by), with the same `merged_id` and
+    /// `into_id`.
+    ConversationMerged {
+        /// The conversation this copy of the event is about: `merged_id` or `into_id`.
+        conversation_id: ConversationId,
+        /// The conversation that was merged (now closed).
+        merged_id: ConversationId,
+        /// The conversation its messages moved into.
+        into_id: ConversationId,
+    },
     /// This listener fell behind and missed events: refetch everything.
     Resync {
         /// How many events were missed.
@@ -77,6 +115,11 @@ impl Event {
             Event::MessageCreated { .. } => "message_created",
             Event::DeliveryUpdated { .. } => "delivery_updated",
             Event::InboxStatus { .. } => "inbox_status",
+            Event::ConversationTransferred { .. } => "conversation_transferred",
+            Event::ConversationOnHold { .. } => "conversation_on_hold",
+            Event::ConversationSnoozed { .. } => "conversation_snoozed",
+            Event::ConversationResumed { .. } => "conversation_resumed",
+            Event::ConversationMerged { .. } => "conversation_merged",
             Event::Resync { .. } => "resync",
         }
     }
@@ -99,6 +142,15 @@ impl Event {
                 conversation_id, ..
             }
             | Event::DeliveryUpdated {
+                conversation_id, ..
+            }
+            | Event::ConversationTransferred {
+                conversation_id, ..
+            }
+            | Event::ConversationOnHold { conversation_id }
+            | Event::ConversationSnoozed { conversation_id }
+            | Event::ConversationResumed { conversation_id }
+            | Event::ConversationMerged {
                 conversation_id, ..
             } => Some(*conversation_id),
             Event::InboxStatus { .. } | Event::Resync { .. } => None,

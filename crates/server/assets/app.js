@@ -1441,7 +1441,7 @@ function scheduleRefresh(sidebarToo, conversationToo) {
 
 // Every event the workspace hears (see docs/api.md, "Events").
 const EVENT_KINDS = ["conversation_queued", "conversation_taken", "conversation_closed", "conversation_transferred",
-  "conversation_updated", "member_added", "message_created", "delivery_updated", "inbox_status", "user_availability", "resync"];
+  "conversation_on_hold", "conversation_snoozed", "conversation_resumed", "conversation_merged", "member_added", "message_created", "delivery_updated", "inbox_status", "user_availability", "resync"];
 
 function listen() {
   const events = new EventSource("/api/v1/events");

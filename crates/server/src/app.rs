@@ -1,5 +1,5 @@
 //! Building and running the whole server: store, secrets, bus, IMAP readers, outbox worker,
-//! retention sweeper and the HTTP app, stopped together.
+//! retention sweeper, snooze wake-ups and the HTTP app, stopped together.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -215,6 +215,11 @@ impl Application {
             state.store.clone(),
             stop_rx.clone(),
         ));
+        let snooze = tokio::spawn(crate::snooze::run_until_stopped(
+            state.store.clone(),
+            state.bus.clone(),
+            stop_rx.clone(),
+        ));
         let outbox = tokio::spawn(state.outbox.clone().run_until_stopped(stop_rx));
         state.readers.start_all().await?;
         let readers = state.readers.clone();
@@ -245,6 +250,12 @@ impl Application {
             .is_err()
         {
             tracing::warn!("The retention sweeper did not stop within 30 s");
+        }
+        if tokio::time::timeout(Duration::from_secs(30), snooze)
+            .await
+            .is_err()
+        {
+            tracing::warn!("The snooze task did not stop within 30 s");
         }
         if let Some(smtp) = smtp
             && tokio::time::timeout(Duration::from_secs(30), smtp)

@@ -230,6 +230,7 @@ async fn store_parsed(
                     message_id,
                     new_conversation,
                     reopened,
+                    resumed,
                 }) => {
                     report.added += 1;
                     if new_conversation || reopened {
@@ -237,6 +238,9 @@ async fn store_parsed(
                             conversation_id,
                             inbox_id,
                         });
+                    }
+                    if resumed {
+                        bus.publish(Event::ConversationResumed { conversation_id });
                     }
                     bus.publish(Event::MessageCreated {
                         conversation_id,

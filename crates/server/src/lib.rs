@@ -15,6 +15,7 @@
 //! - [`outbox`]: composing emails and the worker that sends them over SMTP.
 //! - [`retention`]: the hourly sweep that deletes closed conversations past their inbox's
 //!   retention period.
+//! - [`snooze`]: wakes snoozed conversations when their snooze ends.
 //! - [`smtp_ingress`]: the optional SMTP server that receives mail for the inboxes directly.
 //! - [`totp`]: two-factor sign-in codes (RFC 6238) and recovery codes, on a clock tests move.
 //! - [`tls`]: rustls client configurations (verifying, or explicitly not).
@@ -36,6 +37,7 @@ pub mod sender_auth;
 pub mod serve;
 pub mod settings;
 pub mod smtp_ingress;
+pub mod snooze;
 pub mod tls;
 pub mod totp;
 pub mod web;

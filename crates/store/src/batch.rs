@@ -95,6 +95,8 @@ enum Plan {
         /// This email opens the conversation.
         opens: bool,
         reopened: bool,
+        /// The email ends the conversation's hold or snooze.
+        resumed: bool,
     },
 }
 
@@ -103,6 +105,8 @@ struct Stored {
     status: String,
     assignee: Option<i64>,
     closed_at: Option<i64>,
+    /// Merged into another conversation: its emails thread into the survivor.
+    merged: bool,
 }
 
 impl Store {
@@ -228,32 +232,34 @@ impl Store {
             .try_get("reopen_days")?;
 
         // The stored conversations the batch may thread onto.
-        let mut stored: HashMap<i64, Stored> = HashMap::new();
         let conversation_ids: Vec<i64> = known
             .values()
             .map(|(_, c)| *c)
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        for chunk in conversation_ids.chunks(ROWS_PER_STATEMENT * 4) {
-            let sql = format!(
-                "SELECT id, status, assignee_id, closed_at FROM conversations WHERE id IN ({})",
-                p.list(1, chunk.len())
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for id in chunk {
-                query = query.bind(*id);
+        let mut stored = stored_conversations(&mut tx, p, &conversation_ids).await?;
+        // A merged conversation's emails moved into its survivor, and so do replies to them
+        // (through a chain of merges, when the survivor was merged in turn).
+        let mut survivors: HashMap<i64, i64> = HashMap::new();
+        for (id, _) in stored.iter().filter(|(_, s)| s.merged) {
+            let survivor = crate::desk::survivor_of(&mut tx, ConversationId(*id)).await?;
+            survivors.insert(*id, survivor.0);
+        }
+        if !survivors.is_empty() {
+            for (_, conversation) in known.values_mut() {
+                if let Some(survivor) = survivors.get(conversation) {
+                    *conversation = *survivor;
+                }
             }
-            for row in query.fetch_all(&mut *tx).await? {
-                stored.insert(
-                    row.try_get("id")?,
-                    Stored {
-                        status: row.try_get("status")?,
-                        assignee: row.try_get("assignee_id")?,
-                        closed_at: row.try_get("closed_at")?,
-                    },
-                );
-            }
+            let missing: Vec<i64> = survivors
+                .values()
+                .filter(|id| !stored.contains_key(id))
+                .copied()
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            stored.extend(stored_conversations(&mut tx, p, &missing).await?);
         }
 
         // Duplicates: the same Message-ID with the same content, stored (a stored message
@@ -291,6 +297,7 @@ impl Store {
         let mut in_batch: HashMap<&str, (usize, Conversation)> = HashMap::new();
         let mut joined: Vec<i64> = Vec::new();
         let mut reopen: Vec<(i64, Option<i64>)> = Vec::new();
+        let mut resume: Vec<(i64, String)> = Vec::new();
         for (index, (raw, email)) in emails.iter().enumerate() {
             if !claimed.contains(&raw.0) {
                 plans.push(Plan::AlreadyHandled);
@@ -318,6 +325,7 @@ impl Store {
                 }
             }
             let mut reopened = false;
+            let mut resumed = false;
             let mut follows = None;
             let mut join = None;
             match found {
@@ -330,8 +338,17 @@ impl Store {
                         .closed_at
                         .is_none_or(|at| now - at <= reopen_days.saturating_mul(86_400_000));
                     if !closed || email.auto_reply {
-                        // Open, queued or on hold: the email joins. An auto-reply joins even a
-                        // closed conversation, and never re-queues or reopens it.
+                        // Open, queued, on hold or snoozed: the email joins. An auto-reply
+                        // joins even a closed conversation, and never re-queues, reopens or
+                        // resumes it. The contact's own email ends a hold or a snooze.
+                        let waiting = [ConversationStatus::OnHold, ConversationStatus::Snoozed]
+                            .iter()
+                            .any(|s| state.status == s.as_str());
+                        if waiting && !email.auto_reply {
+                            resumed = true;
+                            resume.push((id, state.status.clone()));
+                            state.status = ConversationStatus::Open.as_str().to_owned();
+                        }
                         joined.push(id);
                         join = Some((Conversation::Stored(id), reason));
                     } else if within_window {
@@ -370,11 +387,15 @@ impl Store {
                 contact,
                 opens,
                 reopened,
+                resumed,
             });
         }
 
         for (conversation, assignee) in &reopen {
             reopen_conversation(&mut tx, ConversationId(*conversation), *assignee, now).await?;
+        }
+        for (conversation, status) in &resume {
+            resume_conversation(&mut tx, ConversationId(*conversation), status, now).await?;
         }
         let opened = open_conversations(&mut tx, p, inbox, &openings, now).await?;
         for (opening, id) in openings.iter().zip(&opened) {
@@ -506,12 +527,14 @@ impl Store {
                     conversation,
                     opens,
                     reopened,
+                    resumed,
                     ..
                 } => IngestOutcome::Added {
                     conversation_id: conversation_of(*conversation),
                     message_id: message(*raw)?,
                     new_conversation: *opens,
                     reopened: *reopened,
+                    resumed: *resumed,
                 },
             });
         }
@@ -575,6 +598,66 @@ async fn upsert_contacts(
         }
     }
     Ok(ids)
+}
+
+/// The stored conversations of `ids`, by id: what threading onto them depends on.
+async fn stored_conversations(
+    tx: &mut sqlx::AnyConnection,
+    p: Placeholders,
+    ids: &[i64],
+) -> Result<HashMap<i64, Stored>> {
+    let mut stored = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_STATEMENT * 4) {
+        let sql = format!(
+            "SELECT id, status, assignee_id, closed_at, merged_into_id FROM conversations WHERE id IN ({})",
+            p.list(1, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *tx).await? {
+            stored.insert(
+                row.try_get("id")?,
+                Stored {
+                    status: row.try_get("status")?,
+                    assignee: row.try_get("assignee_id")?,
+                    closed_at: row.try_get("closed_at")?,
+                    merged: row.try_get::<Option<i64>, _>("merged_into_id")?.is_some(),
+                },
+            );
+        }
+    }
+    Ok(stored)
+}
+
+/// Ends a hold or a snooze because the contact wrote: `open` again with its assignee, with a
+/// system line saying why.
+async fn resume_conversation(
+    tx: &mut sqlx::AnyConnection,
+    conversation: ConversationId,
+    status: &str,
+    now: i64,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE conversations SET status = 'open', snoozed_until = NULL, updated_at = $1
+         WHERE id = $2 AND status IN ('on_hold', 'snoozed')",
+    )
+    .bind(now)
+    .bind(conversation.0)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        // Its snooze ended (on another node) since the batch read it: already open.
+        return Ok(());
+    }
+    let line = if status == ConversationStatus::Snoozed.as_str() {
+        "Snooze ended by a new email from the contact"
+    } else {
+        "Resumed by a new email from the contact"
+    };
+    insert_system_message(tx, conversation, line).await?;
+    Ok(())
 }
 
 /// Puts a closed conversation back in the queue, with a system line naming whom it was with.

@@ -171,9 +171,9 @@ async fn blobs_in(
 /// Deletes `conversations` with everything in them, and the messages `also` (of other
 /// conversations), in the caller's transaction: members, outgoing emails, files, messages,
 /// the raw emails behind the messages, then every blob of theirs that nothing else refers to.
-/// What still points at a deleted row elsewhere (a follow-up's `follows_id`, an email sent
-/// from a deleted file message) is cleared first, so every foreign key holds on both
-/// databases.
+/// What still points at a deleted row elsewhere (a follow-up's `follows_id`, a merged
+/// conversation's `merged_into_id`, an email sent from a deleted file message) is cleared
+/// first, so every foreign key holds on both databases.
 async fn delete_all(
     conn: &mut sqlx::AnyConnection,
     p: Placeholders,
@@ -204,6 +204,10 @@ async fn delete_all(
     for (sql, ids) in [
         (
             "UPDATE conversations SET follows_id = NULL WHERE follows_id IN ({ids})",
+            conversations,
+        ),
+        (
+            "UPDATE conversations SET merged_into_id = NULL WHERE merged_into_id IN ({ids})",
             conversations,
         ),
         (

@@ -479,7 +479,9 @@ impl Store {
         Ok(message)
     }
 
-    /// Every message of a conversation with its attachments, oldest first.
+    /// Every message of a conversation with its attachments, oldest first. Message ids are
+    /// one sequence across all conversations, given as messages are stored, so id order is
+    /// the order they came in, also after a merge brought another conversation's messages in.
     pub async fn list_messages(&self, id: ConversationId) -> Result<Vec<Message>> {
         let sql = format!("{MESSAGE_SELECT} WHERE m.conversation_id = $1 ORDER BY m.id");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -581,7 +583,8 @@ impl Store {
     }
 
     /// Reopen: a closed conversation goes back to Chats in Progress of `by`, who becomes its
-    /// assignee. `None` when it was not closed (someone else reopened it first).
+    /// assignee. `None` when it was not closed (someone else reopened it first) or was
+    /// merged into another (which holds its messages).
     pub async fn reopen_conversation(
         &self,
         id: ConversationId,
@@ -591,7 +594,7 @@ impl Store {
         let now = now_ms();
         let done = sqlx::query(
             "UPDATE conversations SET status = 'open', assignee_id = $1, closed_at = NULL, updated_at = $2
-             WHERE id = $3 AND status = 'closed'",
+             WHERE id = $3 AND status = 'closed' AND merged_into_id IS NULL",
         )
         .bind(by.id.0)
         .bind(now)

@@ -116,6 +116,8 @@ pub enum IngestOutcome {
         new_conversation: bool,
         /// A closed conversation was reopened into the queue.
         reopened: bool,
+        /// The contact's email ended the conversation's hold or snooze (it is `open` again).
+        resumed: bool,
     },
     /// The inbox already had this Message-ID with the same content; nothing was added.
     Duplicate,

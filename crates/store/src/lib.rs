@@ -13,6 +13,7 @@
 //! - `inboxes`: email inboxes, their health and their IMAP sync state.
 //! - `ingest`: raw emails (stored before parsing) and turning them into conversations.
 //! - `conversations`: queue, take, members, messages, uploads, close.
+//! - `desk`: transfer, On Hold and resume, snooze and its wake-ups, merge.
 //! - `outbox`: outgoing emails and their delivery state.
 //! - `contacts`: a contact's data exported or deleted, and inboxes' retention periods.
 //! - `oauth`: mailbox sign-in with OAuth2: providers, each inbox's tokens and refresh lease,
@@ -25,6 +26,7 @@ mod batch;
 mod contacts;
 mod conversations;
 mod departments;
+mod desk;
 mod inboxes;
 mod ingest;
 mod oauth;
@@ -44,6 +46,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use audit::Failures;
 pub use conversations::{ConversationFilter, TakeError};
+pub use desk::{DeskError, MAX_SNOOZE_MS, Merged, TransferTarget, Transferred, Waiting, Woken};
 pub use ingest::{IncomingEmail, IngestOutcome, NewAttachment, StoreFetched};
 pub use outbox::{CopyOutcome, OutboxItem, QueuedEmail, SentCopy};
 pub use records::*;

@@ -24,7 +24,7 @@ use crate::outbox::ComposeError;
 use postdesk_core::access::{Action, Rule};
 
 pub(super) fn routes() -> Vec<Route> {
-    use Action::{Read, Reopen, Reply, Take, Write};
+    use Action::{Read, Reopen, Reply, Take, Transfer, Write};
     let on = Rule::Conversation;
     vec![
         Route::get("/conversations", Rule::SignedIn, list),
@@ -37,6 +37,15 @@ pub(super) fn routes() -> Vec<Route> {
         Route::post("/conversations/{id}/commands", on(Write), command),
         Route::post("/conversations/{id}/close", on(Write), close),
         Route::post("/conversations/{id}/reopen", on(Reopen), reopen),
+        Route::post(
+            "/conversations/{id}/transfer",
+            on(Transfer),
+            super::desk::transfer,
+        ),
+        Route::post("/conversations/{id}/hold", on(Write), super::desk::hold),
+        Route::post("/conversations/{id}/resume", on(Write), super::desk::resume),
+        Route::post("/conversations/{id}/snooze", on(Write), super::desk::snooze),
+        Route::post("/conversations/{id}/merge", on(Write), super::desk::merge),
         Route::post("/messages/{id}/send-email", on(Reply), send_email),
         Route::post("/messages/{id}/retry", on(Reply), retry),
         Route::get("/messages/{id}/body.html", on(Read), super::ui::email_body),
@@ -478,6 +487,11 @@ async fn reopen(
     auth: AuthUser,
     Allowed(c): Allowed,
 ) -> Result<Json<Value>, ApiError> {
+    if let Some(into) = c.merged_into_id {
+        return Err(ApiError::Conflict(format!(
+            "This conversation was merged into #{into}: continue there"
+        )));
+    }
     let reopened = state
         .store
         .reopen_conversation(c.id, &auth.user)

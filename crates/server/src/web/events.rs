@@ -81,13 +81,24 @@ impl Audience {
         let Some(scope) = scope else {
             return false;
         };
-        // The queue of one's departments: hear it arrive and leave.
+        // The queue of one's departments: hear it arrive and leave (a transfer into a
+        // department's queue is heard by that department's agents).
         let queue_event = matches!(
             event,
-            Event::ConversationQueued { .. } | Event::ConversationTaken { .. }
+            Event::ConversationQueued { .. }
+                | Event::ConversationTaken { .. }
+                | Event::ConversationTransferred { .. }
+        );
+        // Whoever had a transferred conversation hears it leave, though they may no longer
+        // read it.
+        let handed_over = matches!(
+            event,
+            Event::ConversationTransferred { previous_assignee_id: Some(previous), .. }
+                if *previous == self.actor.id
         );
         access::decide(&self.actor, Action::Read, scope).is_ok()
             || (queue_event && self.actor.covers(scope.department))
+            || handed_over
     }
 }
 

@@ -9,6 +9,7 @@ mod auth;
 mod contacts;
 mod conversations;
 mod departments;
+mod desk;
 mod error;
 mod events;
 mod inboxes;

@@ -5,6 +5,7 @@ mod access;
 mod auth;
 mod contacts;
 mod crash;
+mod desk;
 mod flow;
 mod helpers;
 mod inbound;
