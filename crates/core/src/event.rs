@@ -58,6 +58,13 @@ pub enum Event {
         /// The new state.
         state: crate::model::InboxState,
     },
+    /// A user's availability changed (they set it, or their last session ended).
+    UserAvailability {
+        /// The user.
+        user_id: UserId,
+        /// Their availability now.
+        availability: crate::model::Availability,
+    },
     /// This listener fell behind and missed events: refetch everything.
     Resync {
         /// How many events were missed.
@@ -77,6 +84,7 @@ impl Event {
             Event::MessageCreated { .. } => "message_created",
             Event::DeliveryUpdated { .. } => "delivery_updated",
             Event::InboxStatus { .. } => "inbox_status",
+            Event::UserAvailability { .. } => "user_availability",
             Event::Resync { .. } => "resync",
         }
     }
@@ -101,7 +109,9 @@ impl Event {
             | Event::DeliveryUpdated {
                 conversation_id, ..
             } => Some(*conversation_id),
-            Event::InboxStatus { .. } | Event::Resync { .. } => None,
+            Event::InboxStatus { .. }
+            | Event::UserAvailability { .. }
+            | Event::Resync { .. } => None,
         }
     }
 }
