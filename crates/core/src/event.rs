@@ -109,9 +109,9 @@ impl Event {
             | Event::DeliveryUpdated {
                 conversation_id, ..
             } => Some(*conversation_id),
-            Event::InboxStatus { .. }
-            | Event::UserAvailability { .. }
-            | Event::Resync { .. } => None,
+            Event::InboxStatus { .. } | Event::UserAvailability { .. } | Event::Resync { .. } => {
+                None
+            }
         }
     }
 }

@@ -54,10 +54,11 @@ impl Store {
 
     /// Every department with its members, by name.
     pub async fn list_departments(&self) -> Result<Vec<Department>> {
-        let rows =
-            sqlx::query("SELECT id, name, routing, max_chats_per_agent FROM departments ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, routing, max_chats_per_agent FROM departments ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let mut departments = rows
             .iter()
             .map(|row| {
@@ -228,5 +229,11 @@ async fn requeue_leaver(
     .await?;
     let username: String = row.try_get("username")?;
     let department: String = row.try_get("name")?;
-    requeue_of_user(tx, user, Some(id), &format!("@{username} left {department}")).await
+    requeue_of_user(
+        tx,
+        user,
+        Some(id),
+        &format!("@{username} left {department}"),
+    )
+    .await
 }

@@ -218,13 +218,12 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`] for an unknown user.
     pub async fn set_availability(&self, user: UserId, availability: Availability) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE users SET availability = $1 WHERE id = $2 AND availability <> $1",
-        )
-        .bind(availability.as_str())
-        .bind(user.0)
-        .execute(&self.pool)
-        .await?;
+        let done =
+            sqlx::query("UPDATE users SET availability = $1 WHERE id = $2 AND availability <> $1")
+                .bind(availability.as_str())
+                .bind(user.0)
+                .execute(&self.pool)
+                .await?;
         if done.rows_affected() > 0 {
             return Ok(true);
         }
@@ -355,10 +354,19 @@ mod tests {
     fn round_robin_goes_on_after_the_last_and_wraps_past_the_full() {
         let a = agents(&[0, 0, 0]);
         assert_eq!(pick(Routing::RoundRobin, &a, None, None), Some(0));
-        assert_eq!(pick(Routing::RoundRobin, &a, None, Some(UserId(1))), Some(1));
-        assert_eq!(pick(Routing::RoundRobin, &a, None, Some(UserId(3))), Some(0));
+        assert_eq!(
+            pick(Routing::RoundRobin, &a, None, Some(UserId(1))),
+            Some(1)
+        );
+        assert_eq!(
+            pick(Routing::RoundRobin, &a, None, Some(UserId(3))),
+            Some(0)
+        );
         let a = agents(&[0, 2, 2]);
-        assert_eq!(pick(Routing::RoundRobin, &a, Some(2), Some(UserId(1))), Some(0));
+        assert_eq!(
+            pick(Routing::RoundRobin, &a, Some(2), Some(UserId(1))),
+            Some(0)
+        );
         let a = agents(&[2, 2, 2]);
         assert_eq!(pick(Routing::RoundRobin, &a, Some(2), None), None);
     }

@@ -186,11 +186,7 @@ impl Store {
         } else {
             "UPDATE users SET active = 0, availability = 'offline' WHERE id = $1 RETURNING username"
         };
-        let Some(row) = sqlx::query(sql)
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some(row) = sqlx::query(sql).bind(id.0).fetch_optional(&mut *tx).await? else {
             return Err(StoreError::NotFound("user"));
         };
         let mut requeued = Vec::new();
