@@ -15,6 +15,7 @@
 //! - [`outbox`]: composing emails and the worker that sends them over SMTP.
 //! - [`retention`]: the hourly sweep that deletes closed conversations past their inbox's
 //!   retention period.
+//! - [`routing`]: the service that assigns departments' queues to available agents.
 //! - [`smtp_ingress`]: the optional SMTP server that receives mail for the inboxes directly.
 //! - [`totp`]: two-factor sign-in codes (RFC 6238) and recovery codes, on a clock tests move.
 //! - [`tls`]: rustls client configurations (verifying, or explicitly not).
@@ -31,6 +32,7 @@ pub mod outbox;
 pub mod password;
 pub mod redact;
 pub mod retention;
+pub mod routing;
 pub mod secrets;
 pub mod sender_auth;
 pub mod serve;
