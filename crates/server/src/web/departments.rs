@@ -299,10 +299,7 @@ async fn change_member(
             .add_department_member(department.id, user.id)
             .await?
     } else {
-        let left = state
-            .store
-            .leave_department(department.id, user.id)
-            .await?;
+        let left = state.store.leave_department(department.id, user.id).await?;
         if let Some(returned) = &left {
             state.routing.returned(&state.bus, returned);
         }
