@@ -236,6 +236,22 @@ impl Store {
     /// Turns `offline` every user who is not, but has no unexpired session left (their last
     /// session ended, expired, or they were deactivated); who changed.
     pub async fn offline_without_sessions(&self) -> Result<Vec<UserId>> {
+        // A read first: the periodic sweep calls this, and on SQLite an update takes the write
+        // lock even when it changes nothing.
+        let now = now_ms();
+        let any = sqlx::query(
+            "SELECT 1 AS one FROM users
+             WHERE availability <> 'offline'
+               AND NOT EXISTS (SELECT 1 FROM sessions s
+                               WHERE s.user_id = users.id AND s.expires_at > $1)
+             LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        if any.is_none() {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
             "UPDATE users SET availability = 'offline'
              WHERE availability <> 'offline'
@@ -243,7 +259,7 @@ impl Store {
                                WHERE s.user_id = users.id AND s.expires_at > $1)
              RETURNING id",
         )
-        .bind(now_ms())
+        .bind(now)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
