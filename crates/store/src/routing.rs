@@ -284,28 +284,44 @@ async fn available_agents(
          WHERE m.department_id = $1 AND u.active = 1 AND u.availability = 'available'
          ORDER BY u.id{lock}"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+    let locked = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(department.0)
         .fetch_all(&mut **tx)
         .await?;
-    let mut candidates = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let id = UserId(row.try_get("id")?);
-        // Counted after the lock, so another department's run that gave this agent one has
-        // committed it.
-        let open: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM conversations WHERE assignee_id = $1 AND status = 'open'",
-        )
-        .bind(id.0)
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get("n")?;
-        candidates.push(Candidate {
-            id,
-            username: row.try_get("username")?,
-            open,
-        });
+    if locked.is_empty() {
+        return Ok(Vec::new());
     }
+    // Counted after the lock (a statement of its own, so on PostgreSQL it sees what another
+    // department's run that gave one of these agents a conversation has committed).
+    let counts = sqlx::query(
+        "SELECT c.assignee_id, COUNT(*) AS n
+         FROM conversations c JOIN department_members m ON m.user_id = c.assignee_id
+         WHERE m.department_id = $1 AND c.status = 'open'
+         GROUP BY c.assignee_id",
+    )
+    .bind(department.0)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|row| {
+        Ok((
+            row.try_get::<i64, _>("assignee_id")?,
+            row.try_get::<i64, _>("n")?,
+        ))
+    })
+    .collect::<Result<std::collections::HashMap<_, _>>>()?;
+    // Only the agents locked above: one who became available since waits for the next run.
+    let candidates = locked
+        .iter()
+        .map(|row| {
+            let id: i64 = row.try_get("id")?;
+            Ok(Candidate {
+                id: UserId(id),
+                username: row.try_get("username")?,
+                open: counts.get(&id).copied().unwrap_or(0),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(candidates)
 }
 
