@@ -372,6 +372,27 @@ async fn an_agent_whose_last_session_ends_turns_offline(store: Store) {
     let found = store.find_user(ann.id).await.unwrap().unwrap();
     assert_eq!(found.availability, Availability::Offline);
     assert!(store.offline_without_sessions().await.unwrap().is_empty());
+    // Bob is away with a session that has expired: offline too.
+    let bob = agent(&store, "bob").await;
+    store
+        .create_session(&NewSession {
+            user_id: bob.id,
+            token_hash: "expired".into(),
+            expires_at: now_ms() - 1,
+            ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            method: "password".into(),
+        })
+        .await
+        .unwrap();
+    store
+        .set_availability(bob.id, Availability::Away)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.offline_without_sessions().await.unwrap(),
+        vec![bob.id]
+    );
     assert!(
         store
             .set_availability(UserId(9999), Availability::Away)
