@@ -96,6 +96,13 @@ pub enum Event {
         /// The conversation its messages moved into.
         into_id: ConversationId,
     },
+    /// A user's availability changed (they set it, or their last session ended).
+    UserAvailability {
+        /// The user.
+        user_id: UserId,
+        /// Their availability now.
+        availability: crate::model::Availability,
+    },
     /// This listener fell behind and missed events: refetch everything.
     Resync {
         /// How many events were missed.
@@ -120,6 +127,7 @@ impl Event {
             Event::ConversationSnoozed { .. } => "conversation_snoozed",
             Event::ConversationResumed { .. } => "conversation_resumed",
             Event::ConversationMerged { .. } => "conversation_merged",
+            Event::UserAvailability { .. } => "user_availability",
             Event::Resync { .. } => "resync",
         }
     }
@@ -153,7 +161,9 @@ impl Event {
             | Event::ConversationMerged {
                 conversation_id, ..
             } => Some(*conversation_id),
-            Event::InboxStatus { .. } | Event::Resync { .. } => None,
+            Event::InboxStatus { .. } | Event::UserAvailability { .. } | Event::Resync { .. } => {
+                None
+            }
         }
     }
 }

@@ -85,6 +85,30 @@ text_enum!(
 );
 
 text_enum!(
+    /// Whether an agent takes conversations now: routing gives only to `available` agents.
+    Availability, "availability" {
+        /// Taking conversations: routing may assign to them.
+        Available = "available",
+        /// Signed in but not taking new conversations.
+        Away = "away",
+        /// Not signed in (set when their last session ends).
+        Offline = "offline",
+    }
+);
+
+text_enum!(
+    /// How a department hands out its queued conversations.
+    Routing, "routing method" {
+        /// Agents take conversations themselves (Take it!).
+        Manual = "manual",
+        /// Each in turn: the next available agent by id after the last one given one.
+        RoundRobin = "round_robin",
+        /// To the available agent with the fewest open conversations.
+        LoadBalancing = "load_balancing",
+    }
+);
+
+text_enum!(
     /// What a message in a conversation is.
     MessageKind, "message kind" {
         /// An email from the contact.

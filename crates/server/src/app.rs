@@ -1,5 +1,5 @@
 //! Building and running the whole server: store, secrets, bus, IMAP readers, outbox worker,
-//! retention sweeper, snooze wake-ups and the HTTP app, stopped together.
+//! routing service, retention sweeper, snooze wake-ups and the HTTP app, stopped together.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -129,6 +129,7 @@ impl Application {
             oidc,
             sender_auth,
             oauth,
+            routing: crate::routing::Routing::new(),
         };
         Ok(Self {
             listener,
@@ -215,6 +216,11 @@ impl Application {
             state.store.clone(),
             stop_rx.clone(),
         ));
+        let routing = tokio::spawn(state.routing.clone().run_until_stopped(
+            state.store.clone(),
+            state.bus.clone(),
+            stop_rx.clone(),
+        ));
         let snooze = tokio::spawn(crate::snooze::run_until_stopped(
             state.store.clone(),
             state.bus.clone(),
@@ -244,6 +250,12 @@ impl Application {
             .is_err()
         {
             tracing::warn!("The outbox worker did not stop within 30 s");
+        }
+        if tokio::time::timeout(Duration::from_secs(30), routing)
+            .await
+            .is_err()
+        {
+            tracing::warn!("The routing service did not stop within 30 s");
         }
         if tokio::time::timeout(Duration::from_secs(30), retention)
             .await

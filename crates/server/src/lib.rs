@@ -16,6 +16,7 @@
 //! - [`retention`]: the hourly sweep that deletes closed conversations past their inbox's
 //!   retention period.
 //! - [`snooze`]: wakes snoozed conversations when their snooze ends.
+//! - [`routing`]: the service that assigns departments' queues to available agents.
 //! - [`smtp_ingress`]: the optional SMTP server that receives mail for the inboxes directly.
 //! - [`totp`]: two-factor sign-in codes (RFC 6238) and recovery codes, on a clock tests move.
 //! - [`tls`]: rustls client configurations (verifying, or explicitly not).
@@ -32,6 +33,7 @@ pub mod outbox;
 pub mod password;
 pub mod redact;
 pub mod retention;
+pub mod routing;
 pub mod secrets;
 pub mod sender_auth;
 pub mod serve;

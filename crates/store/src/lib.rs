@@ -19,6 +19,8 @@
 //! - `oauth`: mailbox sign-in with OAuth2: providers, each inbox's tokens and refresh lease,
 //!   connections under way.
 //! - `search`: conversations' tags and full-text search (indexes kept by triggers).
+//! - `routing`: assigning departments' queues to available agents, availability, and
+//!   conversations returned to the queue when their agent leaves.
 //! - `sent`: emails a colleague sent from the mailbox's own client into a conversation.
 
 mod audit;
@@ -33,6 +35,7 @@ mod oauth;
 mod outbox;
 mod received;
 pub mod records;
+mod routing;
 mod search;
 mod sent;
 mod two_factor;
@@ -50,6 +53,7 @@ pub use desk::{DeskError, MAX_SNOOZE_MS, Merged, TransferTarget, Transferred, Wa
 pub use ingest::{IncomingEmail, IngestOutcome, NewAttachment, StoreFetched};
 pub use outbox::{CopyOutcome, OutboxItem, QueuedEmail, SentCopy};
 pub use records::*;
+pub use routing::{Assignment, ROUTING_BATCH, Requeued};
 pub use search::{SearchHit, SearchQuery, TagCount};
 pub use sent::SentOrigin;
 pub use two_factor::TotpState;

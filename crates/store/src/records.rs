@@ -26,6 +26,8 @@ pub struct User {
     pub active: bool,
     /// When created (ms).
     pub created_at: i64,
+    /// Whether they take conversations now (routing gives only to `available` agents).
+    pub availability: postdesk_core::model::Availability,
 }
 
 impl User {
@@ -421,6 +423,24 @@ pub struct Department {
     pub name: String,
     /// Its members (agents and managers, by their role), by id.
     pub members: Vec<UserId>,
+    /// How it hands out its queue.
+    pub routing: postdesk_core::model::Routing,
+    /// The most `open` conversations routing gives an agent (counted over every inbox);
+    /// `None`: no limit.
+    pub max_chats_per_agent: Option<i64>,
+}
+
+/// What `PUT /departments/{id}` sets: the whole department.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepartmentSettings {
+    /// Its name.
+    pub name: String,
+    /// Its members, replacing the current ones.
+    pub agents: Vec<UserId>,
+    /// How it hands out its queue.
+    pub routing: postdesk_core::model::Routing,
+    /// The most open conversations per agent; `None`: no limit.
+    pub max_chats_per_agent: Option<i64>,
 }
 
 /// A login session, as its user and admins see it (never its token).

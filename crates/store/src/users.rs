@@ -1,10 +1,11 @@
 //! Users and login sessions.
 
 use postdesk_core::ids::{SessionId, UserId};
-use postdesk_core::model::Role;
+use postdesk_core::model::{Availability, Role};
 use sqlx::Row as _;
 
 use crate::records::{NewSession, NewUser, SessionInfo, SessionUser, User};
+use crate::routing::{Requeued, requeue_of_user};
 use crate::{Result, Store, StoreError, is_unique_violation, now_ms};
 
 pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User> {
@@ -21,6 +22,8 @@ pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User> {
         roles,
         active: row.try_get::<i64, _>("active")? != 0,
         created_at: row.try_get("created_at")?,
+        availability: Availability::parse(&row.try_get::<String, _>("availability")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
     })
 }
 
@@ -41,7 +44,7 @@ impl Store {
         let row = sqlx::query(
             "INSERT INTO users (username, name, email, password_hash, roles, active, created_at)
              VALUES ($1, $2, $3, $4, $5, 1, $6)
-             RETURNING id, username, name, email, roles, active, created_at",
+             RETURNING id, username, name, email, roles, active, created_at, availability",
         )
         .bind(&new.username)
         .bind(&new.name)
@@ -64,7 +67,7 @@ impl Store {
     /// A user and their password hash, by login name.
     pub async fn find_user_credentials(&self, username: &str) -> Result<Option<(User, String)>> {
         let row = sqlx::query(
-            "SELECT id, username, name, email, roles, active, created_at, password_hash
+            "SELECT id, username, name, email, roles, active, created_at, availability, password_hash
              FROM users WHERE username = $1",
         )
         .bind(username)
@@ -77,7 +80,7 @@ impl Store {
     /// A user by id.
     pub async fn find_user(&self, id: UserId) -> Result<Option<User>> {
         let row = sqlx::query(
-            "SELECT id, username, name, email, roles, active, created_at FROM users WHERE id = $1",
+            "SELECT id, username, name, email, roles, active, created_at, availability FROM users WHERE id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -102,7 +105,7 @@ impl Store {
             return Ok(None);
         }
         let row = sqlx::query(
-            "SELECT id, username, name, email, roles, active, created_at FROM users
+            "SELECT id, username, name, email, roles, active, created_at, availability FROM users
              WHERE email <> '' AND LOWER(email) = LOWER($1)
              ORDER BY active DESC, id LIMIT 1",
         )
@@ -131,7 +134,7 @@ impl Store {
     /// Every user, by username.
     pub async fn list_users(&self) -> Result<Vec<User>> {
         let rows = sqlx::query(
-            "SELECT id, username, name, email, roles, active, created_at FROM users ORDER BY username",
+            "SELECT id, username, name, email, roles, active, created_at, availability FROM users ORDER BY username",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -172,25 +175,32 @@ impl Store {
         Ok(())
     }
 
-    /// Activates or deactivates a user; deactivating ends their sessions.
-    pub async fn set_user_active(&self, id: UserId, active: bool) -> Result<()> {
+    /// Activates or deactivates a user. Deactivating ends their sessions, turns them
+    /// `offline` and returns every `open`, `on_hold` or `snoozed` conversation of theirs to its
+    /// queue ("Returned to the queue: @bob was deactivated"), all in one transaction; those
+    /// conversations are returned.
+    pub async fn set_user_active(&self, id: UserId, active: bool) -> Result<Vec<Requeued>> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE users SET active = $1 WHERE id = $2")
-            .bind(i64::from(active))
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        let sql = if active {
+            "UPDATE users SET active = 1 WHERE id = $1 RETURNING username"
+        } else {
+            "UPDATE users SET active = 0, availability = 'offline' WHERE id = $1 RETURNING username"
+        };
+        let Some(row) = sqlx::query(sql).bind(id.0).fetch_optional(&mut *tx).await? else {
             return Err(StoreError::NotFound("user"));
-        }
+        };
+        let mut requeued = Vec::new();
         if !active {
             sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                 .bind(id.0)
                 .execute(&mut *tx)
                 .await?;
+            let username: String = row.try_get("username")?;
+            let why = format!("@{username} was deactivated");
+            requeued = requeue_of_user(&mut tx, id, None, &why).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(requeued)
     }
 
     /// Starts a login session, stored by the hash of its token.
@@ -217,7 +227,7 @@ impl Store {
     pub async fn find_session_user(&self, token_hash: &str) -> Result<Option<SessionUser>> {
         let now = now_ms();
         let row = sqlx::query(
-            "SELECT u.id, u.username, u.name, u.email, u.roles, u.active, u.created_at,
+            "SELECT u.id, u.username, u.name, u.email, u.roles, u.active, u.created_at, u.availability,
                     s.user_id, s.id AS session_id, s.created_at AS session_created_at, s.expires_at,
                     s.last_seen_at, s.ip, s.user_agent, s.method, u.totp_enabled
              FROM sessions s JOIN users u ON u.id = s.user_id

@@ -1,12 +1,16 @@
-//! Departments: create (admins), rename and change members (admins, and managers of that
-//! department). An inbox of a department offers its conversations to its members only.
+//! Departments: create (admins), change — name, agents, routing, per-agent limit — (admins,
+//! and managers of that department). An inbox of a department offers its conversations to its
+//! members only. An agent who leaves a department (removed, or left out of `agent_ids`) has
+//! their conversations of it returned to its queue, and routing runs whenever a department's
+//! routing or agents change.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use postdesk_core::access::Rule;
 use postdesk_core::ids::{DepartmentId, UserId};
-use postdesk_store::Department;
+use postdesk_core::model::Routing;
+use postdesk_store::{Department, DepartmentSettings};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -19,6 +23,7 @@ pub(super) fn routes() -> Vec<Route> {
     vec![
         Route::get("/departments", Rule::SignedIn, list),
         Route::post("/departments", Rule::Admin, create),
+        Route::put("/departments/{id}", Rule::Staff, update),
         Route::patch("/departments/{id}", Rule::Staff, rename),
         Route::put(
             "/departments/{id}/members/{user_id}",
@@ -34,7 +39,120 @@ pub(super) fn routes() -> Vec<Route> {
 }
 
 fn department_json(d: &Department) -> Value {
-    json!({ "id": d.id, "name": d.name, "members": d.members })
+    json!({
+        "id": d.id,
+        "name": d.name,
+        "members": d.members,
+        "agent_ids": d.members,
+        "routing": d.routing,
+        "max_chats_per_agent": d.max_chats_per_agent,
+    })
+}
+
+/// `POST /departments`: only the name is required (no agents, `manual` routing, no limit).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDepartmentForm {
+    name: String,
+    #[serde(default)]
+    agent_ids: Vec<i64>,
+    routing: Option<String>,
+    max_chats_per_agent: Option<i64>,
+}
+
+/// `PUT /departments/{id}`: the whole department (`max_chats_per_agent` left out: no limit).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DepartmentSettingsForm {
+    name: String,
+    agent_ids: Vec<i64>,
+    routing: String,
+    max_chats_per_agent: Option<i64>,
+}
+
+/// Checks a department's settings: a known routing word, a limit of at least 1, agents that
+/// exist and are active.
+async fn settings_of(
+    state: &AppState,
+    name: &str,
+    agent_ids: &[i64],
+    routing: &str,
+    max_chats_per_agent: Option<i64>,
+) -> Result<DepartmentSettings, ApiError> {
+    let name = valid_name(name)?.to_owned();
+    let routing = Routing::parse(routing).map_err(|_| {
+        ApiError::Unprocessable(format!(
+            "Unknown routing {routing:?}: use manual, round_robin or load_balancing"
+        ))
+    })?;
+    if let Some(max) = max_chats_per_agent
+        && max < 1
+    {
+        return Err(ApiError::Unprocessable(format!(
+            "max_chats_per_agent must be at least 1 (or left out for no limit), not {max}"
+        )));
+    }
+    let mut agents = Vec::with_capacity(agent_ids.len());
+    for id in agent_ids {
+        let user = state
+            .store
+            .find_user(UserId(*id))
+            .await?
+            .ok_or_else(|| ApiError::Unprocessable(format!("There is no user with id {id}")))?;
+        if !user.active {
+            return Err(ApiError::Unprocessable(format!(
+                "@{} is deactivated: activate them before adding them to a department",
+                user.username
+            )));
+        }
+        if !agents.contains(&user.id) {
+            agents.push(user.id);
+        }
+    }
+    Ok(DepartmentSettings {
+        name,
+        agents,
+        routing,
+        max_chats_per_agent,
+    })
+}
+
+/// Stores `settings`, puts back in the queue what the agents who left had, routes the
+/// department and records it in the audit log.
+async fn apply(
+    state: &AppState,
+    auth: &AuthUser,
+    client: &Client,
+    department: &Department,
+    settings: &DepartmentSettings,
+) -> Result<Department, ApiError> {
+    let returned = state
+        .store
+        .update_department(department.id, settings)
+        .await?;
+    state.routing.returned(&state.bus, &returned);
+    state.routing.nudge(department.id);
+    let target = format!("department:{}", department.id);
+    super::audit::record(
+        state,
+        auth,
+        client,
+        "department.update",
+        &target,
+        json!({
+            "name": settings.name,
+            "agent_ids": settings.agents,
+            "routing": settings.routing,
+            "max_chats_per_agent": settings.max_chats_per_agent,
+            "returned_to_queue": returned.len(),
+        }),
+    )
+    .await;
+    state
+        .store
+        .find_department(department.id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("department not found".into()))
 }
 
 #[derive(Deserialize)]
@@ -44,7 +162,11 @@ struct DepartmentForm {
 }
 
 fn name_of(form: &DepartmentForm) -> Result<&str, ApiError> {
-    let name = form.name.trim();
+    valid_name(&form.name)
+}
+
+fn valid_name(name: &str) -> Result<&str, ApiError> {
+    let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.contains(['\r', '\n']) {
         return Err(ApiError::Unprocessable(
             "A department's name is one line of 1 to 100 characters".into(),
@@ -83,9 +205,17 @@ async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
-    ApiJson(form): ApiJson<DepartmentForm>,
+    ApiJson(form): ApiJson<NewDepartmentForm>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let department = state.store.create_department(name_of(&form)?).await?;
+    let settings = settings_of(
+        &state,
+        &form.name,
+        &form.agent_ids,
+        form.routing.as_deref().unwrap_or(Routing::Manual.as_str()),
+        form.max_chats_per_agent,
+    )
+    .await?;
+    let mut department = state.store.create_department(&settings.name).await?;
     let target = format!("department:{}", department.id);
     super::audit::record(
         &state,
@@ -96,7 +226,34 @@ async fn create(
         json!({ "name": department.name }),
     )
     .await;
+    if settings.agents.is_empty()
+        && settings.routing == Routing::Manual
+        && settings.max_chats_per_agent.is_none()
+    {
+        return Ok((StatusCode::CREATED, Json(department_json(&department))));
+    }
+    department = apply(&state, &auth, &client, &department, &settings).await?;
     Ok((StatusCode::CREATED, Json(department_json(&department))))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    client: Client,
+    Path(id): Path<i64>,
+    ApiJson(form): ApiJson<DepartmentSettingsForm>,
+) -> Result<Json<Value>, ApiError> {
+    let department = managed(&state, &auth, id).await?;
+    let settings = settings_of(
+        &state,
+        &form.name,
+        &form.agent_ids,
+        &form.routing,
+        form.max_chats_per_agent,
+    )
+    .await?;
+    let department = apply(&state, &auth, &client, &department, &settings).await?;
+    Ok(Json(department_json(&department)))
 }
 
 async fn rename(
@@ -142,11 +299,15 @@ async fn change_member(
             .add_department_member(department.id, user.id)
             .await?
     } else {
-        state
-            .store
-            .remove_department_member(department.id, user.id)
-            .await?
+        let left = state.store.leave_department(department.id, user.id).await?;
+        if let Some(returned) = &left {
+            state.routing.returned(&state.bus, returned);
+        }
+        left.is_some()
     };
+    if changed {
+        state.routing.nudge(department.id);
+    }
     if changed {
         let action = if add {
             "department.member_add"

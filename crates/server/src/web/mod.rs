@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod availability;
 mod contacts;
 mod conversations;
 mod departments;
@@ -81,6 +82,8 @@ pub struct AppState {
     pub sender_auth: crate::sender_auth::Verifier,
     /// Mailbox sign-in with OAuth2: providers and tokens.
     pub oauth: crate::mail_oauth::MailOAuth,
+    /// Routes departments' queues; nudge it when a queue or its agents change.
+    pub routing: crate::routing::Routing,
 }
 
 /// `text` with every byte but RFC 3986's unreserved characters (letters, digits, `-._~`)
@@ -104,6 +107,7 @@ pub(crate) fn routes() -> Vec<policy::Route> {
         oidc::routes(),
         two_factor::routes(),
         users::routes(),
+        availability::routes(),
         departments::routes(),
         inboxes::routes(),
         mail_oauth::routes(),

@@ -82,6 +82,7 @@ pub(super) fn user_json(user: &postdesk_store::User) -> Value {
         "email": user.email,
         "roles": user.roles,
         "active": user.active,
+        "availability": user.availability,
     })
 }
 
@@ -354,6 +355,7 @@ async fn dummy_hash() -> String {
 async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
     state.store.delete_session(&auth.token_hash).await?;
     state.ends.announce(Ended::Session(auth.session.id));
+    super::availability::sessions_ended(&state).await;
     Ok(Json(json!({ "ok": true })))
 }
 
@@ -428,6 +430,7 @@ async fn end_my_session(
         return Err(ApiError::NotFound("session not found".into()));
     }
     state.ends.announce(Ended::Session(id));
+    super::availability::sessions_ended(&state).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

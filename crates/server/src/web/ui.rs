@@ -339,6 +339,7 @@ async fn logout(
             .store
             .delete_session(&password::token_hash(token))
             .await?;
+        crate::routing::settle_offline(&state.store, &state.bus).await;
     }
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().append(

@@ -4,8 +4,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use postdesk_core::access::Rule;
+use postdesk_core::event::Event;
 use postdesk_core::ids::UserId;
-use postdesk_core::model::Role;
+use postdesk_core::model::{Availability, Role};
 use postdesk_store::NewUser;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -146,9 +147,17 @@ async fn update(
                 "You cannot deactivate yourself".into(),
             ));
         }
-        state.store.set_user_active(id, active).await?;
+        let returned = state.store.set_user_active(id, active).await?;
         if !active {
             state.ends.announce(Ended::User(id));
+            if user.availability != Availability::Offline {
+                state.bus.publish(Event::UserAvailability {
+                    user_id: id,
+                    availability: Availability::Offline,
+                });
+            }
+            // Their conversations are back in their queues: routed again.
+            state.routing.returned(&state.bus, &returned);
         }
         let action = if active {
             "user.activate"
@@ -172,6 +181,7 @@ async fn update(
             .set_password_hash(id, &password::hash_async(password).await?, None)
             .await?;
         state.ends.announce(Ended::User(id));
+        super::availability::sessions_ended(&state).await;
         super::audit::record(
             &state,
             &auth,
@@ -213,6 +223,7 @@ async fn end_sessions(
     existing(&state, id).await?;
     let ended = state.store.delete_user_sessions(id).await?;
     state.ends.announce(Ended::User(id));
+    super::availability::sessions_ended(&state).await;
     super::audit::record(
         &state,
         &auth,

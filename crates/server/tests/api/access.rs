@@ -40,6 +40,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("PUT", "/api/v1/me/password", "44+++++4"),
     ("GET", "/api/v1/me/sessions", "44+++++4"),
     ("DELETE", "/api/v1/me/sessions/{id}", "44+++++4"),
+    ("PUT", "/api/v1/me/availability", "44+++++4"),
     ("POST", "/api/v1/me/totp", "44+++++4"),
     ("POST", "/api/v1/me/totp/confirm", "44+++++4"),
     ("DELETE", "/api/v1/me/totp", "44+++++4"),
@@ -54,6 +55,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/departments", "44+++++4"),
     ("POST", "/api/v1/departments", "443333+4"),
     ("PATCH", "/api/v1/departments/{id}", "44333++4"),
+    ("PUT", "/api/v1/departments/{id}", "44333++4"),
     (
         "PUT",
         "/api/v1/departments/{id}/members/{user_id}",

@@ -14,6 +14,7 @@ mod logs;
 mod mailbox_oauth;
 mod oidc;
 mod restart;
+mod routing;
 mod search;
 mod sender_auth;
 mod sent_folder;
