@@ -156,7 +156,8 @@ impl Store {
 
     /// Full-text search: the conversations matching every term, best first, each with where
     /// it matched. Conversations whose subject or contact match come before those matching
-    /// in a message; within each, by relevance, then the most recent. Only what
+    /// in a message; within each, by relevance, then the most recent. Ranked among the newest
+    /// [`SEARCH_WINDOW`] matches of each index that the asker may see. Only what
     /// `query.visible` lets the asker see; nothing at all for terms of nothing.
     pub async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
         if query.terms.is_empty() {
@@ -174,6 +175,7 @@ impl Store {
             .bind(scope)
             .bind(asker)
             .bind(query.limit)
+            .bind(SEARCH_WINDOW)
             .fetch_all(&self.pool)
             .await?;
         let mut found = Vec::with_capacity(rows.len());
@@ -223,12 +225,25 @@ impl Store {
     }
 }
 
-/// What both databases' searches share, over `hits` (`cid`, `mid`, `tier`, `score`; lower
-/// is better): the best hit of each conversation, filtered and cut to the first `$6`. `$2`
-/// status, `$3` inbox, `$4` and `$5` who asks.
-fn top_sql() -> String {
+/// How many matches of each index a search ranks at most: the newest that the asker may see.
+/// Ranking every match of a common word costs time in proportion to the whole desk (at a
+/// million conversations, seconds: docs/benchmarks.md); within the newest few thousand, the
+/// best come first, and a rarer word or a phrase reaches further back.
+pub const SEARCH_WINDOW: i64 = 2000;
+
+/// The conditions on a matching conversation `c`: `$2` status, `$3` inbox, `$4` and `$5` who
+/// asks.
+fn filters_sql() -> String {
     format!(
-        "best AS (
+        "($2 IS NULL OR c.status = $2) AND ($3 IS NULL OR c.inbox_id = $3) AND {}",
+        visible_sql(4, 5)
+    )
+}
+
+/// What both databases' searches share, over `hits` (`cid`, `mid`, `tier`, `score`; lower
+/// is better, already filtered): the best hit of each conversation, cut to the first `$6`.
+fn top_sql() -> String {
+    "best AS (
             SELECT cid, mid, tier, score,
                    ROW_NUMBER() OVER (PARTITION BY cid ORDER BY tier, score, mid DESC) AS n
             FROM hits
@@ -237,28 +252,32 @@ fn top_sql() -> String {
             SELECT b.cid, b.mid, b.tier, b.score, c.last_message_at
             FROM best b JOIN conversations c ON c.id = b.cid
             WHERE b.n = 1
-              AND ($2 IS NULL OR c.status = $2)
-              AND ($3 IS NULL OR c.inbox_id = $3)
-              AND {}
             ORDER BY b.tier, b.score, c.last_message_at DESC, c.id DESC
             LIMIT $6
-        )",
-        visible_sql(4, 5)
-    )
+        )"
+    .to_owned()
 }
 
 /// SQLite: `$1` is an FTS5 expression. BM25 is lower for better matches; the subject weighs
-/// twice the contact.
+/// twice the contact. Each index is read newest first (FTS5 walks its rowids in that order)
+/// and only the first `$7` matches the asker may see are ranked (see [`SEARCH_WINDOW`]).
 fn sqlite_search_sql() -> String {
     let (s, e) = (MARK_START, MARK_END);
     format!(
         "WITH hits AS (
-            SELECT rowid AS cid, NULL AS mid, 0 AS tier, bm25(conversations_fts, 2.0, 1.0) AS score
-            FROM conversations_fts WHERE conversations_fts MATCH $1
+            SELECT * FROM (
+                SELECT conversations_fts.rowid AS cid, NULL AS mid, 0 AS tier,
+                       bm25(conversations_fts, 2.0, 1.0) AS score
+                FROM conversations_fts JOIN conversations c ON c.id = conversations_fts.rowid
+                WHERE conversations_fts MATCH $1 AND {filters}
+                ORDER BY conversations_fts.rowid DESC LIMIT $7)
             UNION ALL
-            SELECT m.conversation_id, m.id, 1, bm25(messages_fts)
-            FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
-            WHERE messages_fts MATCH $1
+            SELECT * FROM (
+                SELECT m.conversation_id AS cid, m.id AS mid, 1 AS tier, bm25(messages_fts) AS score
+                FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
+                     JOIN conversations c ON c.id = m.conversation_id
+                WHERE messages_fts MATCH $1 AND {filters}
+                ORDER BY messages_fts.rowid DESC LIMIT $7)
         ),
         {top}
         SELECT t.cid, t.mid,
@@ -272,26 +291,34 @@ fn sqlite_search_sql() -> String {
             END AS snippet
         FROM top t
         ORDER BY t.tier, t.score, t.last_message_at DESC, t.cid DESC",
-        top = top_sql()
+        top = top_sql(),
+        filters = filters_sql(),
     )
 }
 
 /// PostgreSQL: `$1` is a `to_tsquery` text. `ts_rank` is higher for better matches, so the
 /// score is its negative; normalised by the document's length (short subjects weigh more).
+/// Only the newest `$7` matches the asker may see are ranked (see [`SEARCH_WINDOW`]): for a
+/// common word the planner walks the documents newest first and stops there, for a rare one
+/// it takes the few matches from the GIN index.
 fn postgres_search_sql() -> String {
     let (s, e, lt, gt) = (MARK_START, MARK_END, LESS_THAN, GREATER_THAN);
     format!(
-        "WITH q AS (SELECT to_tsquery('simple', $1) AS q),
-        hits AS (
-            SELECT s.conversation_id AS cid, CAST(NULL AS BIGINT) AS mid, 0 AS tier,
-                   -ts_rank(s.document, q.q, 1) AS score
-            FROM conversation_search s CROSS JOIN q WHERE s.document @@ q.q
+        "WITH hits AS (
+            (SELECT s.conversation_id AS cid, CAST(NULL AS BIGINT) AS mid, 0 AS tier,
+                    -ts_rank(s.document, to_tsquery('simple', $1), 1) AS score
+             FROM conversation_search s JOIN conversations c ON c.id = s.conversation_id
+             WHERE s.document @@ to_tsquery('simple', $1) AND {filters}
+             ORDER BY s.conversation_id DESC LIMIT $7)
             UNION ALL
-            SELECT m.conversation_id, m.id, 1, -ts_rank(s.document, q.q, 1)
-            FROM message_search s JOIN messages m ON m.id = s.message_id CROSS JOIN q
-            WHERE s.document @@ q.q
+            (SELECT m.conversation_id, m.id, 1, -ts_rank(s.document, to_tsquery('simple', $1), 1)
+             FROM message_search s JOIN messages m ON m.id = s.message_id
+                  JOIN conversations c ON c.id = m.conversation_id
+             WHERE s.document @@ to_tsquery('simple', $1) AND {filters}
+             ORDER BY s.message_id DESC LIMIT $7)
         ),
-        {top}
+        {top},
+        q AS (SELECT to_tsquery('simple', $1) AS q)
         SELECT t.cid, t.mid,
             CASE WHEN t.mid IS NULL THEN
                 ts_headline('simple', translate(c.subject || ' · ' || k.name || ' ' || k.email, '<>', '{lt}{gt}'), q.q,
@@ -303,7 +330,8 @@ fn postgres_search_sql() -> String {
         FROM top t JOIN conversations c ON c.id = t.cid JOIN contacts k ON k.id = c.contact_id
         LEFT JOIN messages m ON m.id = t.mid CROSS JOIN q
         ORDER BY t.tier, t.score, t.last_message_at DESC, t.cid DESC",
-        top = top_sql()
+        top = top_sql(),
+        filters = filters_sql(),
     )
 }
 
