@@ -13,6 +13,7 @@
 //! - `inboxes`: email inboxes, their health and their IMAP sync state.
 //! - `ingest`: raw emails (stored before parsing) and turning them into conversations.
 //! - `conversations`: queue, take, members, messages, uploads, close.
+//! - `lists`: the conversation lists, each one indexed query, paged by a cursor, and their counts.
 //! - `outbox`: outgoing emails and their delivery state.
 //! - `contacts`: a contact's data exported or deleted, and inboxes' retention periods.
 //! - `oauth`: mailbox sign-in with OAuth2: providers, each inbox's tokens and refresh lease,
@@ -27,6 +28,7 @@ mod conversations;
 mod departments;
 mod inboxes;
 mod ingest;
+mod lists;
 mod oauth;
 mod outbox;
 mod received;
@@ -43,8 +45,12 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use audit::Failures;
-pub use conversations::{ConversationFilter, TakeError};
+pub use conversations::TakeError;
 pub use ingest::{IncomingEmail, IngestOutcome, NewAttachment, StoreFetched};
+pub use lists::{
+    BadCursor, ConversationFilter, ConversationPage, DEFAULT_PAGE, ListCounts, ListCursor,
+    ListOrder,
+};
 pub use outbox::{CopyOutcome, OutboxItem, QueuedEmail, SentCopy};
 pub use records::*;
 pub use search::{SearchHit, SearchQuery, TagCount};
