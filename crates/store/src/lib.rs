@@ -15,7 +15,8 @@
 //! - `conversations`: queue, take, members, messages, uploads, close.
 //! - `lists`: the conversation lists, each one indexed query, paged by a cursor, and their counts.
 //! - `outbox`: outgoing emails and their delivery state.
-//! - `contacts`: a contact's data exported or deleted, and inboxes' retention periods.
+//! - `contacts`: the contact center (list, search, a contact's page, rename), a contact's data
+//!   exported or deleted, and inboxes' retention periods.
 //! - `oauth`: mailbox sign-in with OAuth2: providers, each inbox's tokens and refresh lease,
 //!   connections under way.
 //! - `search`: conversations' tags and full-text search (indexes kept by triggers).
@@ -45,6 +46,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use audit::Failures;
+pub use contacts::{
+    ContactCursor, ContactFilter, ContactPage, ContactSummary, MAX_CONTACT_NAME_CHARS,
+};
 pub use conversations::TakeError;
 pub use ingest::{IncomingEmail, IngestOutcome, NewAttachment, StoreFetched};
 pub use lists::{

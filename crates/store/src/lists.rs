@@ -118,11 +118,10 @@ impl ListCursor {
         }
     }
 
-    /// The opaque text given to clients (URL-safe base64).
+    /// The opaque text given to clients.
     #[must_use]
     pub fn encode(&self) -> String {
-        let text = format!("{}:{}:{}", self.order.tag(), self.key, self.id.0);
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+        encode_cursor(self.order.tag(), &[self.key, self.id.0])
     }
 
     /// Reads what [`ListCursor::encode`] wrote.
@@ -130,28 +129,48 @@ impl ListCursor {
     /// # Errors
     /// [`BadCursor`] for any other text.
     pub fn parse(text: &str) -> Result<Self, BadCursor> {
-        let bad = || BadCursor(text.chars().take(100).collect());
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(text.trim())
-            .map_err(|_| bad())?;
-        let decoded = String::from_utf8(bytes).map_err(|_| bad())?;
-        let mut parts = decoded.split(':');
-        let order = match parts.next() {
-            Some("q") => ListOrder::OldestQueuedFirst,
-            Some("a") => ListOrder::NewestActivityFirst,
-            _ => return Err(bad()),
+        let (tag, numbers) = decode_cursor(text)?;
+        let order = match tag.as_str() {
+            "q" => ListOrder::OldestQueuedFirst,
+            "a" => ListOrder::NewestActivityFirst,
+            _ => return Err(bad_cursor(text)),
         };
-        let key = parts.next().and_then(|k| k.parse().ok()).ok_or_else(bad)?;
-        let id = parts.next().and_then(|i| i.parse().ok()).ok_or_else(bad)?;
-        if parts.next().is_some() {
-            return Err(bad());
+        match numbers[..] {
+            [key, id] => Ok(Self {
+                order,
+                key,
+                id: ConversationId(id),
+            }),
+            _ => Err(bad_cursor(text)),
         }
-        Ok(Self {
-            order,
-            key,
-            id: ConversationId(id),
-        })
     }
+}
+
+fn bad_cursor(text: &str) -> BadCursor {
+    BadCursor(text.chars().take(100).collect())
+}
+
+/// A cursor's text: `tag:n1:n2…` in URL-safe base64 (opaque to clients, safe in a URL).
+pub(crate) fn encode_cursor(tag: &str, numbers: &[i64]) -> String {
+    let mut text = tag.to_owned();
+    for n in numbers {
+        text.push_str(&format!(":{n}"));
+    }
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
+}
+
+/// The tag and numbers of a cursor's text.
+pub(crate) fn decode_cursor(text: &str) -> Result<(String, Vec<i64>), BadCursor> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .map_err(|_| bad_cursor(text))?;
+    let decoded = String::from_utf8(bytes).map_err(|_| bad_cursor(text))?;
+    let mut parts = decoded.split(':');
+    let tag = parts.next().unwrap_or_default().to_owned();
+    let numbers = parts
+        .map(|n| n.parse().map_err(|_| bad_cursor(text)))
+        .collect::<Result<Vec<i64>, _>>()?;
+    Ok((tag, numbers))
 }
 
 /// One page of a list.
@@ -178,30 +197,35 @@ pub struct ListCounts {
 
 /// A value bound into a composed query.
 #[derive(Debug, Clone)]
-enum Bind {
+pub(crate) enum Bind {
     Int(i64),
     Text(String),
 }
 
 /// The `WHERE` of a list: only the conditions its filter has, with their binds (`$1`, …).
 #[derive(Debug, Default)]
-struct Conditions {
+pub(crate) struct Conditions {
     parts: Vec<String>,
     binds: Vec<Bind>,
 }
 
 impl Conditions {
     /// Binds `value`; its placeholder.
-    fn bind(&mut self, value: Bind) -> String {
+    pub(crate) fn bind(&mut self, value: Bind) -> String {
         self.binds.push(value);
         format!("${}", self.binds.len())
     }
 
-    fn push(&mut self, condition: String) {
+    pub(crate) fn push(&mut self, condition: String) {
         self.parts.push(condition);
     }
 
-    fn sql(&self) -> String {
+    /// Whether any condition was added.
+    pub(crate) fn has_conditions(&self) -> bool {
+        !self.parts.is_empty()
+    }
+
+    pub(crate) fn sql(&self) -> String {
         if self.parts.is_empty() {
             "1 = 1".to_owned()
         } else {
@@ -209,7 +233,7 @@ impl Conditions {
         }
     }
 
-    fn query<'q>(
+    pub(crate) fn query<'q>(
         &'q self,
         sql: &'q str,
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
@@ -222,6 +246,15 @@ impl Conditions {
         }
         query
     }
+}
+
+/// A `LIKE` pattern for lowercase text containing `text` (its own wildcards dropped).
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .to_lowercase()
+        .replace('\\', "")
+        .replace(['%', '_'], "");
+    format!("%{escaped}%")
 }
 
 /// `c.id IN` the conversations `user` was invited into.
@@ -240,7 +273,7 @@ fn covered(user: &str) -> String {
 }
 
 /// The conditions of `filter`, with the cursor when `paged`.
-fn conditions(filter: &ConversationFilter, paged: bool) -> Conditions {
+pub(crate) fn conditions(filter: &ConversationFilter, paged: bool) -> Conditions {
     let mut w = Conditions::default();
     // A status is one of a few fixed words: written into the query, so that the planner
     // can use the partial index of the queue.
@@ -264,11 +297,7 @@ fn conditions(filter: &ConversationFilter, paged: bool) -> Conditions {
         w.push(format!("c.inbox_id = {p}"));
     }
     if let Some(text) = &filter.contact {
-        let escaped = text
-            .to_lowercase()
-            .replace('\\', "")
-            .replace(['%', '_'], "");
-        let p = w.bind(Bind::Text(format!("%{escaped}%")));
+        let p = w.bind(Bind::Text(contains_pattern(text)));
         w.push(format!(
             "c.contact_id IN (SELECT k2.id FROM contacts k2 WHERE LOWER(k2.email) LIKE {p} OR LOWER(k2.name) LIKE {p})"
         ));

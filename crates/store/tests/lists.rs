@@ -13,8 +13,8 @@ mod common;
 
 use common::inbox_settings;
 use postdesk_store::{
-    Addr, ConversationFilter, IncomingEmail, IngestOutcome, ListCursor, ListOrder, NewUser, Store,
-    StoreFetched, User,
+    Addr, ContactCursor, ContactFilter, ConversationFilter, IncomingEmail, IngestOutcome,
+    ListCursor, ListOrder, NewUser, Store, StoreFetched, User,
 };
 
 contract!(
@@ -23,6 +23,7 @@ contract!(
     each_list_shows_only_what_the_caller_may_see,
     tag_contact_and_inbox_filters_page_with_true_totals,
     the_queue_and_an_agents_lists_walk_an_index,
+    contacts_are_paged_searched_and_renamed_within_what_one_may_see,
 );
 
 // Arrange helpers.
@@ -666,4 +667,129 @@ async fn the_queue_and_an_agents_lists_walk_an_index(store: Store) {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+async fn contacts_are_paged_searched_and_renamed_within_what_one_may_see(store: Store) {
+    // Arrange: five contacts write to Sales, one to Billing; carol twice.
+    let sales = store.create_department("Sales").await.unwrap().id;
+    let billing = store.create_department("Billing").await.unwrap().id;
+    let ana = user(&store, "ana", Role::Agent).await;
+    store.add_department_member(sales, ana.id).await.unwrap();
+    let sales_inbox = inbox(&store, "sales@example.test", Some(sales)).await;
+    let billing_inbox = inbox(&store, "billing@example.test", Some(billing)).await;
+    let mut newest_first = Vec::new();
+    for name in ["carol", "dave", "erin", "frank", "grace"] {
+        let id = arrive(&store, sales_inbox, &format!("{name}@c.test")).await;
+        newest_first.insert(
+            0,
+            store
+                .find_conversation(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .contact
+                .id,
+        );
+    }
+    arrive(&store, sales_inbox, "carol@c.test").await;
+    let hidden = arrive(&store, billing_inbox, "zoe@z.test").await;
+    let zoe = store
+        .find_conversation(hidden)
+        .await
+        .unwrap()
+        .unwrap()
+        .contact
+        .id;
+    let agent = Some(ListScope::QueueAndMine(ana.id));
+
+    // Act: every page of two, as the admin and as ana.
+    let pages = |visible: Option<ListScope>| {
+        let store = store.clone();
+        async move {
+            let mut filter = ContactFilter {
+                visible,
+                limit: Some(2),
+                ..ContactFilter::default()
+            };
+            let mut seen = Vec::new();
+            loop {
+                let page = store.list_contacts(&filter).await.unwrap();
+                seen.extend(
+                    page.contacts
+                        .iter()
+                        .map(|c| (c.contact.id, c.conversations)),
+                );
+                match page.next_cursor {
+                    Some(cursor) => {
+                        filter.after = Some(ContactCursor::parse(&cursor.encode()).unwrap());
+                    }
+                    None => break seen,
+                }
+            }
+        }
+    };
+    let everyone = pages(None).await;
+    let anas = pages(agent.clone()).await;
+
+    // Assert
+    let mut expected: Vec<_> = newest_first.iter().map(|id| (*id, 1)).collect();
+    expected[4].1 = 2;
+    assert_eq!(
+        anas, expected,
+        "newest first, only those she may see, carol's two counted"
+    );
+    expected.insert(0, (zoe, 1));
+    assert_eq!(everyone, expected);
+    let found = store
+        .list_contacts(&ContactFilter {
+            text: Some("ERIN".into()),
+            visible: agent.clone(),
+            ..ContactFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.contacts.len(), 1);
+    assert_eq!(found.contacts[0].contact.email, "erin@c.test");
+    assert!(
+        store
+            .find_contact(zoe, agent.as_ref())
+            .await
+            .unwrap()
+            .is_none(),
+        "a contact ana may see no conversation of is unknown to her"
+    );
+    assert_eq!(
+        store
+            .find_contact(zoe, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .conversations,
+        1
+    );
+    assert!(ContactCursor::parse("bm90IGEgY3Vyc29y").is_err());
+
+    // A given name stays when the contact writes again under another display name.
+    let carol = newest_first[4];
+    let renamed = store
+        .rename_contact(carol, "Carol Customer")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(renamed.name, "Carol Customer");
+    arrive(&store, sales_inbox, "carol@c.test").await;
+    let carol = store
+        .find_contact(carol, agent.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(carol.contact.name, "Carol Customer");
+    assert_eq!(carol.conversations, 3);
+    assert!(
+        store
+            .rename_contact(postdesk_core::ids::ContactId(999_999), "x")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -29,3 +29,7 @@ CREATE INDEX conversation_members_user ON conversation_members (user_id, convers
 
 -- A queued conversation always knows since when it waits (the queue's order).
 UPDATE conversations SET queued_at = last_message_at WHERE status = 'queued' AND queued_at IS NULL;
+
+-- A name an agent gave a contact (PATCH /contacts/{id}) stays: the display name of their next
+-- email no longer replaces it.
+ALTER TABLE contacts ADD COLUMN name_edited INTEGER NOT NULL DEFAULT 0;
