@@ -576,6 +576,17 @@ impl EventLog {
             .collect()
     }
 
+    /// Every event of `kind` about `conversation`, in the order heard.
+    pub fn all(&self, kind: &str, conversation: i64) -> Vec<Value> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, v)| k == kind && v["conversation_id"].as_i64() == Some(conversation))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
     pub fn find(&self, kind: &str, conversation: i64) -> Option<Value> {
         self.events
             .lock()
