@@ -540,13 +540,18 @@ const CONTACT_SUMMARY_SELECT: &str = "SELECT k.id, k.email, k.name, k.created_at
     (SELECT COUNT(*) FROM conversations c WHERE c.contact_id = k.id AND {visible}) AS conversations
     FROM contacts k";
 
+/// A contact from a row of `contacts` (`id`, `email`, `name`).
+fn contact_from_row(row: &sqlx::any::AnyRow) -> Result<Contact> {
+    Ok(Contact {
+        id: ContactId(row.try_get("id")?),
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+    })
+}
+
 fn contact_summary_from_row(row: &sqlx::any::AnyRow) -> Result<ContactSummary> {
     Ok(ContactSummary {
-        contact: Contact {
-            id: ContactId(row.try_get("id")?),
-            email: row.try_get("email")?,
-            name: row.try_get("name")?,
-        },
+        contact: contact_from_row(row)?,
         created_at: row.try_get("created_at")?,
         conversations: row.try_get("conversations")?,
     })
@@ -634,13 +639,6 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
-        row.map(|row| {
-            Ok(Contact {
-                id: ContactId(row.try_get("id")?),
-                email: row.try_get("email")?,
-                name: row.try_get("name")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(contact_from_row).transpose()
     }
 }

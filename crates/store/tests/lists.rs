@@ -11,10 +11,10 @@ use postdesk_core::model::{ConversationStatus, Role};
 #[macro_use]
 mod common;
 
-use common::inbox_settings;
+use common::{inbox_settings, user};
 use postdesk_store::{
     Addr, ContactCursor, ContactFilter, ConversationFilter, IncomingEmail, IngestOutcome,
-    ListCursor, ListOrder, NewUser, Store, StoreFetched, User,
+    ListCursor, ListOrder, Store, StoreFetched, User,
 };
 
 contract!(
@@ -27,19 +27,6 @@ contract!(
 );
 
 // Arrange helpers.
-
-async fn user(store: &Store, username: &str, role: Role) -> User {
-    store
-        .create_user(&NewUser {
-            username: username.into(),
-            name: format!("{username} name"),
-            email: format!("{username}@agents.test"),
-            password_hash: "$argon2id$fake".into(),
-            roles: vec![role],
-        })
-        .await
-        .unwrap()
-}
 
 async fn inbox(store: &Store, email: &str, department: Option<DepartmentId>) -> InboxId {
     let mut settings = inbox_settings(email);
@@ -97,6 +84,17 @@ async fn arrive(store: &Store, inbox: InboxId, from: &str) -> ConversationId {
         } => conversation_id,
         other => panic!("expected a new conversation: {other:?}"),
     }
+}
+
+/// The contact of a conversation.
+async fn contact_of(store: &Store, conversation: ConversationId) -> ContactId {
+    store
+        .find_conversation(conversation)
+        .await
+        .unwrap()
+        .unwrap()
+        .contact
+        .id
 }
 
 /// Adds `count` conversations of `inbox` and `contact` in `status`, assigned to `assignee`,
@@ -236,13 +234,7 @@ async fn an_agent_with_300_chats_in_progress_pages_through_all_300_and_the_total
     let ana = user(&store, "ana", Role::Agent).await;
     let bob = user(&store, "bob", Role::Agent).await;
     let first = arrive(&store, inbox, "carol@c.test").await;
-    let contact = store
-        .find_conversation(first)
-        .await
-        .unwrap()
-        .unwrap()
-        .contact
-        .id;
+    let contact = contact_of(&store, first).await;
     let at = (inbox, None, contact);
     bulk(&store, 300, at, "open", Some(ana.id), 1_000_000).await;
     bulk(&store, 20, at, "on_hold", Some(ana.id), 2_000_000).await;
@@ -433,13 +425,7 @@ async fn tag_contact_and_inbox_filters_page_with_true_totals(store: Store) {
         carols.push(arrive(&store, support, "carol@c.test").await);
     }
     let dave = arrive(&store, sales, "dave@d.test").await;
-    let carol = store
-        .find_conversation(carols[0])
-        .await
-        .unwrap()
-        .unwrap()
-        .contact
-        .id;
+    let carol = contact_of(&store, carols[0]).await;
     let tags = postdesk_core::search::Tags::parse(&["VIP".to_owned()]).unwrap();
     for id in [carols[1], carols[3], dave] {
         store.set_tags(id, &tags).await.unwrap();
@@ -530,21 +516,9 @@ async fn the_queue_and_an_agents_lists_walk_an_index(store: Store) {
     let sales_inbox = inbox(&store, "sales@example.test", Some(sales)).await;
     let billing_inbox = inbox(&store, "billing@example.test", Some(billing)).await;
     let first = arrive(&store, sales_inbox, "carol@c.test").await;
-    let contact = store
-        .find_conversation(first)
-        .await
-        .unwrap()
-        .unwrap()
-        .contact
-        .id;
+    let contact = contact_of(&store, first).await;
     let bulk_one = arrive(&store, sales_inbox, "many@c.test").await;
-    let many = store
-        .find_conversation(bulk_one)
-        .await
-        .unwrap()
-        .unwrap()
-        .contact
-        .id;
+    let many = contact_of(&store, bulk_one).await;
     let mut at = 10_000_000;
     for (inbox, department) in [(sales_inbox, sales), (billing_inbox, billing)] {
         bulk(
@@ -680,26 +654,11 @@ async fn contacts_are_paged_searched_and_renamed_within_what_one_may_see(store: 
     let mut newest_first = Vec::new();
     for name in ["carol", "dave", "erin", "frank", "grace"] {
         let id = arrive(&store, sales_inbox, &format!("{name}@c.test")).await;
-        newest_first.insert(
-            0,
-            store
-                .find_conversation(id)
-                .await
-                .unwrap()
-                .unwrap()
-                .contact
-                .id,
-        );
+        newest_first.insert(0, contact_of(&store, id).await);
     }
     arrive(&store, sales_inbox, "carol@c.test").await;
     let hidden = arrive(&store, billing_inbox, "zoe@z.test").await;
-    let zoe = store
-        .find_conversation(hidden)
-        .await
-        .unwrap()
-        .unwrap()
-        .contact
-        .id;
+    let zoe = contact_of(&store, hidden).await;
     let agent = Some(ListScope::QueueAndMine(ana.id));
 
     // Act: every page of two, as the admin and as ana.

@@ -247,18 +247,29 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn an_events_facts_are_looked_up_once_for_every_listener() {
+    /// A store with nothing in it (and the folder that keeps it).
+    async fn empty_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = Store::connect(&url).await.unwrap();
-        let envelope = Envelope::new(
-            1,
+        (dir, store)
+    }
+
+    /// Event `id`: message 9 was added to conversation 7 (neither exists).
+    fn message_created(id: u64) -> Envelope {
+        Envelope::new(
+            id,
             Event::MessageCreated {
                 conversation_id: ConversationId(7),
                 message_id: MessageId(9),
             },
-        );
+        )
+    }
+
+    #[tokio::test]
+    async fn an_events_facts_are_looked_up_once_for_every_listener() {
+        let (_dir, store) = empty_store().await;
+        let envelope = message_created(1);
         // The first listener's lookup: conversation 7 does not exist, so nobody hears it.
         let first = Audience {
             store: store.clone(),
@@ -300,16 +311,8 @@ mod tests {
 
     #[tokio::test]
     async fn what_an_event_carries_is_looked_up_once_for_every_listener() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::connect(&url).await.unwrap();
-        let envelope = Envelope::new(
-            3,
-            Event::MessageCreated {
-                conversation_id: ConversationId(7),
-                message_id: MessageId(9),
-            },
-        );
+        let (_dir, store) = empty_store().await;
+        let envelope = message_created(3);
         // The first listener looks up the conversation and the message: both gone.
         let _ = sse(&store, &envelope).await;
         let data: Value = serde_json::from_str(envelope.data.get().unwrap()).unwrap();

@@ -164,35 +164,12 @@ async fn contacts_are_paged_searched_shown_and_renamed_within_what_one_may_see(d
     // Arrange: three customers write to the support inbox, which belongs to Support; bob is
     // in Support, olaf is not.
     let app = spawn_app(db).await;
-    let (_, support) = app
-        .post(
-            &app.admin,
-            "/api/v1/departments",
-            &json!({ "name": "Support" }),
-        )
-        .await;
-    let support = support["id"].as_i64().unwrap();
-    let mut inbox = app.inbox_body(crate::helpers::SUPPORT_PASSWORD);
-    inbox["department_id"] = json!(support);
-    let (status, body) = app
-        .put(
-            &app.admin,
-            &format!("/api/v1/inboxes/{}", app.inbox_id),
-            &inbox,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    let support = app.inbox_in_department("Support").await;
     let bob = app.agent("bob").await;
     let olaf = app.agent("olaf").await;
     let (_, me) = app.get(&bob, "/api/v1/me").await;
-    let (status, body) = app
-        .put(
-            &app.admin,
-            &format!("/api/v1/departments/{support}/members/{}", me["id"]),
-            &json!({}),
-        )
+    app.join_department(support, me["id"].as_i64().unwrap())
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     for (n, from) in ["pat@a.test", "quinn@b.test", "pat@a.test", "rosa@c.test"]
         .iter()
         .enumerate()
