@@ -4,11 +4,9 @@
 -- from the page's cursor on, and stops after a page; its total is counted on the same index.
 
 -- Queued Chats: only the queue (a partial index stays as small as the queue), in the order it
--- is served, with the department so an agent's departments are told apart without the row.
-CREATE INDEX conversations_queue ON conversations (queued_at, id, department_id)
-    WHERE status = 'queued';
--- A department's queue, for its count.
-CREATE INDEX conversations_queue_department ON conversations (department_id, queued_at, id)
+-- is served, with what tells whether the caller may see each (department, assignee) so that
+-- the page and its count need no row but those shown.
+CREATE INDEX conversations_queue ON conversations (queued_at, id, department_id, assignee_id)
     WHERE status = 'queued';
 -- An agent's lists: Chats in Progress, On Hold, snoozed (and routing's count of open chats).
 DROP INDEX conversations_assignee;
