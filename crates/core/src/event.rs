@@ -1,5 +1,6 @@
-//! Realtime events. Each carries ids only; clients refetch what they show. They are published
-//! after the change is committed, so a client that refetches sees it.
+//! Realtime events. Each names what changed by id; the event stream adds the conversation and
+//! the message themselves (looked up once per event), so clients patch what they show. They
+//! are published after the change is committed, so what is looked up includes it.
 
 use serde::Serialize;
 

@@ -22,6 +22,23 @@ pub struct Envelope {
     /// that needs them and shared by every other: the cost of an event does not grow with
     /// the number of listeners beyond sending it to them.
     pub scope: tokio::sync::OnceCell<Option<postdesk_core::access::ConversationScope>>,
+    /// The SSE `data` of the event: the event's fields, plus what changed (the conversation
+    /// as the lists show it, the message), looked up once by the first listener that hears
+    /// it and sent as it is to every other.
+    pub data: tokio::sync::OnceCell<String>,
+}
+
+impl Envelope {
+    /// Event `id`, with nothing looked up yet.
+    #[must_use]
+    pub fn new(id: u64, event: Event) -> Self {
+        Self {
+            id,
+            event,
+            scope: tokio::sync::OnceCell::new(),
+            data: tokio::sync::OnceCell::new(),
+        }
+    }
 }
 
 /// Fan-out of events to every listener.
@@ -56,11 +73,7 @@ impl Bus {
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let envelope = Arc::new(Envelope {
-            id: state.0,
-            event,
-            scope: tokio::sync::OnceCell::new(),
-        });
+        let envelope = Arc::new(Envelope::new(state.0, event));
         state.0 += 1;
         if state.1.len() == HISTORY {
             state.1.pop_front();

@@ -579,7 +579,7 @@ async fn upsert_contacts(
     for chunk in order.chunks(ROWS_PER_STATEMENT * 2) {
         let sql = format!(
             "INSERT INTO contacts (email, name, created_at) VALUES {}
-             ON CONFLICT (email) DO UPDATE SET name = CASE WHEN excluded.name <> '' THEN excluded.name ELSE contacts.name END
+             ON CONFLICT (email) DO UPDATE SET name = CASE WHEN excluded.name <> '' AND contacts.name_edited = 0 THEN excluded.name ELSE contacts.name END
              RETURNING id, email",
             p.values(1, chunk.len(), 3)
         );

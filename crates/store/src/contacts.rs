@@ -1,4 +1,6 @@
-//! Contacts' data: everything stored about one contact, exported for them
+//! Contacts: the contact center's list and search, a contact's page and name
+//! ([`Store::list_contacts`], [`Store::find_contact`], [`Store::rename_contact`]), and their
+//! data: everything stored about one contact, exported for them
 //! ([`Store::export_contact`]) or deleted at their request ([`Store::delete_contact`]), and the
 //! inboxes' retention periods ([`Store::delete_expired_conversations`]), which delete closed
 //! conversations the same way.
@@ -11,11 +13,16 @@
 
 use std::collections::BTreeSet;
 
+use postdesk_core::access::ListScope;
 use postdesk_core::ids::{ContactId, InboxId, RawEmailId};
 use sqlx::Row as _;
 
 use crate::batch::Placeholders;
 use crate::conversations::{CONVERSATION_SELECT, conversation_from_row};
+use crate::lists::{
+    BadCursor, Bind, Conditions, ConversationFilter, conditions, contains_pattern, decode_cursor,
+    encode_cursor,
+};
 use crate::records::{
     Contact, ContactExport, ConversationExport, DeletionReport, ExportedRawEmail, InboxDeletion,
     RetentionReport,
@@ -459,5 +466,183 @@ impl Store {
             }
         }
         Ok(report)
+    }
+}
+
+/// Which contacts to list: the contact center's page and search.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    /// Only those whose address or name contains this text (any case).
+    pub text: Option<String>,
+    /// Only contacts with a conversation the asker may see (the policy's [`ListScope`]), and
+    /// only those conversations counted; `None` is every contact.
+    pub visible: Option<ListScope>,
+    /// At most this many ([`crate::DEFAULT_PAGE`] when not given).
+    pub limit: Option<i64>,
+    /// Start after this contact (the previous page's [`ContactPage::next_cursor`]).
+    pub after: Option<ContactCursor>,
+}
+
+/// Where the next page of contacts starts (newest contacts first: just before this one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContactCursor(pub ContactId);
+
+impl ContactCursor {
+    /// The opaque text given to clients.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        encode_cursor("k", &[self.0.0])
+    }
+
+    /// Reads what [`ContactCursor::encode`] wrote.
+    ///
+    /// # Errors
+    /// [`BadCursor`] for any other text (a conversation list's cursor included).
+    pub fn parse(text: &str) -> Result<Self, BadCursor> {
+        match decode_cursor(text)? {
+            (tag, numbers) if tag == "k" && numbers.len() == 1 => Ok(Self(ContactId(numbers[0]))),
+            _ => Err(BadCursor(text.chars().take(100).collect())),
+        }
+    }
+}
+
+/// A contact as the contact center lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactSummary {
+    /// The contact.
+    pub contact: Contact,
+    /// When they first wrote (ms).
+    pub created_at: i64,
+    /// How many of their conversations the asker may see.
+    pub conversations: i64,
+}
+
+/// One page of contacts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactPage {
+    /// Newest contacts first.
+    pub contacts: Vec<ContactSummary>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<ContactCursor>,
+}
+
+/// The longest name a contact may be given (characters).
+pub const MAX_CONTACT_NAME_CHARS: usize = 200;
+
+/// The asker's visibility of conversations `c` (none for everyone), with room for more binds.
+fn visibility_of(visible: Option<&ListScope>) -> Conditions {
+    conditions(
+        &ConversationFilter {
+            visible: visible.cloned(),
+            ..ConversationFilter::default()
+        },
+        false,
+    )
+}
+
+const CONTACT_SUMMARY_SELECT: &str = "SELECT k.id, k.email, k.name, k.created_at,
+    (SELECT COUNT(*) FROM conversations c WHERE c.contact_id = k.id AND {visible}) AS conversations
+    FROM contacts k";
+
+/// A contact from a row of `contacts` (`id`, `email`, `name`).
+fn contact_from_row(row: &sqlx::any::AnyRow) -> Result<Contact> {
+    Ok(Contact {
+        id: ContactId(row.try_get("id")?),
+        email: row.try_get("email")?,
+        name: row.try_get("name")?,
+    })
+}
+
+fn contact_summary_from_row(row: &sqlx::any::AnyRow) -> Result<ContactSummary> {
+    Ok(ContactSummary {
+        contact: contact_from_row(row)?,
+        created_at: row.try_get("created_at")?,
+        conversations: row.try_get("conversations")?,
+    })
+}
+
+impl Store {
+    /// One page of contacts matching `filter`, newest first, each with how many of their
+    /// conversations the asker may see.
+    pub async fn list_contacts(&self, filter: &ContactFilter) -> Result<ContactPage> {
+        // The binds of the visibility, then those of the contact's own conditions.
+        let mut w = visibility_of(filter.visible.as_ref());
+        let visible = w.sql();
+        let mut conditions = Vec::new();
+        if w.has_conditions() {
+            conditions.push(format!(
+                "k.id IN (SELECT c.contact_id FROM conversations c WHERE {visible})"
+            ));
+        }
+        if let Some(text) = &filter.text {
+            let p = w.bind(Bind::Text(contains_pattern(text)));
+            conditions.push(format!(
+                "(LOWER(k.email) LIKE {p} OR LOWER(k.name) LIKE {p})"
+            ));
+        }
+        if let Some(ContactCursor(after)) = filter.after {
+            let p = w.bind(Bind::Int(after.0));
+            conditions.push(format!("k.id < {p}"));
+        }
+        conditions.push("1 = 1".to_owned());
+        let limit = filter.limit.unwrap_or(crate::DEFAULT_PAGE).max(1);
+        let p = w.bind(Bind::Int(limit + 1));
+        let sql = format!(
+            "{} WHERE {} ORDER BY k.id DESC LIMIT {p}",
+            CONTACT_SUMMARY_SELECT.replace("{visible}", &visible),
+            conditions.join(" AND "),
+        );
+        let rows = w.query(&sql).fetch_all(&self.pool).await?;
+        let mut contacts = rows
+            .iter()
+            .map(contact_summary_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let page = usize::try_from(limit).unwrap_or(usize::MAX);
+        let next_cursor = (contacts.len() > page)
+            .then(|| contacts.get(page - 1).map(|c| ContactCursor(c.contact.id)))
+            .flatten();
+        contacts.truncate(page);
+        Ok(ContactPage {
+            contacts,
+            next_cursor,
+        })
+    }
+
+    /// A contact with how many of their conversations the asker may see (`visible`; `None`:
+    /// every one). `None` when there is no such contact, or when the asker may see none of
+    /// their conversations (a contact is known to an agent only through a conversation).
+    pub async fn find_contact(
+        &self,
+        id: ContactId,
+        visible: Option<&ListScope>,
+    ) -> Result<Option<ContactSummary>> {
+        let mut w = visibility_of(visible);
+        let visible_sql = w.sql();
+        let restricted = w.has_conditions();
+        let p = w.bind(Bind::Int(id.0));
+        let sql = format!(
+            "{} WHERE k.id = {p}",
+            CONTACT_SUMMARY_SELECT.replace("{visible}", &visible_sql)
+        );
+        let Some(row) = w.query(&sql).fetch_optional(&self.pool).await? else {
+            return Ok(None);
+        };
+        let found = contact_summary_from_row(&row)?;
+        Ok((!restricted || found.conversations > 0).then_some(found))
+    }
+
+    /// Gives a contact a name, which their later emails' display names no longer replace.
+    /// `None` for an unknown contact.
+    pub async fn rename_contact(&self, id: ContactId, name: &str) -> Result<Option<Contact>> {
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(
+            "UPDATE contacts SET name = $1, name_edited = 1 WHERE id = $2 RETURNING id, email, name",
+        )
+        .bind(name)
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        row.as_ref().map(contact_from_row).transpose()
     }
 }

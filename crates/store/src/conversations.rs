@@ -18,26 +18,6 @@ use crate::records::{
 };
 use crate::{Result, Store, StoreError, from_json, now_ms};
 
-/// Which conversations to list.
-#[derive(Debug, Clone, Default)]
-pub struct ConversationFilter {
-    /// Only this status.
-    pub status: Option<ConversationStatus>,
-    /// Only those assigned to this user.
-    pub assignee: Option<UserId>,
-    /// Only those this user is a member of (assignee or invited).
-    pub member: Option<UserId>,
-    /// Only those the asking user may see (the access policy's [`ListScope`]); `None` is
-    /// every conversation (for tools and tests).
-    pub visible: Option<ListScope>,
-    /// Only those whose contact's address or name contains this text.
-    pub contact: Option<String>,
-    /// Only those with this tag (compared by [`postdesk_core::search::tag_key`]).
-    pub tag: Option<String>,
-    /// At most this many, newest activity first.
-    pub limit: Option<i64>,
-}
-
 /// Why Take it! did not give the conversation to the caller.
 #[derive(Debug, thiserror::Error)]
 pub enum TakeError {
@@ -239,43 +219,6 @@ const MESSAGE_SELECT: &str = "SELECT m.*, u.username AS user_username, u.name AS
     LEFT JOIN contacts k ON k.id = m.author_contact_id";
 
 impl Store {
-    /// Conversations matching `filter`, most recent activity first.
-    pub async fn list_conversations(
-        &self,
-        filter: &ConversationFilter,
-    ) -> Result<Vec<Conversation>> {
-        // $6, $7: who asks (see `visible_sql`).
-        let sql = format!(
-            "{CONVERSATION_SELECT}
-             WHERE ($1 IS NULL OR c.status = $1)
-               AND ($2 IS NULL OR c.assignee_id = $2)
-               AND ($3 IS NULL OR c.assignee_id = $3 OR EXISTS (SELECT 1 FROM conversation_members m WHERE m.conversation_id = c.id AND m.user_id = $3))
-               AND ($4 IS NULL OR LOWER(k.email) LIKE $4 OR LOWER(k.name) LIKE $4)
-               AND ($8 IS NULL OR EXISTS (SELECT 1 FROM conversation_tags t WHERE t.conversation_id = c.id AND t.tag_key = $8))
-               AND {}
-             ORDER BY c.last_message_at DESC, c.id DESC
-             LIMIT $5",
-            visible_sql(6, 7)
-        );
-        let contact = filter.contact.as_ref().map(|c| {
-            let escaped = c.to_lowercase().replace('\\', "").replace(['%', '_'], "");
-            format!("%{escaped}%")
-        });
-        let (scope, asker) = scope_params(filter.visible.as_ref());
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(filter.status.map(|s| s.as_str()))
-            .bind(filter.assignee.map(|u| u.0))
-            .bind(filter.member.map(|u| u.0))
-            .bind(contact)
-            .bind(filter.limit.unwrap_or(500))
-            .bind(scope)
-            .bind(asker)
-            .bind(filter.tag.as_deref().map(postdesk_core::search::tag_key))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(conversation_from_row).collect()
-    }
-
     /// What access to a conversation depends on: status, department, assignee, invited.
     pub async fn conversation_scope(
         &self,

@@ -14,8 +14,10 @@
 //! - `ingest`: raw emails (stored before parsing) and turning them into conversations.
 //! - `conversations`: queue, take, members, messages, uploads, close.
 //! - `desk`: transfer, On Hold and resume, snooze and its wake-ups, merge.
+//! - `lists`: the conversation lists, each one indexed query, paged by a cursor, and their counts.
 //! - `outbox`: outgoing emails and their delivery state.
-//! - `contacts`: a contact's data exported or deleted, and inboxes' retention periods.
+//! - `contacts`: the contact center (list, search, a contact's page, rename), a contact's data
+//!   exported or deleted, and inboxes' retention periods.
 //! - `oauth`: mailbox sign-in with OAuth2: providers, each inbox's tokens and refresh lease,
 //!   connections under way.
 //! - `search`: conversations' tags and full-text search (indexes kept by triggers).
@@ -31,6 +33,7 @@ mod departments;
 mod desk;
 mod inboxes;
 mod ingest;
+mod lists;
 mod oauth;
 mod outbox;
 mod received;
@@ -48,9 +51,16 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use audit::Failures;
-pub use conversations::{ConversationFilter, TakeError};
+pub use contacts::{
+    ContactCursor, ContactFilter, ContactPage, ContactSummary, MAX_CONTACT_NAME_CHARS,
+};
+pub use conversations::TakeError;
 pub use desk::{DeskError, MAX_SNOOZE_MS, Merged, TransferTarget, Transferred, Waiting, Woken};
 pub use ingest::{IncomingEmail, IngestOutcome, NewAttachment, StoreFetched};
+pub use lists::{
+    BadCursor, ConversationFilter, ConversationPage, DEFAULT_PAGE, ListCounts, ListCursor,
+    ListOrder,
+};
 pub use outbox::{CopyOutcome, OutboxItem, QueuedEmail, SentCopy};
 pub use records::*;
 pub use routing::{Assignment, ROUTING_BATCH, Requeued};

@@ -7,7 +7,7 @@ use postdesk_core::model::{ConversationStatus, DeliveryStatus, InboxState, Messa
 #[macro_use]
 mod common;
 
-use common::inbox_settings;
+use common::{inbox_settings, user};
 use postdesk_store::{
     Addr, AuditFilter, Author, ConversationFilter, DeletionReport, IncomingEmail, IngestOutcome,
     NewAttachment, NewAuditEntry, NewSession, NewUser, QueuedEmail, Store, StoreError,
@@ -76,19 +76,6 @@ async fn session(
             ip: "192.0.2.7".into(),
             user_agent: "contract test".into(),
             method: "password".into(),
-        })
-        .await
-        .unwrap()
-}
-
-async fn user(store: &Store, username: &str, role: Role) -> User {
-    store
-        .create_user(&NewUser {
-            username: username.into(),
-            name: format!("{username} name"),
-            email: format!("{username}@agents.test"),
-            password_hash: "$argon2id$fake".into(),
-            roles: vec![role],
         })
         .await
         .unwrap()

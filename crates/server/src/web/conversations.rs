@@ -6,14 +6,14 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use postdesk_core::command::Command;
 use postdesk_core::event::Event;
 use postdesk_core::ids::{AttachmentId, MessageId};
 use postdesk_core::model::{ConversationStatus, MessageKind};
-use postdesk_store::{Conversation, ConversationFilter, Message, NewAttachment, TakeError};
+use postdesk_store::{Conversation, Message, NewAttachment, TakeError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -27,7 +27,6 @@ pub(super) fn routes() -> Vec<Route> {
     use Action::{Read, Reopen, Reply, Take, Transfer, Write};
     let on = Rule::Conversation;
     vec![
-        Route::get("/conversations", Rule::SignedIn, list),
         Route::get("/conversations/{id}", on(Read), show),
         Route::post("/conversations/{id}/take", on(Take), take),
         Route::get("/conversations/{id}/messages", on(Read), messages),
@@ -138,34 +137,6 @@ fn message_json_with_history(m: &Message, ours: &[&str]) -> Value {
     })
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    status: Option<String>,
-    /// `me` or a user id.
-    assignee: Option<String>,
-    /// `me` or a user id: conversations the user is a member of.
-    member: Option<String>,
-    /// Text in the contact's address or name.
-    contact: Option<String>,
-    /// A tag (whatever its case).
-    tag: Option<String>,
-    limit: Option<i64>,
-}
-
-fn user_param(
-    value: Option<&str>,
-    auth: &AuthUser,
-) -> Result<Option<postdesk_core::ids::UserId>, ApiError> {
-    match value {
-        None | Some("") => Ok(None),
-        Some("me") => Ok(Some(auth.user.id)),
-        Some(id) => id
-            .parse()
-            .map(|id| Some(postdesk_core::ids::UserId(id)))
-            .map_err(|_| ApiError::BadRequest(format!("{id:?} is not a user id or \"me\""))),
-    }
-}
-
 /// A `?status=` filter (empty: none).
 pub(super) fn status_param(value: Option<&str>) -> Result<Option<ConversationStatus>, ApiError> {
     value
@@ -173,33 +144,6 @@ pub(super) fn status_param(value: Option<&str>) -> Result<Option<ConversationSta
         .map(ConversationStatus::parse)
         .transpose()
         .map_err(|e| ApiError::BadRequest(e.to_string()))
-}
-
-async fn list(
-    State(state): State<AppState>,
-    auth: AuthUser,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let status = status_param(q.status.as_deref())?;
-    // Whatever is asked, the list holds only what the policy lets this user see: an agent
-    // asking for another agent's conversations gets none of theirs.
-    let filter = ConversationFilter {
-        status,
-        assignee: user_param(q.assignee.as_deref(), &auth)?,
-        member: user_param(q.member.as_deref(), &auth)?,
-        visible: Some(postdesk_core::access::list_scope(&auth.actor())),
-        contact: q.contact.filter(|c| !c.trim().is_empty()),
-        tag: q.tag.filter(|t| !t.trim().is_empty()),
-        limit: Some(q.limit.unwrap_or(200).clamp(1, 1000)),
-    };
-    let conversations: Vec<Value> = state
-        .store
-        .list_conversations(&filter)
-        .await?
-        .iter()
-        .map(conversation_json)
-        .collect();
-    Ok(Json(json!({ "conversations": conversations })))
 }
 
 async fn show(Allowed(c): Allowed) -> Json<Value> {

@@ -4,7 +4,9 @@
 //!
 //! A user hears what the access policy lets them read, plus the queue events of their
 //! departments. The facts an event is judged by are looked up once per event and shared by
-//! all listeners ([`crate::bus::Envelope::scope`]). A stream ends when its session does
+//! all listeners ([`crate::bus::Envelope::scope`]), and so is what the event carries beyond
+//! ids: the conversation as the lists show it, and the message ([`crate::bus::Envelope::data`]),
+//! so that a client patches its lists instead of fetching them again. A stream ends when its session does
 //! (logout, revocation, password change or reset, deactivation: at once on this node, and
 //! within one heartbeat on any node), and each user may have only so many open.
 
@@ -21,9 +23,11 @@ use postdesk_core::event::Event;
 use postdesk_core::ids::{SessionId, UserId};
 use postdesk_core::model::Role;
 use postdesk_store::Store;
+use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
+use super::conversations::{conversation_json, message_json};
 use super::limits::StreamSlot;
 use super::policy::Route;
 use super::session::Ended;
@@ -37,11 +41,32 @@ pub(super) fn routes() -> Vec<Route> {
     vec![Route::get("/events", Rule::SignedIn, events)]
 }
 
-fn sse(envelope: &Envelope) -> SseEvent {
+/// The event as sent: its fields, plus what changed, so a client patches its lists instead of
+/// fetching them: `conversation` (as `GET /conversations` shows it; null when it no longer
+/// exists) for an event about a conversation, and `message` for one about a message. Looked
+/// up once per event, by the first listener that hears it ([`Envelope::data`]).
+async fn sse(store: &Store, envelope: &Envelope) -> SseEvent {
+    let data = envelope
+        .data
+        .get_or_init(|| async {
+            let mut data = serde_json::to_value(&envelope.event).unwrap_or_else(|_| json!({}));
+            if let Some(id) = envelope.event.conversation_id() {
+                let conversation = store.find_conversation(id).await.ok().flatten();
+                data["conversation"] = conversation.as_ref().map_or(Value::Null, conversation_json);
+            }
+            if let Event::MessageCreated { message_id, .. }
+            | Event::DeliveryUpdated { message_id, .. } = &envelope.event
+            {
+                let message = store.find_message(*message_id).await.ok().flatten();
+                data["message"] = message.as_ref().map_or(Value::Null, message_json);
+            }
+            data.to_string()
+        })
+        .await;
     SseEvent::default()
         .id(envelope.id.to_string())
         .event(envelope.event.kind())
-        .data(serde_json::to_string(&envelope.event).unwrap_or_else(|_| "{}".into()))
+        .data(data.as_str())
 }
 
 fn resync(missed: u64) -> SseEvent {
@@ -132,7 +157,7 @@ impl Listener {
                 got = self.receiver.recv() => match got {
                     Ok(envelope) => {
                         if self.audience.hears(&envelope).await {
-                            return Some(sse(&envelope));
+                            return Some(sse(&self.audience.store, &envelope).await);
                         }
                     }
                     Err(RecvError::Lagged(missed)) => return Some(resync(missed)),
@@ -184,7 +209,7 @@ async fn events(
         Some(missed) => {
             for envelope in missed {
                 if audience.hears(&envelope).await {
-                    head.push(sse(&envelope));
+                    head.push(sse(&audience.store, &envelope).await);
                 }
             }
         }
@@ -233,19 +258,29 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn an_events_facts_are_looked_up_once_for_every_listener() {
+    /// A store with nothing in it (and the folder that keeps it).
+    async fn empty_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = Store::connect(&url).await.unwrap();
-        let envelope = Envelope {
-            id: 1,
-            event: Event::MessageCreated {
+        (dir, store)
+    }
+
+    /// Event `id`: message 9 was added to conversation 7 (neither exists).
+    fn message_created(id: u64) -> Envelope {
+        Envelope::new(
+            id,
+            Event::MessageCreated {
                 conversation_id: ConversationId(7),
                 message_id: MessageId(9),
             },
-            scope: tokio::sync::OnceCell::new(),
-        };
+        )
+    }
+
+    #[tokio::test]
+    async fn an_events_facts_are_looked_up_once_for_every_listener() {
+        let (_dir, store) = empty_store().await;
+        let envelope = message_created(1);
         // The first listener's lookup: conversation 7 does not exist, so nobody hears it.
         let first = Audience {
             store: store.clone(),
@@ -265,6 +300,7 @@ mod tests {
                 assignee: Some(UserId(1)),
                 invited: vec![UserId(2)],
             }))),
+            data: tokio::sync::OnceCell::new(),
         };
         store.close().await;
         let mut heard = 0;
@@ -282,5 +318,45 @@ mod tests {
             heard, 500,
             "the assignee (1) and the invited agent (2) of every four"
         );
+    }
+
+    #[tokio::test]
+    async fn what_an_event_carries_is_looked_up_once_for_every_listener() {
+        let (_dir, store) = empty_store().await;
+        let envelope = message_created(3);
+        // The first listener looks up the conversation and the message: both gone.
+        let _ = sse(&store, &envelope).await;
+        let data: Value = serde_json::from_str(envelope.data.get().unwrap()).unwrap();
+        assert_eq!(
+            data,
+            json!({
+                "kind": "message_created",
+                "conversation_id": 7,
+                "message_id": 9,
+                "conversation": null,
+                "message": null,
+            })
+        );
+
+        // The database gone, a thousand more listeners send what was kept (a lookup would
+        // fail, and the data would differ).
+        let kept = envelope.data.get().unwrap().clone();
+        store.close().await;
+        for _ in 0..1000 {
+            let _ = sse(&store, &envelope).await;
+        }
+        assert_eq!(envelope.data.get(), Some(&kept));
+
+        // An event about no conversation carries its own fields only.
+        let status = Envelope::new(
+            4,
+            Event::InboxStatus {
+                inbox_id: postdesk_core::ids::InboxId(1),
+                state: postdesk_core::model::InboxState::Idle,
+            },
+        );
+        let _ = sse(&store, &status).await;
+        let data: Value = serde_json::from_str(status.data.get().unwrap()).unwrap();
+        assert!(data.get("conversation").is_none(), "{data}");
     }
 }

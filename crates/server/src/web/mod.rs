@@ -15,6 +15,7 @@ mod error;
 mod events;
 mod inboxes;
 mod limits;
+mod lists;
 mod mail_oauth;
 mod oidc;
 pub mod policy;
@@ -112,6 +113,7 @@ pub(crate) fn routes() -> Vec<policy::Route> {
         inboxes::routes(),
         mail_oauth::routes(),
         conversations::routes(),
+        lists::routes(),
         contacts::routes(),
         search::routes(),
         events::routes(),

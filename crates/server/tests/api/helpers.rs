@@ -449,6 +449,28 @@ impl TestApp {
         .await
     }
 
+    /// Creates department `name` and puts the support inbox in it; returns its id.
+    pub async fn inbox_in_department(&self, name: &str) -> i64 {
+        let (status, department) = self
+            .post(&self.admin, "/api/v1/departments", &json!({ "name": name }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{department}");
+        let department = department["id"].as_i64().unwrap();
+        let mut inbox = self.inbox_body(SUPPORT_PASSWORD);
+        inbox["department_id"] = json!(department);
+        let path = format!("/api/v1/inboxes/{}", self.inbox_id);
+        let (status, body) = self.put(&self.admin, &path, &inbox).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        department
+    }
+
+    /// Adds `user` to `department`.
+    pub async fn join_department(&self, department: i64, user: i64) {
+        let path = format!("/api/v1/departments/{department}/members/{user}");
+        let (status, body) = self.put(&self.admin, &path, &json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     pub async fn inbox(&self) -> Value {
         let (status, body) = self
             .get(&self.admin, &format!("/api/v1/inboxes/{}", self.inbox_id))
@@ -573,6 +595,17 @@ impl EventLog {
             .unwrap()
             .iter()
             .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Every event of `kind` about `conversation`, in the order heard.
+    pub fn all(&self, kind: &str, conversation: i64) -> Vec<Value> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, v)| k == kind && v["conversation_id"].as_i64() == Some(conversation))
+            .map(|(_, v)| v.clone())
             .collect()
     }
 

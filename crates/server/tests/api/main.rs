@@ -10,6 +10,7 @@ mod flow;
 mod helpers;
 mod inbound;
 mod inboxes;
+mod lists;
 mod logs;
 mod mailbox_oauth;
 mod oidc;

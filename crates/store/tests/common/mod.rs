@@ -2,8 +2,8 @@
 //! SQLite and on PostgreSQL (a fresh database per test on 127.0.0.1:5432).
 #![allow(dead_code, unused_macros)]
 
-use postdesk_core::model::{MailAuth, Security};
-use postdesk_store::{InboxSettings, ServerSettings, Store};
+use postdesk_core::model::{MailAuth, Role, Security};
+use postdesk_store::{InboxSettings, NewUser, ServerSettings, Store, User};
 
 fn server(host: &str, port: u16) -> ServerSettings {
     ServerSettings {
@@ -34,6 +34,20 @@ pub fn inbox_settings(email: &str) -> InboxSettings {
         retention_days: None,
         oauth_provider_id: None,
     }
+}
+
+/// A new user `username` with `role` (and a password hash nobody signs in with).
+pub async fn user(store: &Store, username: &str, role: Role) -> User {
+    store
+        .create_user(&NewUser {
+            username: username.into(),
+            name: format!("{username} name"),
+            email: format!("{username}@agents.test"),
+            password_hash: "$argon2id$fake".into(),
+            roles: vec![role],
+        })
+        .await
+        .unwrap()
 }
 
 /// A store plus whatever keeps its database alive.
