@@ -434,6 +434,115 @@ async function main() {
     await a.locator(".msg.system", { hasText: "Reopened by @a" }).waitFor({ timeout: LIVE });
     await a.locator("#composer-text").waitFor({ timeout: LIVE });
 
+    step("a live update keeps the reader's place: the timeline is not rebuilt, the scroll position not moved");
+    await b.setViewportSize({ width: 1280, height: 420 });
+    await inProgress(b).filter({ hasText: "Printer on fire" }).click();
+    await b.locator(".msg.system", { hasText: "Reopened by @a" }).waitFor({ timeout: LIVE });
+    const readerPlace = await b.evaluate(() => {
+      const main = document.getElementById("main");
+      const first = document.querySelector(".timeline > [data-id]");
+      first.__shownOnce = true;
+      main.scrollTop = 40;
+      return { scroll: main.scrollTop, room: main.scrollHeight - main.clientHeight };
+    });
+    assert.ok(readerPlace.room > 120, `the conversation is longer than b's window (${readerPlace.room}px to scroll)`);
+    await composer.fill("Colleague's note while b reads the history");
+    await composer.press("Enter");
+    await b.locator(".msg.internal", { hasText: "while b reads the history" }).waitFor({ timeout: LIVE });
+    const after = await b.evaluate(() => ({
+      scroll: document.getElementById("main").scrollTop,
+      kept: document.querySelector(".timeline > [data-id]").__shownOnce === true,
+    }));
+    assert.ok(after.kept, "the messages already shown were not rebuilt");
+    assert.equal(after.scroll, readerPlace.scroll, "what b was reading did not move");
+    await b.setViewportSize({ width: 1280, height: 720 });
+
+    step("an admin creates a department with round robin and puts the inbox in it");
+    await admin.goto(`${BASE}/#/departments`);
+    const departmentForm = admin.locator("form.department-form");
+    await departmentForm.getByLabel("Name").fill("Customer Care");
+    await departmentForm.locator("select[name=routing]").selectOption("round_robin");
+    await departmentForm.getByRole("checkbox", { name: /@a\b/ }).check();
+    await departmentForm.getByRole("checkbox", { name: /@b\b/ }).check();
+    await departmentForm.getByLabel(/Most open chats per agent/).fill("5");
+    await departmentForm.getByRole("button", { name: "Create department" }).click();
+    const careRow = admin.locator("#departments tr", { hasText: "Customer Care" });
+    await careRow.getByText("Round robin").waitFor({ timeout: LIVE });
+    await careRow.getByText("@a, @b").waitFor();
+    await shot(admin, "departments");
+    const supportInbox = (await admin.evaluate(() => api("GET", "/inboxes"))).inboxes.find((i) => i.email === MAILBOX_USER);
+    await admin.goto(`${BASE}/#/admin/inboxes/${supportInbox.id}`);
+    await admin.locator("select[name=department_id]").selectOption({ label: "Customer Care" });
+    await admin.getByRole("button", { name: "Save", exact: true }).click();
+    await admin.getByText("Inbox saved").waitFor({ timeout: LIVE });
+
+    step("an available agent gets a new email at once, shown live without Take it!");
+    await b.getByLabel("Availability").selectOption("available");
+    await b.getByText("You are available").waitFor({ timeout: LIVE });
+    await append(email({ id: "invoice@customer.test", from: "carol@customer.test", subject: "Invoice question", body: "Why was I charged twice?" }));
+    await inProgress(b).filter({ hasText: "Invoice question" }).waitFor({ timeout: LIVE });
+    assert.equal(await queued(a).filter({ hasText: "Invoice question" }).count(), 0, "not left in anyone's queue");
+    await inProgress(b).filter({ hasText: "Invoice question" }).click();
+    await b.locator(".msg.system", { hasText: /Assigned to @b/ }).waitFor({ timeout: LIVE });
+
+    step("transfer to a colleague with a comment; it moves to their Chats in Progress live");
+    await b.getByRole("button", { name: "Transfer…" }).click();
+    await b.getByLabel("Transfer to").selectOption({ label: "@a · Agent A" });
+    await b.getByLabel("Transfer comment").fill("a knows billing");
+    await b.getByRole("button", { name: "Transfer", exact: true }).click();
+    await inProgress(a).filter({ hasText: "Invoice question" }).waitFor({ timeout: LIVE });
+    await inProgress(b).filter({ hasText: "Invoice question" }).waitFor({ state: "detached", timeout: LIVE });
+    await inProgress(a).filter({ hasText: "Invoice question" }).click();
+    await a.locator(".msg.system", { hasText: "a knows billing" }).waitFor({ timeout: LIVE });
+
+    step("On Hold has its own list; the contact's email resumes it");
+    await a.getByRole("button", { name: "On Hold" }).click();
+    await a.locator("#on-hold .side-list a", { hasText: "Invoice question" }).waitFor({ timeout: LIVE });
+    await inProgress(a).filter({ hasText: "Invoice question" }).waitFor({ state: "detached", timeout: LIVE });
+    await append(email({ id: "invoice-2@customer.test", from: "carol@customer.test", subject: "Re: Invoice question", body: "Here is the invoice number: 4711.", extra: "In-Reply-To: <invoice@customer.test>\nReferences: <invoice@customer.test>\n" }));
+    await inProgress(a).filter({ hasText: "Invoice question" }).waitFor({ timeout: LIVE });
+    await a.locator(".msg.email_in", { hasText: "invoice number: 4711" }).waitFor({ timeout: LIVE });
+
+    step("snooze until a time; it leaves Chats in Progress until then, and Resume ends it early");
+    await a.getByRole("button", { name: "Snooze…" }).click();
+    await a.getByRole("button", { name: "1 hour" }).click();
+    await a.getByRole("button", { name: "Snooze", exact: true }).click();
+    await a.locator("#snoozed .side-list a", { hasText: "Invoice question" }).waitFor({ timeout: LIVE });
+    await inProgress(a).filter({ hasText: "Invoice question" }).waitFor({ state: "detached", timeout: LIVE });
+    await a.locator(".snoozed-until").waitFor();
+    await a.getByRole("button", { name: "Resume" }).click();
+    await inProgress(a).filter({ hasText: "Invoice question" }).waitFor({ timeout: LIVE });
+
+    step("tags, and full-text search with a highlighted snippet");
+    await a.locator("#tag-input").fill("billing");
+    await a.locator("#tag-input").press("Enter");
+    await a.locator('#conv-tags .tag[data-tag="billing"]').waitFor({ timeout: LIVE });
+    const tagFilter = a.getByLabel("Filter by tag");
+    await tagFilter.fill("billing");
+    await tagFilter.press("Enter");
+    await a.locator("#tagged .side-list a", { hasText: "Invoice question" }).waitFor({ timeout: LIVE });
+    await a.locator("#search-input").fill("technician");
+    await a.locator("#search-input").press("Enter");
+    const hit = a.locator("ul#search-results a", { hasText: "Printer on fire" });
+    await hit.waitFor({ timeout: LIVE });
+    assert.match((await hit.locator(".snippet mark").first().textContent()).toLowerCase(), /technician/);
+    await a.locator("#search-clear").click();
+
+    step("a contact's page lists their conversations, and their name can be corrected");
+    await inProgress(a).filter({ hasText: "Invoice question" }).click();
+    await a.locator(".conv-head .meta a").click();
+    const contactConversations = a.locator("#contact-conversations a");
+    await contactConversations.filter({ hasText: "Invoice question" }).waitFor({ timeout: LIVE });
+    await contactConversations.filter({ hasText: "Printer on fire" }).waitFor();
+    await a.getByLabel("Contact name").fill("Carol C. Customer");
+    await a.getByRole("button", { name: "Save name" }).click();
+    await a.locator("#contact-name", { hasText: "Carol C. Customer" }).waitFor({ timeout: LIVE });
+    await shot(a, "contact");
+    await a.getByRole("link", { name: "Contacts", exact: true }).click();
+    await a.getByLabel("Search contacts").fill("carol");
+    await a.getByLabel("Search contacts").press("Enter");
+    await a.locator("#contacts tr", { hasText: "Carol C. Customer" }).waitFor({ timeout: LIVE });
+
     step("an agent sets up two-factor sign-in, then signs in with a code");
     await a.getByRole("link", { name: "Account" }).click();
     await a.getByRole("button", { name: "Set up two-factor sign-in" }).click();

@@ -1205,7 +1205,7 @@ async function showDepartments(editId) {
         h("td", {}, (d.agent_ids || []).map(name).join(", ") || "nobody yet"),
         h("td", {}, h("a", { href: `#/departments/${d.id}` }, "Edit"))))
         : h("tr", {}, h("td", { colspan: 5, class: "empty" }, "No departments yet")))),
-    editId && !editing ? h("p", { class: "notice error", role: "alert" }, "No such department") : null,
+    ...(editId && !editing ? [h("p", { class: "notice error", role: "alert" }, "No such department")] : []),
     departmentForm(editing, agents));
 }
 
@@ -1254,6 +1254,7 @@ async function showContact(id) {
       await api("PATCH", `/contacts/${id}`, { name: name.value });
       toast("Contact saved");
       showContact(id);
+      renderSidebar().catch(() => {}); // the lists show the contact's name
     } catch (err) { error.textContent = err.message; }
   } }, name, h("button", { type: "submit" }, "Save name"));
   const conversations = contact.conversations || [];

@@ -256,6 +256,8 @@ async fn the_web_app_in_a_real_browser() {
             "audit",
             "sender-warning",
             "inbox-reconnect",
+            "departments",
+            "contact",
         ] {
             std::fs::copy(
                 screenshots.join(format!("{name}.png")),
