@@ -24,12 +24,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use postdesk_core::access::ListScope;
-use postdesk_core::ids::{ConversationId, DepartmentId, InboxId, UserId};
+use postdesk_core::ids::{ContactId, InboxId, UserId};
 use postdesk_core::model::ConversationStatus;
 use postdesk_core::search::SearchTerms;
-use postdesk_store::{
-    Addr, Backend, ConversationFilter, IncomingEmail, SearchQuery, Store, StoreFetched,
-};
+use postdesk_store::{Addr, ConversationFilter, IncomingEmail, SearchQuery, Store, StoreFetched};
 use sqlx::Row as _;
 
 use data::{Desk, Rng};
@@ -79,27 +77,34 @@ impl Request {
     }
 }
 
-/// One read request, the `i`th of its kind; answers how many rows it got.
-///
-/// FOR THE INTEGRATOR: the one place that says which store call each request is. Today's
-/// calls: `list_conversations` (newest first, one query with catch-all filters), the
-/// contact page as the contact filter of `list_conversations` (`LIKE` on the address).
-/// Switch them to the new list and contact-page functions when they land.
+/// One read request, the `i`th of its kind; answers how many rows it got. Each is what the
+/// API does for it: a list is its first page and its true total (`GET /conversations`), a
+/// contact page the contact with their count and the first page of their conversations
+/// (`GET /contacts/{id}`), a search `GET /search` as an agent.
 async fn read(store: &Store, desk: &Desk, request: Request, i: usize) -> anyhow::Result<usize> {
     let agent = desk.agents[i % desk.agents.len()];
     let as_agent = |user: UserId| Some(ListScope::QueueAndMine(user));
+    let list = |filter: ConversationFilter| async move {
+        let page = store.conversation_page(&filter).await?;
+        let total = store.count_conversations(&filter).await?;
+        anyhow::ensure!(
+            usize::try_from(total)? >= page.conversations.len(),
+            "a total below its page"
+        );
+        Ok::<_, anyhow::Error>(page.conversations.len())
+    };
     let rows = match request {
-        Request::QueuedChats => store
-            .list_conversations(&ConversationFilter {
+        Request::QueuedChats => {
+            list(ConversationFilter {
                 status: Some(ConversationStatus::Queued),
                 visible: as_agent(agent),
                 limit: Some(PAGE),
                 ..ConversationFilter::default()
             })
             .await?
-            .len(),
-        Request::ChatsInProgress => store
-            .list_conversations(&ConversationFilter {
+        }
+        Request::ChatsInProgress => {
+            list(ConversationFilter {
                 status: Some(ConversationStatus::Open),
                 member: Some(desk.heavy),
                 visible: as_agent(desk.heavy),
@@ -107,18 +112,21 @@ async fn read(store: &Store, desk: &Desk, request: Request, i: usize) -> anyhow:
                 ..ConversationFilter::default()
             })
             .await?
-            .len(),
+        }
         Request::ContactPage => {
-            let contact = 1 + (i * 7919) % desk.contacts;
-            let (_, email) = data::contact(contact);
+            let contact = ContactId(i64::try_from(1 + (i * 7919) % desk.contacts)?);
+            let visible = ListScope::All;
+            let found = store.find_contact(contact, Some(&visible)).await?;
+            anyhow::ensure!(found.is_some(), "contact {contact} exists");
             store
-                .list_conversations(&ConversationFilter {
-                    contact: Some(email),
-                    visible: Some(ListScope::All),
-                    limit: Some(200),
+                .conversation_page(&ConversationFilter {
+                    contact_id: Some(contact),
+                    visible: Some(visible),
+                    limit: Some(PAGE),
                     ..ConversationFilter::default()
                 })
                 .await?
+                .conversations
                 .len()
         }
         Request::SearchCommon | Request::SearchRare => {
@@ -141,82 +149,6 @@ async fn read(store: &Store, desk: &Desk, request: Request, i: usize) -> anyhow:
         Request::Routing => unreachable!("measured by `routing`"),
     };
     Ok(rows)
-}
-
-/// FOR THE INTEGRATOR: the routing decision as SQL, until the store's routing function lands
-/// (then call it here instead). In one transaction: the available agent of the department with
-/// room under its limit and the fewest open conversations (of every inbox), then the oldest
-/// queued conversation of the department, assigned to them. PostgreSQL locks the department
-/// row first (decisions of several nodes take turns) and skips a conversation another decision
-/// holds. Answers the conversation and the agent, or `None` when there was nobody or nothing.
-async fn decide(
-    store: &Store,
-    department: DepartmentId,
-) -> anyhow::Result<Option<(ConversationId, UserId)>> {
-    let postgres = store.backend() == Backend::Postgres;
-    let mut tx = if postgres {
-        store.raw_pool().begin().await?
-    } else {
-        store.raw_pool().begin_with("BEGIN IMMEDIATE").await?
-    };
-    if postgres {
-        sqlx::query("SELECT id FROM departments WHERE id = $1 FOR UPDATE")
-            .bind(department.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-    }
-    let agent = sqlx::query(
-        "SELECT a.id FROM (
-            SELECT u.id, d.max_chats_per_agent AS room,
-                   (SELECT COUNT(*) FROM conversations c
-                    WHERE c.assignee_id = u.id AND c.status = 'open') AS open
-            FROM department_members m
-            JOIN users u ON u.id = m.user_id
-            JOIN departments d ON d.id = m.department_id
-            WHERE m.department_id = $1 AND u.active = 1 AND u.availability = 'available'
-        ) a
-        WHERE a.room IS NULL OR a.open < a.room
-        ORDER BY a.open, a.id LIMIT 1",
-    )
-    .bind(department.0)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(agent) = agent else {
-        return Ok(None);
-    };
-    let agent = UserId(agent.try_get("id")?);
-    let oldest = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT id FROM conversations WHERE status = 'queued' AND department_id = $1
-         ORDER BY queued_at, id LIMIT 1{}",
-        if postgres {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        }
-    )))
-    .bind(department.0)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(oldest) = oldest else {
-        return Ok(None);
-    };
-    let conversation = ConversationId(oldest.try_get("id")?);
-    sqlx::query(
-        "UPDATE conversations SET status = 'open', assignee_id = $1, queued_at = NULL, updated_at = $2
-         WHERE id = $3 AND status = 'queued'",
-    )
-    .bind(agent.0)
-    .bind(postdesk_store::now_ms())
-    .bind(conversation.0)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE departments SET last_assigned_user_id = $1 WHERE id = $2")
-        .bind(agent.0)
-        .bind(department.0)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(Some((conversation, agent)))
 }
 
 /// A new customer's email, the `k`th the feeder sends.
@@ -263,16 +195,13 @@ struct Fed {
 }
 
 /// Ingests one new email every `1 / rate` s into Support's inbox until told to stop: stored raw,
-/// then processed, as the reader does (each call its own write transaction). On SQLite, `turn`
-/// stands for the store's own turn of writers (`Store::write_tx`, not public), which the SQL
-/// routing decision above cannot take: both take it here, so neither polls SQLite's busy
-/// handler. PostgreSQL has no such turn: writers run side by side.
+/// then processed, as the reader does (each call its own write transaction, taking its turn
+/// among the store's writers with the routing decisions on SQLite).
 async fn feed(
     store: Store,
     desk: Arc<Desk>,
     inbox: InboxId,
     rate: f64,
-    turn: Arc<tokio::sync::Mutex<()>>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<Fed> {
     let mut rng = Rng::new(7);
@@ -284,26 +213,20 @@ async fn feed(
         tick.tick().await;
         let started = Instant::now();
         let uid = u32::try_from(emails + 1)?;
-        {
-            let _turn = writers_turn(&store, &turn).await;
-            let raw = StoreFetched {
-                uid,
-                bytes: format!("raw {uid}").into_bytes(),
-            };
-            store
-                .store_fetched(inbox, "INBOX", 1, vec![raw], uid + 1)
-                .await?;
-        }
+        let raw = StoreFetched {
+            uid,
+            bytes: format!("raw {uid}").into_bytes(),
+        };
+        store
+            .store_fetched(inbox, "INBOX", 1, vec![raw], uid + 1)
+            .await?;
         let pending = store.pending_raw(Some(inbox), 1).await?;
         let batch: Vec<_> = pending
             .iter()
             .map(|raw| (raw.id, feed_email(&desk, &mut rng, emails)))
             .collect();
-        {
-            let _turn = writers_turn(&store, &turn).await;
-            for outcome in store.ingest_batch(inbox, &batch).await? {
-                outcome?;
-            }
+        for outcome in store.ingest_batch(inbox, &batch).await? {
+            outcome?;
         }
         emails += 1;
         slowest = slowest.max(started.elapsed());
@@ -315,34 +238,21 @@ async fn feed(
     })
 }
 
-/// On SQLite, the writers' turn (see `feed`); nothing on PostgreSQL.
-async fn writers_turn<'a>(
-    store: &Store,
-    turn: &'a tokio::sync::Mutex<()>,
-) -> Option<tokio::sync::MutexGuard<'a, ()>> {
-    match store.backend() {
-        Backend::Sqlite => Some(turn.lock().await),
-        Backend::Postgres => None,
-    }
-}
-
 /// Routing decisions for Support, paced at `rate` per second (one per arriving email) while
-/// the feeder runs. Each time runs from the decision's start, waiting for the writers' turn
-/// included (SQLite), to its commit.
+/// the feeder runs: `Store::assign_queued`, as the routing service calls it. Each time runs
+/// from the decision's start, waiting for the writers' turn included (SQLite), to its commit.
 async fn routing(
     store: &Store,
     desk: &Arc<Desk>,
     decisions: usize,
     rate: f64,
 ) -> anyhow::Result<(Vec<Duration>, usize, Fed)> {
-    let turn = Arc::new(tokio::sync::Mutex::new(()));
     let stop = Arc::new(AtomicBool::new(false));
     let feeder = tokio::spawn(feed(
         store.clone(),
         desk.clone(),
         desk.support_inbox,
         rate,
-        turn.clone(),
         stop.clone(),
     ));
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
@@ -353,12 +263,9 @@ async fn routing(
     for _ in 0..decisions {
         tick.tick().await;
         let began = Instant::now();
-        let decided = {
-            let _turn = writers_turn(store, &turn).await;
-            decide(store, desk.support).await?
-        };
+        let decided = store.assign_queued(desk.support).await?;
         times.push(began.elapsed());
-        assigned += usize::from(decided.is_some());
+        assigned += decided.len();
     }
     stop.store(true, Ordering::Relaxed);
     let fed = feeder.await??;
@@ -515,7 +422,7 @@ async fn measure(
     let f = figure(Request::Routing, database, size, times, assigned);
     print_row(&f);
     println!(
-        "  (feeder: {} emails in {:.1} s = {:.1} emails/s, slowest {:.1} ms; {assigned} of {} decisions assigned one)",
+        "  (feeder: {} emails in {:.1} s = {:.1} emails/s, slowest {:.1} ms; {} decisions assigned {assigned} conversations)",
         fed.emails,
         fed.seconds,
         fed.emails as f64 / fed.seconds,
