@@ -1055,9 +1055,9 @@ async function refreshInboxHealth() {
 async function showInboxes(editId) {
   state.current = null;
   markCurrent();
-  const { inboxes } = await api("GET", "/inboxes");
-  const { providers } = await api("GET", "/oauth/providers");
-  state.departments = (await api("GET", "/departments")).departments;
+  const [{ inboxes }, { providers }, { departments }] = await Promise.all(
+    [api("GET", "/inboxes"), api("GET", "/oauth/providers"), api("GET", "/departments")]);
+  state.departments = departments;
   const rows = inboxes.map((inbox) => {
     const out = h("div");
     return h("tr", { dataset: { inbox: inbox.id } },
