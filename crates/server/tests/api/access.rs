@@ -485,13 +485,7 @@ async fn closed_is_read_only_and_a_previous_assignee_loses_access() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manager_of_another_department_can_neither_take_nor_write() {
     let app = spawn_app(Db::Sqlite).await;
-    let (_, support) = app
-        .post(
-            &app.admin,
-            "/api/v1/departments",
-            &json!({ "name": "Support" }),
-        )
-        .await;
+    app.inbox_in_department("Support").await;
     let (_, sales) = app
         .post(
             &app.admin,
@@ -499,16 +493,6 @@ async fn a_manager_of_another_department_can_neither_take_nor_write() {
             &json!({ "name": "Sales" }),
         )
         .await;
-    let mut inbox = app.inbox_body(crate::helpers::SUPPORT_PASSWORD);
-    inbox["department_id"] = support["id"].clone();
-    let (status, body) = app
-        .put(
-            &app.admin,
-            &format!("/api/v1/inboxes/{}", app.inbox_id),
-            &inbox,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let manager = app.user("mona", &["manager"]).await;
     app.put(
         &app.admin,

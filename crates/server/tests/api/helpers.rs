@@ -451,9 +451,13 @@ impl TestApp {
 
     /// Creates department `name` and puts the support inbox in it; returns its id.
     pub async fn inbox_in_department(&self, name: &str) -> i64 {
-        let (status, department) = self
-            .post(&self.admin, "/api/v1/departments", &json!({ "name": name }))
-            .await;
+        self.inbox_in_new_department(&json!({ "name": name })).await
+    }
+
+    /// Creates a department from `body` (name, agents, routing, limit) and puts the support
+    /// inbox in it; returns its id.
+    pub async fn inbox_in_new_department(&self, body: &Value) -> i64 {
+        let (status, department) = self.post(&self.admin, "/api/v1/departments", body).await;
         assert_eq!(status, StatusCode::CREATED, "{department}");
         let department = department["id"].as_i64().unwrap();
         let mut inbox = self.inbox_body(SUPPORT_PASSWORD);

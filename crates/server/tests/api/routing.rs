@@ -7,24 +7,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{AGENT_PASSWORD, Db, EventLog, TestApp, email, eventually, spawn_app};
 
-/// Creates a department with `body` and puts the support inbox in it; returns its id.
-async fn routed_department(app: &TestApp, body: &Value) -> i64 {
-    let (status, department) = app.post(&app.admin, "/api/v1/departments", body).await;
-    assert_eq!(status, StatusCode::CREATED, "{department}");
-    let id = department["id"].as_i64().unwrap();
-    let mut inbox = app.inbox_body(crate::helpers::SUPPORT_PASSWORD);
-    inbox["department_id"] = json!(id);
-    let (status, body) = app
-        .put(
-            &app.admin,
-            &format!("/api/v1/inboxes/{}", app.inbox_id),
-            &inbox,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    id
-}
-
 async fn set_availability(app: &TestApp, token: &str, status: &str) -> Value {
     let (code, user) = app
         .put(
@@ -69,11 +51,11 @@ async fn round_robin_assigns_arriving_emails_alternately_and_tells_the_agent(db:
     let app = spawn_app(db).await;
     let ann = app.user("ann", &["agent"]).await;
     let bob = app.user("bob", &["agent"]).await;
-    let department = routed_department(
-        &app,
-        &json!({ "name": "Support", "agent_ids": [bob, ann], "routing": "round_robin" }),
-    )
-    .await;
+    let department = app
+        .inbox_in_new_department(
+            &json!({ "name": "Support", "agent_ids": [bob, ann], "routing": "round_robin" }),
+        )
+        .await;
     let (_, listed) = app.get(&app.admin, "/api/v1/departments").await;
     let listed = &listed["departments"][0];
     assert_eq!(listed["id"], department);
@@ -135,9 +117,7 @@ async fn round_robin_assigns_arriving_emails_alternately_and_tells_the_agent(db:
 async fn availability_is_set_by_the_agent_waits_for_them_and_ends_with_their_session(db: Db) {
     let app = spawn_app(db).await;
     let ann = app.user("ann", &["agent"]).await;
-    routed_department(
-        &app,
-        &json!({ "name": "Support", "agent_ids": [ann], "routing": "load_balancing", "max_chats_per_agent": 5 }),
+    app.inbox_in_new_department(&json!({ "name": "Support", "agent_ids": [ann], "routing": "load_balancing", "max_chats_per_agent": 5 }),
     )
     .await;
     let admin_events = EventLog::open(&app, &app.admin).await;
@@ -207,11 +187,9 @@ async fn department_changes_are_validated_and_leaving_agents_return_their_chats(
     let gone = app.user("gone", &["agent"]).await;
     let meg = app.user("meg", &["manager"]).await;
     let max = app.user("max", &["manager"]).await;
-    let department = routed_department(
-        &app,
-        &json!({ "name": "Support", "agent_ids": [ann, bob, meg] }),
-    )
-    .await;
+    let department = app
+        .inbox_in_new_department(&json!({ "name": "Support", "agent_ids": [ann, bob, meg] }))
+        .await;
     let (_, sales) = app
         .post(
             &app.admin,
