@@ -292,13 +292,22 @@ pub struct Bounce {
     /// bounces the first line of the notice that carries the SMTP reply.
     pub diagnostic: Option<String>,
     /// `"failed"`, `"delayed"` (warning, still being retried),
-    /// `"delivered"` (success notification) or `"feedback"` (ARF).
+    /// `"delivered"` (success notification), `"feedback"` (ARF) or
+    /// `"receipt"` (RFC 3798 read receipt).
     pub kind: String,
     /// Message-ID (without `<>`) of the message the report is about, from
     /// the returned message or headers: the one of ours that failed.
     pub original_message_id: Option<String>,
-    /// ARF `Feedback-Type` (`abuse`, `fraud`, `opt-out`, ...), lowercase.
+    /// ARF `Feedback-Type` (`abuse`, `fraud`, `opt-out`, ...), lowercase;
+    /// for a read receipt (RFC 3798), its disposition (`displayed`,
+    /// `deleted`, ...).
     pub feedback_type: Option<String>,
+    /// Which rule recognised it (for `postdesk inspect`): `"ARF
+    /// message/feedback-report"`, `"RFC 3464 message/delivery-status"`,
+    /// `"RFC 3798 message/disposition-notification"`, `"non-standard notice
+    /// (sender, subject)"`, ...
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rule: String,
 }
 
 /// Kinds of [`Bounce`].
@@ -306,17 +315,25 @@ const FAILED: &str = "failed";
 const DELAYED: &str = "delayed";
 const DELIVERED: &str = "delivered";
 const FEEDBACK: &str = "feedback";
+const RECEIPT: &str = "receipt";
 
-/// The delivery or feedback report of `msg`, if it is one.
+/// The delivery or feedback report of `msg`, if it is one, with the rule
+/// that recognised it in [`Bounce::rule`].
 pub(crate) fn bounce(msg: &Message<'_>) -> Option<Bounce> {
+    let (mut bounce, rule) = recognise(msg)?;
+    bounce.rule = rule;
+    Some(bounce)
+}
+
+fn recognise(msg: &Message<'_>) -> Option<(Bounce, String)> {
     let original = original_message(msg);
     // Built only when a rule reads it: most mail is decided by its headers.
     let notice = Notice::new(msg);
 
     if let Some(part) = find_part(msg, &[("message", "feedback-report")]) {
-        return Some(feedback_report(
-            &String::from_utf8_lossy(part.contents()),
-            &original,
+        return Some((
+            feedback_report(&String::from_utf8_lossy(part.contents()), &original),
+            "ARF feedback report (message/feedback-report)".to_string(),
         ));
     }
 
@@ -329,14 +346,30 @@ pub(crate) fn bounce(msg: &Message<'_>) -> Option<Bounce> {
     ) {
         let report = String::from_utf8_lossy(part.contents());
         if let Some(bounce) = from_delivery_status(&report, notice.text(), &original) {
-            return Some(bounce);
+            return Some((
+                bounce,
+                "RFC 3464 delivery-status report (message/delivery-status)".to_string(),
+            ));
         }
+    }
+
+    if let Some(part) = find_part(
+        msg,
+        &[
+            ("message", "disposition-notification"),
+            ("message", "global-disposition-notification"),
+        ],
+    ) {
+        return Some((
+            disposition_notification(&String::from_utf8_lossy(part.contents()), &original),
+            "RFC 3798 read receipt (message/disposition-notification)".to_string(),
+        ));
     }
 
     if notice.may_be_json()
         && let Some(bounce) = ses_notification(notice.full())
     {
-        return Some(bounce);
+        return Some((bounce, "Amazon SES notification (JSON)".to_string()));
     }
 
     // The fields of a delivery-status report written into the text (broken
@@ -346,13 +379,71 @@ pub(crate) fn bounce(msg: &Message<'_>) -> Option<Bounce> {
         && has_inline_delivery_status(notice.full())
         && let Some(bounce) = from_delivery_status(notice.full(), notice.text(), &original)
     {
-        return Some(bounce);
+        return Some((
+            bounce,
+            "delivery-status fields in the text of the notice".to_string(),
+        ));
     }
 
     if !evidence.is_bounce() {
         return None;
     }
-    Some(from_notice(msg, &notice, &original))
+    let rule = format!("non-standard notice ({})", evidence.describe());
+    Some((from_notice(msg, &notice, &original), rule))
+}
+
+/// An RFC 3798 message disposition notification (read receipt): not a
+/// failure; `recipients` is the `Final-Recipient`, `feedback_type` the
+/// disposition type (`displayed`, `deleted`, ...).
+fn disposition_notification(report: &str, original: &Original) -> Bounce {
+    let mut recipients: Vec<String> = Vec::new();
+    let mut disposition = None;
+    let mut message_id = None;
+    for block in field_blocks(report) {
+        for (name, value) in block {
+            match name.to_ascii_lowercase().as_str() {
+                "final-recipient" | "original-recipient" if recipients.is_empty() => {
+                    push_unique(&mut recipients, after_type(&value));
+                }
+                "disposition" if disposition.is_none() => {
+                    // `manual-action/MDN-sent-manually; displayed`
+                    let kind = value.rsplit(';').next().unwrap_or_default();
+                    let kind = kind.split('/').next().unwrap_or_default().trim();
+                    disposition = Some(kind.to_ascii_lowercase()).filter(|k| !k.is_empty());
+                }
+                "original-message-id" if message_id.is_none() => {
+                    message_id = Some(clean_id(&value)).filter(|id| !id.is_empty());
+                }
+                _ => {}
+            }
+        }
+    }
+    report_without_failure(
+        RECEIPT,
+        recipients,
+        message_id.or_else(|| original.message_id.clone()),
+        disposition,
+    )
+}
+
+/// A report that is no failure (feedback, read receipt).
+fn report_without_failure(
+    kind: &str,
+    recipients: Vec<String>,
+    original_message_id: Option<String>,
+    feedback_type: Option<String>,
+) -> Bounce {
+    Bounce {
+        is_bounce: false,
+        recipients,
+        status: None,
+        permanent: false,
+        diagnostic: None,
+        kind: kind.to_string(),
+        original_message_id,
+        feedback_type,
+        rule: String::new(),
+    }
 }
 
 /// The first part of `msg` with one of the given content types.
@@ -819,16 +910,7 @@ fn feedback_report(report: &str, original: &Original) -> Bounce {
             push_unique(&mut recipients, address);
         }
     }
-    Bounce {
-        is_bounce: false,
-        recipients,
-        status: None,
-        permanent: false,
-        diagnostic: None,
-        kind: FEEDBACK.to_string(),
-        original_message_id: message_id,
-        feedback_type,
-    }
+    report_without_failure(FEEDBACK, recipients, message_id, feedback_type)
 }
 
 fn push_unique(list: &mut Vec<String>, address: &str) {
@@ -959,6 +1041,7 @@ fn from_delivery_status(report: &str, notice: &str, original: &Original) -> Opti
         kind: kind.to_string(),
         original_message_id: original_id,
         feedback_type: None,
+        rule: String::new(),
     })
 }
 
@@ -1081,6 +1164,7 @@ fn ses_notification(text: &str) -> Option<Bounce> {
         kind: String::new(),
         original_message_id,
         feedback_type: None,
+        rule: String::new(),
     };
     match kind {
         "Bounce" => {
@@ -1363,6 +1447,23 @@ impl Evidence {
         }
     }
 
+    /// The evidence that was found, for [`Bounce::rule`].
+    fn describe(&self) -> String {
+        [
+            (self.failed_recipients_header, "X-Failed-Recipients"),
+            (self.sender, "mail-system sender"),
+            (self.automated_sender, "no-reply sender"),
+            (self.subject, "bounce subject"),
+            (self.text, "failure text"),
+            (self.report, "original returned"),
+        ]
+        .iter()
+        .filter(|(found, _)| *found)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+
     fn is_bounce(&self) -> bool {
         self.failed_recipients_header
             || (self.sender && (self.subject || self.text))
@@ -1449,6 +1550,7 @@ fn from_notice(msg: &Message<'_>, notice: &Notice<'_, '_>, original: &Original) 
         kind: kind.to_string(),
         original_message_id: original_info.message_id,
         feedback_type: None,
+        rule: String::new(),
     }
 }
 
