@@ -212,6 +212,14 @@ const MAIL_SYSTEM_LOCAL_PARTS: &[&str] = &[
     "post_master",
     "mail.delivery.system",
     "mdaemon",
+    // Exchange's system mailbox (`MicrosoftExchange329e…@`).
+    "microsoftexchange",
+    // Mailing-list managers, which answer posts they could not deliver.
+    "listserv",
+    "majordomo",
+    "mailman-owner",
+    "sympa",
+    "ecartis",
 ];
 
 /// Whether `From` names a mail system (`MAILER-DAEMON@...`, `postmaster@...`,
@@ -229,6 +237,11 @@ fn from_mail_system(msg: &Message<'_>) -> bool {
         || raw.contains("mail deliver system")
         || raw.contains("delivery subsystem")
         || raw.contains("mail administrator")
+        || raw.contains("system administrator")
+        || raw.contains("mail router")
+        || raw.contains("mail system")
+        || raw.contains("mailsystem")
+        || raw.contains("internet mail delivery")
 }
 
 /// Whether `From` is a `no-reply`-style address (`no-reply@`, `noreply@`,
@@ -1246,6 +1259,29 @@ const BOUNCE_SUBJECTS: &[&str] = &[
     "配信できません",
     "未送达",
     "退信",
+    "unable to deliver",
+    "non delivery",
+    "nondelivery",
+    "delivery report",
+    "delivery error",
+    "message rejected",
+    "mail returned",
+    "undeliverable mail",
+    "ndn:",
+    "unbestellbar",
+    "zustellung verzögert",
+    "non distribuable",
+    "remise différée",
+    "non consegnato",
+    "niet afgeleverd",
+    "no entregado",
+    "não entregue",
+    "nie dostarczono",
+    "nedoručitelné",
+    "kézbesíthetetlen",
+    "teslim edilemedi",
+    "配信不能",
+    "无法投递",
 ];
 
 /// Phrases of notices that say a message was not delivered (lowercase).
@@ -1324,6 +1360,26 @@ const BOUNCE_PHRASES: &[&str] = &[
     "届きませんでした",
     "無法傳遞",
     "无法投递",
+    "failed to deliver",
+    "could not be sent",
+    "did not receive your message",
+    "delivery unsuccessful",
+    "returned to sender",
+    "no mailbox here",
+    "recipient not found",
+    "not listed in",
+    "quota exceeded",
+    "host unknown",
+    "delivery attempts will continue",
+    "temporarily deferred",
+    "zustellung verzögert",
+    "konnte nicht zugestellt",
+    "n'a pas pu être distribué",
+    "n'a pas été remis",
+    "non è stato recapitato",
+    "kon niet worden bezorgd",
+    "no ha podido ser entregado",
+    "nie mogła zostać dostarczona",
 ];
 
 /// Phrases that make a notice final (not a delay warning), lowercase.
@@ -1352,6 +1408,10 @@ const FINAL_PHRASES: &[&str] = &[
 /// Phrases of delay warnings (lowercase).
 const DELAY_PHRASES: &[&str] = &[
     "delayed",
+    "deferred",
+    "verzögert",
+    "différé",
+    "retrasad",
     "will keep trying",
     "will continue to try",
     "will retry",
@@ -1371,10 +1431,23 @@ const STRONG_DELAY_PHRASES: &[&str] = &[
     "not yet been delivered",
     "delivery has been delayed",
     "has been delayed",
+    "delivery attempts will continue",
+    "not delivered yet",
 ];
 
 /// Subject phrases of delay warnings (lowercase).
-const DELAY_SUBJECTS: &[&str] = &["(delay)", "delayed", "warning", "delay notification"];
+const DELAY_SUBJECTS: &[&str] = &[
+    "(delay)",
+    "delayed",
+    "warning",
+    "delay notification",
+    "not yet delivered",
+    "verzögert",
+    "différée",
+    "retrasad",
+    "ritardat",
+    "vertraagd",
+];
 
 /// Subject phrases of final failures (lowercase).
 const FINAL_SUBJECTS: &[&str] = &["returned", "failed", "failure", "undeliver", "undelivered"];
@@ -1417,6 +1490,10 @@ struct Evidence {
     report: bool,
     /// It has Exim's `X-Failed-Recipients` header.
     failed_recipients_header: bool,
+    /// Its notice lists a recipient on a line of its own next to an SMTP
+    /// or RFC 3463 code, the way mail systems report a failure, and it
+    /// answers no email (no `In-Reply-To`) and is no auto-reply.
+    listed_failure: bool,
 }
 
 impl Evidence {
@@ -1444,6 +1521,10 @@ impl Evidence {
                 || original.message_id.is_some(),
             failed_recipients_header: header_texts(msg, "X-Failed-Recipients")
                 .any(|v| v.contains('@')),
+            listed_failure: subject
+                && !auto_reply_subject
+                && msg.in_reply_to().is_empty()
+                && listed_failure(notice.text()),
         }
     }
 
@@ -1456,6 +1537,7 @@ impl Evidence {
             (self.subject, "bounce subject"),
             (self.text, "failure text"),
             (self.report, "original returned"),
+            (self.listed_failure, "recipient listed with a code"),
         ]
         .iter()
         .filter(|(found, _)| *found)
@@ -1468,6 +1550,7 @@ impl Evidence {
         self.failed_recipients_header
             || (self.sender && (self.subject || self.text))
             || ((self.subject || self.automated_sender) && self.text && self.report)
+            || (self.subject && self.text && self.listed_failure)
     }
 }
 
@@ -1627,6 +1710,16 @@ fn notice_addresses(notice: &str) -> (Vec<String>, Vec<String>) {
         }
     }
     (listed, mentioned)
+}
+
+/// Whether a notice lists a recipient on a line of its own and has an SMTP
+/// reply or RFC 3463 code (or a "user unknown"-like reason) near it.
+fn listed_failure(notice: &str) -> bool {
+    let (listed, _) = notice_addresses(notice);
+    !listed.is_empty()
+        && (first_status_code(notice).is_some()
+            || notice.lines().any(|l| first_reply_code(l).is_some())
+            || contains_any(&notice.to_lowercase(), PERMANENT_PHRASES))
 }
 
 /// Whether the address starting at byte `at` of `line` is the first thing
