@@ -49,6 +49,11 @@ pub(crate) struct Marked {
     /// Which structural rules fired (`"gmail_quote"`, `"blockquote"`, ...),
     /// in document order, without duplicates.
     pub rules: Vec<String>,
+    /// Whether the structure says for sure where quoted history is: a
+    /// client's quote container or attribution, or Outlook's reply header,
+    /// not only a plain `blockquote` (which a text/plain alternative may
+    /// not quote: then that text is trimmed instead).
+    pub decisive: bool,
 }
 
 /// Classes (or parts of class names) that hold quoted history as a whole.
@@ -71,7 +76,13 @@ pub(crate) fn mark(html: &str) -> Option<Marked> {
     if !crate::sanitize::parseable(html) {
         return None;
     }
-    let dom = html5ever::parse_document(RcDom::default(), Default::default()).one(html);
+    // Sentinels written by the sender are no marks.
+    let html: std::borrow::Cow<'_, str> = if html.contains([HISTORY, ATTR_START, ATTR_END]) {
+        html.replace([HISTORY, ATTR_START, ATTR_END], "").into()
+    } else {
+        html.into()
+    };
+    let dom = html5ever::parse_document(RcDom::default(), Default::default()).one(&*html);
     let mut rules: Vec<String> = Vec::new();
     let mut add_rule = |rule: &str| {
         if !rules.iter().any(|r| r == rule) {
@@ -182,7 +193,12 @@ pub(crate) fn mark(html: &str) -> Option<Marked> {
         .allow_width_overflow()
         .string_from_read(bytes.as_slice(), 10_000)
         .ok()?;
-    Some(Marked { text, rules })
+    let decisive = rules.iter().any(|r| r != "blockquote");
+    Some(Marked {
+        text,
+        rules,
+        decisive,
+    })
 }
 
 fn first_match<'a>(class: &str, names: &[&'a str]) -> &'a str {
@@ -193,9 +209,13 @@ fn first_match<'a>(class: &str, names: &[&'a str]) -> &'a str {
         .unwrap_or_default()
 }
 
+fn lower(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
 fn element_name(node: &Handle) -> String {
     match &node.data {
-        NodeData::Element { name, .. } => (&*name.local).to_ascii_lowercase(),
+        NodeData::Element { name, .. } => lower(&name.local),
         _ => String::new(),
     }
 }
@@ -205,7 +225,7 @@ fn attr(node: &Handle, wanted: &str) -> String {
         NodeData::Element { attrs, .. } => attrs
             .borrow()
             .iter()
-            .find(|a| (&*a.name.local).eq_ignore_ascii_case(wanted))
+            .find(|a| lower(&a.name.local) == wanted)
             .map(|a| a.value.to_string())
             .unwrap_or_default(),
         _ => String::new(),
@@ -259,7 +279,7 @@ fn text_of(node: &Handle, limit: usize) -> String {
                 }
             }
             NodeData::Element { name, .. } => {
-                let tag = (&*name.local).to_ascii_lowercase();
+                let tag = lower(&name.local);
                 if matches!(tag.as_str(), "style" | "script" | "title") {
                     continue;
                 }

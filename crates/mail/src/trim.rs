@@ -54,7 +54,7 @@ pub fn reply_text(text: &str) -> String {
 /// written after it is kept. Messages of fewer than three words are ignored
 /// (too likely to match by chance).
 pub fn reply_text_with_history(text: &str, our_messages: &[&str]) -> String {
-    trim_lines(text, our_messages, &mut Vec::new())
+    trim_lines(text, our_messages, false, &mut Vec::new())
 }
 
 /// The new text of a reply and why: which rules decided (for `postdesk
@@ -88,10 +88,10 @@ pub fn reply_text_of(text: &str, html: Option<&str>, our_messages: &[&str]) -> S
 pub fn explain(text: &str, html: Option<&str>, our_messages: &[&str]) -> Trimmed {
     if let Some(html) = html.filter(|h| !h.trim().is_empty())
         && let Some(marked) = crate::html_quote::mark(html)
-        && (!marked.rules.is_empty() || text.trim().is_empty())
+        && (marked.decisive || text.trim().is_empty())
     {
         let mut rules: Vec<String> = marked.rules.iter().map(|r| format!("html: {r}")).collect();
-        let out = trim_lines(&marked.text, our_messages, &mut rules);
+        let out = trim_lines(&marked.text, our_messages, true, &mut rules);
         if !out.trim().is_empty() || text.trim().is_empty() {
             return Trimmed {
                 text: out,
@@ -101,7 +101,7 @@ pub fn explain(text: &str, html: Option<&str>, our_messages: &[&str]) -> Trimmed
         }
     }
     let mut rules = Vec::new();
-    let out = trim_lines(text, our_messages, &mut rules);
+    let out = trim_lines(text, our_messages, false, &mut rules);
     Trimmed {
         text: out,
         source: "text",
@@ -121,14 +121,31 @@ fn without_sentinels(line: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-fn trim_lines(text: &str, our_messages: &[&str], rules: &mut Vec<String>) -> String {
+/// The line rules over `text`; with `structural`, `text` comes from
+/// `html_quote::mark` and its sentinels are read (and removed).
+fn trim_lines(
+    text: &str,
+    our_messages: &[&str],
+    structural: bool,
+    rules: &mut Vec<String>,
+) -> String {
     let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
     let raw_lines: Vec<&str> = normalized.split('\n').collect();
-    let cleaned: Vec<std::borrow::Cow<'_, str>> =
-        raw_lines.iter().map(|l| without_sentinels(l)).collect();
+    let cleaned: Vec<std::borrow::Cow<'_, str>> = raw_lines
+        .iter()
+        .map(|l| {
+            if structural {
+                without_sentinels(l)
+            } else {
+                std::borrow::Cow::Borrowed(*l)
+            }
+        })
+        .collect();
     let lines: Vec<&str> = cleaned.iter().map(|l| l.as_ref()).collect();
     let mut classified = classify(&lines);
-    apply_structural_marks(&raw_lines, &mut classified);
+    if structural {
+        apply_structural_marks(&raw_lines, &mut classified);
+    }
     let before = classified.iter().filter(|l| l.kind == Kind::Ours).count();
     mark_our_messages(&lines, &mut classified, our_messages);
     if classified.iter().filter(|l| l.kind == Kind::Ours).count() > before {

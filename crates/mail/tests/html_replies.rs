@@ -247,3 +247,26 @@ fn plain_text_without_html_structure() {
     assert_eq!(trimmed.text, "Thanks!");
     assert_eq!(trim::reply_text_of(text, None, &[]), "Thanks!");
 }
+
+/// A plain `blockquote` (no client marker, no attribution before it) does
+/// not decide over a text/plain alternative; the customer's own text after
+/// it is kept either way.
+#[test]
+fn a_bare_blockquote_does_not_override_the_text() {
+    let html = "<p>See the bottom.</p><blockquote>A styled box</blockquote>";
+    let text = "See the bottom.\n\nA styled box\n";
+    let trimmed = trim::explain(text, Some(html), &[]);
+    assert_eq!(trimmed.source, "text");
+    assert_eq!(trimmed.text, "See the bottom.\n\nA styled box");
+}
+
+/// Private-use characters written by the sender are not taken for the
+/// structural marks.
+#[test]
+fn sentinel_characters_in_mail_are_text() {
+    let text = "First line\n\u{E000}second line\nthird \u{E001}line\u{E002}\n";
+    assert_eq!(trim::reply_text(text), text.trim_end());
+    let html = "<p>First</p><p>\u{E000}second</p><div class=\"gmail_quote\">x</div>";
+    let trimmed = trim::explain("", Some(html), &[]);
+    assert_eq!(lines(&trimmed.text), ["First", "second", "x"]);
+}
