@@ -16,8 +16,8 @@
 //! - every `blockquote` becomes `>` quoted lines (so an inline answer written
 //!   between two quotes stays text between quotes, and is kept);
 //! - the element or text run right before a quote that reads as an
-//!   attribution (short, ends with a colon or `---`, has a digit or an
-//!   address, or carries a client's attribution class) is wrapped in
+//!   attribution (short, ends with a colon or `---`, has a time, a year or
+//!   an address, or carries a client's attribution class) is wrapped in
 //!   [`ATTR_START`] … [`ATTR_END`];
 //! - a container that holds unquoted history (Outlook's reply header box,
 //!   Yahoo's quote container without a `blockquote`) starts with
@@ -57,7 +57,13 @@ pub(crate) struct Marked {
 }
 
 /// Classes (or parts of class names) that hold quoted history as a whole.
-const HISTORY_CLASSES: &[&str] = &["yahoo_quoted", "zmail_extra", "protonmail_quote"];
+const HISTORY_CLASSES: &[&str] = &[
+    "yahoo_quoted",
+    "zmail_extra",
+    "protonmail_quote",
+    // Outlook 2003's header box around `<hr>` and the `From:` lines.
+    "outlookmessageheader",
+];
 
 /// Classes of attribution elements.
 const ATTRIBUTION_CLASSES: &[&str] = &["gmail_attr", "moz-cite-prefix", "yahoo_quoted_header"];
@@ -154,6 +160,14 @@ pub(crate) fn mark(html: &str) -> Option<Marked> {
             }
             prepend_text(element, &HISTORY.to_string());
             add_rule(&format!("div.{class}"));
+            history_marked = true;
+            continue;
+        }
+        // GMX, WEB.DE and mail.com: `<div name="quote">` holding the
+        // header lines and the unquoted earlier message.
+        if name == "div" && attr(element, "name").eq_ignore_ascii_case("quote") {
+            prepend_text(element, &HISTORY.to_string());
+            add_rule("div[name=quote]");
             history_marked = true;
             continue;
         }
@@ -369,7 +383,9 @@ fn reads_as_attribution(text: &str) -> bool {
     }
     let end = t.trim_end_matches(['-', ' ', '\u{a0}']);
     let colon = end.ends_with(':') || end.ends_with('：') || t.ends_with("---");
-    let evidence = t.contains('@') || t.chars().any(|c| c.is_ascii_digit());
+    // An address, or a date: a time or a year (not any number, so that
+    // "My order 4711:" before a quote of the customer's own stays).
+    let evidence = t.contains('@') || crate::trim::has_time(t) || crate::trim::has_year(t);
     colon && evidence && !t.contains(ATTR_START)
 }
 

@@ -135,7 +135,14 @@ fn trim_lines(
         .iter()
         .map(|l| {
             if structural {
-                without_sentinels(l)
+                // HTML's `&nbsp;` reads as a space in the text.
+                match without_sentinels(l) {
+                    std::borrow::Cow::Borrowed(b) if b.contains('\u{a0}') => {
+                        std::borrow::Cow::Owned(b.replace('\u{a0}', " "))
+                    }
+                    std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o.replace('\u{a0}', " ")),
+                    other => other,
+                }
             } else {
                 std::borrow::Cow::Borrowed(*l)
             }
@@ -998,7 +1005,7 @@ fn has_gmt_offset(s: &str) -> bool {
 }
 
 /// `10:00`, `20.42`.
-fn has_time(s: &str) -> bool {
+pub(crate) fn has_time(s: &str) -> bool {
     let b = s.as_bytes();
     (1..b.len().saturating_sub(2)).any(|i| {
         (b[i] == b':' || b[i] == b'.')
@@ -1010,7 +1017,7 @@ fn has_time(s: &str) -> bool {
 }
 
 /// A year 1970-2099 as a separate number.
-fn has_year(s: &str) -> bool {
+pub(crate) fn has_year(s: &str) -> bool {
     let b = s.as_bytes();
     (0..b.len().saturating_sub(3)).any(|i| {
         b[i..i + 4].iter().all(u8::is_ascii_digit)

@@ -270,3 +270,31 @@ fn sentinel_characters_in_mail_are_text() {
     let trimmed = trim::explain("", Some(html), &[]);
     assert_eq!(lines(&trimmed.text), ["First", "second", "x"]);
 }
+
+#[test]
+fn gmx_and_outlook_2003() {
+    check(
+        "gmx.html",
+        &["Hallo, die Rechnung ist bezahlt.", "Gruß Karl"],
+        "div[name=quote]|history cut at header block",
+    );
+    check(
+        "outlook2003.html",
+        &["Please find the file attached."],
+        "div.outlookmessageheader|<hr> before From:",
+    );
+}
+
+/// A number is no date: the customer's line before their own quote stays.
+#[test]
+fn customer_line_before_a_quote_is_no_attribution() {
+    check(
+        "own_quote_with_number.html",
+        &[
+            "Here is what I ordered, order 4711:",
+            "> 2 x blue chair",
+            "Only one chair arrived.",
+        ],
+        "blockquote type=cite",
+    );
+}
