@@ -1267,6 +1267,9 @@ const BOUNCE_SUBJECTS: &[&str] = &[
     "message rejected",
     "mail returned",
     "undeliverable mail",
+    "mail delivery status",
+    "message blocked",
+    "sent blocked",
     "ndn:",
     "unbestellbar",
     "zustellung verzögert",
@@ -1380,6 +1383,11 @@ const BOUNCE_PHRASES: &[&str] = &[
     "kon niet worden bezorgd",
     "no ha podido ser entregado",
     "nie mogła zostać dostarczona",
+    "was blocked",
+    "has been blocked",
+    "message blocked",
+    "could not be distributed",
+    "was not distributed",
 ];
 
 /// Phrases that make a notice final (not a delay warning), lowercase.
