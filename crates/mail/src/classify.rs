@@ -130,12 +130,14 @@ const AUTO_REPLY_SUBJECTS: &[&str] = &[
 /// - it comes from a mail system: a null `Return-Path` (`<>`), a `From` of
 ///   `MAILER-DAEMON` or `postmaster`, or a `multipart/report` body
 ///   (delivery and feedback reports).
-pub(crate) fn is_auto_reply(msg: &Message<'_>, subject: &str) -> bool {
-    if header_texts(msg, "Auto-Submitted").any(|v| {
+///
+/// Returns the rule that decided, for `postdesk inspect`.
+pub(crate) fn auto_reply_rule(msg: &Message<'_>, subject: &str) -> Option<String> {
+    if let Some(v) = header_texts(msg, "Auto-Submitted").find(|v| {
         let token = v.split(';').next().unwrap_or_default().trim();
         !token.is_empty() && !token.eq_ignore_ascii_case("no")
     }) {
-        return true;
+        return Some(format!("Auto-Submitted: {}", v.trim()));
     }
     for name in [
         "X-Autoreply",
@@ -149,26 +151,32 @@ pub(crate) fn is_auto_reply(msg: &Message<'_>, subject: &str) -> bool {
                 .iter()
                 .any(|off| v.trim().eq_ignore_ascii_case(off))
         }) {
-            return true;
+            return Some(format!("{name} header"));
         }
     }
-    if header_texts(msg, "Precedence").any(|v| {
+    if let Some(v) = header_texts(msg, "Precedence").find(|v| {
         ["bulk", "junk", "list", "auto_reply"]
             .iter()
             .any(|p| v.trim().eq_ignore_ascii_case(p))
     }) {
-        return true;
+        return Some(format!("Precedence: {}", v.trim()));
     }
     if header_texts(msg, "X-Auto-Response-Suppress").any(|v| !v.trim().is_empty()) {
-        return true;
+        return Some("X-Auto-Response-Suppress header".to_string());
     }
     let subject = subject.trim_start().to_lowercase();
     if AUTO_REPLY_SUBJECTS.iter().any(|p| subject.starts_with(p)) {
-        return true;
+        return Some("auto-reply subject".to_string());
     }
-    null_return_path(msg)
-        || from_mail_system(msg)
-        || msg.root_part().is_content_type("multipart", "report")
+    if null_return_path(msg) {
+        return Some("null Return-Path".to_string());
+    }
+    if from_mail_system(msg) {
+        return Some("mail-system sender".to_string());
+    }
+    msg.root_part()
+        .is_content_type("multipart", "report")
+        .then(|| "multipart/report".to_string())
 }
 
 /// Values of every top-level header `name`, as text. With the default

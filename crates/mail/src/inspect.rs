@@ -22,7 +22,7 @@ use crate::trim::explain;
 ///   "reply_rules": ["html: blockquote type=cite", "trailing quote block removed"],
 ///   "remote_images": false,
 ///   "attachments": [{"filename", "content_type", "size", "inline", "content_id"}],
-///   "auto_reply": false,
+///   "auto_reply": false, "auto_reply_rule": "Auto-Submitted: auto-replied" | null,
 ///   "bounce": {"is_bounce", "recipients", "status", "permanent", "diagnostic",
 ///              "kind", "original_message_id", "feedback_type",
 ///              "rule": "RFC 3464 delivery-status report (...)"} | null
@@ -68,6 +68,7 @@ pub fn inspect(raw: &[u8]) -> Value {
         "remote_images": email.remote_images,
         "attachments": attachments,
         "auto_reply": email.auto_reply,
+        "auto_reply_rule": email.auto_reply_rule,
         "bounce": email.bounce,
     })
 }
