@@ -27,6 +27,7 @@
 //! classes and ids, mapping prefixed variants to their plain names).
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 
 use html5ever::serialize::{SerializeOpts, TraversalScope};
 use html5ever::tendril::{StrTendril, TendrilSink};
@@ -38,6 +39,10 @@ pub(crate) const HISTORY: char = '\u{E000}';
 pub(crate) const ATTR_START: char = '\u{E001}';
 /// Ends a structural attribution.
 pub(crate) const ATTR_END: char = '\u{E002}';
+
+/// How many quotes get an attribution look, and how many `<hr>`s a look
+/// for the header box after them.
+const MAX_LOOKS: usize = 200;
 
 /// Text longer than this before a quote is never an attribution.
 const MAX_ATTRIBUTION_CHARS: usize = 300;
@@ -96,30 +101,48 @@ pub(crate) fn mark(html: &str) -> Option<Marked> {
         }
     };
 
-    // Elements in document order (explicit stack: no recursion on deep
-    // documents).
-    let mut elements: Vec<Handle> = Vec::new();
+    // Links become their text and images go (the rendering would bracket
+    // them, and a logo's alt text is no part of the reply): each parent's
+    // children are rebuilt once, so this stays linear.
     let mut stack: Vec<Handle> = vec![dom.document.clone()];
     while let Some(node) = stack.pop() {
-        if matches!(node.data, NodeData::Element { .. }) {
-            elements.push(node.clone());
-        }
+        flatten_links(&node);
         for child in node.children.borrow().iter().rev() {
             stack.push(child.clone());
         }
     }
 
-    // Links become their text and images go (the rendering would bracket
-    // them, and a logo's alt text is no part of the reply).
-    for element in &elements {
-        let name = element_name(element);
-        if name == "a" || name == "img" {
-            unwrap_element(element, name == "a");
+    // Elements in document order (explicit stack: no recursion on deep
+    // documents), whether each is inside a blockquote, and which hold one.
+    let mut elements: Vec<(Handle, bool)> = Vec::new();
+    let mut stack: Vec<(Handle, bool)> = vec![(dom.document.clone(), false)];
+    while let Some((node, in_quote)) = stack.pop() {
+        let quote = element_name(&node) == "blockquote";
+        if matches!(node.data, NodeData::Element { .. }) {
+            elements.push((node.clone(), in_quote));
+        }
+        for child in node.children.borrow().iter().rev() {
+            stack.push((child.clone(), in_quote || quote));
+        }
+    }
+    let mut holds_quote: HashSet<*const Node> = HashSet::new();
+    for (element, _) in elements.iter().rev() {
+        let holds = element.children.borrow().iter().any(|c| {
+            element_name(c) == "blockquote" || holds_quote.contains(&std::rc::Rc::as_ptr(c))
+        });
+        if holds {
+            holds_quote.insert(std::rc::Rc::as_ptr(element));
         }
     }
 
+    // Attributions are looked for before the first quotes only, and Outlook
+    // separators among the first rules: real mail has a few, and each look
+    // scans siblings.
+    let mut quotes_seen = 0;
+    let mut rules_seen = 0;
     let mut history_marked = false;
-    for element in &elements {
+    for (element, inside_quote) in &elements {
+        let inside_quote = *inside_quote;
         let name = element_name(element);
         let class = attr(element, "class").to_ascii_lowercase();
         let id = attr(element, "id").to_ascii_lowercase();
@@ -134,26 +157,31 @@ pub(crate) fn mark(html: &str) -> Option<Marked> {
                 "blockquote"
             };
             add_rule(rule);
-            if !inside_blockquote(element) {
+            if !inside_quote && quotes_seen < MAX_LOOKS {
+                quotes_seen += 1;
                 mark_attribution_before(element, &mut add_rule);
             }
             continue;
         }
-        if ATTRIBUTION_CLASSES.iter().any(|c| class.contains(c)) && !inside_blockquote(element) {
+        if ATTRIBUTION_CLASSES.iter().any(|c| class.contains(c)) && !inside_quote {
+            if quotes_seen >= MAX_LOOKS {
+                continue;
+            }
+            quotes_seen += 1;
             if text_len(element) <= MAX_ATTRIBUTION_CHARS && !has_attribution_mark(element) {
                 wrap_attribution(element);
                 add_rule(&format!("div.{}", first_match(&class, ATTRIBUTION_CLASSES)));
             }
             continue;
         }
-        if history_marked || inside_blockquote(element) {
+        if history_marked || inside_quote {
             continue;
         }
         let history_class = HISTORY_CLASSES
             .iter()
             .find(|c| class.split_ascii_whitespace().any(|k| k.contains(*c)));
         if let Some(class) = history_class {
-            if contains_blockquote(element) {
+            if holds_quote.contains(&std::rc::Rc::as_ptr(element)) {
                 // The quote inside is found as such; inline answers
                 // written next to it in the container stay.
                 continue;
@@ -183,7 +211,10 @@ pub(crate) fn mark(html: &str) -> Option<Marked> {
             history_marked = true;
             continue;
         }
-        if name == "hr" && header_box_follows(element) {
+        if name == "hr" && rules_seen < MAX_LOOKS && {
+            rules_seen += 1;
+            header_box_follows(element)
+        } {
             insert_before(element, &HISTORY.to_string());
             add_rule("<hr> before From:");
             history_marked = true;
@@ -253,38 +284,17 @@ fn parent(node: &Handle) -> Option<Handle> {
     parent
 }
 
-fn inside_blockquote(node: &Handle) -> bool {
-    let mut current = parent(node);
-    let mut steps = 0;
-    while let Some(p) = current {
-        if element_name(&p) == "blockquote" {
-            return true;
-        }
-        steps += 1;
-        if steps > 2000 {
-            return false;
-        }
-        current = parent(&p);
-    }
-    false
-}
-
-fn contains_blockquote(node: &Handle) -> bool {
-    let mut stack = vec![node.clone()];
-    while let Some(n) = stack.pop() {
-        if element_name(&n) == "blockquote" {
-            return true;
-        }
-        stack.extend(n.children.borrow().iter().cloned());
-    }
-    false
-}
-
 /// The visible text of `node` (text nodes only, no separators).
 fn text_of(node: &Handle, limit: usize) -> String {
     let mut out = String::new();
     let mut stack = vec![node.clone()];
+    // Bounded: element-only subtrees can be large.
+    let mut visits = 0;
     while let Some(n) = stack.pop() {
+        visits += 1;
+        if visits > 4 * limit + 64 {
+            break;
+        }
         match &n.data {
             NodeData::Text { contents } => {
                 out.push_str(&contents.borrow());
@@ -331,24 +341,30 @@ fn prepend_text(node: &Handle, text: &str) {
     node.children.borrow_mut().insert(0, text_node(text));
 }
 
-/// Replaces `node` in its parent by its children (or by nothing).
-fn unwrap_element(node: &Handle, keep_children: bool) {
-    let Some(parent) = parent(node) else {
-        return;
-    };
-    let mut siblings = parent.children.borrow_mut();
-    let Some(at) = siblings.iter().position(|c| std::rc::Rc::ptr_eq(c, node)) else {
-        return;
-    };
-    let children: Vec<Handle> = if keep_children {
-        node.children.borrow_mut().drain(..).collect()
-    } else {
-        Vec::new()
-    };
-    for child in &children {
-        child.parent.set(Some(std::rc::Rc::downgrade(&parent)));
+/// Replaces the `a` children of `node` by their children and drops its
+/// `img` children (repeatedly, for links inside links).
+fn flatten_links(node: &Handle) {
+    let is_link_or_image = |c: &Handle| matches!(element_name(c).as_str(), "a" | "img");
+    for _ in 0..8 {
+        if !node.children.borrow().iter().any(is_link_or_image) {
+            return;
+        }
+        let old: Vec<Handle> = node.children.borrow_mut().drain(..).collect();
+        let mut new = Vec::with_capacity(old.len());
+        for child in old {
+            match element_name(&child).as_str() {
+                "img" => {}
+                "a" => {
+                    for grandchild in child.children.borrow_mut().drain(..) {
+                        grandchild.parent.set(Some(std::rc::Rc::downgrade(node)));
+                        new.push(grandchild);
+                    }
+                }
+                _ => new.push(child),
+            }
+        }
+        *node.children.borrow_mut() = new;
     }
-    siblings.splice(at..=at, children);
 }
 
 /// Inserts a text node before `node` (for void elements such as `<hr>`).

@@ -298,3 +298,31 @@ fn customer_line_before_a_quote_is_no_attribution() {
         "blockquote type=cite",
     );
 }
+
+/// Many quotes, links, rules and quote containers stay fast (every look at
+/// siblings is bounded; the time is mostly html5ever's and html2text's, as
+/// for any HTML body).
+#[test]
+fn hostile_shapes_stay_fast() {
+    let started = std::time::Instant::now();
+    let many = [
+        "<blockquote>q</blockquote>".repeat(10_000),
+        "<a href=\"https://x.example\">l</a>".repeat(10_000),
+        "<hr><div>From: x</div>".repeat(10_000),
+        "<div class=\"gmail_attr\">a 10:00:</div>".repeat(10_000),
+        format!(
+            "{}<blockquote>q</blockquote>{}",
+            "<div class=\"yahoo_quoted\">".repeat(900),
+            "</div>".repeat(900)
+        ),
+        format!("{}x{}", "<a href=\"h\">".repeat(900), "</a>".repeat(900)),
+    ];
+    for html in &many {
+        let _ = trim::explain("", Some(html), &[]);
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
