@@ -721,6 +721,13 @@ const ATTRIBUTION_VERBS: &[&str] = &[
     "نوشت",
     "เขียน",
     "skrifaði",
+    "pisze",
+    "пишет",
+    "napsala",
+    "napísal",
+    "napísala",
+    "schreibt",
+    "skriver",
 ];
 
 /// First words of attribution lines (`On ...`, `Am ...`), case-sensitive.

@@ -198,6 +198,11 @@ fn attributions_in_many_languages_and_date_styles() {
         "Στις Τρί 5 Μαρ 2024 στις 9:12 π.μ., ο/η Support Team <help@example.com> έγραψε:",
         "2024-03-05 9:12 GMT+01:00 Support Team <help@example.com>:",
         "---- On Tue, 05 Mar 2024 09:12:00 +0100 Support Team <help@example.com> wrote ---",
+        "05.03.2024 09:12, Support Team pisze:",
+        "05.03.2024 09:12, Support Team <help@example.com> пишет:",
+        "W dniu 5.03.2024 o 09:12, Support Team napisał:",
+        "Op 5 mrt. 2024, om 09:12 heeft Support Team <help@example.com> het volgende geschreven:",
+        "El 05/03/2024 09:12 a. m., Soporte escribió:",
     ];
     for attribution in lines {
         let quoted =
