@@ -81,6 +81,29 @@ const HISTORY_IDS: &[&str] = &[
     "olk_src_body_section",
 ];
 
+/// Whether `html` may hold any structure that [`mark`] finds (a cheap
+/// substring test, so that HTML without any is not parsed again).
+pub(crate) fn may_have_quotes(html: &str) -> bool {
+    const NEEDLES: &[&str] = &[
+        "blockquote",
+        "gmail_",
+        "moz-cite",
+        "yahoo_quoted",
+        "zmail_extra",
+        "protonmail_quote",
+        "outlookmessageheader",
+        "divrplyfwdmsg",
+        "appendonsend",
+        "mail-editor-reference",
+        "olk_src_body",
+        "border-top",
+        "<hr",
+        "quote",
+    ];
+    let lower = html.to_ascii_lowercase();
+    NEEDLES.iter().any(|n| lower.contains(n))
+}
+
 /// Renders `html` as text with the quote marks, or `None` when it cannot be
 /// parsed within the limits of [`crate::sanitize`].
 pub(crate) fn mark(html: &str) -> Option<Marked> {

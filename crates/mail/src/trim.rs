@@ -86,8 +86,9 @@ pub fn reply_text_of(text: &str, html: Option<&str>, our_messages: &[&str]) -> S
 
 /// [`reply_text_of`] with the rules that decided.
 pub fn explain(text: &str, html: Option<&str>, our_messages: &[&str]) -> Trimmed {
-    if let Some(html) = html.filter(|h| !h.trim().is_empty())
-        && let Some(marked) = crate::html_quote::mark(html)
+    if let Some(html) = html.filter(|h| {
+        !h.trim().is_empty() && (text.trim().is_empty() || crate::html_quote::may_have_quotes(h))
+    }) && let Some(marked) = crate::html_quote::mark(html)
         && (marked.decisive || text.trim().is_empty())
     {
         let mut rules: Vec<String> = marked.rules.iter().map(|r| format!("html: {r}")).collect();
