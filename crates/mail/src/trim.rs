@@ -78,7 +78,9 @@ pub struct Trimmed {
 /// (client quote blocks, Outlook's reply header box, an attribution right
 /// before a quote: see the `html_quote` module), whatever the language,
 /// and the HTML, rendered as text with those marks, is then trimmed by the
-/// line rules of [`reply_text_with_history`]. Without HTML, or HTML without
+/// line rules of [`reply_text_with_history`]. When a text/plain body
+/// trimmed by the line rules comes to the same words, that text is returned
+/// instead (its own line breaks and links). Without HTML, or HTML without
 /// any quote structure, the plain `text` is trimmed.
 pub fn reply_text_of(text: &str, html: Option<&str>, our_messages: &[&str]) -> String {
     explain(text, html, our_messages).text
@@ -94,6 +96,22 @@ pub fn explain(text: &str, html: Option<&str>, our_messages: &[&str]) -> Trimmed
         let mut rules: Vec<String> = marked.rules.iter().map(|r| format!("html: {r}")).collect();
         let out = trim_lines(&marked.text, our_messages, true, &mut rules);
         if !out.trim().is_empty() || text.trim().is_empty() {
+            // A text/plain body that the line rules cut to the same words
+            // keeps its own layout (line breaks, links as written).
+            if !text.trim().is_empty() {
+                let mut text_rules = Vec::new();
+                let plain = trim_lines(text, our_messages, false, &mut text_rules);
+                if words(&plain) == words(&out)
+                    && crate::sanitize::html_to_text(html).trim_end() != text.trim_end()
+                {
+                    text_rules.push("the HTML's quote structure agrees".to_string());
+                    return Trimmed {
+                        text: plain,
+                        source: "text",
+                        rules: text_rules,
+                    };
+                }
+            }
             return Trimmed {
                 text: out,
                 source: "html",

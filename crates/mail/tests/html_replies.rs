@@ -326,3 +326,26 @@ fn hostile_shapes_stay_fast() {
         started.elapsed()
     );
 }
+
+/// With a text/plain body: when the line rules cut it to the same words as
+/// the HTML's structure, its own layout is kept; when they miss the
+/// history (here an attribution without a verb and no `>` quotes), the
+/// HTML's structure decides.
+#[test]
+fn text_plain_alternative() {
+    let body = html("gmail.html");
+    let text = "Thanks, the new password works.\n\nMaria\n\nOn Tue, Mar 5, 2024 at 9:12 AM Support Team <help@example.com> wrote:\n\n> Hello Maria,\n> please try resetting your password.\n";
+    let trimmed = trim::explain(text, Some(&body), &[]);
+    assert_eq!(trimmed.source, "text");
+    assert_eq!(trimmed.text, "Thanks, the new password works.\n\nMaria");
+    assert!(
+        trimmed.rules.iter().any(|r| r.contains("agrees")),
+        "{trimmed:?}"
+    );
+
+    let body = html("gmail_russian.html");
+    let text = "Спасибо, всё работает.\n\nвт, 5 мар. 2024 г. в 09:12, Служба поддержки:\n\nПопробуйте перезагрузить устройство.\n";
+    let trimmed = trim::explain(text, Some(&body), &[]);
+    assert_eq!(trimmed.source, "html", "{trimmed:?}");
+    assert_eq!(lines(&trimmed.text), ["Спасибо, всё работает."]);
+}
