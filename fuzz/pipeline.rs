@@ -87,6 +87,18 @@ pub fn run(data: &[u8], reply_references: &dyn Fn(&[String], &str) -> Vec<String
         );
     }
 
+    // Trimming with the HTML's quote structure (the stored, sanitised HTML,
+    // and the text taken as raw HTML): never hides a message either.
+    let with_html = trim::explain(&email.text, email.html.as_deref(), OUR_MESSAGES);
+    if !email.text.trim().is_empty() {
+        assert!(
+            !with_html.text.trim().is_empty(),
+            "reply_text_of hid the whole message ({:?})",
+            with_html.rules
+        );
+    }
+    let _ = trim::explain("", Some(&email.text), OUR_MESSAGES);
+
     // Sanitising arbitrary text as HTML.
     let (clean, _remote) = sanitize_html(&email.text);
     assert!(

@@ -131,6 +131,10 @@ text_enum!(
         Sent = "sent",
         /// Refused for good, or out of attempts; the error says why.
         Failed = "failed",
+        /// Accepted by our SMTP server, but a receiving server reported a
+        /// delay (RFC 3464 `Action: delayed` or a delay warning): it is still
+        /// retrying, so the email may yet arrive or fail; the error says why.
+        Delayed = "delayed",
     }
 );
 

@@ -130,12 +130,14 @@ const AUTO_REPLY_SUBJECTS: &[&str] = &[
 /// - it comes from a mail system: a null `Return-Path` (`<>`), a `From` of
 ///   `MAILER-DAEMON` or `postmaster`, or a `multipart/report` body
 ///   (delivery and feedback reports).
-pub(crate) fn is_auto_reply(msg: &Message<'_>, subject: &str) -> bool {
-    if header_texts(msg, "Auto-Submitted").any(|v| {
+///
+/// Returns the rule that decided, for `postdesk inspect`.
+pub(crate) fn auto_reply_rule(msg: &Message<'_>, subject: &str) -> Option<String> {
+    if let Some(v) = header_texts(msg, "Auto-Submitted").find(|v| {
         let token = v.split(';').next().unwrap_or_default().trim();
         !token.is_empty() && !token.eq_ignore_ascii_case("no")
     }) {
-        return true;
+        return Some(format!("Auto-Submitted: {}", v.trim()));
     }
     for name in [
         "X-Autoreply",
@@ -149,26 +151,32 @@ pub(crate) fn is_auto_reply(msg: &Message<'_>, subject: &str) -> bool {
                 .iter()
                 .any(|off| v.trim().eq_ignore_ascii_case(off))
         }) {
-            return true;
+            return Some(format!("{name} header"));
         }
     }
-    if header_texts(msg, "Precedence").any(|v| {
+    if let Some(v) = header_texts(msg, "Precedence").find(|v| {
         ["bulk", "junk", "list", "auto_reply"]
             .iter()
             .any(|p| v.trim().eq_ignore_ascii_case(p))
     }) {
-        return true;
+        return Some(format!("Precedence: {}", v.trim()));
     }
     if header_texts(msg, "X-Auto-Response-Suppress").any(|v| !v.trim().is_empty()) {
-        return true;
+        return Some("X-Auto-Response-Suppress header".to_string());
     }
     let subject = subject.trim_start().to_lowercase();
     if AUTO_REPLY_SUBJECTS.iter().any(|p| subject.starts_with(p)) {
-        return true;
+        return Some("auto-reply subject".to_string());
     }
-    null_return_path(msg)
-        || from_mail_system(msg)
-        || msg.root_part().is_content_type("multipart", "report")
+    if null_return_path(msg) {
+        return Some("null Return-Path".to_string());
+    }
+    if from_mail_system(msg) {
+        return Some("mail-system sender".to_string());
+    }
+    msg.root_part()
+        .is_content_type("multipart", "report")
+        .then(|| "multipart/report".to_string())
 }
 
 /// Values of every top-level header `name`, as text. With the default
@@ -212,6 +220,14 @@ const MAIL_SYSTEM_LOCAL_PARTS: &[&str] = &[
     "post_master",
     "mail.delivery.system",
     "mdaemon",
+    // Exchange's system mailbox (`MicrosoftExchange329e…@`).
+    "microsoftexchange",
+    // Mailing-list managers, which answer posts they could not deliver.
+    "listserv",
+    "majordomo",
+    "mailman-owner",
+    "sympa",
+    "ecartis",
 ];
 
 /// Whether `From` names a mail system (`MAILER-DAEMON@...`, `postmaster@...`,
@@ -229,6 +245,11 @@ fn from_mail_system(msg: &Message<'_>) -> bool {
         || raw.contains("mail deliver system")
         || raw.contains("delivery subsystem")
         || raw.contains("mail administrator")
+        || raw.contains("system administrator")
+        || raw.contains("mail router")
+        || raw.contains("mail system")
+        || raw.contains("mailsystem")
+        || raw.contains("internet mail delivery")
 }
 
 /// Whether `From` is a `no-reply`-style address (`no-reply@`, `noreply@`,
@@ -292,13 +313,22 @@ pub struct Bounce {
     /// bounces the first line of the notice that carries the SMTP reply.
     pub diagnostic: Option<String>,
     /// `"failed"`, `"delayed"` (warning, still being retried),
-    /// `"delivered"` (success notification) or `"feedback"` (ARF).
+    /// `"delivered"` (success notification), `"feedback"` (ARF) or
+    /// `"receipt"` (RFC 3798 read receipt).
     pub kind: String,
     /// Message-ID (without `<>`) of the message the report is about, from
     /// the returned message or headers: the one of ours that failed.
     pub original_message_id: Option<String>,
-    /// ARF `Feedback-Type` (`abuse`, `fraud`, `opt-out`, ...), lowercase.
+    /// ARF `Feedback-Type` (`abuse`, `fraud`, `opt-out`, ...), lowercase;
+    /// for a read receipt (RFC 3798), its disposition (`displayed`,
+    /// `deleted`, ...).
     pub feedback_type: Option<String>,
+    /// Which rule recognised it (for `postdesk inspect`): `"ARF
+    /// message/feedback-report"`, `"RFC 3464 message/delivery-status"`,
+    /// `"RFC 3798 message/disposition-notification"`, `"non-standard notice
+    /// (sender, subject)"`, ...
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rule: String,
 }
 
 /// Kinds of [`Bounce`].
@@ -306,17 +336,25 @@ const FAILED: &str = "failed";
 const DELAYED: &str = "delayed";
 const DELIVERED: &str = "delivered";
 const FEEDBACK: &str = "feedback";
+const RECEIPT: &str = "receipt";
 
-/// The delivery or feedback report of `msg`, if it is one.
+/// The delivery or feedback report of `msg`, if it is one, with the rule
+/// that recognised it in [`Bounce::rule`].
 pub(crate) fn bounce(msg: &Message<'_>) -> Option<Bounce> {
+    let (mut bounce, rule) = recognise(msg)?;
+    bounce.rule = rule;
+    Some(bounce)
+}
+
+fn recognise(msg: &Message<'_>) -> Option<(Bounce, String)> {
     let original = original_message(msg);
     // Built only when a rule reads it: most mail is decided by its headers.
     let notice = Notice::new(msg);
 
     if let Some(part) = find_part(msg, &[("message", "feedback-report")]) {
-        return Some(feedback_report(
-            &String::from_utf8_lossy(part.contents()),
-            &original,
+        return Some((
+            feedback_report(&String::from_utf8_lossy(part.contents()), &original),
+            "ARF feedback report (message/feedback-report)".to_string(),
         ));
     }
 
@@ -329,14 +367,30 @@ pub(crate) fn bounce(msg: &Message<'_>) -> Option<Bounce> {
     ) {
         let report = String::from_utf8_lossy(part.contents());
         if let Some(bounce) = from_delivery_status(&report, notice.text(), &original) {
-            return Some(bounce);
+            return Some((
+                bounce,
+                "RFC 3464 delivery-status report (message/delivery-status)".to_string(),
+            ));
         }
+    }
+
+    if let Some(part) = find_part(
+        msg,
+        &[
+            ("message", "disposition-notification"),
+            ("message", "global-disposition-notification"),
+        ],
+    ) {
+        return Some((
+            disposition_notification(&String::from_utf8_lossy(part.contents()), &original),
+            "RFC 3798 read receipt (message/disposition-notification)".to_string(),
+        ));
     }
 
     if notice.may_be_json()
         && let Some(bounce) = ses_notification(notice.full())
     {
-        return Some(bounce);
+        return Some((bounce, "Amazon SES notification (JSON)".to_string()));
     }
 
     // The fields of a delivery-status report written into the text (broken
@@ -346,13 +400,71 @@ pub(crate) fn bounce(msg: &Message<'_>) -> Option<Bounce> {
         && has_inline_delivery_status(notice.full())
         && let Some(bounce) = from_delivery_status(notice.full(), notice.text(), &original)
     {
-        return Some(bounce);
+        return Some((
+            bounce,
+            "delivery-status fields in the text of the notice".to_string(),
+        ));
     }
 
     if !evidence.is_bounce() {
         return None;
     }
-    Some(from_notice(msg, &notice, &original))
+    let rule = format!("non-standard notice ({})", evidence.describe());
+    Some((from_notice(msg, &notice, &original), rule))
+}
+
+/// An RFC 3798 message disposition notification (read receipt): not a
+/// failure; `recipients` is the `Final-Recipient`, `feedback_type` the
+/// disposition type (`displayed`, `deleted`, ...).
+fn disposition_notification(report: &str, original: &Original) -> Bounce {
+    let mut recipients: Vec<String> = Vec::new();
+    let mut disposition = None;
+    let mut message_id = None;
+    for block in field_blocks(report) {
+        for (name, value) in block {
+            match name.to_ascii_lowercase().as_str() {
+                "final-recipient" | "original-recipient" if recipients.is_empty() => {
+                    push_unique(&mut recipients, after_type(&value));
+                }
+                "disposition" if disposition.is_none() => {
+                    // `manual-action/MDN-sent-manually; displayed`
+                    let kind = value.rsplit(';').next().unwrap_or_default();
+                    let kind = kind.split('/').next().unwrap_or_default().trim();
+                    disposition = Some(kind.to_ascii_lowercase()).filter(|k| !k.is_empty());
+                }
+                "original-message-id" if message_id.is_none() => {
+                    message_id = Some(clean_id(&value)).filter(|id| !id.is_empty());
+                }
+                _ => {}
+            }
+        }
+    }
+    report_without_failure(
+        RECEIPT,
+        recipients,
+        message_id.or_else(|| original.message_id.clone()),
+        disposition,
+    )
+}
+
+/// A report that is no failure (feedback, read receipt).
+fn report_without_failure(
+    kind: &str,
+    recipients: Vec<String>,
+    original_message_id: Option<String>,
+    feedback_type: Option<String>,
+) -> Bounce {
+    Bounce {
+        is_bounce: false,
+        recipients,
+        status: None,
+        permanent: false,
+        diagnostic: None,
+        kind: kind.to_string(),
+        original_message_id,
+        feedback_type,
+        rule: String::new(),
+    }
 }
 
 /// The first part of `msg` with one of the given content types.
@@ -819,16 +931,7 @@ fn feedback_report(report: &str, original: &Original) -> Bounce {
             push_unique(&mut recipients, address);
         }
     }
-    Bounce {
-        is_bounce: false,
-        recipients,
-        status: None,
-        permanent: false,
-        diagnostic: None,
-        kind: FEEDBACK.to_string(),
-        original_message_id: message_id,
-        feedback_type,
-    }
+    report_without_failure(FEEDBACK, recipients, message_id, feedback_type)
 }
 
 fn push_unique(list: &mut Vec<String>, address: &str) {
@@ -959,6 +1062,7 @@ fn from_delivery_status(report: &str, notice: &str, original: &Original) -> Opti
         kind: kind.to_string(),
         original_message_id: original_id,
         feedback_type: None,
+        rule: String::new(),
     })
 }
 
@@ -1081,6 +1185,7 @@ fn ses_notification(text: &str) -> Option<Bounce> {
         kind: String::new(),
         original_message_id,
         feedback_type: None,
+        rule: String::new(),
     };
     match kind {
         "Bounce" => {
@@ -1162,6 +1267,32 @@ const BOUNCE_SUBJECTS: &[&str] = &[
     "配信できません",
     "未送达",
     "退信",
+    "unable to deliver",
+    "non delivery",
+    "nondelivery",
+    "delivery report",
+    "delivery error",
+    "message rejected",
+    "mail returned",
+    "undeliverable mail",
+    "mail delivery status",
+    "message blocked",
+    "sent blocked",
+    "ndn:",
+    "unbestellbar",
+    "zustellung verzögert",
+    "non distribuable",
+    "remise différée",
+    "non consegnato",
+    "niet afgeleverd",
+    "no entregado",
+    "não entregue",
+    "nie dostarczono",
+    "nedoručitelné",
+    "kézbesíthetetlen",
+    "teslim edilemedi",
+    "配信不能",
+    "无法投递",
 ];
 
 /// Phrases of notices that say a message was not delivered (lowercase).
@@ -1240,6 +1371,31 @@ const BOUNCE_PHRASES: &[&str] = &[
     "届きませんでした",
     "無法傳遞",
     "无法投递",
+    "failed to deliver",
+    "could not be sent",
+    "did not receive your message",
+    "delivery unsuccessful",
+    "returned to sender",
+    "no mailbox here",
+    "recipient not found",
+    "not listed in",
+    "quota exceeded",
+    "host unknown",
+    "delivery attempts will continue",
+    "temporarily deferred",
+    "zustellung verzögert",
+    "konnte nicht zugestellt",
+    "n'a pas pu être distribué",
+    "n'a pas été remis",
+    "non è stato recapitato",
+    "kon niet worden bezorgd",
+    "no ha podido ser entregado",
+    "nie mogła zostać dostarczona",
+    "was blocked",
+    "has been blocked",
+    "message blocked",
+    "could not be distributed",
+    "was not distributed",
 ];
 
 /// Phrases that make a notice final (not a delay warning), lowercase.
@@ -1268,6 +1424,10 @@ const FINAL_PHRASES: &[&str] = &[
 /// Phrases of delay warnings (lowercase).
 const DELAY_PHRASES: &[&str] = &[
     "delayed",
+    "deferred",
+    "verzögert",
+    "différé",
+    "retrasad",
     "will keep trying",
     "will continue to try",
     "will retry",
@@ -1287,10 +1447,23 @@ const STRONG_DELAY_PHRASES: &[&str] = &[
     "not yet been delivered",
     "delivery has been delayed",
     "has been delayed",
+    "delivery attempts will continue",
+    "not delivered yet",
 ];
 
 /// Subject phrases of delay warnings (lowercase).
-const DELAY_SUBJECTS: &[&str] = &["(delay)", "delayed", "warning", "delay notification"];
+const DELAY_SUBJECTS: &[&str] = &[
+    "(delay)",
+    "delayed",
+    "warning",
+    "delay notification",
+    "not yet delivered",
+    "verzögert",
+    "différée",
+    "retrasad",
+    "ritardat",
+    "vertraagd",
+];
 
 /// Subject phrases of final failures (lowercase).
 const FINAL_SUBJECTS: &[&str] = &["returned", "failed", "failure", "undeliver", "undelivered"];
@@ -1333,6 +1506,10 @@ struct Evidence {
     report: bool,
     /// It has Exim's `X-Failed-Recipients` header.
     failed_recipients_header: bool,
+    /// Its notice lists a recipient on a line of its own next to an SMTP
+    /// or RFC 3463 code, the way mail systems report a failure, and it
+    /// answers no email (no `In-Reply-To`) and is no auto-reply.
+    listed_failure: bool,
 }
 
 impl Evidence {
@@ -1360,13 +1537,36 @@ impl Evidence {
                 || original.message_id.is_some(),
             failed_recipients_header: header_texts(msg, "X-Failed-Recipients")
                 .any(|v| v.contains('@')),
+            listed_failure: subject
+                && !auto_reply_subject
+                && msg.in_reply_to().is_empty()
+                && listed_failure(notice.text()),
         }
+    }
+
+    /// The evidence that was found, for [`Bounce::rule`].
+    fn describe(&self) -> String {
+        [
+            (self.failed_recipients_header, "X-Failed-Recipients"),
+            (self.sender, "mail-system sender"),
+            (self.automated_sender, "no-reply sender"),
+            (self.subject, "bounce subject"),
+            (self.text, "failure text"),
+            (self.report, "original returned"),
+            (self.listed_failure, "recipient listed with a code"),
+        ]
+        .iter()
+        .filter(|(found, _)| *found)
+        .map(|(_, name)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
     }
 
     fn is_bounce(&self) -> bool {
         self.failed_recipients_header
             || (self.sender && (self.subject || self.text))
             || ((self.subject || self.automated_sender) && self.text && self.report)
+            || (self.subject && self.text && self.listed_failure)
     }
 }
 
@@ -1449,6 +1649,7 @@ fn from_notice(msg: &Message<'_>, notice: &Notice<'_, '_>, original: &Original) 
         kind: kind.to_string(),
         original_message_id: original_info.message_id,
         feedback_type: None,
+        rule: String::new(),
     }
 }
 
@@ -1525,6 +1726,16 @@ fn notice_addresses(notice: &str) -> (Vec<String>, Vec<String>) {
         }
     }
     (listed, mentioned)
+}
+
+/// Whether a notice lists a recipient on a line of its own and has an SMTP
+/// reply or RFC 3463 code (or a "user unknown"-like reason) near it.
+fn listed_failure(notice: &str) -> bool {
+    let (listed, _) = notice_addresses(notice);
+    !listed.is_empty()
+        && (first_status_code(notice).is_some()
+            || notice.lines().any(|l| first_reply_code(l).is_some())
+            || contains_any(&notice.to_lowercase(), PERMANENT_PHRASES))
 }
 
 /// Whether the address starting at byte `at` of `line` is the first thing

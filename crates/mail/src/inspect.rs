@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::parse::parse;
-use crate::trim::reply_text;
+use crate::trim::explain;
 
 /// Parses `raw` and describes it as JSON. Never panics.
 ///
@@ -16,11 +16,16 @@ use crate::trim::reply_text;
 ///   "from": {"name": "Jane" | null, "email": "jane@example.org"} | null,
 ///   "to": [{"name", "email"}], "cc": [...], "reply_to": [...],
 ///   "subject": "...", "date": "2024-01-01T10:00:00+00:00" | null,
-///   "text": "...", "reply_text": "...", "html": "<p>...</p>" | null,
+///   "text": "...", "html": "<p>...</p>" | null,
+///   "reply_text": "...",            // trim::reply_text_of(text, html)
+///   "reply_source": "html" | "text", // where the quoted history was found
+///   "reply_rules": ["html: blockquote type=cite", "trailing quote block removed"],
 ///   "remote_images": false,
 ///   "attachments": [{"filename", "content_type", "size", "inline", "content_id"}],
-///   "auto_reply": false,
-///   "bounce": {"is_bounce", "recipients", "status", "permanent", "diagnostic"} | null
+///   "auto_reply": false, "auto_reply_rule": "Auto-Submitted: auto-replied" | null,
+///   "bounce": {"is_bounce", "recipients", "status", "permanent", "diagnostic",
+///              "kind", "original_message_id", "feedback_type",
+///              "rule": "RFC 3464 delivery-status report (...)"} | null
 /// }
 /// ```
 ///
@@ -30,6 +35,7 @@ pub fn inspect(raw: &[u8]) -> Value {
         Ok(email) => email,
         Err(err) => return json!({ "error": err.to_string() }),
     };
+    let reply = explain(&email.text, email.html.as_deref(), &[]);
     let attachments: Vec<Value> = email
         .attachments
         .iter()
@@ -55,11 +61,14 @@ pub fn inspect(raw: &[u8]) -> Value {
         "subject": email.subject,
         "date": email.date.map(|d| d.to_rfc3339()),
         "text": email.text,
-        "reply_text": reply_text(&email.text),
+        "reply_text": reply.text,
+        "reply_source": reply.source,
+        "reply_rules": reply.rules,
         "html": email.html,
         "remote_images": email.remote_images,
         "attachments": attachments,
         "auto_reply": email.auto_reply,
+        "auto_reply_rule": email.auto_reply_rule,
         "bounce": email.bounce,
     })
 }

@@ -41,6 +41,7 @@ mod classify;
 pub mod envelope;
 mod guard;
 mod headers;
+mod html_quote;
 mod inspect;
 mod parse;
 mod sanitize;

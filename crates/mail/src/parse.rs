@@ -117,6 +117,10 @@ pub struct ParsedEmail {
     /// Automatic message (vacation reply, autoresponder, bulk): do not answer
     /// it automatically. See `classify.rs` for the exact rules.
     pub auto_reply: bool,
+    /// Why it is an automatic message (`"Auto-Submitted: auto-replied"`,
+    /// `"vacation subject"`, ...), for `postdesk inspect`; `None` when it is
+    /// not one.
+    pub auto_reply_rule: Option<String>,
     /// Delivery-status notification found in a `multipart/report`, if any.
     pub bounce: Option<Bounce>,
     /// A per-email limit cut something: more than [`MAX_ATTACHMENTS`]
@@ -367,7 +371,8 @@ fn parse_checked(raw: &[u8]) -> Result<ParsedEmail, ParseError> {
         }
     }
 
-    let auto_reply = classify::is_auto_reply(&msg, &subject);
+    let auto_reply_rule = classify::auto_reply_rule(&msg, &subject);
+    let auto_reply = auto_reply_rule.is_some();
     let bounce = classify::bounce(&msg);
 
     Ok(ParsedEmail {
@@ -386,6 +391,7 @@ fn parse_checked(raw: &[u8]) -> Result<ParsedEmail, ParseError> {
         remote_images,
         attachments,
         auto_reply,
+        auto_reply_rule,
         bounce,
         truncated,
     })

@@ -19,7 +19,7 @@ const MAX_HTML_ELEMENTS: usize = 200_000;
 
 /// Whether html5ever may parse `html` (see [`MAX_HTML_DEPTH`] and
 /// [`MAX_HTML_ELEMENTS`]).
-fn parseable(html: &str) -> bool {
+pub(crate) fn parseable(html: &str) -> bool {
     let (depth, elements) = html_shape(html);
     depth <= MAX_HTML_DEPTH && elements <= MAX_HTML_ELEMENTS
 }
@@ -38,9 +38,10 @@ fn parseable(html: &str) -> bool {
 /// every other tag not allowed, among them `link`, `meta`, `base`, `form`,
 /// `input`, `button`, `picture`/`source`, `video`/`audio`. Dropped
 /// attributes: event handlers (`on*`), `srcset`, `background`, `class`
-/// (except the quote markers `gmail_quote`, `yahoo_quoted`, ... on `div` and
-/// `blockquote`), `id` (except Outlook's `appendonsend` and
-/// `divRplyFwdMsg`), and every URL whose scheme is not allowed (no
+/// (except the quote markers `gmail_quote`, `yahoo_quoted`,
+/// `protonmail_quote`, `zmail_extra`, ... on `div` and `blockquote`, also
+/// when prefixed), `id` (except Outlook's `appendonsend`, `divRplyFwdMsg`,
+/// `mail-editor-reference-message-container`), and every URL whose scheme is not allowed (no
 /// `javascript:`, `vbscript:`, `data:`) or that is relative.
 ///
 /// Links get `rel="noopener noreferrer"` and `target="_blank"`.
@@ -113,7 +114,30 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
         .add_url_schemes(["cid"])
         .url_relative(UrlRelative::Deny)
         .attribute_filter(|element, attribute, value| match attribute {
-            "id" => ALLOWED_IDS.contains(&value).then_some(value.into()),
+            "id" => ALLOWED_IDS
+                .iter()
+                .find(|id| {
+                    value
+                        .to_ascii_lowercase()
+                        .contains(&id.to_ascii_lowercase())
+                })
+                .map(|id| (*id).into()),
+            // Prefixed quote classes (`ydp1a2byahoo_quoted`) under their plain
+            // names, so that the allow-list keeps them.
+            "class" => {
+                let classes: Vec<&str> = value
+                    .split_ascii_whitespace()
+                    .map(|class| {
+                        QUOTE_CLASSES
+                            .iter()
+                            .find(|q| class == **q)
+                            .or_else(|| QUOTE_CLASSES.iter().find(|q| class.ends_with(**q)))
+                            .copied()
+                            .unwrap_or(class)
+                    })
+                    .collect();
+                Some(classes.join(" ").into())
+            }
             "src" if element == "img" => {
                 let lower = value.trim().to_ascii_lowercase();
                 if lower.starts_with("//") {
@@ -136,17 +160,27 @@ const REMOVED_WITH_CONTENT: [&str; 13] = [
 ];
 
 /// Classes that mark quoted history (the UI hides them on demand).
-const QUOTE_CLASSES: [&str; 6] = [
+const QUOTE_CLASSES: [&str; 10] = [
     "gmail_quote",
     "gmail_quote_container",
     "gmail_attr",
     "gmail_extra",
     "yahoo_quoted",
     "moz-cite-prefix",
+    "protonmail_quote",
+    "zmail_extra",
+    "zmail_extra_hr",
+    "yahoo_quoted_header",
 ];
 
-/// Element ids kept: Outlook's markers of quoted history.
-const ALLOWED_IDS: [&str; 2] = ["appendonsend", "divRplyFwdMsg"];
+/// Element ids kept (also when a client prefixed them, e.g.
+/// `x_divRplyFwdMsg`): Outlook's markers of quoted history.
+const ALLOWED_IDS: [&str; 4] = [
+    "appendonsend",
+    "divRplyFwdMsg",
+    "mail-editor-reference-message-container",
+    "OLK_SRC_BODY_SECTION",
+];
 
 /// Renders HTML as plain text (no emphasis markers, no table borders, links
 /// as `[text][1]` with footnotes, wrapped at 80 columns),

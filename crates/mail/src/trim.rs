@@ -54,11 +54,130 @@ pub fn reply_text(text: &str) -> String {
 /// written after it is kept. Messages of fewer than three words are ignored
 /// (too likely to match by chance).
 pub fn reply_text_with_history(text: &str, our_messages: &[&str]) -> String {
+    trim_lines(text, our_messages, false, &mut Vec::new())
+}
+
+/// The new text of a reply and why: which rules decided (for `postdesk
+/// inspect`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Trimmed {
+    /// The new text, as [`reply_text`] gives it.
+    pub text: String,
+    /// `"html"` when the quoted history was found in the structure of the
+    /// HTML body, `"text"` when the plain text was read line by line.
+    pub source: &'static str,
+    /// The rules that fired, in order: the HTML quote containers found
+    /// (`"blockquote type=cite"`, `"div.gmail_attr"`, `"#divrplyfwdmsg"`,
+    /// ...) and what the line rules removed (`"history cut at attribution
+    /// (line 4)"`, `"trailing quote block removed"`, ...).
+    pub rules: Vec<String>,
+}
+
+/// The new text of an email that may have an HTML body: the quoted
+/// history is found in the HTML's structure when it has quote containers
+/// (client quote blocks, Outlook's reply header box, an attribution right
+/// before a quote: see the `html_quote` module), whatever the language,
+/// and the HTML, rendered as text with those marks, is then trimmed by the
+/// line rules of [`reply_text_with_history`]. When a text/plain body
+/// trimmed by the line rules comes to the same words, that text is returned
+/// instead (its own line breaks and links). Without HTML, or HTML without
+/// any quote structure, the plain `text` is trimmed.
+pub fn reply_text_of(text: &str, html: Option<&str>, our_messages: &[&str]) -> String {
+    explain(text, html, our_messages).text
+}
+
+/// [`reply_text_of`] with the rules that decided.
+pub fn explain(text: &str, html: Option<&str>, our_messages: &[&str]) -> Trimmed {
+    if let Some(html) = html.filter(|h| {
+        !h.trim().is_empty() && (text.trim().is_empty() || crate::html_quote::may_have_quotes(h))
+    }) && let Some(marked) = crate::html_quote::mark(html)
+        && (marked.decisive || text.trim().is_empty())
+    {
+        let mut rules: Vec<String> = marked.rules.iter().map(|r| format!("html: {r}")).collect();
+        let out = trim_lines(&marked.text, our_messages, true, &mut rules);
+        if !out.trim().is_empty() || text.trim().is_empty() {
+            // A text/plain body that the line rules cut to the same words
+            // keeps its own layout (line breaks, links as written).
+            if !text.trim().is_empty() {
+                let mut text_rules = Vec::new();
+                let plain = trim_lines(text, our_messages, false, &mut text_rules);
+                if words(&plain) == words(&out)
+                    && crate::sanitize::html_to_text(html).trim_end() != text.trim_end()
+                {
+                    text_rules.push("the HTML's quote structure agrees".to_string());
+                    return Trimmed {
+                        text: plain,
+                        source: "text",
+                        rules: text_rules,
+                    };
+                }
+            }
+            return Trimmed {
+                text: out,
+                source: "html",
+                rules,
+            };
+        }
+    }
+    let mut rules = Vec::new();
+    let out = trim_lines(text, our_messages, false, &mut rules);
+    Trimmed {
+        text: out,
+        source: "text",
+        rules,
+    }
+}
+
+fn has_sentinel(line: &str) -> bool {
+    line.contains([HISTORY, ATTR_START, ATTR_END])
+}
+
+fn without_sentinels(line: &str) -> std::borrow::Cow<'_, str> {
+    if has_sentinel(line) {
+        std::borrow::Cow::Owned(line.replace([HISTORY, ATTR_START, ATTR_END], ""))
+    } else {
+        std::borrow::Cow::Borrowed(line)
+    }
+}
+
+/// The line rules over `text`; with `structural`, `text` comes from
+/// `html_quote::mark` and its sentinels are read (and removed).
+fn trim_lines(
+    text: &str,
+    our_messages: &[&str],
+    structural: bool,
+    rules: &mut Vec<String>,
+) -> String {
     let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
-    let lines: Vec<&str> = normalized.split('\n').collect();
+    let raw_lines: Vec<&str> = normalized.split('\n').collect();
+    let cleaned: Vec<std::borrow::Cow<'_, str>> = raw_lines
+        .iter()
+        .map(|l| {
+            if structural {
+                // HTML's `&nbsp;` reads as a space in the text.
+                match without_sentinels(l) {
+                    std::borrow::Cow::Borrowed(b) if b.contains('\u{a0}') => {
+                        std::borrow::Cow::Owned(b.replace('\u{a0}', " "))
+                    }
+                    std::borrow::Cow::Owned(o) => std::borrow::Cow::Owned(o.replace('\u{a0}', " ")),
+                    other => other,
+                }
+            } else {
+                std::borrow::Cow::Borrowed(*l)
+            }
+        })
+        .collect();
+    let lines: Vec<&str> = cleaned.iter().map(|l| l.as_ref()).collect();
     let mut classified = classify(&lines);
+    if structural {
+        apply_structural_marks(&raw_lines, &mut classified);
+    }
+    let before = classified.iter().filter(|l| l.kind == Kind::Ours).count();
     mark_our_messages(&lines, &mut classified, our_messages);
-    let keep = select(&classified);
+    if classified.iter().filter(|l| l.kind == Kind::Ours).count() > before {
+        rules.push("one of our earlier messages removed".to_string());
+    }
+    let keep = select(&classified, rules);
 
     let mut out: Vec<&str> = Vec::new();
     let mut dropped_since_last = false;
@@ -81,6 +200,9 @@ pub fn reply_text_with_history(text: &str, our_messages: &[&str]) -> String {
     let kept = out.join("\n");
     let kept = kept.trim_end();
     if kept.trim().is_empty() {
+        if !lines.iter().all(|l| l.trim().is_empty()) {
+            rules.push("nothing new found: whole text kept".to_string());
+        }
         let whole: Vec<&str> = lines
             .iter()
             .skip_while(|l| l.trim().is_empty())
@@ -89,6 +211,49 @@ pub fn reply_text_with_history(text: &str, our_messages: &[&str]) -> String {
         whole.join("\n").trim_end().to_string()
     } else {
         kept.to_string()
+    }
+}
+
+use crate::html_quote::{ATTR_END, ATTR_START, HISTORY};
+
+/// Applies the marks of the HTML structure (see `html_quote`): a line with
+/// [`HISTORY`] starts unquoted history (a separator), the lines from
+/// [`ATTR_START`] to [`ATTR_END`] are an attribution.
+fn apply_structural_marks(raw: &[&str], out: &mut [Line]) {
+    let n = raw.len();
+    let mut i = 0;
+    while i < n {
+        if raw[i].contains(ATTR_START) {
+            let end = (i..n)
+                .find(|&k| raw[k].contains(ATTR_END))
+                .unwrap_or(i)
+                .min(i + 8);
+            // Only lines that are not quotes or code become the attribution.
+            if out[i..=end]
+                .iter()
+                .all(|l| matches!(l.kind, Kind::Text | Kind::Empty | Kind::Attribution))
+            {
+                let first = (i..=end).find(|&k| out[k].kind != Kind::Empty).unwrap_or(i);
+                let last = (first..=end)
+                    .rev()
+                    .find(|&k| out[k].kind != Kind::Empty)
+                    .unwrap_or(first);
+                for line in &mut out[first..=last] {
+                    line.kind = Kind::Attribution;
+                    line.span_end = last + 1;
+                }
+                out[first].span_end = last + 1;
+                out[first].structural = true;
+            }
+            i = end + 1;
+            continue;
+        }
+        if raw[i].contains(HISTORY) && !matches!(out[i].kind, Kind::Quote) {
+            out[i].kind = Kind::Separator;
+            out[i].structural = true;
+            out[i].span_end = i + 1;
+        }
+        i += 1;
     }
 }
 
@@ -119,6 +284,8 @@ struct Line {
     kind: Kind,
     /// Exclusive end of the attribution or header block this line starts.
     span_end: usize,
+    /// Found in the HTML structure rather than by the line rules.
+    structural: bool,
 }
 
 fn classify(lines: &[&str]) -> Vec<Line> {
@@ -157,6 +324,7 @@ fn classify(lines: &[&str]) -> Vec<Line> {
             Line {
                 kind,
                 span_end: i + 1,
+                structural: false,
             }
         })
         .collect();
@@ -197,7 +365,18 @@ fn classify(lines: &[&str]) -> Vec<Line> {
 }
 
 /// Which lines to keep.
-fn select(lines: &[Line]) -> Vec<bool> {
+fn select(lines: &[Line], rules: &mut Vec<String>) -> Vec<bool> {
+    let what = |l: &Line| -> &'static str {
+        match (l.kind, l.structural) {
+            (Kind::Attribution, true) => "attribution (html)",
+            (Kind::Attribution, false) => "attribution",
+            (Kind::Separator, true) => "quote container (html)",
+            (Kind::Separator, false) => "separator",
+            (Kind::Header, _) => "header block",
+            (Kind::SigDelimiter, _) => "signature delimiter",
+            _ => "line",
+        }
+    };
     let n = lines.len();
     let mut keep: Vec<bool> = lines.iter().map(|l| l.kind != Kind::Ours).collect();
     // quote_from[k] / text_from[k]: a quote / text line at k or after.
@@ -222,9 +401,15 @@ fn select(lines: &[Line]) -> Vec<bool> {
                 let quoted_next =
                     next.is_some_and(|k| matches!(lines[k].kind, Kind::Quote | Kind::Ours));
                 if seen_content && !quoted_next {
+                    rules.push(format!(
+                        "history cut at {} (line {})",
+                        what(&lines[i]),
+                        i + 1
+                    ));
                     end = i;
                     break;
                 }
+                rules.push(format!("{} removed (line {})", what(&lines[i]), i + 1));
                 keep[i..span_end].iter_mut().for_each(|k| *k = false);
                 if !seen_content && quoted_next {
                     // Bottom posting: attribution, one quote block, then only
@@ -237,25 +422,33 @@ fn select(lines: &[Line]) -> Vec<bool> {
                         keep[block_start..block_end]
                             .iter_mut()
                             .for_each(|k| *k = false);
+                        rules.push("quote above a bottom-posted reply removed".to_string());
                         i = block_end;
                         continue;
                     }
                 }
                 i = span_end;
             }
-            Kind::Separator | Kind::SigDelimiter if seen_content => {
-                end = i;
-                break;
-            }
-            Kind::Header if seen_content => {
+            Kind::Separator | Kind::SigDelimiter | Kind::Header if seen_content => {
+                rules.push(format!(
+                    "history cut at {} (line {})",
+                    what(&lines[i]),
+                    i + 1
+                ));
                 end = i;
                 break;
             }
             Kind::Separator => {
+                rules.push(format!(
+                    "{} at the top removed (line {})",
+                    what(&lines[i]),
+                    i + 1
+                ));
                 keep[i] = false;
                 i += 1;
             }
             Kind::Header => {
+                rules.push(format!("header block at the top removed (line {})", i + 1));
                 let span_end = lines[i].span_end.max(i + 1);
                 keep[i..span_end].iter_mut().for_each(|k| *k = false);
                 i = span_end;
@@ -268,6 +461,7 @@ fn select(lines: &[Line]) -> Vec<bool> {
     // Trailing blank lines, rules, mobile signatures, and quotes below text.
     let first_text = (0..end).find(|&k| keep[k] && lines[k].kind == Kind::Text);
     let mut last = end;
+    let (mut trailing_quote, mut trailing_sig) = (false, false);
     while last > 0 {
         let k = last - 1;
         if !keep[k] {
@@ -282,8 +476,19 @@ fn select(lines: &[Line]) -> Vec<bool> {
         if !strip {
             break;
         }
+        match lines[k].kind {
+            Kind::Quote => trailing_quote = true,
+            Kind::MobileSig => trailing_sig = true,
+            _ => {}
+        }
         keep[k] = false;
         last -= 1;
+    }
+    if trailing_quote {
+        rules.push("trailing quote block removed".to_string());
+    }
+    if trailing_sig {
+        rules.push("mobile signature removed".to_string());
     }
     keep
 }
@@ -516,6 +721,32 @@ const ATTRIBUTION_VERBS: &[&str] = &[
     "写道",
     "寫道",
     "さんは書きました",
+    "が書きました",
+    "작성",
+    "napisao",
+    "napisala",
+    "написао",
+    "написа",
+    "έγραψε",
+    "escriure",
+    "menulis",
+    "đã viết",
+    "rašė",
+    "rakstīja",
+    "kirjutas",
+    "כתב",
+    "כתבה",
+    "كتب",
+    "نوشت",
+    "เขียน",
+    "skrifaði",
+    "pisze",
+    "пишет",
+    "napsala",
+    "napísal",
+    "napísala",
+    "schreibt",
+    "skriver",
 ];
 
 /// First words of attribution lines (`On ...`, `Am ...`), case-sensitive.
@@ -541,6 +772,15 @@ const ATTRIBUTION_OPENERS: &[&str] = &[
     "У ",
     "在 ",
     "Στις ",
+    "Il giorno ",
+    "Pada ",
+    "Vào ",
+    "Op ",
+    "Den ",
+    "Dňa ",
+    "Dana ",
+    "Dne ",
+    "Le ",
 ];
 
 fn starts_with_opener(line: &str) -> bool {
@@ -671,17 +911,72 @@ fn is_attribution(joined: &str) -> bool {
         return false;
     }
     let core = core.trim_end_matches([':', '：', ' ']);
+    if colon && dated_address_line(core) {
+        return true;
+    }
     let lower = core.to_lowercase();
     let Some(verb_at) = find_verb(&lower) else {
         return false;
     };
-    let verb_at_end = lower[verb_at..].split_whitespace().count() <= 2;
+    let after_verb: Vec<&str> = lower[verb_at..].split_whitespace().collect();
+    let verb_at_end = after_verb.len() <= 2;
+    // Name before date: `Jane Doe wrote on 2024-01-01 10:00:`,
+    // `Jane schrieb am 01.01.2024:`.
+    let dated_after_verb = after_verb.len() <= 12
+        && after_verb.get(1).is_some_and(|w| {
+            [
+                "on", "am", "le", "el", "op", "il", "em", "den", "at", "в", "o", "dne", "в",
+            ]
+            .contains(w)
+        })
+        && has_time(&lower[verb_at..])
+        && {
+            let before: Vec<&str> = lower[..verb_at].split_whitespace().collect();
+            !before.is_empty()
+                && before.len() <= 4
+                && !before
+                    .iter()
+                    .any(|w| ["as", "i", "we", "you", "like", "he", "she"].contains(w))
+        };
     let opener = starts_with_opener(core);
     let address = core.contains('@');
-    if !(opener || address || verb_at_end) {
+    if !(opener || address || verb_at_end || dated_after_verb) {
         return false;
     }
     address || has_time(core) || has_year(core)
+}
+
+/// An attribution without a verb, whatever the language: a date and time,
+/// then a name and its address in angle brackets right before the colon
+/// (`01.01.2024, 10:00, "Ivan" <ivan@example.ru>:`, `пн, 1 янв. 2024 г. в
+/// 10:00, Jane <j@example.org>:`, `2024年1月1日(月) 10:00 Taro <t@example.jp>:`).
+fn dated_address_line(core: &str) -> bool {
+    let t = core.trim_end();
+    let Some(open) = t.rfind('<') else {
+        return false;
+    };
+    let inside = &t[open + 1..];
+    let Some(inner) = inside.strip_suffix('>') else {
+        return false;
+    };
+    if !inner.contains('@') || inner.contains(char::is_whitespace) {
+        return false;
+    }
+    let before = &t[..open];
+    has_time(before)
+        && (has_year(before) || before.contains('年') || dotted_date(before))
+        && before.chars().count() <= 200
+}
+
+/// `1.1.`, `01/01/24`, `1-1-2024`.
+fn dotted_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    (0..b.len().saturating_sub(2)).any(|i| {
+        b[i].is_ascii_digit()
+            && matches!(b[i + 1], b'.' | b'/' | b'-')
+            && b[i + 2].is_ascii_digit()
+            && (i == 0 || !matches!(b[i - 1], b':'))
+    })
 }
 
 /// Byte position of the first attribution verb that starts a word.
@@ -689,11 +984,15 @@ fn find_verb(lower: &str) -> Option<usize> {
     ATTRIBUTION_VERBS
         .iter()
         .filter_map(|verb| {
+            // Verbs in scripts without spaces (写道, 작성) need no word
+            // boundary.
+            let unspaced = verb.chars().next().is_some_and(|c| c as u32 >= 0x2E80);
             lower.match_indices(verb).map(|(at, _)| at).find(|&at| {
-                lower[..at]
-                    .chars()
-                    .next_back()
-                    .is_none_or(|c| !c.is_alphanumeric())
+                unspaced
+                    || lower[..at]
+                        .chars()
+                        .next_back()
+                        .is_none_or(|c| !c.is_alphanumeric())
             })
         })
         .min()
@@ -732,7 +1031,7 @@ fn has_gmt_offset(s: &str) -> bool {
 }
 
 /// `10:00`, `20.42`.
-fn has_time(s: &str) -> bool {
+pub(crate) fn has_time(s: &str) -> bool {
     let b = s.as_bytes();
     (1..b.len().saturating_sub(2)).any(|i| {
         (b[i] == b':' || b[i] == b'.')
@@ -744,7 +1043,7 @@ fn has_time(s: &str) -> bool {
 }
 
 /// A year 1970-2099 as a separate number.
-fn has_year(s: &str) -> bool {
+pub(crate) fn has_year(s: &str) -> bool {
     let b = s.as_bytes();
     (0..b.len().saturating_sub(3)).any(|i| {
         b[i..i + 4].iter().all(u8::is_ascii_digit)
@@ -886,6 +1185,12 @@ fn header_name(line: &str) -> Option<String> {
         .then_some(name)
 }
 
+/// Whether `line` is a `From:` header line in one of the known languages
+/// (`From:`, `Von:`, `De :`, `*From:*`, ...).
+pub(crate) fn is_from_header_line(line: &str) -> bool {
+    header_name(line).is_some_and(|name| FROM_HEADERS.contains(&name.as_str()))
+}
+
 /// The exclusive end of an embedded header block starting at `i`: at least
 /// three header lines of different names, one of them a `From:`, with
 /// possibly wrapped values, up to a blank line.
@@ -982,6 +1287,7 @@ fn mark_our_messages(lines: &[&str], classified: &mut [Line], our_messages: &[&s
             for line in &mut classified[start..stop] {
                 line.kind = Kind::Ours;
                 line.span_end = 0;
+                line.structural = false;
             }
         }
     }
@@ -1093,6 +1399,23 @@ mod tests {
             "On Monday I tried 3 times and my colleague wrote:"
         ));
         assert!(!is_attribution("As I wrote on 5 Jan 2024:"));
+        assert!(!is_attribution("As I wrote on 5 Jan 2024 at 10:00:"));
+        assert!(is_attribution("Jane Doe wrote on 2024-01-05 10:00:"));
+        assert!(is_attribution(
+            "01.03.2024, 10:15, \"Ivan\" <ivan@example.ru>:"
+        ));
+        assert!(is_attribution(
+            "пн, 4 мар. 2024 г. в 10:15, Jane <jane@example.org>:"
+        ));
+        assert!(is_attribution(
+            "Jane <jane@example.org> 于2024年3月4日周一 10:15写道："
+        ));
+        assert!(is_attribution(
+            "2024년 3월 4일 (월) 오전 10:15, Jane <jane@example.org>님이 작성:"
+        ));
+        assert!(!is_attribution(
+            "Please write by 10:00 on 4.3. to <billing@example.org>"
+        ));
     }
 
     #[test]

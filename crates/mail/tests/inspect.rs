@@ -118,3 +118,51 @@ On Mon, 15 Jan 2024 at 11:00, Support <support@example.com> wrote:\n\
         json!(["nobody@customer.example"])
     );
 }
+
+/// `postdesk inspect` says which rules decided the trimming and the
+/// classification.
+#[test]
+fn rules_that_decided() {
+    let html = String::from_utf8(common::fixture("html_replies/thunderbird.html")).unwrap();
+    let raw = format!(
+        "From: Peter <peter@customer.example>\r\nTo: support@example.com\r\nSubject: Re: Error\r\nMessage-ID: <tb-1@customer.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}"
+    );
+    let value = inspect(raw.as_bytes());
+    assert_eq!(value["reply_source"], "html", "{value}");
+    let rules: Vec<&str> = value["reply_rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(rules.contains(&"html: div.moz-cite-prefix"), "{rules:?}");
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.starts_with("attribution (html) removed")),
+        "{rules:?}"
+    );
+    assert!(
+        !value["reply_text"]
+            .as_str()
+            .unwrap()
+            .contains("Does the error")
+    );
+    assert_eq!(value["auto_reply_rule"], Value::Null);
+
+    let value = inspect(&common::fixture("bounces/yahoo.eml"));
+    assert_eq!(value["bounce"]["kind"], "failed");
+    assert!(
+        value["bounce"]["rule"]
+            .as_str()
+            .unwrap()
+            .starts_with("non-standard notice (mail-system sender"),
+        "{value}"
+    );
+    assert_eq!(value["auto_reply_rule"], "null Return-Path");
+    let value = inspect(&common::fixture("bounces/nested_report.eml"));
+    assert_eq!(
+        value["bounce"]["rule"],
+        "RFC 3464 delivery-status report (message/delivery-status)"
+    );
+}

@@ -160,3 +160,63 @@ fn unrelated_history_is_not_removed() {
         "> Thanks Tom\n\nYou're welcome"
     );
 }
+
+/// Attribution lines of many clients, languages and date styles: each is
+/// removed with the quote below it, and cuts unquoted history below it.
+#[test]
+fn attributions_in_many_languages_and_date_styles() {
+    let lines = [
+        "On Tue, Mar 5, 2024 at 9:12 AM Support Team <help@example.com> wrote:",
+        "On 5 Mar 2024, at 09:12, Support Team <help@example.com> wrote:",
+        "On 2024-03-05 09:12, Support Team wrote:",
+        "On 05.03.2024 09:12, Support Team wrote:",
+        "Support Team <help@example.com> wrote on 05/03/2024 09:12:",
+        "Support Team wrote on 2024-03-05 09:12:",
+        "Le mar. 5 mars 2024 à 09:12, Service client <help@example.com> a écrit :",
+        "Le 05/03/2024 à 09:12, Service client a écrit :",
+        "Am Di., 5. März 2024 um 09:12 Uhr schrieb Kundendienst <help@example.com>:",
+        "Am 05.03.2024 um 09:12 schrieb Kundendienst:",
+        "Kundendienst <help@example.com> schrieb am Di., 5. März 2024, 09:12:",
+        "El mar, 5 mar 2024 a las 9:12, Soporte (<help@example.com>) escribió:",
+        "Op di 5 mrt 2024 om 09:12 schreef Support Team <help@example.com>:",
+        "Il giorno mar 5 mar 2024 alle ore 09:12 Assistenza <help@example.com> ha scritto:",
+        "Em ter., 5 de mar. de 2024 às 09:12, Suporte <help@example.com> escreveu:",
+        "вт, 5 мар. 2024 г. в 09:12, Служба поддержки <help@example.com>:",
+        "05.03.2024, 09:12, \"Support Team\" <help@example.com>:",
+        "Вторник, 5 марта 2024, 9:12 +03:00 от Служба поддержки <help@example.com>:",
+        "Support Team <help@example.com> 于2024年3月5日周二 09:12写道：",
+        "在 2024年3月5日，09:12，Support Team <help@example.com> 写道：",
+        "2024年3月5日(火) 9:12 Support Team <help@example.com>:",
+        "2024년 3월 5일 (화) 오전 9:12, Support Team <help@example.com>님이 작성:",
+        "Den tis 5 mars 2024 kl 09:12 skrev Support Team <help@example.com>:",
+        "tir. 5. mar. 2024 kl. 09:12 skrev Support Team <help@example.com>:",
+        "wt., 5 mar 2024 o 09:12 Support Team <help@example.com> napisał(a):",
+        "ti 5. maalisk. 2024 klo 9.12 Support Team (help@example.com) kirjoitti:",
+        "Support Team <help@example.com> ezt írta (időpont: 2024. márc. 5., K, 9:12):",
+        "út 5. 3. 2024 v 9:12 odesílatel Support Team <help@example.com> napsal:",
+        "Support Team <help@example.com>, 5 Mar 2024 Sal, 09:12 tarihinde şunu yazdı:",
+        "Στις Τρί 5 Μαρ 2024 στις 9:12 π.μ., ο/η Support Team <help@example.com> έγραψε:",
+        "2024-03-05 9:12 GMT+01:00 Support Team <help@example.com>:",
+        "---- On Tue, 05 Mar 2024 09:12:00 +0100 Support Team <help@example.com> wrote ---",
+        "05.03.2024 09:12, Support Team pisze:",
+        "05.03.2024 09:12, Support Team <help@example.com> пишет:",
+        "W dniu 5.03.2024 o 09:12, Support Team napisał:",
+        "Op 5 mrt. 2024, om 09:12 heeft Support Team <help@example.com> het volgende geschreven:",
+        "El 05/03/2024 09:12 a. m., Soporte escribió:",
+    ];
+    for attribution in lines {
+        let quoted =
+            format!("Thanks, it works now.\n\n{attribution}\n> Please restart it.\n> Bye\n");
+        assert_eq!(
+            reply_text(&quoted),
+            "Thanks, it works now.",
+            "quoted: {attribution}"
+        );
+        let unquoted = format!("Thanks, it works now.\n\n{attribution}\n\nPlease restart it.\n");
+        assert_eq!(
+            reply_text(&unquoted),
+            "Thanks, it works now.",
+            "unquoted: {attribution}"
+        );
+    }
+}

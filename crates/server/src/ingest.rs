@@ -340,8 +340,12 @@ async fn prepare(
         }
     };
 
-    // A bounce of one of our emails marks that email failed instead of opening a conversation.
-    if let Some(bounce) = parsed.bounce.as_ref().filter(|b| b.is_bounce)
+    // A bounce of one of our emails marks that email failed instead of opening a conversation;
+    // a delay warning marks it delayed (the receiving server is still retrying).
+    if let Some(bounce) = parsed
+        .bounce
+        .as_ref()
+        .filter(|b| b.is_bounce || b.kind == "delayed")
         && let Some(original) = bounce.original_message_id.as_deref()
     {
         let mut reason = match (&bounce.status, &bounce.diagnostic) {
@@ -353,12 +357,20 @@ async fn prepare(
         if !bounce.recipients.is_empty() {
             reason = format!("{} ({reason})", bounce.recipients.join(", "));
         }
-        if let Some(recorded) = store.record_bounce(id, inbox_id, original, &reason).await? {
+        let status = if bounce.is_bounce {
+            DeliveryStatus::Failed
+        } else {
+            DeliveryStatus::Delayed
+        };
+        if let Some(recorded) = store
+            .record_delivery_report(id, inbox_id, original, status, &reason)
+            .await?
+        {
             report.bounces += 1;
             bus.publish(Event::DeliveryUpdated {
                 conversation_id: recorded.conversation_id,
                 message_id: recorded.message_id,
-                status: DeliveryStatus::Failed,
+                status,
             });
             bus.publish(Event::MessageCreated {
                 conversation_id: recorded.conversation_id,

@@ -10,7 +10,7 @@
 //! next one goes on.
 
 use postdesk_core::ids::{ConversationId, InboxId, MessageId, RawEmailId};
-use postdesk_core::model::SenderAuth;
+use postdesk_core::model::{DeliveryStatus, SenderAuth};
 use sqlx::Row as _;
 
 use crate::records::{Addr, QuarantinedEmail, RawEmail};
@@ -382,6 +382,21 @@ impl Store {
         original: &str,
         reason: &str,
     ) -> Result<Option<BounceRecorded>> {
+        self.record_delivery_report(raw, inbox, original, DeliveryStatus::Failed, reason)
+            .await
+    }
+
+    /// [`Store::record_bounce`] for any delivery report: `Failed` (a bounce) or `Delayed` (a
+    /// receiving server is still retrying: the email is marked delayed, unless it already
+    /// failed, and the system line says it is delayed). Other statuses are recorded as given.
+    pub async fn record_delivery_report(
+        &self,
+        raw: RawEmailId,
+        inbox: InboxId,
+        original: &str,
+        status: DeliveryStatus,
+        reason: &str,
+    ) -> Result<Option<BounceRecorded>> {
         let mut tx = self.write_tx().await?;
         let Some(row) = sqlx::query(
             "SELECT id, conversation_id FROM messages WHERE inbox_id = $1 AND message_id = $2 AND kind = 'email_out'",
@@ -399,23 +414,31 @@ impl Store {
         if !claim_raw(&mut tx, raw, now).await? {
             return Ok(None);
         }
+        // A late delay warning never hides a failure already recorded.
         sqlx::query(
-            "UPDATE messages SET delivery_status = 'failed', delivery_error = $1 WHERE id = $2",
+            "UPDATE messages SET delivery_status = $1, delivery_error = $2 WHERE id = $3 AND NOT (delivery_status = 'failed' AND $1 = 'delayed')",
         )
+        .bind(status.as_str())
         .bind(reason)
         .bind(message.0)
         .execute(&mut *tx)
         .await?;
-        let notice = insert_system_message(
-            &mut tx,
-            conversation,
-            &format!("An email to the contact bounced: {reason}"),
-        )
-        .await?;
+        let line = if status == DeliveryStatus::Delayed {
+            format!(
+                "An email to the contact is delayed, the receiving server is still trying: {reason}"
+            )
+        } else {
+            format!("An email to the contact bounced: {reason}")
+        };
+        let notice = insert_system_message(&mut tx, conversation, &line).await?;
         sqlx::query(
             "UPDATE raw_emails SET state = 'processed', reason = $1, message_id = $2, processed_at = $3 WHERE id = $4",
         )
-        .bind(format!("bounce of <{original}>"))
+        .bind(if status == DeliveryStatus::Delayed {
+            format!("delay report of <{original}>")
+        } else {
+            format!("bounce of <{original}>")
+        })
         .bind(notice.0)
         .bind(now)
         .bind(raw.0)

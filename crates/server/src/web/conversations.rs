@@ -126,8 +126,9 @@ fn message_json_with_history(m: &Message, ours: &[&str]) -> Value {
         "kind": m.kind,
         "author": m.author,
         "text": m.text,
-        // The new text of an inbound email, without quoted history and signature.
-        "reply_text": (m.kind == MessageKind::EmailIn).then(|| postdesk_mail::trim::reply_text_with_history(&m.text, ours)),
+        // The new text of an inbound email, without quoted history and signature (found in the
+        // HTML's quote structure when it has one).
+        "reply_text": (m.kind == MessageKind::EmailIn).then(|| postdesk_mail::trim::reply_text_of(&m.text, m.html.as_deref(), ours)),
         "html": m.html,
         "remote_images": m.html.as_deref().is_some_and(|h| h.contains("src=\"http")),
         "email": email,
