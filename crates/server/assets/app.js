@@ -324,8 +324,9 @@ function drawSidebar() {
 function deliveryBadge(message) {
   const d = message.email && message.email.delivery;
   if (!d) return null;
-  const label = { queued: "Queued", sent: "Sent", failed: "Failed" }[d.status] || d.status;
-  const parts = [h("span", { class: `delivery ${d.status}`, dataset: { delivery: d.status } }, label)];
+  const label = { queued: "Queued", sent: "Sent", failed: "Failed", delayed: "Delayed" }[d.status] || d.status;
+  const explained = d.status === "delayed" ? "The receiving mail server has not delivered it yet and is still trying" : null;
+  const parts = [h("span", { class: `delivery ${d.status}`, dataset: { delivery: d.status }, title: explained }, label)];
   if (d.error) parts.push(h("span", { class: "delivery-error" }, ` ${d.error}`));
   if (d.status === "failed") {
     parts.push(" ", h("button", {

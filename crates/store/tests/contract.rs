@@ -15,6 +15,7 @@ use postdesk_store::{
 };
 
 contract!(
+    a_delay_notice_marks_our_email_delayed_and_never_undoes_a_failure,
     users_are_unique_and_sessions_expire,
     deactivating_a_user_ends_their_sessions,
     users_are_found_by_email_and_their_roles_set_for_single_sign_on,
@@ -1089,6 +1090,100 @@ async fn an_email_after_the_reopen_window_opens_a_follow_up(store: Store) {
     assert_eq!(
         lines[0],
         format!("Follows up on conversation #{old}, closed more than 0 days ago")
+    );
+}
+
+/// A delay notice (RFC 3464 `Action: delayed`, or a server's own "still trying") marks our
+/// email delayed, not failed; a bounce after it fails it; a late delay notice never undoes
+/// the failure.
+async fn a_delay_notice_marks_our_email_delayed_and_never_undoes_a_failure(store: Store) {
+    let inbox = support_inbox(&store).await;
+    let alice = user(&store, "alice", Role::Agent).await;
+    let (conversation, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            1,
+            &incoming("a@c.test", "carol@c.test", "Hi"),
+        )
+        .await,
+    );
+    let ours = store
+        .queue_email(conversation, alice.id, &queued("ours@example.test", None))
+        .await
+        .unwrap();
+    store_raws(
+        &store,
+        inbox,
+        7,
+        2,
+        vec![
+            b"delay".to_vec(),
+            b"bounce".to_vec(),
+            b"late delay".to_vec(),
+        ],
+    )
+    .await;
+    let raws = store.pending_raw(Some(inbox), 10).await.unwrap();
+    let status = || async {
+        store
+            .find_message(ours.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email
+            .unwrap()
+            .delivery
+            .unwrap()
+            .status
+    };
+    let delayed = store
+        .record_delivery_report(
+            raws[0].id,
+            inbox,
+            "ours@example.test",
+            DeliveryStatus::Delayed,
+            "4.4.7 still trying",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status().await, DeliveryStatus::Delayed);
+    let line = store
+        .find_message(delayed.notice_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .text;
+    assert!(
+        line.contains("delayed"),
+        "the system line says delayed: {line}"
+    );
+    assert!(!line.contains("bounced"), "and not that it bounced: {line}");
+    store
+        .record_bounce(raws[1].id, inbox, "ours@example.test", "5.1.1 user unknown")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status().await, DeliveryStatus::Failed);
+    store
+        .record_delivery_report(
+            raws[2].id,
+            inbox,
+            "ours@example.test",
+            DeliveryStatus::Delayed,
+            "4.4.7 still trying",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        status().await,
+        DeliveryStatus::Failed,
+        "a late delay notice does not undo the failure"
+    );
+    assert!(
+        store.pending_raw(Some(inbox), 10).await.unwrap().is_empty(),
+        "every notice is processed"
     );
 }
 
