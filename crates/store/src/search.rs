@@ -156,20 +156,16 @@ impl Store {
 
     /// Full-text search: the conversations matching every term, best first, each with where
     /// it matched. Conversations whose subject or contact match come before those matching
-    /// in a message; within each, by relevance, then the most recent. An agent's search ranks
-    /// every match among the conversations they may see; an admin's or a manager's, the
-    /// newest [`SEARCH_WINDOW`] matches of each index that they may see. Only what
+    /// in a message; within each, by relevance, then the most recent. Ranked among the newest
+    /// [`SEARCH_WINDOW`] matches of each index that the asker may see. Only what
     /// `query.visible` lets the asker see; nothing at all for terms of nothing.
     pub async fn search(&self, query: &SearchQuery) -> Result<Vec<SearchHit>> {
         if query.terms.is_empty() {
             return Ok(Vec::new());
         }
-        // An agent sees a few thousand conversations: the search starts from them. Admins
-        // and managers see (nearly) everything: it starts from the newest matches.
-        let agent = matches!(query.visible, Some(ListScope::QueueAndMine(_)));
         let (sql, expression) = match self.backend {
-            Backend::Sqlite => (sqlite_search_sql(agent), query.terms.to_fts5()),
-            Backend::Postgres => (postgres_search_sql(agent), query.terms.to_tsquery()),
+            Backend::Sqlite => (sqlite_search_sql(), query.terms.to_fts5()),
+            Backend::Postgres => (postgres_search_sql(), query.terms.to_tsquery()),
         };
         let (scope, asker) = scope_params(query.visible.as_ref());
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -231,9 +227,11 @@ impl Store {
 
 /// How many matches of each index a search ranks at most: the newest that the asker may see.
 /// Ranking every match of a common word costs time in proportion to the whole desk (at a
-/// million conversations, seconds: docs/benchmarks.md); within the newest few thousand, the
-/// best come first, and a rarer word or a phrase reaches further back.
-pub const SEARCH_WINDOW: i64 = 2000;
+/// million conversations, seconds: docs/benchmarks.md), and so does walking the matches until
+/// enough of them are ones an agent may open (an agent may open a few percent of a large
+/// desk); within the newest 500 they may open, the best come first, and a rarer word or a
+/// phrase reaches further back.
+pub const SEARCH_WINDOW: i64 = 500;
 
 /// The conditions on a matching conversation `c`: `$2` status, `$3` inbox, `$4` and `$5` who
 /// asks.
@@ -262,25 +260,13 @@ fn top_sql() -> String {
     .to_owned()
 }
 
-/// The conversations an agent may see (the policy's [`ListScope::QueueAndMine`] for `$5`):
-/// theirs, those they were invited into, and the queue of their departments and of inboxes
-/// without one. A few thousand at most, each found through an index; an agent's search starts
-/// from them instead of from every match of its words.
-const AGENT_VISIBLE: &str = "vis AS (
-            SELECT c.id FROM conversations c WHERE c.assignee_id = $5
-            UNION
-            SELECT m.conversation_id FROM conversation_members m WHERE m.user_id = $5
-            UNION
-            SELECT c.id FROM conversations c WHERE c.status = 'queued'
-              AND (c.department_id IS NULL
-                   OR c.department_id IN (SELECT d.department_id FROM department_members d WHERE d.user_id = $5))
-        )";
-
-/// SQLite's matches for an admin or a manager: each index read newest first (FTS5 walks its
-/// rowids in that order), the first `$7` that the asker may see.
-fn sqlite_window_hits() -> String {
+/// SQLite: `$1` is an FTS5 expression. BM25 is lower for better matches; the subject weighs
+/// twice the contact. Each index is read newest first (FTS5 walks its rowids in that order)
+/// and only the first `$7` matches the asker may see are ranked (see [`SEARCH_WINDOW`]).
+fn sqlite_search_sql() -> String {
+    let (s, e) = (MARK_START, MARK_END);
     format!(
-        "hits AS (
+        "WITH hits AS (
             SELECT * FROM (
                 SELECT conversations_fts.rowid AS cid, NULL AS mid, 0 AS tier,
                        bm25(conversations_fts, 2.0, 1.0) AS score
@@ -294,48 +280,7 @@ fn sqlite_window_hits() -> String {
                      JOIN conversations c ON c.id = m.conversation_id
                 WHERE messages_fts MATCH $1 AND {filters}
                 ORDER BY messages_fts.rowid DESC LIMIT $7)
-        )",
-        filters = filters_sql()
-    )
-}
-
-/// SQLite's matches for an agent: each conversation and message they may see, looked up in
-/// the index by its rowid (`$4` is 2 and `$7` unused but bound, as in the other form).
-fn sqlite_agent_hits() -> String {
-    format!(
-        "{AGENT_VISIBLE},
-        hits AS (
-            SELECT * FROM (
-                SELECT c.id AS cid, NULL AS mid, 0 AS tier,
-                       (SELECT bm25(conversations_fts, 2.0, 1.0) FROM conversations_fts
-                        WHERE conversations_fts MATCH $1 AND conversations_fts.rowid = c.id) AS score
-                FROM vis JOIN conversations c ON c.id = vis.id
-                WHERE ($2 IS NULL OR c.status = $2) AND ($3 IS NULL OR c.inbox_id = $3)
-                  AND $4 = 2 AND $7 > 0)
-            WHERE score IS NOT NULL
-            UNION ALL
-            SELECT * FROM (
-                SELECT m.conversation_id AS cid, m.id AS mid, 1 AS tier,
-                       (SELECT bm25(messages_fts) FROM messages_fts
-                        WHERE messages_fts MATCH $1 AND messages_fts.rowid = m.id) AS score
-                FROM vis JOIN conversations c ON c.id = vis.id JOIN messages m ON m.conversation_id = c.id
-                WHERE ($2 IS NULL OR c.status = $2) AND ($3 IS NULL OR c.inbox_id = $3))
-            WHERE score IS NOT NULL
-        )"
-    )
-}
-
-/// SQLite: `$1` is an FTS5 expression. BM25 is lower for better matches; the subject weighs
-/// twice the contact.
-fn sqlite_search_sql(agent: bool) -> String {
-    let (s, e) = (MARK_START, MARK_END);
-    let hits = if agent {
-        sqlite_agent_hits()
-    } else {
-        sqlite_window_hits()
-    };
-    format!(
-        "WITH {hits},
+        ),
         {top}
         SELECT t.cid, t.mid,
             CASE WHEN t.mid IS NULL THEN
@@ -349,15 +294,19 @@ fn sqlite_search_sql(agent: bool) -> String {
         FROM top t
         ORDER BY t.tier, t.score, t.last_message_at DESC, t.cid DESC",
         top = top_sql(),
+        filters = filters_sql(),
     )
 }
 
-/// PostgreSQL's matches for an admin or a manager: the newest `$7` of each index that the
-/// asker may see. For a common word the planner walks the documents newest first and stops
-/// there; for a rare one it takes the few matches from the GIN index.
-fn postgres_window_hits() -> String {
+/// PostgreSQL: `$1` is a `to_tsquery` text. `ts_rank` is higher for better matches, so the
+/// score is its negative; normalised by the document's length (short subjects weigh more).
+/// Only the newest `$7` matches the asker may see are ranked (see [`SEARCH_WINDOW`]): for a
+/// common word the planner walks the documents newest first and stops there, for a rare one
+/// it takes the few matches from the GIN index.
+fn postgres_search_sql() -> String {
+    let (s, e, lt, gt) = (MARK_START, MARK_END, LESS_THAN, GREATER_THAN);
     format!(
-        "hits AS (
+        "WITH hits AS (
             (SELECT s.conversation_id AS cid, CAST(NULL AS BIGINT) AS mid, 0 AS tier,
                     -ts_rank(s.document, to_tsquery('simple', $1), 1) AS score
              FROM conversation_search s JOIN conversations c ON c.id = s.conversation_id
@@ -369,46 +318,7 @@ fn postgres_window_hits() -> String {
                   JOIN conversations c ON c.id = m.conversation_id
              WHERE s.document @@ to_tsquery('simple', $1) AND {filters}
              ORDER BY s.message_id DESC LIMIT $7)
-        )",
-        filters = filters_sql()
-    )
-}
-
-/// PostgreSQL's matches for an agent: the documents of the conversations and messages they
-/// may see that match (`$4` is 2 and `$7` unused but bound, as in the other form).
-fn postgres_agent_hits() -> String {
-    format!(
-        "{AGENT_VISIBLE},
-        hits AS (
-            SELECT c.id AS cid, CAST(NULL AS BIGINT) AS mid, 0 AS tier,
-                   -ts_rank(s.document, to_tsquery('simple', $1), 1) AS score
-            FROM vis JOIN conversations c ON c.id = vis.id
-                 JOIN conversation_search s ON s.conversation_id = c.id
-            WHERE s.document @@ to_tsquery('simple', $1)
-              AND ($2 IS NULL OR c.status = $2) AND ($3 IS NULL OR c.inbox_id = $3)
-              AND $4 = 2 AND $7 > 0
-            UNION ALL
-            SELECT m.conversation_id, m.id, 1, -ts_rank(s.document, to_tsquery('simple', $1), 1)
-            FROM vis JOIN conversations c ON c.id = vis.id
-                 JOIN messages m ON m.conversation_id = c.id
-                 JOIN message_search s ON s.message_id = m.id
-            WHERE s.document @@ to_tsquery('simple', $1)
-              AND ($2 IS NULL OR c.status = $2) AND ($3 IS NULL OR c.inbox_id = $3)
-        )"
-    )
-}
-
-/// PostgreSQL: `$1` is a `to_tsquery` text. `ts_rank` is higher for better matches, so the
-/// score is its negative; normalised by the document's length (short subjects weigh more).
-fn postgres_search_sql(agent: bool) -> String {
-    let (s, e, lt, gt) = (MARK_START, MARK_END, LESS_THAN, GREATER_THAN);
-    let hits = if agent {
-        postgres_agent_hits()
-    } else {
-        postgres_window_hits()
-    };
-    format!(
-        "WITH {hits},
+        ),
         {top},
         q AS (SELECT to_tsquery('simple', $1) AS q)
         SELECT t.cid, t.mid,
@@ -423,6 +333,7 @@ fn postgres_search_sql(agent: bool) -> String {
         LEFT JOIN messages m ON m.id = t.mid CROSS JOIN q
         ORDER BY t.tier, t.score, t.last_message_at DESC, t.cid DESC",
         top = top_sql(),
+        filters = filters_sql(),
     )
 }
 
