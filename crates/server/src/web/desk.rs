@@ -99,11 +99,9 @@ pub(super) async fn transfer(
 }
 
 /// A transfer put `conversation` into its (new) department's queue: tell the department's
-/// agents it is there to take.
-///
-/// **Routing hook.** When the department routes automatically (`round_robin`,
-/// `load_balancing`), the conversation must be routed here, as a newly arrived one is; the
-/// routing service is called from this function.
+/// agents it is there to take. The routing service hears the same event and, when the
+/// department routes automatically (`round_robin`, `load_balancing`), assigns it as it does a
+/// newly arrived one.
 fn entered_queue_by_transfer(state: &AppState, conversation: &Conversation) {
     state.bus.publish(Event::ConversationQueued {
         conversation_id: conversation.id,
