@@ -322,6 +322,107 @@ async fn department_changes_are_validated_and_leaving_agents_return_their_chats(
     assert_eq!(availability_of(&app, bob).await, "offline");
 }
 
+/// A conversation transferred into the queue of a department that routes automatically is
+/// assigned by routing, as a newly arrived one is, and put on hold it frees its agent's room.
+async fn a_transfer_into_a_routed_queue_is_assigned_by_routing(db: Db) {
+    let app = spawn_app(db).await;
+    let ann = app.user("ann", &["agent"]).await;
+    let bob = app.user("bob", &["agent"]).await;
+    app.inbox_in_new_department(
+        &json!({ "name": "Support", "agent_ids": [ann], "routing": "manual" }),
+    )
+    .await;
+    let (status, sales) = app
+        .post(
+            &app.admin,
+            "/api/v1/departments",
+            &json!({ "name": "Sales", "agent_ids": [bob], "routing": "load_balancing", "max_chats_per_agent": 1 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sales}");
+    let ann_token = app.login("ann", AGENT_PASSWORD).await;
+    let bob_token = app.login("bob", AGENT_PASSWORD).await;
+    set_availability(&app, &bob_token, "available").await;
+    for n in 1..=2 {
+        app.deliver(&email(
+            &format!("t{n}@customers.test"),
+            &format!("c{n}@customers.test"),
+            &format!("Pricing {n}"),
+            "How much?",
+            "",
+        ))
+        .await;
+    }
+    let queued = conversations_when(&app, 2, |c| c["status"] == "queued").await;
+    for c in &queued {
+        let id = c["id"].as_i64().unwrap();
+        let (status, body) = app
+            .post(
+                &ann_token,
+                &format!("/api/v1/conversations/{id}/take"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = app
+            .post(
+                &ann_token,
+                &format!("/api/v1/conversations/{id}/transfer"),
+                &json!({ "department_id": sales["id"], "comment": "a sales question" }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (first, second) = (
+        queued[0]["id"].as_i64().unwrap(),
+        queued[1]["id"].as_i64().unwrap(),
+    );
+    let state = |id: i64| {
+        let app = &app;
+        async move {
+            let c = app.conversations(&app.admin, "").await;
+            let c = c.iter().find(|c| c["id"] == id).unwrap().clone();
+            (
+                c["status"].as_str().unwrap().to_owned(),
+                c["assignee_id"].as_i64(),
+            )
+        }
+    };
+    eventually("the first transferred one assigned to bob", || async {
+        (state(first).await == ("open".to_owned(), Some(bob))).then_some(())
+    })
+    .await;
+    assert_eq!(
+        state(second).await,
+        ("queued".to_owned(), None),
+        "bob is at his limit of one: the second waits in Sales' queue"
+    );
+    // On hold, the first no longer counts: the second is his at once.
+    let (status, body) = app
+        .post(
+            &bob_token,
+            &format!("/api/v1/conversations/{first}/hold"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    eventually(
+        "the second assigned to bob once the first is on hold",
+        || async { (state(second).await == ("open".to_owned(), Some(bob))).then_some(()) },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_into_a_routed_queue_is_assigned_by_routing_on_sqlite() {
+    a_transfer_into_a_routed_queue_is_assigned_by_routing(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_into_a_routed_queue_is_assigned_by_routing_on_postgres() {
+    a_transfer_into_a_routed_queue_is_assigned_by_routing(Db::Postgres).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_robin_assigns_arriving_emails_alternately_and_tells_the_agent_on_sqlite() {
     round_robin_assigns_arriving_emails_alternately_and_tells_the_agent(Db::Sqlite).await;
