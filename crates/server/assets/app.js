@@ -121,6 +121,7 @@ const state = {
   lastQueued: new Set(),
   lists: {},            // the workspace's lists by id (see LISTS): {items, total, next}
   invited: new Set(),   // conversations I was invited into (members besides their agent)
+  departments_of_me: new Set(), // the departments I am in (whose queues I am offered)
   tagged: null,         // the sidebar's tag filter's conversations
   closed: [],           // the sidebar's closed conversations found by contact
   notice: null,         // {id, text}: shown above the open conversation (e.g. "Already taken by @bob")
@@ -215,6 +216,14 @@ const LISTS = [
   { id: "snoozed", title: "Snoozed", query: "status=snoozed&member=me", has: (c) => c.status === "snoozed" && mine(c), quiet: true },
 ];
 const PAGE = 50;
+
+/** Whether a queued conversation is, as far as this page knows, in a queue I am offered: an
+ * admin's are all; an inbox without a department is everyone's; else its department must be
+ * one I was in when the page loaded. (The agent who transferred a conversation to another
+ * department's queue hears it go there; one added to a department since hears its queue.) */
+function myQueue(c) {
+  return me.admin || c.department_id === null || c.department_id === undefined || state.departments_of_me.has(c.department_id);
+}
 
 /** Whether I am a member of a conversation: its agent, or invited into it. */
 function mine(c) { return c.assignee_id === me.id || state.invited.has(c.id); }
@@ -1466,7 +1475,9 @@ function listen() {
     if (e.type === "member_added" && data.user_id === me.id) state.invited.add(cid);
     if (e.type === "resync") { scheduleRefresh(true, true); return; }
     // The event carries the conversation as it now is: the lists are patched, not fetched.
-    if (data.conversation) { patchLists(data.conversation); drawSidebar(); markCurrent(); }
+    // A queued one of a queue this page does not know as mine: the server says whose it is.
+    const c = data.conversation;
+    if (c && !(c.status === "queued" && !myQueue(c))) { patchLists(c); drawSidebar(); markCurrent(); }
     else if (cid) scheduleRefresh(true, false);
     if (cid === state.current) scheduleRefresh(false, true);
   };
@@ -1519,6 +1530,7 @@ api("GET", "/me").then((profile) => {
     route();
     return;
   }
+  state.departments_of_me = new Set(profile.departments || []);
   if (profile.availability) availabilityControl(profile.availability);
   users().catch(() => {});
   renderSidebar().catch((err) => toast(err.message, true));
