@@ -1093,25 +1093,31 @@ async fn an_email_after_the_reopen_window_opens_a_follow_up(store: Store) {
     );
 }
 
-/// A delay notice (RFC 3464 `Action: delayed`, or a server's own "still trying") marks our
-/// email delayed, not failed; a bounce after it fails it; a late delay notice never undoes
-/// the failure.
-async fn a_delay_notice_marks_our_email_delayed_and_never_undoes_a_failure(store: Store) {
-    let inbox = support_inbox(&store).await;
-    let alice = user(&store, "alice", Role::Agent).await;
-    let (conversation, _, _) = added(
-        &deliver(
-            &store,
-            inbox,
-            1,
-            &incoming("a@c.test", "carol@c.test", "Hi"),
-        )
-        .await,
-    );
+/// The support inbox, a conversation in it, and our email queued in it with Message-ID
+/// `ours@example.test` (what a bounce or a delay notice names).
+async fn a_conversation_with_our_email(
+    store: &Store,
+) -> (
+    postdesk_core::ids::InboxId,
+    ConversationId,
+    postdesk_store::Message,
+) {
+    let inbox = support_inbox(store).await;
+    let alice = user(store, "alice", Role::Agent).await;
+    let (conversation, _, _) =
+        added(&deliver(store, inbox, 1, &incoming("a@c.test", "carol@c.test", "Hi")).await);
     let ours = store
         .queue_email(conversation, alice.id, &queued("ours@example.test", None))
         .await
         .unwrap();
+    (inbox, conversation, ours)
+}
+
+/// A delay notice (RFC 3464 `Action: delayed`, or a server's own "still trying") marks our
+/// email delayed, not failed; a bounce after it fails it; a late delay notice never undoes
+/// the failure.
+async fn a_delay_notice_marks_our_email_delayed_and_never_undoes_a_failure(store: Store) {
+    let (inbox, _, ours) = a_conversation_with_our_email(&store).await;
     store_raws(
         &store,
         inbox,
@@ -1188,21 +1194,7 @@ async fn a_delay_notice_marks_our_email_delayed_and_never_undoes_a_failure(store
 }
 
 async fn a_bounce_of_our_email_marks_it_failed(store: Store) {
-    let inbox = support_inbox(&store).await;
-    let alice = user(&store, "alice", Role::Agent).await;
-    let (conversation, _, _) = added(
-        &deliver(
-            &store,
-            inbox,
-            1,
-            &incoming("a@c.test", "carol@c.test", "Hi"),
-        )
-        .await,
-    );
-    let ours = store
-        .queue_email(conversation, alice.id, &queued("ours@example.test", None))
-        .await
-        .unwrap();
+    let (inbox, conversation, ours) = a_conversation_with_our_email(&store).await;
     store_raws(&store, inbox, 7, 2, vec![b"bounce".to_vec()]).await;
     let raw = store.pending_raw(Some(inbox), 10).await.unwrap().remove(0);
 
