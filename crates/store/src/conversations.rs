@@ -305,16 +305,7 @@ impl Store {
     ) -> Result<Conversation, TakeError> {
         let mut tx = self.write_tx().await?;
         let now = now_ms();
-        let done = sqlx::query(
-            "UPDATE conversations SET status = 'open', assignee_id = $1, updated_at = $2
-             WHERE id = $3 AND status = 'queued'",
-        )
-        .bind(user.id.0)
-        .bind(now)
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
+        if !assign_if_queued(&mut tx, id, user.id, now).await? {
             drop(tx);
             let current = self.require_conversation(id).await?;
             let by = match current.assignee_id {
@@ -551,6 +542,26 @@ impl Store {
         tx.commit().await?;
         Ok(Some(self.require_conversation(id).await?))
     }
+}
+
+/// Gives a conversation to `user` (status open) if it is still queued: the one rule that
+/// makes Take it! and routing each win a conversation at most once. False when it was not.
+pub(crate) async fn assign_if_queued(
+    tx: &mut sqlx::AnyConnection,
+    id: ConversationId,
+    user: UserId,
+    now: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE conversations SET status = 'open', assignee_id = $1, updated_at = $2
+         WHERE id = $3 AND status = 'queued'",
+    )
+    .bind(user.0)
+    .bind(now)
+    .bind(id.0)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 pub(crate) async fn touch_conversation(

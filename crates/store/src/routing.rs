@@ -16,6 +16,7 @@ use postdesk_core::ids::{ConversationId, DepartmentId, InboxId, UserId};
 use postdesk_core::model::{Availability, Routing};
 use sqlx::Row as _;
 
+use crate::conversations::assign_if_queued;
 use crate::ingest::insert_system_message;
 use crate::{Backend, Result, Store, StoreError, WriteTx, now_ms};
 
@@ -154,16 +155,7 @@ impl Store {
             };
             let conversation = ConversationId(row.try_get("id")?);
             let agent = &mut candidates[chosen];
-            let done = sqlx::query(
-                "UPDATE conversations SET status = 'open', assignee_id = $1, updated_at = $2
-                 WHERE id = $3 AND status = 'queued'",
-            )
-            .bind(agent.id.0)
-            .bind(now)
-            .bind(conversation.0)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
+            if !assign_if_queued(&mut tx, conversation, agent.id, now).await? {
                 continue;
             }
             insert_system_message(
