@@ -887,15 +887,7 @@ async fn outbox_rows_are_claimed_once_and_record_their_outcome(store: Store) {
         .await
         .unwrap();
     assert_eq!(status, DeliveryStatus::Queued);
-    let shown = store
-        .find_message(email.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .email
-        .unwrap()
-        .delivery
-        .unwrap();
+    let shown = delivery_of(&store, email.id).await;
     assert_eq!(
         shown.error.as_deref(),
         Some("451 try later"),
@@ -918,15 +910,7 @@ async fn outbox_rows_are_claimed_once_and_record_their_outcome(store: Store) {
         )
         .await
         .unwrap();
-    let failed = store
-        .find_message(email.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .email
-        .unwrap()
-        .delivery
-        .unwrap();
+    let failed = delivery_of(&store, email.id).await;
     assert_eq!(failed.status, DeliveryStatus::Failed);
     assert_eq!(failed.error.as_deref(), Some("550 no such user"));
     assert!(store.claim_outbox(60_000).await.unwrap().is_none());
@@ -942,15 +926,7 @@ async fn outbox_rows_are_claimed_once_and_record_their_outcome(store: Store) {
         .finish_outbox(&retried, &SendOutcome::Sent, now_ms())
         .await
         .unwrap();
-    let sent = store
-        .find_message(email.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .email
-        .unwrap()
-        .delivery
-        .unwrap();
+    let sent = delivery_of(&store, email.id).await;
     assert_eq!(sent.status, DeliveryStatus::Sent);
     assert_eq!(sent.error, None);
     assert!(matches!(
@@ -1093,6 +1069,19 @@ async fn an_email_after_the_reopen_window_opens_a_follow_up(store: Store) {
     );
 }
 
+/// The delivery of one of our emails, as stored now.
+async fn delivery_of(store: &Store, id: postdesk_core::ids::MessageId) -> postdesk_store::Delivery {
+    store
+        .find_message(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .email
+        .unwrap()
+        .delivery
+        .unwrap()
+}
+
 /// The support inbox, a conversation in it, and our email queued in it with Message-ID
 /// `ours@example.test` (what a bounce or a delay notice names).
 async fn a_conversation_with_our_email(
@@ -1131,18 +1120,7 @@ async fn a_delay_notice_marks_our_email_delayed_and_never_undoes_a_failure(store
     )
     .await;
     let raws = store.pending_raw(Some(inbox), 10).await.unwrap();
-    let status = || async {
-        store
-            .find_message(ours.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .email
-            .unwrap()
-            .delivery
-            .unwrap()
-            .status
-    };
+    let status = || async { delivery_of(&store, ours.id).await.status };
     let delayed = store
         .record_delivery_report(
             raws[0].id,
@@ -1212,15 +1190,7 @@ async fn a_bounce_of_our_email_marks_it_failed(store: Store) {
         .unwrap();
     assert_eq!(recorded.conversation_id, conversation);
     assert_eq!(recorded.message_id, ours.id);
-    let delivery = store
-        .find_message(ours.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .email
-        .unwrap()
-        .delivery
-        .unwrap();
+    let delivery = delivery_of(&store, ours.id).await;
     assert_eq!(delivery.status, DeliveryStatus::Failed);
     assert_eq!(delivery.error.as_deref(), Some("5.1.1 user unknown"));
     let notice = store

@@ -10,8 +10,8 @@ use common::inbox_settings;
 use postdesk_core::ids::{ConversationId, DepartmentId, InboxId, UserId};
 use postdesk_core::model::{Availability, ConversationStatus, MessageKind, Role, Routing};
 use postdesk_store::{
-    Addr, DepartmentSettings, IncomingEmail, IngestOutcome, NewSession, NewUser, Store,
-    StoreFetched, User, now_ms,
+    Addr, DepartmentSettings, IncomingEmail, IngestOutcome, NewSession, Store, StoreFetched, User,
+    now_ms,
 };
 
 contract!(
@@ -27,16 +27,7 @@ contract!(
 );
 
 async fn agent(store: &Store, username: &str) -> User {
-    store
-        .create_user(&NewUser {
-            username: username.into(),
-            name: format!("{username} name"),
-            email: format!("{username}@agents.test"),
-            password_hash: "$argon2id$fake".into(),
-            roles: vec![Role::Agent],
-        })
-        .await
-        .unwrap()
+    common::user(store, username, Role::Agent).await
 }
 
 fn email(n: u32) -> IncomingEmail {
