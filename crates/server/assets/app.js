@@ -578,13 +578,18 @@ async function showConversation(id) {
 
 /** An action on the open conversation (hold, resume, snooze, transfer, merge). */
 async function act(id, action, body, done) {
+  await perform(id, action, body, done);
+  await Promise.all([renderSidebar(), refreshConversation()]);
+}
+
+/** The call of `act` without the redraw (a form in the notice area redraws once it is gone). */
+async function perform(id, action, body, done) {
   try {
     await api("POST", `/conversations/${id}/${action}`, body);
     toast(done);
   } catch (err) {
     state.notice = { id, text: err.message };
   }
-  await Promise.all([renderSidebar(), refreshConversation()]);
 }
 
 /** A small form in the conversation's notice area (never over the controls below it). */
@@ -617,7 +622,7 @@ async function transferForm(conv) {
     const body = { comment: comment.value.trim() || null };
     if (to.value.startsWith("d")) body.department_id = Number(to.value.slice(1));
     else body.user_id = Number(to.value.slice(1));
-    await act(conv.id, "transfer", body, "Transferred");
+    await perform(conv.id, "transfer", body, "Transferred");
   });
 }
 
@@ -629,7 +634,7 @@ function snoozeForm(conv) {
   const preset = (label, minutes) => h("button", { type: "button", class: "link", onclick: () => { until.value = local(new Date(Date.now() + minutes * 60000)); } }, label);
   noticeForm("Snooze", ["Snooze until ", until, " (or until the contact writes) ", preset("1 hour", 60), " · ", preset("4 hours", 240), " · ", preset("1 week", 7 * 24 * 60)], "Snooze", async () => {
     const when = new Date(until.value);
-    await act(conv.id, "snooze", { until: when.toISOString() }, `Snoozed until ${formatTime(when.toISOString())}`);
+    await perform(conv.id, "snooze", { until: when.toISOString() }, `Snoozed until ${formatTime(when.toISOString())}`);
   });
 }
 
@@ -637,7 +642,7 @@ function mergeForm(conv) {
   const into = h("input", { type: "number", name: "into", min: 1, required: true, "aria-label": "Merge into conversation number", placeholder: "number" });
   noticeForm("Merge", [`Merge this conversation (#${conv.id}) into #`, into, " — its messages move there, and replies to either land there "], "Merge", async () => {
     const target = Number(into.value);
-    await act(conv.id, "merge", { into_id: target }, `Merged into #${target}`);
+    await perform(conv.id, "merge", { into_id: target }, `Merged into #${target}`);
     if (!state.notice) location.hash = `#/c/${target}`;
   });
 }
