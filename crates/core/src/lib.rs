@@ -12,6 +12,7 @@
 //! - [`delivery`]: what an SMTP reply means for an outgoing email, and the retry schedule.
 //! - [`event`]: the realtime events published after every committed change.
 //! - [`search`]: conversations' tags and the terms of a full-text search.
+//! - [`template`]: the variables of signatures and canned responses.
 
 pub mod access;
 pub mod address;
@@ -22,3 +23,4 @@ pub mod ids;
 pub mod model;
 pub mod search;
 pub mod thread;
+pub mod template;
