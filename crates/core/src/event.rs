@@ -6,6 +6,9 @@ use serde::Serialize;
 
 use crate::ids::{ConversationId, DepartmentId, InboxId, MessageId, UserId};
 
+/// How long a presence holds without being repeated: clients repeat theirs well within it.
+pub const PRESENCE_TTL_SECONDS: u64 = 30;
+
 /// A change somebody's screen may need to show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -104,6 +107,16 @@ pub enum Event {
         /// Their availability now.
         availability: crate::model::Availability,
     },
+    /// An agent opened, writes in or left a conversation (repeated while it lasts; a client
+    /// forgets a presence not repeated for [`PRESENCE_TTL_SECONDS`]).
+    Presence {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// The agent.
+        user_id: UserId,
+        /// What they do there.
+        state: crate::model::Presence,
+    },
     /// This listener fell behind and missed events: refetch everything.
     Resync {
         /// How many events were missed.
@@ -129,6 +142,7 @@ impl Event {
             Event::ConversationResumed { .. } => "conversation_resumed",
             Event::ConversationMerged { .. } => "conversation_merged",
             Event::UserAvailability { .. } => "user_availability",
+            Event::Presence { .. } => "presence",
             Event::Resync { .. } => "resync",
         }
     }
@@ -160,6 +174,9 @@ impl Event {
             | Event::ConversationSnoozed { conversation_id }
             | Event::ConversationResumed { conversation_id }
             | Event::ConversationMerged {
+                conversation_id, ..
+            }
+            | Event::Presence {
                 conversation_id, ..
             } => Some(*conversation_id),
             Event::InboxStatus { .. } | Event::UserAvailability { .. } | Event::Resync { .. } => {

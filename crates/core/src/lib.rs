@@ -22,5 +22,5 @@ pub mod event;
 pub mod ids;
 pub mod model;
 pub mod search;
-pub mod thread;
 pub mod template;
+pub mod thread;

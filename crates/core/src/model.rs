@@ -97,6 +97,18 @@ text_enum!(
 );
 
 text_enum!(
+    /// What an agent is doing in a conversation, shown live to their colleagues in it.
+    Presence, "presence" {
+        /// Has it open.
+        Viewing = "viewing",
+        /// Is writing a reply or a note in it.
+        Typing = "typing",
+        /// Closed it (or went elsewhere).
+        Left = "left",
+    }
+);
+
+text_enum!(
     /// How a department hands out its queued conversations.
     Routing, "routing method" {
         /// Agents take conversations themselves (Take it!).

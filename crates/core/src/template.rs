@@ -41,7 +41,10 @@ mod tests {
             fill("Hi {{contact.name}}, {{ agent.name }} here", &values),
             "Hi Ann, Bo {{inbox.name}} here"
         );
-        assert_eq!(fill("{{unknown}} and {{contact.name", &values), "{{unknown}} and {{contact.name");
+        assert_eq!(
+            fill("{{unknown}} and {{contact.name", &values),
+            "{{unknown}} and {{contact.name"
+        );
         assert_eq!(fill("no variables", &values), "no variables");
         assert_eq!(fill("{{contact.name}}{{contact.name}}", &values), "AnnAnn");
         assert_eq!(fill("ünï {{contact.name}} ✓", &values), "ünï Ann ✓");

@@ -163,6 +163,7 @@ fn message_from_row(row: &sqlx::any::AnyRow) -> Result<Message> {
                 from: from.as_deref().map(from_json).transpose()?,
                 to: from_json(&row.try_get::<String, _>("to_json")?)?,
                 cc: from_json(&row.try_get::<String, _>("cc_json")?)?,
+                bcc: from_json(&row.try_get::<String, _>("bcc_json")?)?,
                 in_reply_to: row.try_get("in_reply_to")?,
                 references: from_json(&row.try_get::<String, _>("refs")?)?,
                 date: row.try_get("email_date")?,

@@ -45,6 +45,8 @@ fn inbox_from_row(row: &sqlx::any::AnyRow) -> Result<Inbox> {
             reopen_days: row.try_get("reopen_days")?,
             retention_days: row.try_get("retention_days")?,
             oauth_provider_id: row.try_get("oauth_provider_id")?,
+            signature: row.try_get("signature")?,
+            quote_history: row.try_get::<i64, _>("quote_history")? != 0,
         },
         status: InboxStatus {
             state: InboxState::parse(&state).map_err(corrupt)?,
@@ -66,7 +68,7 @@ fn conflict_on_address(settings: &InboxSettings) -> impl FnOnce(sqlx::Error) -> 
     }
 }
 
-/// Binds the settings as `$1` to `$25`, in the column order both inbox statements use.
+/// Binds the settings as `$1` to `$27`, in the column order both inbox statements use.
 fn bind_settings<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
     s: &'q InboxSettings,
@@ -97,6 +99,8 @@ fn bind_settings<'q>(
         .bind(s.imap.auth.as_str())
         .bind(s.smtp.auth.as_str())
         .bind(s.oauth_provider_id)
+        .bind(&s.signature)
+        .bind(i64::from(s.quote_history))
 }
 
 impl Store {
@@ -112,9 +116,9 @@ impl Store {
                 imap_host, imap_port, imap_security, imap_username, imap_password, imap_mailbox, imap_tls_verify,
                 smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, smtp_tls_verify,
                 reopen_days, imap_move_to, retention_days, imap_sent_mailbox, imap_auth, smtp_auth,
-                oauth_provider_id, status_state, created_at, updated_at)
+                oauth_provider_id, signature, quote_history, status_state, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-                $23, $24, $25, $26, $27, $27)
+                $23, $24, $25, $26, $27, $28, $29, $29)
              RETURNING id",
         ),
             s,
@@ -151,8 +155,8 @@ impl Store {
                 smtp_host = $13, smtp_port = $14, smtp_security = $15, smtp_username = $16, smtp_password = $17,
                 smtp_tls_verify = $18, reopen_days = $19, imap_move_to = $20, retention_days = $21,
                 imap_sent_mailbox = $22, imap_auth = $23, smtp_auth = $24, oauth_provider_id = $25,
-                updated_at = $26
-             WHERE id = $27",
+                signature = $26, quote_history = $27, updated_at = $28
+             WHERE id = $29",
         ),
             s,
         )

@@ -86,6 +86,10 @@ pub enum StoreError {
     /// The database holds something postdesk cannot read back.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// An email was not queued: the conversation has newer emails than the sender had seen
+    /// (these, oldest first).
+    #[error("the conversation has {} newer email(s) than the one answered", .0.len())]
+    NewerMessages(Vec<postdesk_core::ids::MessageId>),
 }
 
 impl StoreError {

@@ -14,7 +14,7 @@ use sqlx::Row as _;
 
 use crate::conversations::touch_conversation;
 use crate::records::{Addr, Message};
-use crate::{Result, Store, StoreError, now_ms, to_json};
+use crate::{Backend, Result, Store, StoreError, now_ms, to_json};
 
 /// An email to queue for sending.
 #[derive(Debug, Clone)]
@@ -33,8 +33,12 @@ pub struct QueuedEmail {
     pub to: Vec<Addr>,
     /// Cc.
     pub cc: Vec<Addr>,
+    /// Bcc: in the envelope only, never in the email's headers; kept for the agents to see.
+    pub bcc: Vec<Addr>,
     /// Subject.
     pub subject: String,
+    /// The HTML the agents see (a formatted reply), sanitised; `None` for a plain one.
+    pub html: Option<String>,
     /// Date (ms).
     pub date: i64,
     /// The rendered MIME bytes.
@@ -45,6 +49,10 @@ pub struct QueuedEmail {
     pub rcpt_to: Vec<String>,
     /// The file message whose attachments this email carries (Send via Email as attachment).
     pub source_message_id: Option<MessageId>,
+    /// The newest email of the conversation the agent had seen when sending (the send-time
+    /// collision check): when a newer email, in or out, exists, nothing is queued and
+    /// [`StoreError::NewerMessages`] names them. `None` skips the check.
+    pub seen_message_id: Option<MessageId>,
 }
 
 /// A claimed outbox row, to send now.
@@ -119,10 +127,40 @@ impl Store {
     ) -> Result<Message> {
         let mut tx = self.write_tx().await?;
         let now = now_ms();
+        if let Some(seen) = email.seen_message_id {
+            // PostgreSQL: the conversation's row lock makes two agents' sends take turns, so the
+            // second sees the first's email (SQLite's write transaction already serialises).
+            let lock = match self.backend {
+                Backend::Postgres => " FOR UPDATE",
+                Backend::Sqlite => "",
+            };
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM conversations WHERE id = $1{lock}"
+            )))
+            .bind(conversation.0)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))?;
+            let newer: Vec<MessageId> = sqlx::query(
+                "SELECT id FROM messages WHERE conversation_id = $1 AND id > $2
+                   AND kind IN ('email_in', 'email_out') ORDER BY id",
+            )
+            .bind(conversation.0)
+            .bind(seen.0)
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get("id").map(MessageId))
+            .collect::<std::result::Result<_, _>>()?;
+            if !newer.is_empty() {
+                return Err(StoreError::NewerMessages(newer));
+            }
+        }
         let row = sqlx::query(
             "INSERT INTO messages (conversation_id, inbox_id, kind, author_user_id, text, message_id, in_reply_to,
-                refs, from_json, to_json, cc_json, subject, email_date, source_message_id, delivery_status, created_at)
-             SELECT id, inbox_id, 'email_out', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12
+                refs, from_json, to_json, cc_json, subject, email_date, source_message_id, delivery_status, created_at,
+                bcc_json, html)
+             SELECT id, inbox_id, 'email_out', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', $12, $14, $15
              FROM conversations WHERE id = $13
              RETURNING id, inbox_id",
         )
@@ -139,6 +177,8 @@ impl Store {
         .bind(email.source_message_id.map(|m| m.0))
         .bind(now)
         .bind(conversation.0)
+        .bind(to_json(&email.bcc))
+        .bind(&email.html)
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound("conversation"))?;

@@ -139,6 +139,11 @@ pub struct InboxSettings {
     /// The OAuth2 provider that IMAP and SMTP sign in with when their `auth` is `oauth2`
     /// (one provider and one connection serve both).
     pub oauth_provider_id: Option<i64>,
+    /// Markdown added once to the end of every Reply via Email, with the variables of
+    /// [`postdesk_core::template`]; empty for none.
+    pub signature: String,
+    /// Whether a Reply via Email quotes the email it answers below the reply.
+    pub quote_history: bool,
 }
 
 /// An OAuth2 client postdesk is registered as, at Google, Microsoft or any OAuth2 server.
@@ -296,6 +301,8 @@ pub struct EmailMeta {
     pub to: Vec<Addr>,
     /// Cc.
     pub cc: Vec<Addr>,
+    /// Bcc of an email we sent (never in its headers); empty for inbound emails.
+    pub bcc: Vec<Addr>,
     /// In-Reply-To without <>.
     pub in_reply_to: Option<String>,
     /// References without <>, oldest first.

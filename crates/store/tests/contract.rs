@@ -23,6 +23,9 @@ contract!(
     fetched_emails_are_stored_once_and_advance_the_watermark,
     a_new_email_opens_a_queued_conversation,
     replies_thread_by_in_reply_to_and_references_including_our_own_emails,
+    our_email_keeps_its_bcc_and_html_for_the_agents,
+    an_email_is_not_queued_after_newer_emails_than_the_one_seen,
+    of_five_agents_sending_at_once_after_the_same_email_exactly_one_sends,
     a_message_id_seen_before_is_not_added_twice,
     quarantined_emails_keep_their_bytes_and_can_be_requeued,
     exactly_one_of_many_concurrent_takes_wins,
@@ -786,6 +789,125 @@ async fn closing_and_a_new_email_reopens_into_the_queue(store: Store) {
     );
 }
 
+async fn our_email_keeps_its_bcc_and_html_for_the_agents(store: Store) {
+    let inbox = support_inbox(&store).await;
+    let agent = user(&store, "alice", Role::Agent).await;
+    let (conversation, _, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            1,
+            &incoming("a@c.test", "carol@c.test", "Help"),
+        )
+        .await,
+    );
+    let mut email = queued("ours@example.test", None);
+    email.bcc = vec![Addr {
+        name: Some("Boss".into()),
+        email: "boss@example.test".into(),
+    }];
+    email.html = Some("<p><strong>On it</strong></p>".into());
+    let message = store
+        .queue_email(conversation, agent.id, &email)
+        .await
+        .unwrap();
+    let meta = message.email.as_ref().unwrap();
+    assert_eq!(meta.bcc, email.bcc);
+    assert_eq!(
+        message.html.as_deref(),
+        Some("<p><strong>On it</strong></p>")
+    );
+    // An inbound email has none.
+    let inbound = store.list_messages(conversation).await.unwrap();
+    assert!(inbound[0].email.as_ref().unwrap().bcc.is_empty());
+}
+
+/// The send-time collision check: queuing with the id of the newest email the agent had
+/// seen fails, naming the newer emails (in or out), once one exists; internal notes do not
+/// count.
+async fn an_email_is_not_queued_after_newer_emails_than_the_one_seen(store: Store) {
+    let inbox = support_inbox(&store).await;
+    let agent = user(&store, "alice", Role::Agent).await;
+    let (conversation, first, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            1,
+            &incoming("a@c.test", "carol@c.test", "Help"),
+        )
+        .await,
+    );
+    let note = store
+        .add_internal_message(conversation, agent.id, "checking")
+        .await
+        .unwrap();
+    let mut email = queued("ours1@example.test", None);
+    email.seen_message_id = Some(first);
+    let ours = store
+        .queue_email(conversation, agent.id, &email)
+        .await
+        .expect("nothing newer than the email seen but a note");
+    assert!(ours.id > note.id);
+
+    let mut reply = incoming("b@c.test", "carol@c.test", "Re: Help");
+    reply.in_reply_to = Some("ours1@example.test".into());
+    let (_, theirs, _) = added(&deliver(&store, inbox, 2, &reply).await);
+    let mut stale = queued("ours2@example.test", None);
+    stale.seen_message_id = Some(first);
+    match store.queue_email(conversation, agent.id, &stale).await {
+        Err(StoreError::NewerMessages(ids)) => assert_eq!(ids, vec![ours.id, theirs]),
+        other => panic!("expected NewerMessages, got {other:?}"),
+    }
+    let count = store.list_messages(conversation).await.unwrap().len();
+    assert_eq!(count, 4, "nothing was stored");
+    stale.seen_message_id = Some(theirs);
+    store
+        .queue_email(conversation, agent.id, &stale)
+        .await
+        .expect("up to date");
+}
+
+/// Five agents answer the same email at the same moment: the database lets exactly one
+/// through, and the others learn of its email.
+async fn of_five_agents_sending_at_once_after_the_same_email_exactly_one_sends(store: Store) {
+    let inbox = support_inbox(&store).await;
+    let agent = user(&store, "alice", Role::Agent).await;
+    let (conversation, first, _) = added(
+        &deliver(
+            &store,
+            inbox,
+            1,
+            &incoming("a@c.test", "carol@c.test", "Help"),
+        )
+        .await,
+    );
+    let sends = (0..5).map(|i| {
+        let store = store.clone();
+        let mut email = queued(&format!("race{i}@example.test"), None);
+        email.seen_message_id = Some(first);
+        tokio::spawn(async move { store.queue_email(conversation, agent.id, &email).await })
+    });
+    let results = futures::future::join_all(sends).await;
+    let mut sent = Vec::new();
+    for result in results {
+        match result.unwrap() {
+            Ok(message) => sent.push(message.id),
+            Err(StoreError::NewerMessages(ids)) => assert_eq!(ids.len(), 1),
+            Err(e) if e.is_transient() => panic!("a send failed instead of waiting: {e}"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(sent.len(), 1, "exactly one send: {sent:?}");
+    let emails = store
+        .list_messages(conversation)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == MessageKind::EmailOut)
+        .count();
+    assert_eq!(emails, 1);
+}
+
 fn queued(message_id: &str, source: Option<postdesk_core::ids::MessageId>) -> QueuedEmail {
     QueuedEmail {
         text: "We are on it".into(),
@@ -801,12 +923,15 @@ fn queued(message_id: &str, source: Option<postdesk_core::ids::MessageId>) -> Qu
             email: "carol@c.test".into(),
         }],
         cc: vec![],
+        bcc: vec![],
         subject: "Re: Hi".into(),
+        html: None,
         date: now_ms(),
         mime: b"From: x\r\n\r\nbody\r\n".to_vec(),
         mail_from: "support@example.test".into(),
         rcpt_to: vec!["carol@c.test".into()],
         source_message_id: source,
+        seen_message_id: None,
     }
 }
 

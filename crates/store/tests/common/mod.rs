@@ -33,6 +33,8 @@ pub fn inbox_settings(email: &str) -> InboxSettings {
         reopen_days: 30,
         retention_days: None,
         oauth_provider_id: None,
+        signature: String::new(),
+        quote_history: true,
     }
 }
 
