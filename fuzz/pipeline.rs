@@ -133,12 +133,14 @@ pub fn run(data: &[u8], reply_references: &dyn Fn(&[String], &str) -> Vec<String
             email.to.clone()
         },
         cc: email.cc.clone(),
+        bcc: vec![],
         subject: email.subject.clone(),
         message_id: REPLY_ID.to_string(),
         in_reply_to: Some(email.message_id.clone()),
         references,
         date: email.date.unwrap_or_default(),
         text: email.text.clone(),
+        html: None,
         attachments: email
             .attachments
             .iter()

@@ -1,4 +1,13 @@
 //! Building outgoing replies (mail-builder).
+//!
+//! [`build`] writes an [`OutgoingEmail`] as RFC 5322 bytes the way a mail
+//! client does: From, To and Cc headers (display names RFC 2047 encoded when
+//! they are not ASCII), threading headers, and a text/plain body, or a
+//! multipart/alternative text/plain + text/html body when the reply has HTML
+//! (see [`crate::render_reply`]), inside multipart/mixed when files are
+//! attached. Bcc recipients never appear in the bytes: they only reach the
+//! SMTP envelope, which the caller builds from
+//! [`OutgoingEmail::envelope_recipients`].
 
 use std::borrow::Cow;
 
@@ -14,8 +23,15 @@ use crate::parse::{safe_filename, single_line};
 pub struct OutgoingEmail {
     /// Sender, e.g. `Support Team <support@example.com>`.
     pub from: Mailbox,
+    /// Recipients shown in the To header.
     pub to: Vec<Mailbox>,
+    /// Recipients shown in the Cc header.
     pub cc: Vec<Mailbox>,
+    /// Blind copies: validated like To and Cc but never written into any
+    /// header; the caller adds them to the SMTP envelope
+    /// ([`OutgoingEmail::envelope_recipients`]).
+    pub bcc: Vec<Mailbox>,
+    /// Subject; line breaks become spaces.
     pub subject: String,
     /// Message-ID without `<>` (see [`new_message_id`]).
     pub message_id: String,
@@ -23,10 +39,33 @@ pub struct OutgoingEmail {
     pub in_reply_to: Option<String>,
     /// Thread chain, without `<>`, oldest first.
     pub references: Vec<String>,
+    /// The Date header.
     pub date: chrono::DateTime<chrono::Utc>,
     /// Plain-text body.
     pub text: String,
+    /// HTML body (already sanitised, e.g. by [`crate::render_reply`]); with
+    /// it the body is multipart/alternative, text/plain first. `None` or a
+    /// blank string: text only.
+    pub html: Option<String>,
+    /// Files attached after the body.
     pub attachments: Vec<OutgoingAttachment>,
+}
+
+impl OutgoingEmail {
+    /// The SMTP envelope recipients (`RCPT TO`): the addresses of To, then
+    /// Cc, then Bcc, trimmed, without blanks and without repeats (compared
+    /// case-insensitively; the first spelling is kept).
+    pub fn envelope_recipients(&self) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.to
+            .iter()
+            .chain(&self.cc)
+            .chain(&self.bcc)
+            .map(|m| m.email.trim())
+            .filter(|email| !email.is_empty() && seen.insert(email.to_lowercase()))
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 /// A file attached to an [`OutgoingEmail`].
@@ -43,13 +82,13 @@ pub struct OutgoingAttachment {
 /// Why an [`OutgoingEmail`] could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
-    /// An address in From, To or Cc is not a plain `local@domain`.
+    /// An address in From, To, Cc or Bcc is not a plain `local@domain`.
     #[error("invalid email address {0:?}")]
     InvalidAddress(String),
     /// The Message-ID is empty or has characters that cannot appear in one.
     #[error("invalid Message-ID {0:?}")]
     InvalidMessageId(String),
-    /// Neither To nor Cc has an address.
+    /// To, Cc and Bcc are all empty.
     #[error("no recipients")]
     NoRecipients,
 }
@@ -57,9 +96,14 @@ pub enum BuildError {
 /// Serialises `email` as RFC 5322 bytes (CRLF line endings).
 ///
 /// Headers: From, To, Cc (when any), Subject, Message-ID, In-Reply-To and
-/// References (when set), Date, and MIME-Version (added by mail-builder). The body is text/plain UTF-8
-/// (mail-builder picks 7bit, quoted-printable or base64); with attachments the
-/// message is multipart/mixed.
+/// References (when set), Date, and MIME-Version (added by mail-builder).
+/// Never a Bcc header: Bcc addresses are only checked here. Display names
+/// that are not ASCII are written as RFC 2047 encoded words.
+///
+/// The body is text/plain UTF-8 (mail-builder picks 7bit, quoted-printable or
+/// base64); with [`OutgoingEmail::html`] it is multipart/alternative
+/// (text/plain, then text/html). With attachments the message is
+/// multipart/mixed: the body (or the alternative) first, then the files.
 ///
 /// User-supplied header text never carries a raw line break: CR, LF and other
 /// control characters in the subject and display names are replaced with
@@ -81,7 +125,11 @@ pub fn build(email: &OutgoingEmail) -> Result<Vec<u8>, BuildError> {
         .iter()
         .map(address)
         .collect::<Result<Vec<_>, _>>()?;
-    if to.is_empty() && cc.is_empty() {
+    // Bcc is checked like To and Cc, then left to the envelope.
+    for mailbox in &email.bcc {
+        address(mailbox)?;
+    }
+    if to.is_empty() && cc.is_empty() && email.bcc.is_empty() {
         return Err(BuildError::NoRecipients);
     }
     let message_id = valid_id(&email.message_id)
@@ -111,6 +159,9 @@ pub fn build(email: &OutgoingEmail) -> Result<Vec<u8>, BuildError> {
     builder = builder
         .date(email.date.timestamp())
         .text_body(email.text.as_str());
+    if let Some(html) = email.html.as_deref().filter(|h| !h.trim().is_empty()) {
+        builder = builder.html_body(html);
+    }
     for attachment in &email.attachments {
         builder = builder.attachment(
             content_type(&attachment.content_type),
@@ -136,8 +187,9 @@ fn address(mailbox: &Mailbox) -> Result<Address<'static>, BuildError> {
 }
 
 /// `local@domain`: one `@`, both sides non-empty, no whitespace, controls or
-/// characters special in address headers.
-fn is_valid_address(email: &str) -> bool {
+/// characters special in address headers. Shared with
+/// [`crate::parse_recipient`].
+pub(crate) fn is_valid_address(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
@@ -321,6 +373,35 @@ mod tests {
         ] {
             assert!(!is_valid_address(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn envelope_recipients_are_to_cc_bcc_without_repeats() {
+        let email = OutgoingEmail {
+            from: Mailbox::new("support@example.com"),
+            to: vec![
+                Mailbox::named("Ann", " Ann@Example.com "),
+                Mailbox::new("b@x.y"),
+            ],
+            cc: vec![Mailbox::new("ann@example.com"), Mailbox::new("c@x.y")],
+            bcc: vec![
+                Mailbox::new("B@X.Y"),
+                Mailbox::new("  "),
+                Mailbox::new("d@x.y"),
+            ],
+            subject: String::new(),
+            message_id: "id@example.com".into(),
+            in_reply_to: None,
+            references: vec![],
+            date: chrono::DateTime::UNIX_EPOCH,
+            text: String::new(),
+            html: None,
+            attachments: vec![],
+        };
+        assert_eq!(
+            email.envelope_recipients(),
+            ["Ann@Example.com", "b@x.y", "c@x.y", "d@x.y"]
+        );
     }
 
     #[test]

@@ -25,8 +25,14 @@
 //! - `cid.rs`: inline images, [`rewrite_cid_sources`] and [`match_content_id`].
 //! - `sanitize.rs`: [`sanitize_html`], the allow-list HTML cleaner applied to
 //!   every HTML body before it is stored or shown.
+//! - `compose.rs`: [`render_reply`] lays out a reply like a mail client
+//!   (the agent's text or Markdown, the signature, the quoted email),
+//!   [`markdown_to_html`] and [`parse_recipient`] for addresses typed by
+//!   agents.
 //! - `build.rs`: [`build`] an outgoing reply ([`OutgoingEmail`]) into RFC 5322
-//!   bytes, [`reply_subject`] and [`new_message_id`].
+//!   bytes (text, or text and HTML; Bcc only for the envelope:
+//!   [`OutgoingEmail::envelope_recipients`]), [`reply_subject`] and
+//!   [`new_message_id`].
 //! - [`trim`]: [`trim::reply_text`], which strips the quoted history from a reply.
 //! - `classify.rs`: auto-reply detection ([`ParsedEmail::auto_reply`]) and a
 //!   first cut of delivery-status (bounce) detection ([`Bounce`]).
@@ -38,6 +44,7 @@ mod build;
 mod charset;
 mod cid;
 mod classify;
+mod compose;
 pub mod envelope;
 mod guard;
 mod headers;
@@ -55,6 +62,10 @@ pub use build::{
 };
 pub use cid::{cid_references, match_content_id, normalize_content_id, rewrite_cid_sources};
 pub use classify::Bounce;
+pub use compose::{
+    Format, Quoted, RecipientError, Rendered, ReplyBody, markdown_to_html, parse_recipient,
+    render_reply,
+};
 pub use inspect::inspect;
 pub use parse::{
     MAX_ATTACHMENTS, MAX_BODY_PARTS, MAX_HTML_BYTES, MAX_TEXT_BYTES, ParseError, ParsedAttachment,

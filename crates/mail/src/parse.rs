@@ -634,7 +634,7 @@ pub(crate) fn single_line(s: &str) -> String {
 
 /// `\r\n` and lone `\r` become `\n` (as
 /// `s.replace("\r\n", "\n").replace('\r', "\n")`), in one pass.
-fn normalize_newlines(s: &str) -> String {
+pub(crate) fn normalize_newlines(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
     let mut copied = 0;

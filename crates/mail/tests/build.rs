@@ -20,6 +20,7 @@ fn reply() -> OutgoingEmail {
             Mailbox::new("boss@customer.example"),
             Mailbox::named("Zoë Ærøskøbing", "zoe@customer.example"),
         ],
+        bcc: vec![],
         subject: reply_subject("RE: Cannot log in"),
         message_id: new_message_id("example.com"),
         in_reply_to: Some("CAF=plain-0001@mail.customer.example".into()),
@@ -33,6 +34,7 @@ fn reply() -> OutgoingEmail {
             "Hi Jane,\n\nplease try again — it works now.\n.\nFrom here on: {}\n\n> quoted line\nSupport\n",
             "long line ".repeat(30)
         ),
+        html: None,
         attachments: vec![
             OutgoingAttachment {
                 filename: "diagnostics.bin".into(),
@@ -132,12 +134,14 @@ fn reply_threads_under_parsed_message() {
         from: Mailbox::named("Support", "support@example.com"),
         to: customer.reply_to.clone(),
         cc: vec![],
+        bcc: vec![],
         subject: reply_subject(&customer.subject),
         message_id: new_message_id("example.com"),
         in_reply_to: Some(customer.message_id.clone()),
         references,
         date: Utc::now(),
         text: "Fixed.".into(),
+        html: None,
         attachments: vec![],
     };
     let raw = build(&email).unwrap();
