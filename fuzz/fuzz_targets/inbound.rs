@@ -15,7 +15,7 @@ const REFERENCES_LIMIT: usize = 20;
 
 fuzz_target!(|data: &[u8]| {
     let outcome = pipeline::run(data, &|refs, id| {
-        thread::reply_references(refs, id, REFERENCES_LIMIT)
+        thread::reply_references(refs, None, id, REFERENCES_LIMIT)
     });
     // A built reply always parses back (pipeline::run asserts it).
     assert_eq!(outcome.built.is_some(), outcome.reparsed.is_some());
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = reason.describe();
         }
         let chain =
-            thread::reply_references(&email.references, &email.message_id, REFERENCES_LIMIT);
+            thread::reply_references(&email.references, None, &email.message_id, REFERENCES_LIMIT);
         assert!(chain.len() <= REFERENCES_LIMIT);
     }
 });

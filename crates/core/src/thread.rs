@@ -48,21 +48,24 @@ pub fn candidates(in_reply_to: Option<&str>, references: &[String]) -> Vec<Threa
     out
 }
 
-/// The References header of a reply: the parent's References followed by the parent's own
-/// Message-ID, without duplicates, capped to the newest `limit` entries (long chains are cut
-/// from the front, keeping the root, as RFC 5322 §3.6.4 suggests).
+/// The References header of a reply: the parent's References (or, when it has none, its
+/// single In-Reply-To, as RFC 5322 §3.6.4 says) followed by the parent's own Message-ID,
+/// without duplicates, capped to the newest `limit` entries (long chains are cut from the
+/// front, keeping the root, as RFC 5322 §3.6.4 suggests).
 #[must_use]
 pub fn reply_references(
     parent_references: &[String],
+    parent_in_reply_to: Option<&str>,
     parent_id: &str,
     limit: usize,
 ) -> Vec<String> {
     let mut chain: Vec<String> = Vec::new();
-    for id in parent_references
-        .iter()
-        .map(String::as_str)
-        .chain(std::iter::once(parent_id))
-    {
+    let before: Vec<&str> = if parent_references.is_empty() {
+        parent_in_reply_to.into_iter().collect()
+    } else {
+        parent_references.iter().map(String::as_str).collect()
+    };
+    for id in before.into_iter().chain(std::iter::once(parent_id)) {
         if !id.is_empty() && !chain.iter().any(|c| c == id) {
             chain.push(id.to_owned());
         }
@@ -103,16 +106,28 @@ mod tests {
     fn reply_references_append_the_parent_once() {
         let refs = vec!["a@x".to_owned(), "b@x".to_owned()];
         assert_eq!(
-            reply_references(&refs, "c@x", 20),
+            reply_references(&refs, Some("b@x"), "c@x", 20),
             vec!["a@x", "b@x", "c@x"]
         );
-        assert_eq!(reply_references(&refs, "b@x", 20), vec!["a@x", "b@x"]);
+        assert_eq!(reply_references(&refs, None, "b@x", 20), vec!["a@x", "b@x"]);
+    }
+
+    #[test]
+    fn a_parent_without_references_passes_on_its_in_reply_to() {
+        assert_eq!(
+            reply_references(&[], Some("ours@x"), "theirs@x", 20),
+            vec!["ours@x", "theirs@x"]
+        );
+        assert_eq!(
+            reply_references(&[], None, "theirs@x", 20),
+            vec!["theirs@x"]
+        );
     }
 
     #[test]
     fn long_reference_chains_keep_the_root_and_the_newest() {
         let refs: Vec<String> = (0..30).map(|i| format!("{i}@x")).collect();
-        let got = reply_references(&refs, "new@x", 5);
+        let got = reply_references(&refs, None, "new@x", 5);
         assert_eq!(got, vec!["0@x", "27@x", "28@x", "29@x", "new@x"]);
     }
 }

@@ -130,6 +130,7 @@ impl Application {
             sender_auth,
             oauth,
             routing: crate::routing::Routing::new(),
+            presences: web::Presences::default(),
         };
         Ok(Self {
             listener,

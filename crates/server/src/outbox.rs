@@ -12,6 +12,7 @@
 //! [`crate::imap::append_sent_copy`]), apart from its delivery: a failed append is logged and
 //! retried on the same schedule, and never holds a delivery up.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,9 +23,13 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 use postdesk_core::delivery::{MAX_ATTEMPTS, SendOutcome, classify_reply, retry_delay};
 use postdesk_core::event::Event;
+use postdesk_core::ids::MessageId;
 use postdesk_core::model::{MessageKind, Security};
 use postdesk_core::thread::reply_references;
-use postdesk_mail::{Mailbox, OutgoingAttachment, OutgoingEmail};
+use postdesk_mail::{
+    Format, Mailbox, OutgoingAttachment, OutgoingEmail, Quoted, ReplyBody, parse_recipient,
+    render_reply,
+};
 use postdesk_store::{
     Addr, Conversation, CopyOutcome, Inbox, Message, OutboxItem, QueuedEmail, SentCopy, Store, User,
 };
@@ -73,9 +78,182 @@ pub enum ComposeError {
     /// The request cannot be served as asked (nothing to send, no file on the message).
     #[error("{0}")]
     Invalid(String),
+    /// The collision check: the conversation has newer emails (these, oldest first) than
+    /// the one the agent had seen; nothing was sent.
+    #[error("new emails arrived in the conversation since you opened it")]
+    NewerMessages(Vec<postdesk_core::ids::MessageId>),
     /// Anything else.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+/// The most addresses one email goes to (To, Cc and Bcc together).
+pub const MAX_RECIPIENTS: usize = 50;
+
+/// What an agent sends: Reply via Email, or Send via Email as attachment.
+#[derive(Debug, Clone, Copy)]
+pub struct Reply<'a> {
+    /// What the agent wrote.
+    pub text: &'a str,
+    /// Plain text, or Markdown sent as text plus HTML.
+    pub format: Format,
+    /// To, as the agent set it; `None`: whoever wrote the email answered.
+    pub to: Option<&'a [String]>,
+    /// Cc, as the agent set it; `None`: the other To and Cc of the email answered.
+    pub cc: Option<&'a [String]>,
+    /// Bcc: the envelope only.
+    pub bcc: &'a [String],
+    /// The email of the conversation answered; `None`: the contact's latest.
+    pub answering: Option<MessageId>,
+    /// The newest email the agent had seen (the collision check); `None`: no check.
+    pub seen: Option<MessageId>,
+    /// Whether the answered email is quoted below (when its inbox quotes history).
+    pub quote: bool,
+    /// A file message whose files the email carries.
+    pub source: Option<&'a Message>,
+}
+
+impl<'a> Reply<'a> {
+    /// A plain reply with every default: reply all, no collision check, no quote.
+    #[must_use]
+    pub fn plain(text: &'a str) -> Self {
+        Self {
+            text,
+            format: Format::Text,
+            to: None,
+            cc: None,
+            bcc: &[],
+            answering: None,
+            seen: None,
+            quote: false,
+            source: None,
+        }
+    }
+}
+
+/// What a reply starts from (see [`Outbox::reply_defaults`]).
+#[derive(Debug, Clone)]
+pub struct ReplyDefaults {
+    /// The email answered, if the conversation has one.
+    pub answering: Option<MessageId>,
+    /// Default To.
+    pub to: Vec<Mailbox>,
+    /// Default Cc.
+    pub cc: Vec<Mailbox>,
+    /// The reply's subject.
+    pub subject: String,
+}
+
+/// The email a reply answers: `answering` (which must be an email of the conversation), or
+/// by default the contact's latest.
+fn answered(
+    history: &[Message],
+    answering: Option<MessageId>,
+) -> Result<Option<&Message>, ComposeError> {
+    match answering {
+        Some(id) => history
+            .iter()
+            .find(|m| m.id == id && m.email.is_some())
+            .map(Some)
+            .ok_or_else(|| {
+                ComposeError::Invalid(format!(
+                    "message {} is not an email of this conversation",
+                    id.0
+                ))
+            }),
+        None => Ok(history
+            .iter()
+            .rev()
+            .find(|m| m.kind == MessageKind::EmailIn && m.email.is_some())),
+    }
+}
+
+/// Whom a reply goes to unless the agent says otherwise: reply all. To is whoever wrote the
+/// email answered (its contact, so Reply-To is honoured), or for one of our emails its To;
+/// Cc is that email's other To and Cc. Addresses of our inboxes are never added; without
+/// an email to answer, To is the conversation's contact.
+fn default_recipients(
+    parent: Option<&Message>,
+    conversation: &Conversation,
+    ours: &HashSet<String>,
+) -> (Vec<Mailbox>, Vec<Mailbox>) {
+    let mailbox = |a: &Addr| Mailbox {
+        name: a.name.clone(),
+        email: a.email.clone(),
+    };
+    let contact = Mailbox {
+        name: Some(conversation.contact.name.clone()).filter(|n| !n.is_empty()),
+        email: conversation.contact.email.clone(),
+    };
+    let (to, cc) = match parent.and_then(|m| m.email.as_ref().map(|e| (m, e))) {
+        Some((m, e)) if m.kind == MessageKind::EmailOut => (
+            e.to.iter().map(mailbox).collect(),
+            e.cc.iter().map(mailbox).collect(),
+        ),
+        Some((m, e)) => {
+            let writer = match &m.author {
+                postdesk_store::Author::Contact { email, name, .. } => Mailbox {
+                    name: Some(name.clone()).filter(|n| !n.is_empty()),
+                    email: email.clone(),
+                },
+                _ => e.from.as_ref().map_or_else(|| contact.clone(), mailbox),
+            };
+            (
+                vec![writer],
+                e.to.iter().chain(&e.cc).map(mailbox).collect(),
+            )
+        }
+        None => (vec![contact.clone()], Vec::new()),
+    };
+    let not_ours = |m: &Mailbox| !ours.contains(&m.email.trim().to_lowercase());
+    let mut to: Vec<Mailbox> = to.into_iter().filter(not_ours).collect();
+    if to.is_empty() {
+        to.push(contact);
+    }
+    (to, cc.into_iter().filter(not_ours).collect())
+}
+
+/// The agent's list parsed (every address checked, none of our inboxes), or the default.
+fn chosen(
+    asked: Option<&[String]>,
+    default: Vec<Mailbox>,
+    ours: &HashSet<String>,
+) -> Result<Vec<Mailbox>, ComposeError> {
+    let Some(asked) = asked else {
+        return Ok(default);
+    };
+    asked
+        .iter()
+        .map(|input| {
+            let mailbox =
+                parse_recipient(input).map_err(|e| ComposeError::Invalid(e.to_string()))?;
+            if ours.contains(&mailbox.email.to_lowercase()) {
+                return Err(ComposeError::Invalid(format!(
+                    "{} is one of this desk's inboxes: postdesk would read its own email back",
+                    mailbox.email
+                )));
+            }
+            Ok(mailbox)
+        })
+        .collect()
+}
+
+/// Each address once: the first of To, Cc, Bcc keeps it (compared without case).
+fn without_repeats(
+    to: Vec<Mailbox>,
+    cc: Vec<Mailbox>,
+    bcc: Vec<Mailbox>,
+) -> (Vec<Mailbox>, Vec<Mailbox>, Vec<Mailbox>) {
+    let mut seen = HashSet::new();
+    let mut keep = |list: Vec<Mailbox>| -> Vec<Mailbox> {
+        list.into_iter()
+            .filter(|m| seen.insert(m.email.trim().to_lowercase()))
+            .collect()
+    };
+    let to = keep(to);
+    let cc = keep(cc);
+    let bcc = keep(bcc);
+    (to, cc, bcc)
 }
 
 /// The outbox: composing and delivering.
@@ -111,51 +289,115 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    /// Queues an email to the conversation's contact, threaded under their latest email.
-    /// `source` is a file message whose attachments the email carries.
+    /// Queues an email from the conversation: to the recipients asked for, or by default to
+    /// whoever wrote the email answered (Reply-To honoured) with its other To and Cc in Cc
+    /// (reply all), threaded under the email answered (by default the contact's latest), with
+    /// the inbox's signature and, when asked and the inbox quotes, the answered email quoted.
     ///
     /// # Errors
-    /// [`ComposeError::Invalid`] for an empty email; otherwise store or build failures.
+    /// [`ComposeError::Invalid`] for an empty email, a malformed or own address, or an
+    /// answered message that is not an email of the conversation;
+    /// [`ComposeError::NewerMessages`] when the collision check finds newer emails; otherwise
+    /// store or build failures.
     pub async fn reply(
         &self,
         conversation: &Conversation,
         author: &User,
-        text: &str,
-        source: Option<&Message>,
+        reply: &Reply<'_>,
     ) -> Result<Message, ComposeError> {
-        let attachments = match source {
+        let attachments = match reply.source {
             Some(message) => self.attachment_bytes(message).await?,
             None => Vec::new(),
         };
-        if text.trim().is_empty() && attachments.is_empty() {
+        if reply.text.trim().is_empty() && attachments.is_empty() {
             return Err(ComposeError::Invalid(
                 "an email needs some text or a file".into(),
             ));
         }
+        let store_err = |e: postdesk_store::StoreError| ComposeError::Unexpected(e.into());
         let inbox = self
             .store
             .find_inbox(conversation.inbox_id)
             .await
-            .map_err(anyhow::Error::from)?
+            .map_err(store_err)?
             .context("The conversation's inbox no longer exists")?;
+        let ours = self.our_addresses().await?;
         let history = self
             .store
             .list_messages(conversation.id)
             .await
-            .map_err(anyhow::Error::from)?;
-        let parent = history
-            .iter()
-            .rev()
-            .filter(|m| m.kind == MessageKind::EmailIn)
-            .find_map(|m| m.email.as_ref());
-        let (in_reply_to, references, base_subject) = match parent {
+            .map_err(store_err)?;
+        let parent = answered(&history, reply.answering)?;
+        let parent_email = parent.and_then(|m| m.email.as_ref());
+        let (in_reply_to, references, base_subject) = match parent_email {
             Some(p) => (
                 Some(p.message_id.clone()),
-                reply_references(&p.references, &p.message_id, REFERENCES_LIMIT),
+                reply_references(
+                    &p.references,
+                    p.in_reply_to.as_deref(),
+                    &p.message_id,
+                    REFERENCES_LIMIT,
+                ),
                 p.subject.clone(),
             ),
             None => (None, Vec::new(), conversation.subject.clone()),
         };
+        let (default_to, default_cc) = default_recipients(parent, conversation, &ours);
+        let to = chosen(reply.to, default_to, &ours)?;
+        let cc = chosen(reply.cc, default_cc, &ours)?;
+        let bcc = chosen(Some(reply.bcc), Vec::new(), &ours)?;
+        let (to, cc, bcc) = without_repeats(to, cc, bcc);
+        if to.len() + cc.len() + bcc.len() > MAX_RECIPIENTS {
+            return Err(ComposeError::Invalid(format!(
+                "an email goes to at most {MAX_RECIPIENTS} addresses"
+            )));
+        }
+        if to.is_empty() && cc.is_empty() && bcc.is_empty() {
+            return Err(ComposeError::Invalid(
+                "the email has no recipient: add an address in To".into(),
+            ));
+        }
+        let contact = &conversation.contact;
+        let signature = postdesk_core::template::fill(
+            &inbox.settings.signature,
+            &[
+                ("contact.name", contact.name.as_str()),
+                ("contact.email", contact.email.as_str()),
+                ("agent.name", author.name.as_str()),
+                ("inbox.name", inbox.settings.name.as_str()),
+            ],
+        );
+        let quote_author = parent.and_then(|m| match &m.author {
+            _ if m.kind == MessageKind::EmailOut => None,
+            postdesk_store::Author::Contact { email, name, .. } => Some(Mailbox {
+                name: Some(name.clone()).filter(|n| !n.is_empty()),
+                email: email.clone(),
+            }),
+            _ => None,
+        });
+        let quote_from = quote_author.or_else(|| {
+            parent_email.and_then(|e| e.from.as_ref()).map(|a| Mailbox {
+                name: a.name.clone(),
+                email: a.email.clone(),
+            })
+        });
+        let quote = parent
+            .filter(|_| reply.quote && inbox.settings.quote_history)
+            .map(|m| Quoted {
+                from: quote_from.as_ref(),
+                date: parent_email
+                    .and_then(|e| e.date)
+                    .or(Some(m.created_at))
+                    .and_then(chrono::DateTime::from_timestamp_millis),
+                text: m.text.as_str(),
+                html: m.html.as_deref(),
+            });
+        let rendered = render_reply(&ReplyBody {
+            text: reply.text,
+            format: reply.format,
+            signature: Some(signature.as_str()).filter(|s| !s.trim().is_empty()),
+            quote,
+        });
         let domain = postdesk_core::address::EmailAddress::parse(&inbox.settings.email)
             .map(|a| a.domain().to_owned())
             .unwrap_or_else(|_| "postdesk.invalid".to_owned());
@@ -164,27 +406,32 @@ impl Outbox {
             name: Some(inbox.settings.sender_name.clone()),
             email: inbox.settings.email.clone(),
         };
-        let contact = &conversation.contact;
-        let to = Mailbox {
-            name: Some(contact.name.clone()).filter(|n| !n.is_empty()),
-            email: contact.email.clone(),
-        };
         let outgoing = OutgoingEmail {
             from: from.clone(),
-            to: vec![to.clone()],
-            cc: Vec::new(),
+            to,
+            cc,
+            bcc,
             subject: postdesk_mail::reply_subject(&base_subject),
             message_id: postdesk_mail::new_message_id(&domain),
             in_reply_to,
             references,
             date: now,
-            text: text.to_owned(),
+            text: rendered.text,
+            html: rendered.html,
             attachments,
         };
         let mime =
             postdesk_mail::build(&outgoing).map_err(|e| ComposeError::Invalid(e.to_string()))?;
+        let addrs = |list: &[Mailbox]| -> Vec<Addr> {
+            list.iter()
+                .map(|m| Addr {
+                    name: m.name.clone(),
+                    email: m.email.clone(),
+                })
+                .collect()
+        };
         let queued = QueuedEmail {
-            text: outgoing.text.clone(),
+            text: rendered.shown_text,
             message_id: outgoing.message_id.clone(),
             in_reply_to: outgoing.in_reply_to.clone(),
             references: outgoing.references.clone(),
@@ -192,29 +439,79 @@ impl Outbox {
                 name: from.name,
                 email: from.email,
             },
-            to: vec![Addr {
-                name: to.name,
-                email: to.email,
-            }],
-            cc: Vec::new(),
+            to: addrs(&outgoing.to),
+            cc: addrs(&outgoing.cc),
+            bcc: addrs(&outgoing.bcc),
             subject: outgoing.subject.clone(),
+            html: rendered.shown_html,
             date: now.timestamp_millis(),
+            rcpt_to: outgoing.envelope_recipients(),
             mime,
             mail_from: inbox.settings.email.clone(),
-            rcpt_to: vec![contact.email.clone()],
-            source_message_id: source.map(|m| m.id),
+            source_message_id: reply.source.map(|m| m.id),
+            seen_message_id: reply.seen,
         };
-        let message = self
+        let message = match self
             .store
             .queue_email(conversation.id, author.id, &queued)
             .await
-            .map_err(anyhow::Error::from)?;
+        {
+            Ok(message) => message,
+            Err(postdesk_store::StoreError::NewerMessages(ids)) => {
+                return Err(ComposeError::NewerMessages(ids));
+            }
+            Err(e) => return Err(store_err(e)),
+        };
         self.bus.publish(Event::MessageCreated {
             conversation_id: conversation.id,
             message_id: message.id,
         });
         self.interrupt();
         Ok(message)
+    }
+
+    /// What Reply via Email starts from: the email answered (`answering`, or the contact's
+    /// latest) and its default recipients (reply all), for the composer to show and edit.
+    ///
+    /// # Errors
+    /// [`ComposeError::Invalid`] when `answering` is not an email of the conversation.
+    pub async fn reply_defaults(
+        &self,
+        conversation: &Conversation,
+        answering: Option<MessageId>,
+    ) -> Result<ReplyDefaults, ComposeError> {
+        let ours = self.our_addresses().await?;
+        let history = self
+            .store
+            .list_messages(conversation.id)
+            .await
+            .map_err(|e| ComposeError::Unexpected(e.into()))?;
+        let parent = answered(&history, answering)?;
+        let (to, cc) = default_recipients(parent, conversation, &ours);
+        let (to, cc, _) = without_repeats(to, cc, Vec::new());
+        Ok(ReplyDefaults {
+            answering: parent.map(|m| m.id),
+            to,
+            cc,
+            subject: postdesk_mail::reply_subject(
+                parent
+                    .and_then(|m| m.email.as_ref())
+                    .map_or(conversation.subject.as_str(), |e| e.subject.as_str()),
+            ),
+        })
+    }
+
+    /// The addresses of every inbox, lowercase: never a default recipient, never allowed as
+    /// one (postdesk would read its own email back).
+    async fn our_addresses(&self) -> Result<HashSet<String>, ComposeError> {
+        Ok(self
+            .store
+            .list_inboxes()
+            .await
+            .map_err(|e| ComposeError::Unexpected(e.into()))?
+            .iter()
+            .map(|i| i.settings.email.to_lowercase())
+            .collect())
     }
 
     async fn attachment_bytes(

@@ -881,6 +881,8 @@ async fn phases(emails: &[corpus::Email], database_url: Option<&str>) -> anyhow:
             reopen_days: 30,
             retention_days: None,
             oauth_provider_id: None,
+            signature: String::new(),
+            quote_history: true,
         })
         .await?;
     let started = Instant::now();

@@ -6,7 +6,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use postdesk_core::command::Command;
@@ -20,8 +20,9 @@ use serde_json::{Value, json};
 use super::error::ApiJson;
 use super::policy::{Allowed, Route};
 use super::{ApiError, AppState, AuthUser, MAX_MESSAGE_CHARS, MAX_UPLOAD_BYTES};
-use crate::outbox::ComposeError;
+use crate::outbox::{ComposeError, Reply};
 use postdesk_core::access::{Action, Rule};
+use postdesk_mail::Format;
 
 pub(super) fn routes() -> Vec<Route> {
     use Action::{Read, Reopen, Reply, Take, Transfer, Write};
@@ -31,6 +32,7 @@ pub(super) fn routes() -> Vec<Route> {
         Route::post("/conversations/{id}/take", on(Take), take),
         Route::get("/conversations/{id}/messages", on(Read), messages),
         Route::post("/conversations/{id}/messages", on(Write), post_message),
+        Route::get("/conversations/{id}/recipients", on(Read), recipients),
         Route::post("/conversations/{id}/uploads", on(Write), upload)
             .with_body_limit(MAX_UPLOAD_BYTES + 64 * 1024),
         Route::post("/conversations/{id}/commands", on(Write), command),
@@ -96,6 +98,8 @@ fn message_json_with_history(m: &Message, ours: &[&str]) -> Value {
             "from": e.from,
             "to": e.to,
             "cc": e.cc,
+            // Only ever set on our own emails: the agents see whom they sent a blind copy.
+            "bcc": e.bcc,
             "in_reply_to": e.in_reply_to,
             "references": e.references,
             "date": e.date.map(time),
@@ -177,11 +181,7 @@ async fn messages(
 ) -> Result<Json<Value>, ApiError> {
     let messages = state.store.list_messages(c.id).await?;
     // What we sent is history for certain when the contact quotes it back.
-    let ours: Vec<&str> = messages
-        .iter()
-        .filter(|m| m.kind == MessageKind::EmailOut)
-        .map(|m| m.text.as_str())
-        .collect();
+    let ours: Vec<&str> = outgoing_texts(&messages);
     let messages: Vec<Value> = messages
         .iter()
         .map(|m| message_json_with_history(m, &ours))
@@ -189,7 +189,7 @@ async fn messages(
     Ok(Json(json!({ "messages": messages })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
 enum Via {
     Internal,
@@ -201,11 +201,50 @@ enum Via {
 struct PostMessage {
     text: String,
     via: Option<Via>,
+    /// Reply via Email only: the recipients (left out: reply all, see `Outbox::reply`).
+    to: Option<Vec<String>>,
+    cc: Option<Vec<String>>,
+    bcc: Option<Vec<String>>,
+    /// Which email of the conversation this answers (left out: the contact's latest).
+    in_reply_to_message_id: Option<i64>,
+    format: Option<TextFormat>,
+    /// The newest message the agent had seen: newer emails stop the send (409).
+    seen_message_id: Option<i64>,
+    /// Whether to quote the email answered below the reply (default: yes, when the inbox
+    /// quotes history).
+    quote: Option<bool>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum TextFormat {
+    Text,
+    Markdown,
+}
+
+impl PostMessage {
+    /// The fields that only Reply via Email takes, when any is set.
+    fn email_fields(&self) -> Option<&'static str> {
+        [
+            ("to", self.to.is_some()),
+            ("cc", self.cc.is_some()),
+            ("bcc", self.bcc.is_some()),
+            (
+                "in_reply_to_message_id",
+                self.in_reply_to_message_id.is_some(),
+            ),
+            ("format", self.format.is_some()),
+            ("quote", self.quote.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(name, set)| set.then_some(name))
+    }
 }
 
 fn compose_error(e: ComposeError) -> ApiError {
     match e {
         ComposeError::Invalid(message) => ApiError::Unprocessable(message),
+        ComposeError::NewerMessages(_) => ApiError::Conflict(e.to_string()),
         ComposeError::Unexpected(e) => ApiError::Internal(e),
     }
 }
@@ -220,12 +259,17 @@ async fn post_message(
         return Err(ApiError::Unprocessable("The message is empty".into()));
     }
     check_length(&form.text)?;
-    if matches!(form.via, Some(Via::Email)) {
+    let via = form.via.unwrap_or(Via::Internal);
+    if matches!(via, Via::Email) {
         // Replying sends email: the policy's Reply, beyond writing.
         postdesk_core::access::decide(&auth.actor(), Action::Reply, &scope_of(&state, &c).await?)
             .map_err(|d| super::policy::denied(&d))?;
+    } else if let Some(field) = form.email_fields() {
+        return Err(ApiError::Unprocessable(format!(
+            "{field} is for Reply via Email (\"via\": \"email\"); an internal message goes to the team only"
+        )));
     }
-    let message = match form.via.unwrap_or(Via::Internal) {
+    let message = match via {
         Via::Internal => {
             let m = state
                 .store
@@ -237,13 +281,93 @@ async fn post_message(
             });
             m
         }
-        Via::Email => state
-            .outbox
-            .reply(&c, &auth.user, &form.text, None)
-            .await
-            .map_err(compose_error)?,
+        Via::Email => {
+            let reply = Reply {
+                text: &form.text,
+                format: match form.format.unwrap_or(TextFormat::Text) {
+                    TextFormat::Text => Format::Text,
+                    TextFormat::Markdown => Format::Markdown,
+                },
+                to: form.to.as_deref(),
+                cc: form.cc.as_deref(),
+                bcc: form.bcc.as_deref().unwrap_or_default(),
+                answering: form.in_reply_to_message_id.map(MessageId),
+                seen: form.seen_message_id.map(MessageId),
+                quote: form.quote.unwrap_or(true),
+                source: None,
+            };
+            match state.outbox.reply(&c, &auth.user, &reply).await {
+                Ok(message) => message,
+                Err(ComposeError::NewerMessages(ids)) => {
+                    return Err(newer_messages(&state, &c, &ids).await);
+                }
+                Err(e) => return Err(compose_error(e)),
+            }
+        }
     };
     Ok((StatusCode::CREATED, Json(message_json(&message))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecipientsQuery {
+    in_reply_to_message_id: Option<i64>,
+}
+
+/// What Reply via Email starts from: `{in_reply_to_message_id, to, cc, subject}`, the email
+/// answered (by default the contact's latest) and its reply-all recipients, as the composer
+/// shows them for the agent to edit.
+async fn recipients(
+    State(state): State<AppState>,
+    Allowed(c): Allowed,
+    Query(query): Query<RecipientsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let defaults = state
+        .outbox
+        .reply_defaults(&c, query.in_reply_to_message_id.map(MessageId))
+        .await
+        .map_err(compose_error)?;
+    let list = |l: &[postdesk_mail::Mailbox]| -> Vec<Value> {
+        l.iter()
+            .map(|m| json!({ "name": m.name, "email": m.email }))
+            .collect()
+    };
+    Ok(Json(json!({
+        "in_reply_to_message_id": defaults.answering,
+        "to": list(&defaults.to),
+        "cc": list(&defaults.cc),
+        "subject": defaults.subject,
+    })))
+}
+
+/// The send-time collision check's answer: 409 with the emails the agent had not seen.
+async fn newer_messages(state: &AppState, c: &Conversation, ids: &[MessageId]) -> ApiError {
+    let messages = match state.store.list_messages(c.id).await {
+        Ok(messages) => messages,
+        Err(e) => return e.into(),
+    };
+    let ours: Vec<&str> = outgoing_texts(&messages);
+    let new_messages = messages
+        .iter()
+        .filter(|m| ids.contains(&m.id))
+        .map(|m| message_json_with_history(m, &ours))
+        .collect();
+    ApiError::NewerMessages {
+        message: format!(
+            "{} new email(s) in this conversation since you opened it: read them, then send anyway or edit your reply",
+            ids.len()
+        ),
+        new_messages,
+    }
+}
+
+/// The texts of the conversation's outgoing emails (history for certain when quoted back).
+fn outgoing_texts(messages: &[Message]) -> Vec<&str> {
+    messages
+        .iter()
+        .filter(|m| m.kind == MessageKind::EmailOut)
+        .map(|m| m.text.as_str())
+        .collect()
 }
 
 async fn upload(
@@ -329,7 +453,14 @@ async fn send_email(
     };
     let message = state
         .outbox
-        .reply(&c, &auth.user, &text, Some(&source))
+        .reply(
+            &c,
+            &auth.user,
+            &Reply {
+                source: Some(&source),
+                ..Reply::plain(&text)
+            },
+        )
         .await
         .map_err(compose_error)?;
     Ok((StatusCode::ACCEPTED, Json(message_json(&message))))

@@ -24,6 +24,15 @@ pub enum ApiError {
     /// 409: the state changed under the caller (already taken, already exists).
     #[error("{0}")]
     Conflict(String),
+    /// 409 of the send-time collision check: `new_messages` are the emails the sender had not
+    /// seen.
+    #[error("{message}")]
+    NewerMessages {
+        /// What happened and what to do.
+        message: String,
+        /// The messages, as the API shows them.
+        new_messages: Vec<serde_json::Value>,
+    },
     /// 422: well-formed but not acceptable.
     #[error("{0}")]
     Unprocessable(String),
@@ -56,7 +65,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::NewerMessages { .. } => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TwoFactorRequired(_) => StatusCode::UNAUTHORIZED,
@@ -105,6 +114,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::EnrolmentRequired(_) => {
                 serde_json::json!({ "error": message, "totp_enrolment_required": true })
+            }
+            ApiError::NewerMessages { new_messages, .. } => {
+                serde_json::json!({ "error": message, "new_messages": new_messages })
             }
             _ => serde_json::json!({ "error": message }),
         };

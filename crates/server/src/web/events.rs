@@ -50,7 +50,13 @@ async fn sse(store: &Store, envelope: &Envelope) -> SseEvent {
         .data
         .get_or_init(|| async {
             let mut data = serde_json::to_value(&envelope.event).unwrap_or_else(|_| json!({}));
-            if let Some(id) = envelope.event.conversation_id() {
+            // A presence names its conversation by id alone: it is repeated every few
+            // seconds, and looking the conversation up each time would cost for nothing.
+            if let Some(id) = envelope
+                .event
+                .conversation_id()
+                .filter(|_| !matches!(envelope.event, Event::Presence { .. }))
+            {
                 let conversation = store.find_conversation(id).await.ok().flatten();
                 data["conversation"] = conversation.as_ref().map_or(Value::Null, conversation_json);
             }

@@ -69,7 +69,15 @@ struct InboxForm {
     reopen_days: Option<i64>,
     /// Days closed conversations are kept; absent or null keeps them forever.
     retention_days: Option<i64>,
+    /// Markdown ending every Reply via Email; absent keeps the current one ('' for none).
+    signature: Option<String>,
+    /// Whether replies quote the email they answer; absent keeps the current setting (on for
+    /// a new inbox).
+    quote_history: Option<bool>,
 }
+
+/// The longest signature an inbox takes, in characters.
+const MAX_SIGNATURE_CHARS: usize = 5_000;
 
 fn yes() -> bool {
     true
@@ -108,6 +116,8 @@ async fn inbox_json(state: &AppState, inbox: &Inbox) -> Result<Value, ApiError> 
         "active": inbox.settings.active,
         "reopen_days": inbox.settings.reopen_days,
         "retention_days": inbox.settings.retention_days,
+        "signature": inbox.settings.signature,
+        "quote_history": inbox.settings.quote_history,
         "imap": imap,
         "smtp": server_json(&inbox.settings.smtp, provider),
         "oauth": super::mail_oauth::connection_json(state, inbox).await?,
@@ -268,6 +278,21 @@ async fn settings_from(
             "retention_days must be at least 1 (a number of days), or left out to keep closed conversations forever",
         ));
     }
+    let signature = match form.signature {
+        Some(signature) => signature.trim_end().to_owned(),
+        None => existing
+            .map(|e| e.settings.signature.clone())
+            .unwrap_or_default(),
+    };
+    if signature.chars().count() > MAX_SIGNATURE_CHARS {
+        return Err(unprocessable(format!(
+            "The signature is longer than {MAX_SIGNATURE_CHARS} characters"
+        )));
+    }
+    let quote_history = form
+        .quote_history
+        .or(existing.map(|e| e.settings.quote_history))
+        .unwrap_or(true);
     Ok(InboxSettings {
         name: form.name.trim().to_owned(),
         email: email.to_string(),
@@ -282,6 +307,8 @@ async fn settings_from(
         reopen_days,
         retention_days: form.retention_days,
         oauth_provider_id,
+        signature,
+        quote_history,
     })
 }
 

@@ -19,6 +19,7 @@ mod lists;
 mod mail_oauth;
 mod oidc;
 pub mod policy;
+mod presence;
 mod push;
 mod search;
 mod session;
@@ -41,6 +42,7 @@ pub use error::ApiError;
 pub use limits::StreamCounts;
 pub use oidc::Oidc;
 pub use policy::{RouteInfo, route_list};
+pub use presence::Presences;
 pub use session::SessionEnds;
 pub use ui::escape;
 pub use users::validate_username;
@@ -85,6 +87,8 @@ pub struct AppState {
     pub oauth: crate::mail_oauth::MailOAuth,
     /// Routes departments' queues; nudge it when a queue or its agents change.
     pub routing: crate::routing::Routing,
+    /// Who is viewing or typing in which conversation, on this node.
+    pub presences: presence::Presences,
 }
 
 /// `text` with every byte but RFC 3986's unreserved characters (letters, digits, `-._~`)
@@ -113,6 +117,7 @@ pub(crate) fn routes() -> Vec<policy::Route> {
         inboxes::routes(),
         mail_oauth::routes(),
         conversations::routes(),
+        presence::routes(),
         lists::routes(),
         contacts::routes(),
         search::routes(),

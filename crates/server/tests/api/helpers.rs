@@ -22,6 +22,22 @@ pub const AGENT_PASSWORD: &str = "velvet-compass-meadow-17";
 /// CI runs many tests at once on two cores).
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
+/// For each flow `async fn flow(db: Db)`, a test on SQLite and one on PostgreSQL.
+macro_rules! on_both_databases {
+    ($($flow:ident => $sqlite:ident, $postgres:ident;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            $flow($crate::helpers::Db::Sqlite).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            $flow($crate::helpers::Db::Postgres).await;
+        }
+    )*};
+}
+pub(crate) use on_both_databases;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
     Sqlite,

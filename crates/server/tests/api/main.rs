@@ -14,6 +14,7 @@ mod lists;
 mod logs;
 mod mailbox_oauth;
 mod oidc;
+mod replies;
 mod restart;
 mod routing;
 mod search;

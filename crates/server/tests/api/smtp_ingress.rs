@@ -368,6 +368,8 @@ async fn standalone(limits: SmtpLimits) -> Standalone {
             reopen_days: 30,
             retention_days: None,
             oauth_provider_id: None,
+            signature: String::new(),
+            quote_history: true,
         })
         .await
         .unwrap()
