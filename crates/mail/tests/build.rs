@@ -50,21 +50,6 @@ fn reply() -> OutgoingEmail {
     }
 }
 
-/// The header section of a built message, unfolded, one header per entry.
-fn header_lines(raw: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(raw);
-    let head = text.split("\r\n\r\n").next().unwrap();
-    let mut lines: Vec<String> = Vec::new();
-    for line in head.split("\r\n") {
-        if line.starts_with([' ', '\t']) {
-            lines.last_mut().unwrap().push_str(line);
-        } else {
-            lines.push(line.to_string());
-        }
-    }
-    lines
-}
-
 #[test]
 fn round_trip() {
     let email = reply();
@@ -104,7 +89,7 @@ fn round_trip() {
     assert_eq!(pdf.content_type, "application/pdf");
     assert_eq!(pdf.bytes, b"%PDF-1.4 fake");
 
-    let headers = header_lines(&raw);
+    let headers = common::header_lines(&raw);
     let has = |prefix: &str| headers.iter().any(|h| h.starts_with(prefix));
     assert!(has("MIME-Version: 1.0"), "{headers:#?}");
     assert!(has("Date: Mon, 15 Jan 2024 11:00:00 +0000"), "{headers:#?}");
@@ -153,7 +138,7 @@ fn reply_threads_under_parsed_message() {
     assert_eq!(parsed.to, customer.reply_to);
     assert_eq!(parsed.text, "Fixed.");
     assert!(parsed.attachments.is_empty());
-    let headers = header_lines(&raw);
+    let headers = common::header_lines(&raw);
     assert!(
         headers
             .iter()
@@ -175,7 +160,7 @@ fn header_injection_is_neutralised() {
         "with space@example.com".into(),
     ];
     let raw = build(&email).unwrap();
-    let headers = header_lines(&raw);
+    let headers = common::header_lines(&raw);
     assert!(
         !headers
             .iter()
@@ -269,7 +254,9 @@ fn attachment_names_and_types_are_sanitised() {
     ];
     let raw = build(&email).unwrap();
     assert!(
-        !header_lines(&raw).iter().any(|h| h.starts_with("X-Evil")),
+        !common::header_lines(&raw)
+            .iter()
+            .any(|h| h.starts_with("X-Evil")),
         "injected header"
     );
     assert!(!String::from_utf8_lossy(&raw).contains("X-Evil: 1\r\n"));

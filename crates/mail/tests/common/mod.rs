@@ -22,3 +22,19 @@ pub fn fixture_b64(name: &str) -> Vec<u8> {
         .decode(text)
         .unwrap()
 }
+
+/// The header section of a built message, unfolded, one header per entry.
+#[allow(dead_code)]
+pub fn header_lines(raw: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap();
+    let mut lines: Vec<String> = Vec::new();
+    for line in head.split("\r\n") {
+        if line.starts_with([' ', '\t']) {
+            lines.last_mut().unwrap().push_str(line);
+        } else {
+            lines.push(line.to_string());
+        }
+    }
+    lines
+}
