@@ -24,9 +24,11 @@
 //! - `routing`: assigning departments' queues to available agents, availability, and
 //!   conversations returned to the queue when their agent leaves.
 //! - `sent`: emails a colleague sent from the mailbox's own client into a conversation.
+//! - `canned`: canned responses (global, a department's, a user's own).
 
 mod audit;
 mod batch;
+mod canned;
 mod contacts;
 mod conversations;
 mod departments;
@@ -51,6 +53,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use audit::Failures;
+pub use canned::{CannedContent, CannedResponse};
 pub use contacts::{
     ContactCursor, ContactFilter, ContactPage, ContactSummary, MAX_CONTACT_NAME_CHARS,
 };
