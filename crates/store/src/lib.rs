@@ -25,6 +25,7 @@
 //!   conversations returned to the queue when their agent leaves.
 //! - `sent`: emails a colleague sent from the mailbox's own client into a conversation.
 //! - `canned`: canned responses (global, a department's, a user's own).
+//! - `drafts`: each agent's draft reply per conversation.
 
 mod audit;
 mod batch;
@@ -33,6 +34,7 @@ mod contacts;
 mod conversations;
 mod departments;
 mod desk;
+mod drafts;
 mod inboxes;
 mod ingest;
 mod lists;
@@ -59,6 +61,7 @@ pub use contacts::{
 };
 pub use conversations::TakeError;
 pub use desk::{DeskError, MAX_SNOOZE_MS, Merged, TransferTarget, Transferred, Waiting, Woken};
+pub use drafts::{Draft, DraftContent};
 pub use ingest::{IncomingEmail, IngestOutcome, NewAttachment, StoreFetched};
 pub use lists::{
     BadCursor, ConversationFilter, ConversationPage, DEFAULT_PAGE, ListCounts, ListCursor,
