@@ -4,22 +4,9 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{AGENT_PASSWORD, Db, EventLog, TestApp, email, eventually, spawn_app};
-
-/// For each flow, a test on SQLite and one on PostgreSQL.
-macro_rules! on_both_databases {
-    ($($flow:ident => $sqlite:ident, $postgres:ident;)*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            $flow(Db::Sqlite).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $postgres() {
-            $flow(Db::Postgres).await;
-        }
-    )*};
-}
+use crate::helpers::{
+    AGENT_PASSWORD, Db, EventLog, TestApp, email, eventually, on_both_databases, spawn_app,
+};
 
 on_both_databases! {
     transfer_flow =>
