@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod availability;
+mod canned;
 mod contacts;
 mod conversations;
 mod departments;
@@ -116,6 +117,7 @@ pub(crate) fn routes() -> Vec<policy::Route> {
         lists::routes(),
         contacts::routes(),
         search::routes(),
+        canned::routes(),
         events::routes(),
         audit::routes(),
         push::routes(),

@@ -3,6 +3,7 @@
 
 mod access;
 mod auth;
+mod canned;
 mod contacts;
 mod crash;
 mod desk;
