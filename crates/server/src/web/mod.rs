@@ -12,6 +12,7 @@ mod contacts;
 mod conversations;
 mod departments;
 mod desk;
+mod drafts;
 mod error;
 mod events;
 mod inboxes;
@@ -114,6 +115,7 @@ pub(crate) fn routes() -> Vec<policy::Route> {
         inboxes::routes(),
         mail_oauth::routes(),
         conversations::routes(),
+        drafts::routes(),
         lists::routes(),
         contacts::routes(),
         search::routes(),

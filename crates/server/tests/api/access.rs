@@ -97,6 +97,10 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/conversations/{id}/snooze", "44+33++4"),
     ("POST", "/api/v1/conversations/{id}/merge", "44+33++4"),
     ("PUT", "/api/v1/conversations/{id}/tags", "44+33++4"),
+    // A draft is the caller's own: whoever may open the conversation may keep one.
+    ("GET", "/api/v1/conversations/{id}/draft", "44+33++4"),
+    ("PUT", "/api/v1/conversations/{id}/draft", "44+33++4"),
+    ("DELETE", "/api/v1/conversations/{id}/draft", "44+33++4"),
     ("POST", "/api/v1/messages/{id}/send-email", "44+33++4"),
     ("POST", "/api/v1/messages/{id}/retry", "44+33++4"),
     ("GET", "/api/v1/messages/{id}/body.html", "44+33++4"),

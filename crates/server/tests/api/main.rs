@@ -7,6 +7,7 @@ mod canned;
 mod contacts;
 mod crash;
 mod desk;
+mod drafts;
 mod flow;
 mod helpers;
 mod inbound;
