@@ -14,9 +14,13 @@
 //! new Take it! after a reopen ends the previous assignee's membership, unless they were
 //! invited. A closed conversation is read-only until it is reopened (by the contact's email
 //! or an explicit Reopen).
+//!
+//! Canned responses have their own owners and rules ([`decide_canned`]): a global one is
+//! everyone's and an admin's to change, a department's is its agents' and its managers' to
+//! change, and a user's own is theirs alone (an admin may delete it).
 
 use crate::ids::{DepartmentId, UserId};
-use crate::model::{ConversationStatus, Role};
+use crate::model::{CannedScope, ConversationStatus, Role};
 
 /// Who asks: a signed-in, active user with their roles and departments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +139,20 @@ pub enum Denial {
     /// Only the assignee (or a supervisor) may transfer.
     #[error("Only the conversation's agent, a manager or an admin can transfer it")]
     NotAssignee,
+    /// Global canned responses are the admins' to add, change and delete.
+    #[error("Only an admin can add, change or delete global canned responses")]
+    CannedGlobal,
+    /// A department's canned responses are its managers' (and the admins') to change.
+    #[error(
+        "Only an admin or a manager of this department can add, change or delete its canned responses"
+    )]
+    CannedDepartment,
+    /// The canned response is of a department the actor is not in.
+    #[error("This canned response belongs to a department you are not in")]
+    CannedOtherDepartment,
+    /// The canned response is another user's own.
+    #[error("This canned response is another user's own: only they can use or change it")]
+    CannedSomeoneElses,
 }
 
 impl Denial {
@@ -230,6 +248,122 @@ pub fn list_scope(actor: &Actor) -> ListScope {
         ListScope::Departments(actor.id)
     } else {
         ListScope::QueueAndMine(actor.id)
+    }
+}
+
+/// Whose a canned response is: what seeing and changing it depend on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CannedOwner {
+    /// Every agent's (scope `global`).
+    Global,
+    /// The agents' of one department (scope `department`).
+    Department(DepartmentId),
+    /// One user's own (scope `user`).
+    User(UserId),
+}
+
+impl CannedOwner {
+    /// The scope, as the API and the database name it.
+    #[must_use]
+    pub fn scope(self) -> CannedScope {
+        match self {
+            CannedOwner::Global => CannedScope::Global,
+            CannedOwner::Department(_) => CannedScope::Department,
+            CannedOwner::User(_) => CannedScope::User,
+        }
+    }
+
+    /// The department, for a department's canned response.
+    #[must_use]
+    pub fn department(self) -> Option<DepartmentId> {
+        match self {
+            CannedOwner::Department(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The owner, for a user's own canned response.
+    #[must_use]
+    pub fn user(self) -> Option<UserId> {
+        match self {
+            CannedOwner::User(u) => Some(u),
+            _ => None,
+        }
+    }
+}
+
+/// What is done to a canned response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CannedAction {
+    /// See it in the list and insert it with `!shortcut`.
+    Use,
+    /// Add it, or change it (a change of scope is decided for the old owner and the new).
+    Manage,
+    /// Delete it.
+    Delete,
+}
+
+/// The canned responses an actor sees: global ones, those of `departments` (`None`: of every
+/// department) and `user`'s own. [`decide_canned`] of [`CannedAction::Use`] is
+/// [`CannedView::shows`], and the store's list filters by the same three conditions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CannedView {
+    /// Whose own canned responses are shown (the actor's).
+    pub user: UserId,
+    /// Which departments' are shown; `None` for every department's (admins).
+    pub departments: Option<Vec<DepartmentId>>,
+}
+
+impl CannedView {
+    /// Whether a canned response of `owner` is in the view.
+    #[must_use]
+    pub fn shows(&self, owner: CannedOwner) -> bool {
+        match owner {
+            CannedOwner::Global => true,
+            CannedOwner::Department(d) => {
+                self.departments.as_ref().is_none_or(|ds| ds.contains(&d))
+            }
+            CannedOwner::User(u) => u == self.user,
+        }
+    }
+}
+
+/// The canned responses an actor sees: global ones, their departments' (an admin: every
+/// department's) and their own. Another user's own are never shown, not even to an admin.
+#[must_use]
+pub fn canned_view(actor: &Actor) -> CannedView {
+    CannedView {
+        user: actor.id,
+        departments: (!actor.is(Role::Admin)).then(|| actor.departments.clone()),
+    }
+}
+
+/// Decides `action` by `actor` on a canned response of `owner`. Using follows
+/// [`canned_view`]. Managing: global ones are the admins', a department's are the admins'
+/// and its managers', and a user's own are theirs alone; an admin may also delete another
+/// user's own (a colleague who left, words that must go).
+///
+/// # Errors
+/// The [`Denial`] when the actor may not.
+pub fn decide_canned(
+    actor: &Actor,
+    action: CannedAction,
+    owner: CannedOwner,
+) -> Result<(), Denial> {
+    let foreign = || match owner {
+        CannedOwner::Department(_) => Denial::CannedOtherDepartment,
+        _ => Denial::CannedSomeoneElses,
+    };
+    match (action, owner) {
+        (CannedAction::Use, _) if canned_view(actor).shows(owner) => Ok(()),
+        (CannedAction::Use, _) => Err(foreign()),
+        (CannedAction::Delete, CannedOwner::User(_)) if actor.is(Role::Admin) => Ok(()),
+        (_, CannedOwner::Global) if actor.is(Role::Admin) => Ok(()),
+        (_, CannedOwner::Global) => Err(Denial::CannedGlobal),
+        (_, CannedOwner::Department(d)) if actor.supervises(Some(d)) => Ok(()),
+        (_, CannedOwner::Department(_)) => Err(Denial::CannedDepartment),
+        (_, CannedOwner::User(u)) if u == actor.id => Ok(()),
+        (_, CannedOwner::User(_)) => Err(Denial::CannedSomeoneElses),
     }
 }
 
@@ -402,5 +536,119 @@ mod tests {
         assert_eq!(decide(&bob, Action::Take, &s), Ok(()));
         assert_eq!(decide_rule(&bob, Rule::Staff), Err(Denial::StaffOnly));
         assert_eq!(list_scope(&bob), ListScope::QueueAndMine(UserId(2)));
+    }
+
+    #[test]
+    fn canned_responses_are_seen_by_their_departments_and_owner() {
+        let ana = actor(1, Role::Agent, &[SALES]);
+        let mona = actor(5, Role::Manager, &[SALES]);
+        let admin = actor(9, Role::Admin, &[]);
+        let owners = [
+            CannedOwner::Global,
+            CannedOwner::Department(SALES),
+            CannedOwner::Department(BILLING),
+            CannedOwner::User(UserId(1)),
+            CannedOwner::User(UserId(5)),
+        ];
+        // What each sees, in the order of `owners`.
+        let cases = [
+            (&ana, [true, true, false, true, false], "agent of Sales"),
+            (&mona, [true, true, false, false, true], "manager of Sales"),
+            (
+                &admin,
+                [true, true, true, false, false],
+                "admin: every department's, nobody else's own",
+            ),
+        ];
+        for (who, seen, what) in cases {
+            let view = canned_view(who);
+            for (owner, expected) in owners.iter().zip(seen) {
+                assert_eq!(view.shows(*owner), expected, "{what}: {owner:?}");
+                assert_eq!(
+                    decide_canned(who, CannedAction::Use, *owner).is_ok(),
+                    expected,
+                    "{what}: {owner:?}"
+                );
+            }
+        }
+        assert_eq!(
+            decide_canned(&ana, CannedAction::Use, CannedOwner::Department(BILLING)),
+            Err(Denial::CannedOtherDepartment)
+        );
+        assert_eq!(
+            decide_canned(&ana, CannedAction::Use, CannedOwner::User(UserId(5))),
+            Err(Denial::CannedSomeoneElses)
+        );
+    }
+
+    #[test]
+    fn canned_responses_are_managed_by_admins_their_departments_managers_and_their_owner() {
+        let ana = actor(1, Role::Agent, &[SALES]);
+        let mona = actor(5, Role::Manager, &[SALES]);
+        let admin = actor(9, Role::Admin, &[]);
+        let global = CannedOwner::Global;
+        let sales = CannedOwner::Department(SALES);
+        let billing = CannedOwner::Department(BILLING);
+        let anas = CannedOwner::User(UserId(1));
+        let cases = [
+            (
+                &ana,
+                global,
+                Err(Denial::CannedGlobal),
+                "an agent, a global one",
+            ),
+            (
+                &mona,
+                global,
+                Err(Denial::CannedGlobal),
+                "a manager, a global one",
+            ),
+            (&admin, global, Ok(()), "an admin, a global one"),
+            (
+                &ana,
+                sales,
+                Err(Denial::CannedDepartment),
+                "an agent, her department's",
+            ),
+            (&mona, sales, Ok(()), "a manager, his department's"),
+            (
+                &mona,
+                billing,
+                Err(Denial::CannedDepartment),
+                "a manager, another department's",
+            ),
+            (&admin, billing, Ok(()), "an admin, any department's"),
+            (&ana, anas, Ok(()), "her own"),
+            (
+                &mona,
+                anas,
+                Err(Denial::CannedSomeoneElses),
+                "a manager, an agent's own",
+            ),
+            (
+                &admin,
+                anas,
+                Err(Denial::CannedSomeoneElses),
+                "an admin changing an agent's own",
+            ),
+        ];
+        for (who, owner, expected, what) in cases {
+            assert_eq!(
+                decide_canned(who, CannedAction::Manage, owner),
+                expected,
+                "{what}"
+            );
+        }
+        // Deleting is managing, except that an admin may delete anyone's own.
+        assert_eq!(decide_canned(&admin, CannedAction::Delete, anas), Ok(()));
+        assert_eq!(
+            decide_canned(&mona, CannedAction::Delete, anas),
+            Err(Denial::CannedSomeoneElses)
+        );
+        assert_eq!(decide_canned(&ana, CannedAction::Delete, anas), Ok(()));
+        assert_eq!(
+            decide_canned(&ana, CannedAction::Delete, global),
+            Err(Denial::CannedGlobal)
+        );
     }
 }

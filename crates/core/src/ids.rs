@@ -37,4 +37,6 @@ id_type!(
     DepartmentId,
     /// A login session.
     SessionId,
+    /// A canned response: a saved reply an agent inserts with `!shortcut`.
+    CannedResponseId,
 );

@@ -121,6 +121,19 @@ text_enum!(
 );
 
 text_enum!(
+    /// Who a canned response is for; who may change it is the access policy's
+    /// ([`crate::access::decide_canned`]).
+    CannedScope, "canned response scope" {
+        /// Every agent's.
+        Global = "global",
+        /// The agents of one department.
+        Department = "department",
+        /// Its owner's alone.
+        User = "user",
+    }
+);
+
+text_enum!(
     /// What a message in a conversation is.
     MessageKind, "message kind" {
         /// An email from the contact.

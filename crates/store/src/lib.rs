@@ -24,13 +24,17 @@
 //! - `routing`: assigning departments' queues to available agents, availability, and
 //!   conversations returned to the queue when their agent leaves.
 //! - `sent`: emails a colleague sent from the mailbox's own client into a conversation.
+//! - `canned`: canned responses (global, a department's, a user's own).
+//! - `drafts`: each agent's draft reply per conversation.
 
 mod audit;
 mod batch;
+mod canned;
 mod contacts;
 mod conversations;
 mod departments;
 mod desk;
+mod drafts;
 mod inboxes;
 mod ingest;
 mod lists;
@@ -51,11 +55,13 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use audit::Failures;
+pub use canned::{CannedContent, CannedResponse};
 pub use contacts::{
     ContactCursor, ContactFilter, ContactPage, ContactSummary, MAX_CONTACT_NAME_CHARS,
 };
 pub use conversations::TakeError;
 pub use desk::{DeskError, MAX_SNOOZE_MS, Merged, TransferTarget, Transferred, Waiting, Woken};
+pub use drafts::{Draft, DraftContent};
 pub use ingest::{IncomingEmail, IngestOutcome, NewAttachment, StoreFetched};
 pub use lists::{
     BadCursor, ConversationFilter, ConversationPage, DEFAULT_PAGE, ListCounts, ListCursor,

@@ -7,7 +7,7 @@ use postdesk_core::model::{ConversationStatus, DeliveryStatus, InboxState, Messa
 #[macro_use]
 mod common;
 
-use common::{inbox_settings, user};
+use common::{count, inbox_settings, incoming, user};
 use postdesk_store::{
     Addr, AuditFilter, Author, ConversationFilter, DeletionReport, IncomingEmail, IngestOutcome,
     NewAttachment, NewAuditEntry, NewSession, NewUser, QueuedEmail, Store, StoreError,
@@ -83,35 +83,6 @@ async fn session(
         })
         .await
         .unwrap()
-}
-
-fn incoming(message_id: &str, from: &str, subject: &str) -> IncomingEmail {
-    IncomingEmail {
-        message_id: message_id.into(),
-        in_reply_to: None,
-        references: vec![],
-        contact: Addr {
-            name: Some("Carol Contact".into()),
-            email: from.into(),
-        },
-        from: Some(Addr {
-            name: Some("Carol Contact".into()),
-            email: from.into(),
-        }),
-        to: vec![Addr {
-            name: None,
-            email: "support@example.test".into(),
-        }],
-        cc: vec![],
-        subject: subject.into(),
-        date: Some(1_700_000_000_000),
-        text: format!("body of {message_id}"),
-        html: None,
-        attachments: vec![],
-        auto_reply: false,
-        attach_original: false,
-        auth: None,
-    }
 }
 
 /// The inbox most tests use.
@@ -2118,17 +2089,6 @@ fn file(filename: &str, bytes: &[u8]) -> NewAttachment {
         inline: false,
         bytes: bytes.to_vec(),
     }
-}
-
-/// The number `sql` counts (as `n`), read straight from the database.
-async fn count(store: &Store, sql: &'static str) -> i64 {
-    use sqlx::Row as _;
-    sqlx::query(sql)
-        .fetch_one(store.raw_pool())
-        .await
-        .unwrap()
-        .try_get("n")
-        .unwrap()
 }
 
 /// Blobs that no attachment and no raw email refers to.

@@ -593,7 +593,7 @@ async fn scope_of(
 }
 
 /// Refuses a message text over [`MAX_MESSAGE_CHARS`].
-fn check_length(text: &str) -> Result<(), ApiError> {
+pub(super) fn check_length(text: &str) -> Result<(), ApiError> {
     if text.chars().count() > MAX_MESSAGE_CHARS {
         return Err(ApiError::PayloadTooLarge(format!(
             "The message is longer than {MAX_MESSAGE_CHARS} characters; send long texts as a file"

@@ -7,10 +7,12 @@
 mod audit;
 mod auth;
 mod availability;
+mod canned;
 mod contacts;
 mod conversations;
 mod departments;
 mod desk;
+mod drafts;
 mod error;
 mod events;
 mod inboxes;
@@ -118,9 +120,11 @@ pub(crate) fn routes() -> Vec<policy::Route> {
         mail_oauth::routes(),
         conversations::routes(),
         presence::routes(),
+        drafts::routes(),
         lists::routes(),
         contacts::routes(),
         search::routes(),
+        canned::routes(),
         events::routes(),
         audit::routes(),
         push::routes(),

@@ -100,6 +100,10 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/api/v1/conversations/{id}/snooze", "44+33++4"),
     ("POST", "/api/v1/conversations/{id}/merge", "44+33++4"),
     ("PUT", "/api/v1/conversations/{id}/tags", "44+33++4"),
+    // A draft is the caller's own: whoever may open the conversation may keep one.
+    ("GET", "/api/v1/conversations/{id}/draft", "44+33++4"),
+    ("PUT", "/api/v1/conversations/{id}/draft", "44+33++4"),
+    ("DELETE", "/api/v1/conversations/{id}/draft", "44+33++4"),
     ("POST", "/api/v1/messages/{id}/send-email", "44+33++4"),
     ("POST", "/api/v1/messages/{id}/retry", "44+33++4"),
     ("GET", "/api/v1/messages/{id}/body.html", "44+33++4"),
@@ -113,6 +117,12 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("DELETE", "/api/v1/contacts/{id}", "443333+4"),
     ("GET", "/api/v1/tags", "44+++++4"),
     ("GET", "/api/v1/search", "44+++++4"),
+    // Past the policy for everyone signed in: which canned responses one sees and may change
+    // is decided by their scope (the matrix's id does not exist: 404).
+    ("GET", "/api/v1/canned-responses", "44+++++4"),
+    ("POST", "/api/v1/canned-responses", "44+++++4"),
+    ("PUT", "/api/v1/canned-responses/{id}", "44+++++4"),
+    ("DELETE", "/api/v1/canned-responses/{id}", "44+++++4"),
     ("GET", "/api/v1/events", "44+++++4"),
     ("GET", "/api/v1/audit", "443333+4"),
     ("GET", "/api/v1/audit/export", "443333+4"),

@@ -3,9 +3,11 @@
 
 mod access;
 mod auth;
+mod canned;
 mod contacts;
 mod crash;
 mod desk;
+mod drafts;
 mod flow;
 mod helpers;
 mod inbound;

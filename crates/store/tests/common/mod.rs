@@ -2,8 +2,12 @@
 //! SQLite and on PostgreSQL (a fresh database per test on 127.0.0.1:5432).
 #![allow(dead_code, unused_macros)]
 
+use postdesk_core::ids::{ConversationId, InboxId, MessageId};
 use postdesk_core::model::{MailAuth, Role, Security};
-use postdesk_store::{InboxSettings, NewUser, ServerSettings, Store, User};
+use postdesk_store::{
+    Addr, InboxSettings, IncomingEmail, IngestOutcome, NewUser, ServerSettings, Store,
+    StoreFetched, User,
+};
 
 fn server(host: &str, port: u16) -> ServerSettings {
     ServerSettings {
@@ -49,6 +53,78 @@ pub async fn user(store: &Store, username: &str, role: Role) -> User {
             roles: vec![role],
         })
         .await
+        .unwrap()
+}
+
+/// An email from `from` (Carol Contact) to the support address, with a body naming its
+/// Message-ID.
+pub fn incoming(message_id: &str, from: &str, subject: &str) -> IncomingEmail {
+    IncomingEmail {
+        message_id: message_id.into(),
+        in_reply_to: None,
+        references: vec![],
+        contact: Addr {
+            name: Some("Carol Contact".into()),
+            email: from.into(),
+        },
+        from: Some(Addr {
+            name: Some("Carol Contact".into()),
+            email: from.into(),
+        }),
+        to: vec![Addr {
+            name: None,
+            email: "support@example.test".into(),
+        }],
+        cc: vec![],
+        subject: subject.into(),
+        date: Some(1_700_000_000_000),
+        text: format!("body of {message_id}"),
+        html: None,
+        attachments: vec![],
+        auto_reply: false,
+        attach_original: false,
+        auth: None,
+    }
+}
+
+/// A new conversation in `inbox`: the [`incoming`] email with Message-ID `message_id` from
+/// `from`, fetched as UID `uid` and ingested; returns the conversation and its message.
+pub async fn new_conversation(
+    store: &Store,
+    inbox: InboxId,
+    uid: u32,
+    (message_id, from): (&str, &str),
+) -> (ConversationId, MessageId) {
+    let fetched = StoreFetched {
+        uid,
+        bytes: format!("raw {message_id}").into_bytes(),
+    };
+    store
+        .store_fetched(inbox, "INBOX", 7, vec![fetched], uid + 1)
+        .await
+        .unwrap();
+    let pending = store.pending_raw(Some(inbox), 100).await.unwrap();
+    let raw = pending.last().expect("a pending raw email");
+    let email = incoming(message_id, from, &format!("About {message_id}"));
+    match store.ingest_email(raw.id, inbox, &email).await.unwrap() {
+        IngestOutcome::Added {
+            conversation_id,
+            message_id,
+            new_conversation: true,
+            ..
+        } => (conversation_id, message_id),
+        other => panic!("expected a new conversation: {other:?}"),
+    }
+}
+
+/// The number `sql` counts (as `n`), read straight from the database.
+pub async fn count(store: &Store, sql: &'static str) -> i64 {
+    use sqlx::Row as _;
+    sqlx::query(sql)
+        .fetch_one(store.raw_pool())
+        .await
+        .unwrap()
+        .try_get("n")
         .unwrap()
 }
 

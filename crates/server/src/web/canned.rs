@@ -1,0 +1,279 @@
+//! Canned responses: saved replies an agent inserts in the composer with `!shortcut`. Global
+//! ones are every agent's, a department's are its agents', a user's own are theirs alone.
+//!
+//! The routes only need a sign-in; who sees and who may change which canned response is the
+//! access policy's ([`postdesk_core::access::decide_canned`], [`canned_view`]). With
+//! `?conversation_id=`, the list also carries each text with its variables filled for that
+//! conversation (`filled_text`), so that filling lives here and not in the web app.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use postdesk_core::access::{
+    self, Action, CannedAction, CannedOwner, Rule, canned_view, decide_canned,
+};
+use postdesk_core::ids::{CannedResponseId, ConversationId, DepartmentId};
+use postdesk_core::model::CannedScope;
+use postdesk_core::template;
+use postdesk_store::{CannedContent, CannedResponse, Conversation};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::conversations::time;
+use super::error::ApiJson;
+use super::policy::{Route, denied};
+use super::{ApiError, AppState, AuthUser};
+
+/// The longest shortcut (characters).
+pub const MAX_SHORTCUT_CHARS: usize = 40;
+
+/// The longest canned response (characters): a long answer fits, a document does not.
+pub const MAX_CANNED_CHARS: usize = 20_000;
+
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::get("/canned-responses", Rule::SignedIn, list),
+        Route::post("/canned-responses", Rule::SignedIn, create),
+        Route::put("/canned-responses/{id}", Rule::SignedIn, update),
+        Route::delete("/canned-responses/{id}", Rule::SignedIn, delete),
+    ]
+}
+
+/// A canned response as the API shows it; `filled` adds `filled_text`.
+fn canned_json(c: &CannedResponse, filled: Option<&[(&str, &str)]>) -> Value {
+    let mut value = json!({
+        "id": c.id,
+        "shortcut": c.shortcut,
+        "text": c.text,
+        "scope": c.owner.scope(),
+        "department_id": c.owner.department(),
+        "user_id": c.owner.user(),
+        "created_at": time(c.created_at),
+        "updated_at": time(c.updated_at),
+    });
+    if let Some(values) = filled {
+        value["filled_text"] = json!(template::fill(&c.text, values));
+    }
+    value
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    /// Fill the variables for this conversation.
+    conversation_id: Option<String>,
+}
+
+/// `GET /canned-responses[?conversation_id=N]`: `{canned_responses:[…]}`.
+async fn list(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let conversation = match q.conversation_id.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => {
+            let id = raw.parse().map_err(|_| {
+                ApiError::BadRequest(format!("conversation_id must be a number, not {raw:?}"))
+            })?;
+            Some(readable_conversation(&state, &auth, ConversationId(id)).await?)
+        }
+    };
+    let values = match &conversation {
+        Some(c) => Some(variables(&state, &auth, c).await?),
+        None => None,
+    };
+    let pairs: Option<Vec<(&str, &str)>> = values
+        .as_ref()
+        .map(|v| v.iter().map(|(n, v)| (*n, v.as_str())).collect());
+    let list = state
+        .store
+        .list_canned_responses(&canned_view(&auth.actor()))
+        .await?;
+    let canned: Vec<Value> = list
+        .iter()
+        .map(|c| canned_json(c, pairs.as_deref()))
+        .collect();
+    Ok(Json(json!({ "canned_responses": canned })))
+}
+
+/// The conversation `id`, when the caller may read it (as its own routes decide).
+async fn readable_conversation(
+    state: &AppState,
+    auth: &AuthUser,
+    id: ConversationId,
+) -> Result<Conversation, ApiError> {
+    let not_found = || ApiError::NotFound("conversation not found".into());
+    let scope = state
+        .store
+        .conversation_scope(id)
+        .await?
+        .ok_or_else(not_found)?;
+    access::decide(&auth.actor(), Action::Read, &scope).map_err(|d| denied(&d))?;
+    state
+        .store
+        .find_conversation(id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// The variables' values in `c` for the caller: the contact's name (left as written when
+/// the contact has none, for the agent to see and fill in) and address, the caller's name,
+/// the inbox's name.
+async fn variables(
+    state: &AppState,
+    auth: &AuthUser,
+    c: &Conversation,
+) -> Result<Vec<(&'static str, String)>, ApiError> {
+    let inbox = state
+        .store
+        .find_inbox(c.inbox_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("inbox not found".into()))?;
+    let mut values = vec![
+        ("contact.email", c.contact.email.clone()),
+        ("agent.name", auth.user.name.clone()),
+        ("inbox.name", inbox.settings.name),
+    ];
+    if !c.contact.name.trim().is_empty() {
+        values.push(("contact.name", c.contact.name.clone()));
+    }
+    Ok(values)
+}
+
+/// The body of `POST` and `PUT`: the whole canned response.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CannedForm {
+    shortcut: String,
+    text: String,
+    scope: String,
+    department_id: Option<i64>,
+}
+
+/// Checks a form's words and shape (422 for each fault, in words) and names its owner: the
+/// department given, or the caller for a `user` one.
+fn content_of(form: CannedForm, auth: &AuthUser) -> Result<CannedContent, ApiError> {
+    let shortcut = form.shortcut;
+    let length = shortcut.chars().count();
+    if !(1..=MAX_SHORTCUT_CHARS).contains(&length)
+        || !shortcut
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(ApiError::Unprocessable(format!(
+            "A shortcut is 1 to {MAX_SHORTCUT_CHARS} letters, digits, '-', '_' or '.' (no spaces, \
+             and without the '!' typed before it in the composer), not {shortcut:?}"
+        )));
+    }
+    if form.text.trim().is_empty() {
+        return Err(ApiError::Unprocessable(
+            "A canned response needs a text".into(),
+        ));
+    }
+    if form.text.chars().count() > MAX_CANNED_CHARS {
+        return Err(ApiError::Unprocessable(format!(
+            "A canned response is at most {MAX_CANNED_CHARS} characters long"
+        )));
+    }
+    let scope = CannedScope::parse(&form.scope).map_err(|_| {
+        ApiError::Unprocessable(format!(
+            "Unknown scope {:?}: use global, department or user",
+            form.scope
+        ))
+    })?;
+    let owner = match (scope, form.department_id) {
+        (CannedScope::Department, Some(d)) => CannedOwner::Department(DepartmentId(d)),
+        (CannedScope::Department, None) => {
+            return Err(ApiError::Unprocessable(
+                "A department's canned response needs department_id".into(),
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::Unprocessable(format!(
+                "Only a department's canned response has a department_id, not a {scope} one"
+            )));
+        }
+        (CannedScope::Global, None) => CannedOwner::Global,
+        (CannedScope::User, None) => CannedOwner::User(auth.user.id),
+    };
+    Ok(CannedContent {
+        shortcut,
+        text: form.text,
+        owner,
+    })
+}
+
+/// Refuses a department that does not exist (422: the body names it).
+async fn check_department(state: &AppState, owner: CannedOwner) -> Result<(), ApiError> {
+    if let Some(d) = owner.department()
+        && state.store.find_department(d).await?.is_none()
+    {
+        return Err(ApiError::Unprocessable(format!(
+            "There is no department with id {d}"
+        )));
+    }
+    Ok(())
+}
+
+/// The policy's decision as an answer: 403 with its words.
+fn allowed(auth: &AuthUser, action: CannedAction, owner: CannedOwner) -> Result<(), ApiError> {
+    decide_canned(&auth.actor(), action, owner).map_err(|d| denied(&d))
+}
+
+/// `POST /canned-responses`: 201 the canned response.
+async fn create(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    ApiJson(form): ApiJson<CannedForm>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let content = content_of(form, &auth)?;
+    allowed(&auth, CannedAction::Manage, content.owner)?;
+    check_department(&state, content.owner).await?;
+    let created = state
+        .store
+        .create_canned_response(&content, auth.user.id)
+        .await?;
+    Ok((StatusCode::CREATED, Json(canned_json(&created, None))))
+}
+
+async fn find(state: &AppState, id: i64) -> Result<CannedResponse, ApiError> {
+    state
+        .store
+        .find_canned_response(CannedResponseId(id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound("canned response not found".into()))
+}
+
+/// `PUT /canned-responses/{id}`: 200 the canned response, changed. A change of scope needs
+/// the right to manage both the old owner's and the new owner's.
+async fn update(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+    ApiJson(form): ApiJson<CannedForm>,
+) -> Result<Json<Value>, ApiError> {
+    let current = find(&state, id).await?;
+    allowed(&auth, CannedAction::Manage, current.owner)?;
+    let content = content_of(form, &auth)?;
+    allowed(&auth, CannedAction::Manage, content.owner)?;
+    check_department(&state, content.owner).await?;
+    let updated = state
+        .store
+        .update_canned_response(current.id, &content)
+        .await?;
+    Ok(Json(canned_json(&updated, None)))
+}
+
+/// `DELETE /canned-responses/{id}`: 204.
+async fn delete(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let current = find(&state, id).await?;
+    allowed(&auth, CannedAction::Delete, current.owner)?;
+    if !state.store.delete_canned_response(current.id).await? {
+        return Err(ApiError::NotFound("canned response not found".into()));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
