@@ -127,6 +127,18 @@ function totpCode(base32, stepsAhead = 0) {
   return String(value).padStart(6, "0");
 }
 
+/** The email we sent that says `text`: in its text, or in its formatted HTML's frame. */
+async function emailOut(page, text) {
+  const handle = await page.waitForFunction((t) => {
+    for (const m of document.querySelectorAll(".msg.email_out")) {
+      const frames = [...m.querySelectorAll("iframe")].map((f) => f.contentDocument?.body?.innerText || "");
+      if (m.innerText.includes(t) || frames.some((body) => body.includes(t))) return m.dataset.id;
+    }
+    return null;
+  }, text, { timeout: LIVE });
+  return page.locator(`.msg.email_out[data-id="${await handle.jsonValue()}"]`);
+}
+
 const queued = (page) => page.locator("#queued .side-list a");
 const inProgress = (page) => page.locator("#in-progress .side-list a");
 
@@ -190,13 +202,14 @@ async function main() {
     await a.locator(".msg.internal", { hasText: "gold plan" }).waitFor({ timeout: LIVE });
     assert.equal(capturedCount(), 0, "nothing was emailed");
 
-    step("Reply via Email shows To and Subject, sends, and turns 'sent' live");
+    step("Reply via Email shows To and Subject to check, sends, and turns 'sent' live");
     await composer.fill("We are sending a technician today.");
     await a.getByRole("button", { name: "Reply via Email…" }).click();
-    const preview = a.getByRole("region", { name: "Email preview" });
-    await preview.getByText("carol@customer.test").waitFor();
+    const preview = a.getByRole("region", { name: "Reply via Email" });
+    assert.match(await preview.getByLabel("To", { exact: true }).inputValue(), /carol@customer\.test/);
+    assert.equal(await preview.getByLabel("Cc", { exact: true }).inputValue(), "");
     await preview.getByText("Re: Printer on fire").waitFor();
-    await a.getByRole("button", { name: "Send email to contact" }).click();
+    await a.getByRole("button", { name: "Send email", exact: true }).click();
     const sent = await waitForCaptured(1);
     assert.match(sent, /technician today/);
     assert.doesNotMatch(sent, /gold plan/);
@@ -215,7 +228,7 @@ async function main() {
     await inProgress(b).filter({ hasText: "Printer on fire" }).click();
     await b.locator(".msg.internal", { hasText: "gold plan" }).waitFor();
     await b.locator(".msg.email_in", { hasText: "My printer is on fire." }).waitFor();
-    await b.locator(".msg.email_out", { hasText: "technician today" }).waitFor();
+    await emailOut(b, "technician today");
 
     step("unknown commands and users get an inline error");
     await composer.fill("/invite @nobody");
@@ -239,6 +252,80 @@ async function main() {
     await a.locator(".msg.email_out", { hasText: fileName }).locator("[data-delivery='sent']").waitFor({ timeout: LIVE });
     await shot(a, "conversation", { width: 1280, height: 1100 });
 
+    step("b sees live that a is replying in the conversation");
+    await composer.fill("");
+    // Five seconds after a's last key, a is "viewing" again; a new key makes it "replying".
+    await a.waitForTimeout(5500);
+    await b.locator("#presence", { hasText: "@a is viewing" }).waitFor({ timeout: LIVE });
+    await composer.pressSequentially("Hi Carol");
+    await b.locator("#presence", { hasText: "@a is replying" }).waitFor({ timeout: LIVE });
+
+    step("a reply being written survives a move to another page, and !shortcut inserts a canned response");
+    await composer.fill("");
+    await composer.pressSequentially("Draft: the technician comes at ten");
+    await a.waitForTimeout(1200); // the draft is saved a moment after typing stops
+    const conversationUrl = a.url();
+    await a.getByRole("link", { name: "Canned responses" }).click();
+    await a.getByRole("heading", { name: "Canned responses" }).waitFor();
+    await a.getByLabel(/Shortcut/).fill("thanks");
+    await a.getByLabel(/^Text/).fill("Thank you, {{contact.name}}! We are on it.");
+    await a.getByRole("button", { name: "Add canned response" }).click();
+    await a.locator("#canned tr", { hasText: "!thanks" }).waitFor({ timeout: LIVE });
+    await a.goto(conversationUrl);
+    await a.locator(".msg.email_in", { hasText: "My printer is on fire." }).waitFor();
+    await a.waitForFunction(() => document.getElementById("composer-text")?.value.includes("technician comes at ten"), null, { timeout: LIVE });
+    await composer.fill("");
+    await composer.pressSequentially("!tha");
+    await a.getByRole("option", { name: /!thanks/ }).waitFor({ timeout: LIVE });
+    await composer.press("Tab");
+    assert.equal(await composer.inputValue(), "Thank you, Carol Customer! We are on it.");
+    await composer.fill("");
+
+    step("Reply all on the email with a colleague in Cc; Bcc added; a Markdown reply goes as formatted email");
+    await append(email({
+      id: "printer-2@customer.test", from: "carol@customer.test", subject: "Re: Printer on fire",
+      body: "Dan from facilities is in Cc now.", extra: "In-Reply-To: <printer@customer.test>\nCc: Dan Partner <dan@partner.test>\n",
+    }));
+    const withDan = a.locator(".msg.email_in", { hasText: "Dan from facilities" });
+    await withDan.waitFor({ timeout: LIVE });
+    await withDan.locator("dd", { hasText: "dan@partner.test" }).waitFor();
+    await withDan.getByRole("button", { name: "Reply all" }).click();
+    const reply = a.getByRole("region", { name: "Reply via Email" });
+    await reply.getByText(/Answering Carol Customer's email/).waitFor();
+    assert.match(await reply.getByLabel("To", { exact: true }).inputValue(), /carol@customer\.test/);
+    assert.match(await reply.getByLabel("Cc", { exact: true }).inputValue(), /Dan Partner <dan@partner\.test>/);
+    await reply.getByLabel("Bcc", { exact: true }).fill("boss@example.org");
+    assert.ok(await reply.getByLabel(/Formatted/).isChecked(), "Markdown is the default");
+    await composer.fill("**Thanks**, we *will*:\n\n- unplug it\n- call Dan");
+    await a.getByRole("button", { name: "Send email", exact: true }).click();
+    const formatted = await waitForCaptured(3);
+    assert.match(formatted, /^Cc: .*dan@partner\.test/m);
+    assert.doesNotMatch(formatted, /boss@example\.org/, "Bcc never in the email");
+    assert.match(formatted, /<strong>Thanks<\/strong>/);
+    assert.match(formatted, /In-Reply-To: <printer-2@customer\.test>/);
+    const envelope = JSON.parse(fs.readFileSync(path.join(SMTP_DIR, "3.json"), "utf8"));
+    assert.deepEqual(envelope.rcpt_tos, ["carol@customer.test", "dan@partner.test", "boss@example.org"]);
+    await (await emailOut(a, "unplug it")).locator("dd", { hasText: "boss@example.org" }).waitFor({ timeout: LIVE });
+
+    step("an email that arrives while a writes stops the send; a reads it and sends anyway");
+    await composer.fill("The technician is on the way.");
+    await a.getByRole("button", { name: "Reply via Email…" }).click();
+    await reply.getByLabel("To", { exact: true }).waitFor();
+    await append(email({
+      id: "printer-3@customer.test", from: "carol@customer.test", subject: "Re: Printer on fire",
+      body: "Update: the fire is out.", extra: "In-Reply-To: <printer@customer.test>\n",
+    }));
+    await a.locator(".msg.email_in", { hasText: "the fire is out" }).waitFor({ timeout: LIVE });
+    await a.getByRole("button", { name: "Send email", exact: true }).click();
+    const check = a.locator("#send-check");
+    await check.getByText(/Not sent: a new email arrived/).waitFor({ timeout: LIVE });
+    await check.getByText(/the fire is out/).waitFor();
+    await shot(a, "reply", { width: 1280, height: 1000 });
+    assert.equal(capturedCount(), 3, "nothing sent while the agent had not seen the new email");
+    await check.getByRole("button", { name: "Send anyway" }).click();
+    const anyway = await waitForCaptured(4);
+    assert.match(anyway, /technician is on the way/);
+
     step("a hostile HTML email is displayed without running anything");
     const hostile = `<p>Hello <b>team</b></p>
 <script>window.parent.__pwned = "script"; alert("script")</script>
@@ -252,7 +339,8 @@ async function main() {
     await append(email({ id: "hostile@customer.test", from: "mallory@customer.test", subject: "Hostile HTML", body: "plain part", html: hostile }));
     await queued(a).filter({ hasText: "Hostile HTML" }).waitFor({ timeout: LIVE });
     await queued(a).filter({ hasText: "Hostile HTML" }).click();
-    const frameElement = a.locator("iframe.email-html");
+    await a.getByRole("heading", { name: "Hostile HTML" }).waitFor();
+    const frameElement = a.locator(".msg.email_in iframe.email-html");
     await frameElement.waitFor();
     const frame = await (await frameElement.elementHandle()).contentFrame();
     await frame.getByText("Hello").waitFor();

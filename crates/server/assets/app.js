@@ -32,7 +32,7 @@ function h(tag, attrs, ...children) {
 }
 
 class ApiError extends Error {
-  constructor(status, message) { super(message); this.status = status; }
+  constructor(status, message, data) { super(message); this.status = status; this.data = data; }
 }
 
 async function api(method, path, body) {
@@ -46,7 +46,7 @@ async function api(method, path, body) {
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (_) { data = null; }
   if (response.status === 401) { location.href = "/login"; throw new ApiError(401, "Logged out"); }
-  if (!response.ok) throw new ApiError(response.status, (data && data.error) || response.statusText);
+  if (!response.ok) throw new ApiError(response.status, (data && data.error) || response.statusText, data);
   return data;
 }
 
@@ -113,6 +113,16 @@ function tagSuggestions(id, tags) {
 
 const state = {
   current: null,        // the open conversation's id
+  presence: new Map(),  // conversation id -> Map(user id -> {state, at}): who else is there
+  presenceOf: null,     // the conversation this page reports being in
+  presenceTimer: null,
+  presenceSent: Promise.resolve(), // the reports, sent one after the other
+  presenceTtl: 30,
+  typing: false,        // whether this agent is writing in the open conversation
+  typingSaid: 0,        // when "typing" was last reported
+  typingTimer: null,
+  replyTo: null,        // (message id, all) => aims the open composer's Reply via Email form
+  canned: null,         // the canned responses of the open conversation, {conv, at, list}
   users: null,          // for /invite autocomplete
   closedQuery: "",
   search: null,         // {q, hits} of the sidebar's "Search conversations", or null
@@ -380,7 +390,8 @@ function emailBody(message) {
     });
     const load = () => { frame.src = `/api/v1/messages/${message.id}/body.html?remote=${remote ? 1 : 0}&quoted=${quoted ? 1 : 0}`; };
     frame.addEventListener("load", () => {
-      try { frame.style.height = Math.min(2000, frame.contentDocument.documentElement.scrollHeight + 20) + "px"; } catch (_) { /* keep default */ }
+      // The content's own height (the body's: the document's is never less than the frame).
+      try { frame.style.height = Math.min(2000, Math.max(40, frame.contentDocument.body.scrollHeight + 24)) + "px"; } catch (_) { /* keep default */ }
     });
     load();
     const controls = h("div", { class: "row" },
@@ -438,11 +449,18 @@ function renderMessage(message, conv) {
     h("strong", {}, authorName(message)),
     h("time", { datetime: message.created_at }, formatTime(message.created_at)),
     deliveryBadge(message));
+  if (message.email && conv.status !== "queued" && conv.status !== "closed") {
+    const reply = (all) => () => { if (state.replyTo) state.replyTo(message.id, all); };
+    head.append(h("span", { class: "reply-actions" },
+      h("button", { type: "button", class: "link reply-one", onclick: reply(false) }, "Reply"), " · ",
+      h("button", { type: "button", class: "link reply-all", onclick: reply(true) }, "Reply all")));
+  }
   const parts = [head];
   if (message.email) {
     const e = message.email;
     const rows = [["From", addr(e.from)], ["To", e.to.map(addr).join(", ")]];
     if (e.cc && e.cc.length) rows.push(["Cc", e.cc.map(addr).join(", ")]);
+    if (e.bcc && e.bcc.length) rows.push(["Bcc", e.bcc.map(addr).join(", ")]);
     rows.push(["Subject", e.subject], ["Date", formatTime(e.date || message.created_at)]);
     if (e.auth) rows.push(["Sender", `DKIM ${e.auth.dkim} · SPF ${e.auth.spf} · DMARC ${e.auth.dmarc}`]);
     if (e.auth && e.auth.dmarc === "fail") parts.push(senderWarning(e.auth));
@@ -458,7 +476,7 @@ function renderMessage(message, conv) {
 /** What of a message can change after it is shown (its delivery, what may be done with it). */
 function messageSignature(message, conv) {
   const d = message.email && message.email.delivery;
-  return JSON.stringify([d ? [d.status, d.error] : null, message.attachments.length, conv.status === "closed"]);
+  return JSON.stringify([d ? [d.status, d.error] : null, message.attachments.length, conv.status]);
 }
 
 /**
@@ -489,12 +507,12 @@ function reconcileTimeline(timeline, messages, conv) {
     }
     if (node.dataset.sig !== sig) {
       const fresh = renderMessage(m, conv);
-      for (const selector of [".delivery-status", ":scope > ul.attachments"]) {
+      for (const selector of [".delivery-status", ".reply-actions", ":scope > ul.attachments"]) {
         const was = node.querySelector(selector);
         const now = fresh.querySelector(selector);
         if (was && now) was.replaceWith(now);
         else if (was) was.remove();
-        else if (now) (selector === ".delivery-status" ? node.querySelector(".msg-head") : node).append(now);
+        else if (now) (selector.startsWith(":scope") ? node : node.querySelector(".msg-head")).append(now);
       }
       node.dataset.sig = sig;
     }
@@ -713,18 +731,165 @@ function closeConversation(conv) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Composer: internal by default, Reply via Email on purpose, files, slash commands
+// Composer: internal by default, Reply via Email on purpose (recipients, Markdown, the quoted
+// email, a check at send time), files, slash commands, !shortcuts, a draft kept per
+// conversation, and who else is here.
+
+/** An address as a person types it: `Name <a@b>` (quoted when the name needs it) or `a@b`. */
+function addressText(a) {
+  if (!a.name) return a.email;
+  return /[",;<>@()[\]:\\]/.test(a.name) ? `"${a.name.replace(/["\\]/g, "")}" <${a.email}>` : `${a.name} <${a.email}>`;
+}
+
+/** Splits "a@b, Name <c@d>, \"Last, First\" <e@f>" at the commas between addresses. */
+function splitAddresses(value) {
+  const out = [];
+  let current = "";
+  let quoted = false;
+  let angle = false;
+  for (const ch of value) {
+    if (ch === '"') quoted = !quoted;
+    else if (ch === "<" && !quoted) angle = true;
+    else if (ch === ">" && !quoted) angle = false;
+    if ((ch === "," || ch === ";") && !quoted && !angle) { if (current.trim()) out.push(current.trim()); current = ""; continue; }
+    current += ch;
+  }
+  if (current.trim()) out.push(current.trim());
+  return out;
+}
+
+/** The newest email (in or out) of a list of messages: what the agent has seen. */
+function newestEmailId(messages) {
+  let newest = null;
+  for (const m of messages) if ((m.kind === "email_in" || m.kind === "email_out") && (newest === null || m.id > newest)) newest = m.id;
+  return newest;
+}
+
+const PRESENCE_WORDS = { viewing: "is viewing", typing: "is replying…" };
+
+/** Says who else is in the open conversation (from `presence` events, forgotten after their ttl). */
+function drawPresence() {
+  const bar = document.getElementById("presence");
+  if (!bar) return;
+  const now = Date.now();
+  const here = state.presence.get(state.current) || new Map();
+  const people = [...here.entries()].filter(([uid, p]) => uid !== me.id && now - p.at < state.presenceTtl * 1000);
+  const byId = new Map((state.users || []).map((u) => [u.id, u]));
+  bar.replaceChildren(...people.map(([uid, p], i) => {
+    const u = byId.get(uid);
+    return h("span", { class: `presence ${p.state}` }, i ? " · " : "", `@${u ? u.username : uid} ${PRESENCE_WORDS[p.state] || ""}`);
+  }));
+  bar.hidden = people.length === 0;
+}
+
+/** Tells the others where this agent is: `viewing` (repeated), `typing`, `left`. */
+function reportPresence(id, presence) {
+  if (id === null || id === undefined) return;
+  // One report at a time, in order: a "viewing" must never overtake the "typing" after it.
+  state.presenceSent = state.presenceSent
+    .then(() => api("POST", `/conversations/${id}/presence`, { state: presence }))
+    .catch(() => {});
+}
+
+/** Opens the presence of the conversation `id`: says `left` in the previous, repeats `viewing`. */
+async function enterPresence(id) {
+  if (state.presenceOf === id) return;
+  if (state.presenceOf !== null) reportPresence(state.presenceOf, "left");
+  state.presenceOf = id;
+  state.typing = false;
+  clearTimeout(state.typingTimer);
+  clearInterval(state.presenceTimer);
+  if (id === null) return;
+  reportPresence(id, "viewing");
+  state.presenceTimer = setInterval(() => {
+    if (state.presenceOf === id) reportPresence(id, state.typing ? "typing" : "viewing");
+    drawPresence();
+  }, 10000);
+  try {
+    const { presence, ttl_seconds: ttl } = await api("GET", `/conversations/${id}/presence`);
+    state.presenceTtl = ttl || state.presenceTtl;
+    const here = new Map();
+    for (const p of presence) here.set(p.user_id, { state: p.state, at: Date.now() });
+    state.presence.set(id, here);
+    drawPresence();
+  } catch (_) { /* shown on the next event */ }
+}
+
+/** Canned responses for `!shortcut`, with their variables filled for the conversation. */
+async function cannedFor(convId) {
+  if (state.canned && state.canned.conv === convId && Date.now() - state.canned.at < 60000) return state.canned.list;
+  const { canned_responses: list } = await api("GET", `/canned-responses?conversation_id=${convId}`);
+  state.canned = { conv: convId, at: Date.now(), list };
+  return list;
+}
 
 function composer(conv) {
   const text = h("textarea", {
     id: "composer-text", "aria-label": "Message (internal unless you choose Reply via Email)",
-    placeholder: "Internal message to your team. Enter sends; Shift+Enter for a new line. /invite @username to bring in an agent.",
+    placeholder: "Internal message to your team. Enter sends; Shift+Enter for a new line. /invite @username to bring in an agent; !shortcut inserts a canned response.",
   });
   const error = h("div", { class: "inline-error", role: "alert" });
   const preview = h("div");
   const progress = h("div", { class: "progress", hidden: true }, h("div"));
   const suggestions = h("ul", { class: "suggestions", role: "listbox", hidden: true, id: "invite-suggestions" });
+  const presenceBar = h("div", { id: "presence", class: "presence-bar", role: "status", "aria-live": "polite", hidden: true });
   const file = h("input", { type: "file", hidden: true, id: "file-input", onchange: () => { if (file.files[0]) upload(conv, file.files[0], progress, error); file.value = ""; } });
+  // The Reply via Email form while open: {answering, seen, fields…}; null when closed.
+  let email = null;
+
+  // The draft: saved a moment after each change, restored when the composer opens again.
+  let draftTimer = null;
+  function draftBody() {
+    const body = { text: text.value, via: email ? "email" : "internal" };
+    if (email) {
+      body.to = splitAddresses(email.to.value);
+      body.cc = splitAddresses(email.cc.value);
+      body.bcc = splitAddresses(email.bcc.value);
+      body.in_reply_to_message_id = email.answering;
+      body.format = email.markdown.checked ? "markdown" : "text";
+    }
+    return body;
+  }
+  function saveDraft() {
+    clearTimeout(draftTimer);
+    draftTimer = setTimeout(() => {
+      const body = draftBody();
+      const empty = !body.text.trim() && !email;
+      (empty ? api("DELETE", `/conversations/${conv.id}/draft`) : api("PUT", `/conversations/${conv.id}/draft`, body))
+        .then(() => { box.dataset.draft = empty ? "" : "saved"; })
+        .catch(() => {});
+    }, 600);
+  }
+  async function restoreDraft() {
+    try {
+      const { draft } = await api("GET", `/conversations/${conv.id}/draft`);
+      if (!draft || text.value) return;
+      text.value = draft.text;
+      if (draft.via === "email") {
+        await openEmail(draft.in_reply_to_message_id, true, draft);
+      }
+      box.dataset.draft = "restored";
+    } catch (_) { /* no draft */ }
+  }
+  function discardDraft() {
+    clearTimeout(draftTimer);
+    box.dataset.draft = "";
+    return api("DELETE", `/conversations/${conv.id}/draft`).catch(() => {});
+  }
+
+  // Typing: the others see "is replying…" while this agent writes, and "is viewing" again
+  // five seconds after the last key.
+  function typed() {
+    // Said again every few seconds of writing, for colleagues who opened it meanwhile.
+    if (!state.typing || Date.now() - state.typingSaid > 4000) {
+      state.typing = true;
+      state.typingSaid = Date.now();
+      reportPresence(conv.id, "typing");
+    }
+    clearTimeout(state.typingTimer);
+    state.typingTimer = setTimeout(() => { state.typing = false; reportPresence(conv.id, "viewing"); }, 5000);
+    saveDraft();
+  }
 
   async function sendInternal() {
     const value = text.value.trim();
@@ -739,79 +904,196 @@ function composer(conv) {
       }
       text.value = "";
       closeSuggestions();
+      if (!email) discardDraft();
       refreshConversation();
     } catch (err) {
       error.textContent = err.message;
     }
   }
 
-  function showEmailPreview() {
+  /** Opens (or re-aims) the Reply via Email form at the email `answering` (null: the latest). */
+  async function openEmail(answering, all, draft) {
+    error.textContent = "";
+    let offered;
+    try {
+      const query = answering ? `?in_reply_to_message_id=${answering}` : "";
+      offered = await api("GET", `/conversations/${conv.id}/recipients${query}`);
+    } catch (err) { error.textContent = err.message; return; }
+    const { messages } = await api("GET", `/conversations/${conv.id}/messages`).catch(() => ({ messages: [] }));
+    const answered = messages.find((m) => m.id === offered.in_reply_to_message_id);
+    const listed = (list) => list.map(addressText).join(", ");
+    const input = (id, label, value) => h("input", { type: "text", id, name: id, "aria-label": label, value, list: "reply-addresses", autocomplete: "off", oninput: saveDraft });
+    const fields = {
+      to: input("reply-to", "To", draft && draft.to ? draft.to.join(", ") : listed(offered.to)),
+      cc: input("reply-cc", "Cc", draft && draft.cc ? draft.cc.join(", ") : (all ? listed(offered.cc) : "")),
+      bcc: input("reply-bcc", "Bcc", draft && draft.bcc ? draft.bcc.join(", ") : ""),
+      markdown: h("input", { type: "checkbox", id: "reply-markdown", checked: !draft || draft.format !== "text", onchange: saveDraft }),
+      quote: h("input", { type: "checkbox", id: "reply-quote", checked: true }),
+    };
+    // Addresses to offer: everyone in the conversation's emails, then contacts as typed.
+    const known = new Map();
+    for (const m of messages) {
+      const e = m.email;
+      if (!e) continue;
+      for (const a of [e.from, ...(e.to || []), ...(e.cc || [])]) if (a && a.email) known.set(a.email.toLowerCase(), a);
+    }
+    const datalist = h("datalist", { id: "reply-addresses" }, [...known.values()].map((a) => h("option", { value: addressText(a) })));
+    let lookup = null;
+    const suggestContacts = (e) => {
+      const word = splitAddresses(e.target.value).pop() || "";
+      clearTimeout(lookup);
+      if (word.length < 2) return;
+      lookup = setTimeout(async () => {
+        try {
+          const { contacts } = await api("GET", `/contacts?q=${encodeURIComponent(word)}&limit=8`);
+          for (const c of contacts) if (!known.has(c.email.toLowerCase())) {
+            known.set(c.email.toLowerCase(), c);
+            datalist.append(h("option", { value: addressText(c) }));
+          }
+        } catch (_) { /* suggestions only */ }
+      }, 250);
+    };
+    for (const f of [fields.to, fields.cc, fields.bcc]) f.addEventListener("input", suggestContacts);
+    const send = h("button", { type: "button", class: "email", id: "send-email", onclick: () => sendEmail(false) }, "Send email");
+    const collision = h("div", { id: "send-check" });
+    const row = (label, control) => [h("dt", {}, h("label", { for: control.id }, label)), h("dd", {}, control)];
+    const answeredLine = answered
+      ? `Answering ${authorName(answered)}'s email of ${formatTime(answered.email && answered.email.date || answered.created_at)}`
+      : "A new email to the contact";
+    preview.replaceChildren(h("div", { class: "email-preview", role: "region", "aria-label": "Reply via Email" },
+      h("strong", { id: "reply-answering" }, answeredLine),
+      h("dl", { class: "headers reply-fields" }, ...row("To", fields.to), ...row("Cc", fields.cc), ...row("Bcc", fields.bcc),
+        h("dt", {}, "Subject"), h("dd", {}, offered.subject)),
+      datalist,
+      h("div", { class: "row" },
+        h("label", {}, fields.markdown, " Formatted (Markdown: **bold**, *italics*, lists, links)"),
+        answered ? h("label", {}, fields.quote, " Quote the email answered") : null),
+      collision,
+      send, " ", h("button", { type: "button", onclick: closeEmail }, "Cancel")));
+    email = { ...fields, answering: offered.in_reply_to_message_id, seen: newestEmailId(messages), send, collision };
+    saveDraft();
+    text.focus();
+  }
+
+  function closeEmail() {
+    email = null;
+    preview.replaceChildren();
+    saveDraft();
+  }
+
+  /** Sends the reply; `anyway` after the agent read the emails that came in meanwhile. */
+  async function sendEmail(anyway) {
     error.textContent = "";
     const value = text.value.trim();
     if (!value) { error.textContent = "Write the reply first."; text.focus(); return; }
     if (value.startsWith("/")) { error.textContent = "Commands cannot be emailed."; return; }
-    const subject = conv.subject.replace(/^((re|aw|sv|antw)(\[\d+\])?:\s*)+/i, "");
-    const send = h("button", { type: "button", class: "email", id: "send-email", onclick: async () => {
-      send.disabled = true;
-      try {
-        await api("POST", `/conversations/${conv.id}/messages`, { text: text.value, via: "email" });
-        text.value = "";
-        preview.replaceChildren();
-        toast("Email queued for sending");
-      } catch (err) { error.textContent = err.message; send.disabled = false; }
-      refreshConversation();
-    } }, "Send email to contact");
-    preview.replaceChildren(h("div", { class: "email-preview", role: "region", "aria-label": "Email preview" },
-      h("strong", {}, "This will be emailed to the contact:"),
-      h("dl", { class: "headers" },
-        h("dt", {}, "To"), h("dd", {}, contactLabel(conv.contact)),
-        h("dt", {}, "Subject"), h("dd", {}, `Re: ${subject || "(no subject)"}`)),
-      send, " ", h("button", { type: "button", onclick: () => preview.replaceChildren() }, "Cancel")));
-    send.focus();
+    const body = {
+      text: text.value, via: "email",
+      to: splitAddresses(email.to.value), cc: splitAddresses(email.cc.value), bcc: splitAddresses(email.bcc.value),
+      format: email.markdown.checked ? "markdown" : "text",
+      quote: email.quote.checked,
+      seen_message_id: email.seen,
+    };
+    if (email.answering) body.in_reply_to_message_id = email.answering;
+    if (anyway === true) delete body.seen_message_id;
+    email.send.disabled = true;
+    try {
+      await api("POST", `/conversations/${conv.id}/messages`, body);
+      text.value = "";
+      email = null;
+      preview.replaceChildren();
+      discardDraft();
+      toast("Email queued for sending");
+    } catch (err) {
+      if (err.status === 409 && err.data && err.data.new_messages) {
+        // Someone wrote meanwhile: nothing was sent. The new emails are in the timeline now.
+        const fresh = err.data.new_messages;
+        email.seen = Math.max(email.seen || 0, ...fresh.map((m) => m.id));
+        email.collision.replaceChildren(h("div", { class: "notice error", role: "alert" },
+          h("strong", {}, `Not sent: ${fresh.length === 1 ? "a new email" : `${fresh.length} new emails`} arrived since you started. `),
+          fresh.map((m) => h("div", { class: "new-email" }, `${authorName(m)}: ${(m.reply_text || m.text || "").slice(0, 160)}`)),
+          h("button", { type: "button", id: "send-anyway", class: "email", onclick: () => sendEmail(true) }, "Send anyway"), " ",
+          h("button", { type: "button", id: "edit-reply", onclick: () => { email.collision.replaceChildren(); text.focus(); } }, "Edit reply")));
+      } else {
+        error.textContent = err.message;
+      }
+      if (email) email.send.disabled = false;
+    }
+    refreshConversation();
   }
 
-  // /invite @... autocomplete
+  // Autocomplete: /invite @... (agents) and !shortcut (canned responses).
   let options = [];
   let selected = 0;
-  function closeSuggestions() { suggestions.hidden = true; options = []; text.removeAttribute("aria-activedescendant"); }
-  async function updateSuggestions() {
-    const match = /^\/invite\s+@?([\w.-]*)$/.exec(text.value);
-    if (!match) { closeSuggestions(); return; }
-    const prefix = match[1].toLowerCase();
-    options = (await users()).filter((u) => u.username.toLowerCase().startsWith(prefix) && u.id !== me.id).slice(0, 8);
-    if (!options.length) { closeSuggestions(); return; }
+  let mode = null;
+  function closeSuggestions() { suggestions.hidden = true; options = []; mode = null; text.removeAttribute("aria-activedescendant"); }
+  function showOptions(items, label) {
+    if (!items.length) { closeSuggestions(); return; }
+    options = items;
     selected = Math.min(selected, options.length - 1);
-    suggestions.replaceChildren(...options.map((u, i) => h("li", {
+    suggestions.replaceChildren(...options.map((o, i) => h("li", {
       role: "option", id: `suggest-${i}`, "aria-selected": String(i === selected),
       onmousedown: (e) => { e.preventDefault(); pick(i); },
-    }, `@${u.username}`, u.name && u.name !== u.username ? ` · ${u.name}` : "")));
+    }, ...label(o))));
     suggestions.hidden = false;
     text.setAttribute("aria-activedescendant", `suggest-${selected}`);
   }
+  async function updateSuggestions() {
+    const invite = /^\/invite\s+@?([\w.-]*)$/.exec(text.value);
+    const before = text.value.slice(0, text.selectionEnd);
+    const shortcut = /(^|\s)!([\w.-]*)$/.exec(before);
+    if (invite) {
+      mode = "invite";
+      const prefix = invite[1].toLowerCase();
+      const agents = (await users()).filter((u) => u.username.toLowerCase().startsWith(prefix) && u.id !== me.id).slice(0, 8);
+      showOptions(agents, (u) => [`@${u.username}`, u.name && u.name !== u.username ? ` · ${u.name}` : ""]);
+    } else if (shortcut) {
+      mode = "canned";
+      const prefix = shortcut[2].toLowerCase();
+      let list = [];
+      try { list = await cannedFor(conv.id); } catch (_) { /* none */ }
+      const found = list.filter((c) => c.shortcut.toLowerCase().startsWith(prefix)).slice(0, 8);
+      showOptions(found, (c) => [h("strong", {}, `!${c.shortcut}`), " ", h("span", { class: "muted" }, (c.filled_text || c.text).slice(0, 60))]);
+    } else {
+      closeSuggestions();
+    }
+  }
   function pick(i) {
-    text.value = `/invite @${options[i].username}`;
+    if (mode === "invite") {
+      text.value = `/invite @${options[i].username}`;
+    } else if (mode === "canned") {
+      const end = text.selectionEnd;
+      const before = text.value.slice(0, end).replace(/!([\w.-]*)$/, "");
+      const insert = options[i].filled_text || options[i].text;
+      text.value = before + insert + text.value.slice(end);
+      text.selectionStart = text.selectionEnd = before.length + insert.length;
+      saveDraft();
+    }
     closeSuggestions();
     text.focus();
   }
-  text.addEventListener("input", () => { selected = 0; updateSuggestions(); });
+  text.addEventListener("input", () => { selected = 0; updateSuggestions(); typed(); });
   text.addEventListener("keydown", (e) => {
     if (!suggestions.hidden && options.length) {
       if (e.key === "ArrowDown") { e.preventDefault(); selected = (selected + 1) % options.length; updateSuggestions(); return; }
       if (e.key === "ArrowUp") { e.preventDefault(); selected = (selected + options.length - 1) % options.length; updateSuggestions(); return; }
-      if (e.key === "Tab" || (e.key === "Enter" && !e.shiftKey && text.value !== `/invite @${options[selected].username}`)) { e.preventDefault(); pick(selected); return; }
+      const complete = mode === "invite" && text.value === `/invite @${options[selected].username}`;
+      if (e.key === "Tab" || (e.key === "Enter" && !e.shiftKey && !complete)) { e.preventDefault(); pick(selected); return; }
       if (e.key === "Escape") { closeSuggestions(); return; }
     }
-    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); sendInternal(); }
+    // With the email form open, Enter writes a new line: the email goes with Send email.
+    if (e.key === "Enter" && !e.shiftKey && !email) { e.preventDefault(); sendInternal(); }
   });
 
   const box = h("section", { class: "composer", "aria-label": "Composer", dataset: { conv: conv.id } },
     suggestions,
+    presenceBar,
     text,
     h("div", { class: "row" },
       h("span", { class: "hint" }, h("span", { class: "mode-internal" }, "Internal"), " · only agents see it · drop a file here to upload"),
       h("button", { type: "button", onclick: () => file.click() }, "Upload file"),
       h("button", { type: "button", class: "primary", id: "send-internal", onclick: sendInternal }, "Send internal"),
-      h("button", { type: "button", class: "email", id: "reply-email", onclick: showEmailPreview }, "Reply via Email…")),
+      h("button", { type: "button", class: "email", id: "reply-email", onclick: () => openEmail(null, true) }, "Reply via Email…")),
     file, progress, preview, error);
   box.addEventListener("dragover", (e) => { e.preventDefault(); box.classList.add("dragging"); });
   box.addEventListener("dragleave", () => box.classList.remove("dragging"));
@@ -820,6 +1102,10 @@ function composer(conv) {
     box.classList.remove("dragging");
     if (e.dataTransfer.files[0]) upload(conv, e.dataTransfer.files[0], progress, error);
   });
+  // Reply / Reply all on an email of the timeline aim this form at that email.
+  state.replyTo = (messageId, all) => openEmail(messageId, all);
+  restoreDraft();
+  setTimeout(drawPresence, 0);
   return box;
 }
 
@@ -927,6 +1213,8 @@ function inboxForm(inbox, providers) {
     body.department_id = department ? Number(department) : null;
     const retention = f.get("retention_days");
     if (retention) body.retention_days = Number(retention);
+    body.signature = f.get("signature");
+    body.quote_history = f.get("quote_history") === "on";
     try {
       if (editing) await api("PUT", `/inboxes/${inbox.id}`, body);
       else await api("POST", "/inboxes", body);
@@ -945,6 +1233,9 @@ function inboxForm(inbox, providers) {
     h("label", { class: "check" }, h("input", { type: "checkbox", name: "active", checked: inbox.active !== false }), "Active (read and send mail)"),
     field("Reopen window in days (a reply to a conversation closed longer ago opens a new, linked one)", "reopen_days", inbox.reopen_days ?? 30, { type: "number", min: 0, required: true }),
     field("Delete closed conversations after this many days (optional)", "retention_days", inbox.retention_days ?? "", { type: "number", min: 1, placeholder: "leave empty to keep them forever" }),
+    h("label", {}, "Signature (Markdown; ends every Reply via Email; {{agent.name}}, {{inbox.name}}, {{contact.name}} are filled in)",
+      h("textarea", { name: "signature", rows: 3, maxlength: 5000, placeholder: "Kind regards,\n{{agent.name}}, {{inbox.name}}" }, inbox.signature || "")),
+    h("label", { class: "check" }, h("input", { type: "checkbox", name: "quote_history", checked: inbox.quote_history !== false }), "Quote the email answered below each reply"),
     serverFieldset("IMAP", inbox.imap, editing, providers),
     serverFieldset("SMTP", inbox.smtp, editing, providers),
     error,
@@ -1225,6 +1516,73 @@ async function showDepartments(editId) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Canned responses: `!shortcut` in the composer inserts one
+
+const CANNED_SCOPES = { user: "Mine", department: "A department's", global: "Everyone's" };
+
+function cannedForm(item, departments, done) {
+  const editing = Boolean(item);
+  item = item || { shortcut: "", text: "", scope: "user", department_id: null };
+  const error = h("div", { class: "inline-error", role: "alert" });
+  const department = h("select", { name: "department_id", "aria-label": "Department" },
+    departments.map((d) => h("option", { value: d.id, selected: d.id === item.department_id }, d.name)));
+  const scope = h("select", { name: "scope", "aria-label": "Who may use it", disabled: editing, onchange: () => { department.hidden = scope.value !== "department"; } },
+    Object.entries(CANNED_SCOPES).map(([value, label]) => h("option", { value, selected: value === item.scope }, label)));
+  department.hidden = item.scope !== "department";
+  const form = h("form", { class: "admin canned-form", dataset: { id: item.id || "new" }, onsubmit: async (e) => {
+    e.preventDefault();
+    const f = new FormData(form);
+    const body = { shortcut: f.get("shortcut").replace(/^!/, ""), text: f.get("text"), scope: item.scope };
+    if (!editing) body.scope = scope.value;
+    if (body.scope === "department") body.department_id = Number(department.value);
+    try {
+      if (editing) await api("PUT", `/canned-responses/${item.id}`, body);
+      else await api("POST", "/canned-responses", body);
+      state.canned = null;
+      toast(editing ? "Canned response saved" : "Canned response added");
+      done();
+    } catch (err) { error.textContent = err.message; }
+  } },
+    h("h2", {}, editing ? `Edit !${item.shortcut}` : "New canned response"),
+    field("Shortcut (type !shortcut in a reply)", "shortcut", item.shortcut, { required: true, maxlength: 40, pattern: "!?[A-Za-z0-9._\\-]+" }),
+    h("label", {}, "Text ({{contact.name}}, {{contact.email}}, {{agent.name}}, {{inbox.name}} are filled in)",
+      h("textarea", { name: "text", rows: 5, required: true, maxlength: 20000 }, item.text)),
+    h("label", {}, "Who may use it ", scope, " ", department),
+    error,
+    h("div", { class: "row" }, h("button", { type: "submit", class: "primary" }, editing ? "Save" : "Add canned response"),
+      editing ? [" ", h("a", { href: "#/canned" }, "Cancel")] : null));
+  return form;
+}
+
+async function showCanned(editId) {
+  state.current = null;
+  markCurrent();
+  const [{ canned_responses: list }, { departments }] = await Promise.all([
+    api("GET", "/canned-responses"), api("GET", "/departments").catch(() => ({ departments: [] })),
+  ]);
+  const deptName = (id) => (departments.find((d) => d.id === id) || { name: `department ${id}` }).name;
+  const editing = editId ? list.find((c) => c.id === editId) : null;
+  const remove = async (c) => {
+    if (!confirm(`Delete !${c.shortcut}?`)) return;
+    try { await api("DELETE", `/canned-responses/${c.id}`); state.canned = null; toast(`!${c.shortcut} deleted`); showCanned(); }
+    catch (err) { toast(err.message, true); }
+  };
+  main.replaceChildren(
+    h("h1", {}, "Canned responses"),
+    h("p", { class: "hint" }, "Type ! and the shortcut in a reply to insert one, with the contact's and your name filled in."),
+    h("table", { class: "grid", id: "canned" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Shortcut"), h("th", {}, "Text"), h("th", {}, "For"), h("th", {}, ""))),
+      h("tbody", {}, list.length ? list.map((c) => h("tr", { dataset: { id: c.id } },
+        h("td", {}, h("code", {}, `!${c.shortcut}`)), h("td", { class: "canned-text" }, c.text.length > 120 ? `${c.text.slice(0, 120)}…` : c.text),
+        h("td", {}, c.scope === "department" ? deptName(c.department_id) : c.scope === "global" ? "Everyone" : "Me"),
+        h("td", {}, h("a", { href: `#/canned/${c.id}` }, "Edit"), " ",
+          h("button", { type: "button", class: "link", onclick: () => remove(c) }, "Delete"))))
+        : h("tr", {}, h("td", { colspan: 4, class: "empty" }, "No canned responses yet")))),
+    ...(editId && !editing ? [h("p", { class: "notice error", role: "alert" }, "No such canned response")] : []),
+    cannedForm(editing, departments, () => { location.hash = "#/canned"; showCanned(); }));
+}
+
+// ---------------------------------------------------------------------------------------
 // Contacts: everyone who wrote, with their conversations
 
 async function showContacts(q) {
@@ -1413,12 +1771,16 @@ async function showAudit() {
 async function route() {
   const hash = location.hash || "#/";
   let m;
+  const open = /^#\/c\/(\d+)$/.exec(hash);
+  enterPresence(open ? Number(open[1]) : null);
   try {
     if ((m = /^#\/c\/(\d+)$/.exec(hash))) await showConversation(Number(m[1]));
     else if (hash === "#/admin/inboxes") await showInboxes();
     else if ((m = /^#\/admin\/inboxes\/(\d+|new)$/.exec(hash))) await showInboxes(m[1] === "new" ? "new" : Number(m[1]));
     else if (hash === "#/admin/users") await showUsers();
     else if (hash === "#/departments") await showDepartments();
+    else if (hash === "#/canned") await showCanned();
+    else if ((m = /^#\/canned\/(\d+)$/.exec(hash))) await showCanned(Number(m[1]));
     else if ((m = /^#\/departments\/(\d+)$/.exec(hash))) await showDepartments(Number(m[1]));
     else if ((m = /^#\/contacts(?:\?q=(.*))?$/.exec(hash))) await showContacts(m[1] ? decodeURIComponent(m[1]) : "");
     else if ((m = /^#\/contacts\/(\d+)$/.exec(hash))) await showContact(Number(m[1]));
@@ -1457,7 +1819,7 @@ function scheduleRefresh(sidebarToo, conversationToo) {
 
 // Every event the workspace hears (see docs/api.md, "Events").
 const EVENT_KINDS = ["conversation_queued", "conversation_taken", "conversation_closed", "conversation_transferred",
-  "conversation_on_hold", "conversation_snoozed", "conversation_resumed", "conversation_merged", "member_added", "message_created", "delivery_updated", "inbox_status", "user_availability", "resync"];
+  "conversation_on_hold", "conversation_snoozed", "conversation_resumed", "conversation_merged", "member_added", "message_created", "delivery_updated", "inbox_status", "user_availability", "presence", "resync"];
 
 function listen() {
   const events = new EventSource("/api/v1/events");
@@ -1471,6 +1833,13 @@ function listen() {
     }
     if (e.type === "inbox_status") {
       if (/^#\/admin\/inboxes$/.test(location.hash)) refreshInboxHealth().catch(() => {});
+      return;
+    }
+    if (e.type === "presence") {
+      if (!state.presence.has(cid)) state.presence.set(cid, new Map());
+      if (data.state === "left") state.presence.get(cid).delete(data.user_id);
+      else state.presence.get(cid).set(data.user_id, { state: data.state, at: Date.now() });
+      if (cid === state.current) drawPresence();
       return;
     }
     if (e.type === "user_availability") {

@@ -227,8 +227,8 @@ async fn the_web_app_in_a_real_browser() {
     let captured = smtp.messages();
     assert_eq!(
         captured.len(),
-        2,
-        "the reply and the file, nothing internal"
+        4,
+        "the reply, the file, the formatted reply all and the reply sent anyway; nothing internal"
     );
     let reply = postdesk_mail::parse(&captured[0].data).unwrap();
     assert_eq!(reply.subject, "Re: Printer on fire");
@@ -240,6 +240,34 @@ async fn the_web_app_in_a_real_browser() {
     assert_eq!(
         with_file.attachments[0].bytes, upload_bytes,
         "the contact receives the uploaded bytes"
+    );
+    let reply_all = postdesk_mail::parse(&captured[2].data).unwrap();
+    assert_eq!(
+        reply_all.in_reply_to.as_deref(),
+        Some("printer-2@customer.test")
+    );
+    assert_eq!(
+        reply_all
+            .cc
+            .iter()
+            .map(|m| m.email.as_str())
+            .collect::<Vec<_>>(),
+        ["dan@partner.test"]
+    );
+    assert!(
+        reply_all
+            .html
+            .as_deref()
+            .is_some_and(|h| h.contains("<strong>Thanks</strong>"))
+    );
+    assert!(!String::from_utf8_lossy(&captured[2].data).contains("boss@example.org"));
+    assert_eq!(
+        captured[2].rcpt_to,
+        [
+            "carol@customer.test",
+            "dan@partner.test",
+            "boss@example.org"
+        ]
     );
 
     if std::env::var("UPDATE_SCREENSHOTS").is_ok_and(|v| v == "1") {
@@ -258,6 +286,7 @@ async fn the_web_app_in_a_real_browser() {
             "inbox-reconnect",
             "departments",
             "contact",
+            "reply",
         ] {
             std::fs::copy(
                 screenshots.join(format!("{name}.png")),

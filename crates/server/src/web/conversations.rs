@@ -305,6 +305,10 @@ async fn post_message(
             }
         }
     };
+    // What was being written is now posted: the agent's draft of it goes.
+    if let Err(e) = state.store.delete_draft(auth.user.id, c.id).await {
+        tracing::warn!(conversation = %c.id, "The draft of a posted message was not deleted: {e}");
+    }
     Ok((StatusCode::CREATED, Json(message_json(&message))))
 }
 

@@ -143,7 +143,7 @@ async fn app_shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
     let admin = user.has_role(postdesk_core::model::Role::Admin);
     let staff = admin || user.has_role(postdesk_core::model::Role::Manager);
     let admin_links = format!(
-        "<a href=\"#/contacts\">Contacts</a>{}{}",
+        "<a href=\"#/contacts\">Contacts</a><a href=\"#/canned\">Canned responses</a>{}{}",
         if staff {
             "<a href=\"#/departments\">Departments</a>"
         } else {

@@ -500,22 +500,6 @@ impl TestApp {
     }
 }
 
-/// For each flow (an `async fn(Db)`), a test on SQLite and one on PostgreSQL.
-macro_rules! on_both_databases {
-    ($($flow:ident => $sqlite:ident, $postgres:ident;)*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $sqlite() {
-            $flow(crate::helpers::Db::Sqlite).await;
-        }
-
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $postgres() {
-            $flow(crate::helpers::Db::Postgres).await;
-        }
-    )*};
-}
-pub(crate) use on_both_databases;
-
 /// Polls `probe` until it returns `Some`, or fails the test after [`PATIENCE`] with `what`.
 pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
 where

@@ -423,6 +423,11 @@ async fn collision_flow(db: crate::helpers::Db) {
             .and_then(|m| m["id"].as_i64())
     })
     .await;
+    let draft = format!("/api/v1/conversations/{conversation}/draft");
+    let (status, _) = app
+        .put(&token, &draft, &json!({ "text": "On it", "via": "email" }))
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let (status, body) = reply(
         &app,
         &token,
@@ -445,6 +450,11 @@ async fn collision_flow(db: crate::helpers::Db) {
         .filter(|m| m["kind"] == "email_out")
         .count();
     assert_eq!(emails, 0, "nothing stored");
+    let (_, kept) = app.get(&token, &draft).await;
+    assert_eq!(
+        kept["draft"]["text"], "On it",
+        "a refused send keeps the draft"
+    );
 
     // Alice and bob both answer the newest email at the same moment: exactly one sends.
     let (one, two) = tokio::join!(
@@ -479,6 +489,16 @@ async fn collision_flow(db: crate::helpers::Db) {
         "{loser}"
     );
     assert_eq!(loser["new_messages"][0]["kind"], "email_out");
+    let (_, after) = app.get(&token, &draft).await;
+    if one.0 == StatusCode::CREATED {
+        assert_eq!(
+            after["draft"],
+            Value::Null,
+            "the sent reply's draft is gone"
+        );
+    } else {
+        assert_eq!(after["draft"]["text"], "On it", "{after}");
+    }
     sent(&app, 1).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(app.smtp.messages().len(), 1, "one email sent");
