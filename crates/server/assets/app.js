@@ -394,8 +394,9 @@ function emailBody(message) {
       try { frame.style.height = Math.min(2000, Math.max(40, frame.contentDocument.body.scrollHeight + 24)) + "px"; } catch (_) { /* keep default */ }
     });
     load();
+    // Our own formatted replies are kept without the quoted email: nothing to show or hide.
     const controls = h("div", { class: "row" },
-      h("button", { type: "button", class: "link", onclick: (e) => { quoted = !quoted; e.target.textContent = quoted ? "Hide quoted text" : "Show quoted text"; load(); } }, "Show quoted text"),
+      message.kind === "email_in" ? h("button", { type: "button", class: "link", onclick: (e) => { quoted = !quoted; e.target.textContent = quoted ? "Hide quoted text" : "Show quoted text"; load(); } }, "Show quoted text") : null,
       message.remote_images ? h("span", {}, " · ", h("button", {
         type: "button", class: "link", onclick: (e) => { remote = true; e.target.parentElement.replaceChildren(" · Remote images shown"); load(); },
       }, "Show remote images")) : null);
