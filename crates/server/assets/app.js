@@ -394,9 +394,10 @@ function emailBody(message) {
       try { frame.style.height = Math.min(2000, Math.max(40, frame.contentDocument.body.scrollHeight + 24)) + "px"; } catch (_) { /* keep default */ }
     });
     load();
-    // Our own formatted replies are kept without the quoted email: nothing to show or hide.
+    // Replies sent from postdesk are kept without the quoted email: nothing to show or hide.
+    const ours = message.kind === "email_out" && message.author.type === "user";
     const controls = h("div", { class: "row" },
-      message.kind === "email_in" ? h("button", { type: "button", class: "link", onclick: (e) => { quoted = !quoted; e.target.textContent = quoted ? "Hide quoted text" : "Show quoted text"; load(); } }, "Show quoted text") : null,
+      !ours ? h("button", { type: "button", class: "link", onclick: (e) => { quoted = !quoted; e.target.textContent = quoted ? "Hide quoted text" : "Show quoted text"; load(); } }, "Show quoted text") : null,
       message.remote_images ? h("span", {}, " · ", h("button", {
         type: "button", class: "link", onclick: (e) => { remote = true; e.target.parentElement.replaceChildren(" · Remote images shown"); load(); },
       }, "Show remote images")) : null);
