@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run -q -p postdesk-mail --bin postdesk-eval -- [CORPORA_DIR] [--verbose]
+//! cargo run -q -p postdesk-mail --bin postdesk-eval -- --heldout [DIR] [--verbose]
 //! ```
 //!
 //! `CORPORA_DIR` defaults to `../shared/corpora` (relative to the current
@@ -20,7 +21,13 @@
 //! every target is met, or when the corpora folder is absent (skipped); 1
 //! when a target is missed; 2 on bad usage or unreadable gold files.
 //!
+//! `--heldout [DIR]` scores the held-out set instead (`DIR` defaults to
+//! `crates/mail/tests/heldout`; see `heldout.rs`): exit status 1 when a
+//! target is missed on its test split, 2 when the set cannot be read.
+//!
 //! See docs/evaluation.md for the method and the figures.
+
+mod heldout;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -40,6 +47,8 @@ struct Options {
     dir: PathBuf,
     verbose: bool,
     dump: bool,
+    /// `--heldout [DIR]`: score the held-out set in DIR instead of the corpora.
+    heldout: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -48,9 +57,26 @@ fn main() -> ExitCode {
         Err(message) => {
             eprintln!("{message}");
             eprintln!("usage: postdesk-eval [CORPORA_DIR] [--verbose] [--dump]");
+            eprintln!("       postdesk-eval --heldout [DIR] [--verbose]");
             return ExitCode::from(2);
         }
     };
+    if let Some(dir) = &options.heldout {
+        return match heldout::run(dir, options.verbose) {
+            Ok(true) => {
+                println!("\nall held-out targets met (test split)");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => {
+                println!("\nHELD-OUT TARGET MISSED (test split)");
+                ExitCode::from(1)
+            }
+            Err(message) => {
+                eprintln!("{message}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if !options.dir.is_dir() {
         println!("corpora not found at {}, skipped", options.dir.display());
         return ExitCode::SUCCESS;
@@ -96,10 +122,16 @@ fn options() -> Result<Options, String> {
     let mut dir = None;
     let mut verbose = false;
     let mut dump = false;
+    let mut heldout = false;
+    let mut heldout_dir = None;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "-v" | "--verbose" => verbose = true,
             "--dump" => dump = true,
+            "--heldout" => heldout = true,
+            path if heldout && heldout_dir.is_none() && !path.starts_with('-') => {
+                heldout_dir = Some(PathBuf::from(path));
+            }
             "-h" | "--help" => {
                 return Err("postdesk-eval: scores trimming and bounce detection".into());
             }
@@ -108,8 +140,17 @@ fn options() -> Result<Options, String> {
             extra => return Err(format!("unexpected argument {extra}")),
         }
     }
+    if heldout && dir.is_some() {
+        return Err("--heldout takes its own folder, not CORPORA_DIR".into());
+    }
     let dir = dir.unwrap_or_else(default_dir);
-    Ok(Options { dir, verbose, dump })
+    let heldout = heldout.then(|| heldout_dir.unwrap_or_else(heldout::default_dir));
+    Ok(Options {
+        dir,
+        verbose,
+        dump,
+        heldout,
+    })
 }
 
 /// `../shared/corpora` from the current directory, else from the workspace
