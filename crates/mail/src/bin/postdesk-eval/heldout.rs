@@ -320,10 +320,10 @@ fn reports(root: &Path, verbose: bool) -> Result<bool, String> {
             );
         }
         if let Some(gold_status) = r["status"].as_str().filter(|_| gold_bounce) {
-            status[split].add(
-                bounce.and_then(|b| b.status.as_deref()) == Some(gold_status),
-                || case.file.clone(),
-            );
+            let got = bounce.and_then(|b| b.status.as_deref());
+            status[split].add(got == Some(gold_status), || {
+                format!("{} (gold {gold_status}, got {got:?})", case.file)
+            });
         }
         if verbose && !(kind_ok && recipients_ok) {
             println!(
@@ -363,6 +363,7 @@ fn reports(root: &Path, verbose: bool) -> Result<bool, String> {
         );
         if verbose {
             print_list(&format!("{name}: kind wrong"), &kind[split].failing);
+            print_list(&format!("{name}: status wrong"), &status[split].failing);
         }
     }
     Ok(met)
