@@ -91,6 +91,8 @@ pub struct AppState {
     pub routing: crate::routing::Routing,
     /// Who is viewing or typing in which conversation, on this node.
     pub presences: presence::Presences,
+    /// What `GET /metrics` shows.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// `text` with every byte but RFC 3986's unreserved characters (letters, digits, `-._~`)
