@@ -19,6 +19,7 @@ mod inboxes;
 mod limits;
 mod lists;
 mod mail_oauth;
+mod metrics;
 mod oidc;
 pub mod policy;
 mod presence;
@@ -136,6 +137,7 @@ pub(crate) fn routes() -> Vec<policy::Route> {
             "ok"
         })];
     all.extend(ui::routes());
+    all.extend(metrics::routes());
     all.extend(api.into_iter().flatten().map(|r| r.under("/api/v1")));
     all
 }
