@@ -563,7 +563,7 @@ impl Outbox {
             attempts += 1;
             let (outcome, class) = match self.deliver(&item).await {
                 Attempt::WaitForReconnect { reason } => {
-                    tracing::info!(message = %item.message_id, inbox = %item.inbox_id, "Email kept in the outbox: {reason}");
+                    tracing::info!(message_id = %item.message_id, inbox = %item.inbox_id, "Email kept in the outbox: {reason}");
                     self.metrics.outbox_retried(SendFailure::Auth);
                     let at = postdesk_store::now_ms()
                         + i64::try_from(RECONNECT_RECHECK.as_millis()).unwrap_or(i64::MAX / 2);
@@ -590,15 +590,15 @@ impl Outbox {
                 postdesk_store::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
             match &outcome {
                 SendOutcome::Sent => {
-                    tracing::info!(message = %item.message_id, "Email sent");
+                    tracing::info!(message_id = %item.message_id, "Email sent");
                     self.metrics.outbox_sent(item.queued_at);
                 }
                 SendOutcome::Retry { reason } => {
-                    tracing::warn!(message = %item.message_id, attempt = item.attempts, "Email send failed, will retry in {}s: {reason}", delay.as_secs());
+                    tracing::warn!(message_id = %item.message_id, attempt = item.attempts, "Email send failed, will retry in {}s: {reason}", delay.as_secs());
                     self.metrics.outbox_retried(class);
                 }
                 SendOutcome::Failed { reason } => {
-                    tracing::warn!(message = %item.message_id, "Email failed: {reason}");
+                    tracing::warn!(message_id = %item.message_id, "Email failed: {reason}");
                     self.metrics.outbox_failed(class);
                 }
             }
@@ -844,16 +844,16 @@ impl Outbox {
             };
             match &outcome {
                 CopyOutcome::Done => {
-                    tracing::debug!(message = %copy.message_id, "Copy appended to the Sent folder");
+                    tracing::debug!(message_id = %copy.message_id, "Copy appended to the Sent folder");
                 }
                 CopyOutcome::Off { reason } => {
-                    tracing::info!(message = %copy.message_id, inbox = %copy.inbox_id, "No copy in the Sent folder: {reason}");
+                    tracing::info!(message_id = %copy.message_id, inbox = %copy.inbox_id, "No copy in the Sent folder: {reason}");
                 }
                 CopyOutcome::Retry { reason, .. } => {
-                    tracing::warn!(message = %copy.message_id, inbox = %copy.inbox_id, attempt = copy.attempts, "Appending the copy to the Sent folder failed, will retry: {reason}");
+                    tracing::warn!(message_id = %copy.message_id, inbox = %copy.inbox_id, attempt = copy.attempts, "Appending the copy to the Sent folder failed, will retry: {reason}");
                 }
                 CopyOutcome::Failed { reason } => {
-                    tracing::error!(message = %copy.message_id, inbox = %copy.inbox_id, "The copy was not appended to the Sent folder: {reason}");
+                    tracing::error!(message_id = %copy.message_id, inbox = %copy.inbox_id, "The copy was not appended to the Sent folder: {reason}");
                 }
             }
             self.store.finish_sent_copy(&copy, &outcome).await?;
