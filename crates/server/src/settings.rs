@@ -332,6 +332,24 @@ mod tests {
     }
 
     #[test]
+    fn metrics_are_off_unless_asked_for() {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let parse = |args: &[&str]| {
+            <Serve as clap::Parser>::try_parse_from(["postdesk"].iter().chain(args))
+                .unwrap()
+                .settings
+                .metrics
+        };
+        assert!(!parse(&[]));
+        assert!(parse(&["--metrics"]));
+        assert!(!Settings::for_data_dir("./data".into()).metrics);
+    }
+
+    #[test]
     fn the_redirect_uri_prefers_the_public_url() {
         let mut settings = Settings::for_data_dir("./data".into());
         assert_eq!(
