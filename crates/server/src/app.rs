@@ -90,6 +90,7 @@ impl Application {
         let first_admin_password =
             ensure_first_admin(&store, settings.admin_password.as_deref()).await?;
         let bus = Bus::new();
+        let metrics = crate::metrics::Metrics::new();
         let sender_auth = crate::sender_auth::Verifier::new(&settings.dns()?)?;
         let oauth = crate::mail_oauth::MailOAuth::new(store.clone(), secrets.clone())?;
         let readers = Readers::new(ReaderContext {
@@ -100,8 +101,15 @@ impl Application {
             limits: settings.limits(),
             sender_auth: sender_auth.clone(),
             oauth: oauth.clone(),
+            metrics: metrics.clone(),
         });
-        let outbox = Outbox::new(store.clone(), bus.clone(), secrets.clone(), oauth.clone());
+        let outbox = Outbox::new(
+            store.clone(),
+            bus.clone(),
+            secrets.clone(),
+            oauth.clone(),
+            metrics.clone(),
+        );
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
             format!(
                 "Cannot listen on {}: is another program using it?",
@@ -131,6 +139,7 @@ impl Application {
             oauth,
             routing: crate::routing::Routing::new(),
             presences: web::Presences::default(),
+            metrics,
         };
         Ok(Self {
             listener,
@@ -200,6 +209,7 @@ impl Application {
             None,
             state.settings.limits(),
             &state.sender_auth,
+            &state.metrics,
         )
         .await
         {
@@ -210,6 +220,7 @@ impl Application {
             let processing = crate::ingest::Processing {
                 limits: state.settings.limits(),
                 sender_auth: state.sender_auth.clone(),
+                metrics: state.metrics.clone(),
             };
             crate::smtp_ingress::spawn(l, store, bus, processing, stop_rx.clone())
         });

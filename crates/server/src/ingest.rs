@@ -21,6 +21,7 @@ use postdesk_store::{
 };
 
 use crate::bus::Bus;
+use crate::metrics::{Metrics, Processed};
 use crate::sender_auth::Verifier;
 
 /// Most pending raw emails processed per batch (one database transaction).
@@ -59,6 +60,8 @@ pub struct Processing {
     pub limits: Limits,
     /// Checks each email's sender (DKIM, SPF, DMARC) before it is stored.
     pub sender_auth: Verifier,
+    /// Counts the emails received, processed and quarantined.
+    pub metrics: Metrics,
 }
 
 /// What one processing pass did.
@@ -77,6 +80,7 @@ pub struct ProcessReport {
 /// Processes every pending raw email of `inbox` (or of all inboxes), a batch at a time: the
 /// emails of a batch are parsed and their senders checked (`sender_auth`) in parallel, then
 /// stored together, and storing one batch overlaps loading, parsing and checking the next.
+/// Each email's outcome, and the ingest latency of each one added, is counted in `metrics`.
 ///
 /// # Errors
 /// Only when the database itself fails; per-email problems are quarantined.
@@ -86,6 +90,7 @@ pub async fn process_pending(
     inbox: Option<InboxId>,
     limits: Limits,
     sender_auth: &Verifier,
+    metrics: &Metrics,
 ) -> Result<ProcessReport, StoreError> {
     let mut report = ProcessReport::default();
     let mut after: Option<RawEmailId> = None;
@@ -103,7 +108,7 @@ pub async fn process_pending(
         };
         after = Some(last);
         let (stored, next) = tokio::join!(
-            store_parsed(store, bus, current, limits, &mut report),
+            store_parsed(store, bus, current, limits, metrics, &mut report),
             load_and_parse(store, inbox, after, limits, sender_auth)
         );
         stored?;
@@ -135,6 +140,7 @@ async fn load_and_parse(
             inbox_id,
             bytes,
             via_smtp,
+            fetched_at,
         } = raw;
         let size = bytes.len();
         let too_large = size > limits.max_email_bytes;
@@ -148,6 +154,7 @@ async fn load_and_parse(
         let parsed = Parsed {
             id,
             inbox_id,
+            fetched_at,
             size,
             too_large,
             parsed,
@@ -192,6 +199,8 @@ async fn load_and_parse(
 struct Parsed {
     id: RawEmailId,
     inbox_id: InboxId,
+    /// When it was stored raw (ms), for the ingest latency.
+    fetched_at: i64,
     size: usize,
     too_large: bool,
     parsed: Result<ParsedEmail, String>,
@@ -206,14 +215,17 @@ async fn store_parsed(
     bus: &Bus,
     parsed: Vec<Parsed>,
     limits: Limits,
+    metrics: &Metrics,
     report: &mut ProcessReport,
 ) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
     let count = parsed.len();
+    let fetched_at: std::collections::HashMap<RawEmailId, i64> =
+        parsed.iter().map(|p| (p.id, p.fetched_at)).collect();
     // Per inbox, in order: the emails to store together.
     let mut groups: Vec<(InboxId, Vec<(RawEmailId, IncomingEmail)>)> = Vec::new();
     for one in parsed {
-        let Some(email) = prepare(store, bus, one, limits, report).await? else {
+        let Some(email) = prepare(store, bus, one, limits, metrics, report).await? else {
             continue;
         };
         match groups.iter_mut().find(|(inbox, _)| *inbox == email.1) {
@@ -233,6 +245,7 @@ async fn store_parsed(
                     resumed,
                 }) => {
                     report.added += 1;
+                    metrics.processed(inbox_id, Processed::Added, fetched_at.get(id).copied());
                     if new_conversation || reopened {
                         bus.publish(Event::ConversationQueued {
                             conversation_id,
@@ -247,11 +260,15 @@ async fn store_parsed(
                         message_id,
                     });
                 }
-                Ok(IngestOutcome::Duplicate) => report.duplicates += 1,
+                Ok(IngestOutcome::Duplicate) => {
+                    report.duplicates += 1;
+                    metrics.processed(inbox_id, Processed::Duplicate, None);
+                }
                 Ok(IngestOutcome::AlreadyHandled) => {}
                 Err(e) if e.is_transient() => return Err(e),
                 Err(e) => {
-                    quarantine(store, *id, &format!("Cannot store the email: {e}"), report).await?;
+                    let reason = format!("Cannot store the email: {e}");
+                    quarantine(store, metrics, (inbox_id, *id), &reason, report).await?;
                 }
             }
         }
@@ -305,13 +322,15 @@ fn header_section(raw: &[u8]) -> Vec<u8> {
 
 async fn quarantine(
     store: &Store,
-    id: RawEmailId,
+    metrics: &Metrics,
+    (inbox, id): (InboxId, RawEmailId),
     reason: &str,
     report: &mut ProcessReport,
 ) -> Result<(), StoreError> {
     tracing::warn!(raw_email = %id, %reason, "Quarantined an inbound email");
     store.quarantine_raw(id, reason).await?;
     report.quarantined += 1;
+    metrics.quarantined(inbox);
     Ok(())
 }
 
@@ -322,6 +341,7 @@ async fn prepare(
     bus: &Bus,
     one: Parsed,
     limits: Limits,
+    metrics: &Metrics,
     report: &mut ProcessReport,
 ) -> Result<Option<(RawEmailId, InboxId, IncomingEmail)>, StoreError> {
     let Parsed {
@@ -331,11 +351,12 @@ async fn prepare(
         too_large,
         parsed,
         auth,
+        fetched_at: _,
     } = one;
     let parsed = match parsed {
         Ok(parsed) => parsed,
         Err(reason) => {
-            quarantine(store, id, &reason, report).await?;
+            quarantine(store, metrics, (inbox_id, id), &reason, report).await?;
             return Ok(None);
         }
     };
@@ -367,6 +388,7 @@ async fn prepare(
             .await?
         {
             report.bounces += 1;
+            metrics.processed(inbox_id, Processed::DeliveryReport, None);
             bus.publish(Event::DeliveryUpdated {
                 conversation_id: recorded.conversation_id,
                 message_id: recorded.message_id,
@@ -383,7 +405,7 @@ async fn prepare(
     let mut email = match to_incoming(parsed) {
         Ok(email) => IncomingEmail { auth, ..email },
         Err(reason) => {
-            quarantine(store, id, &reason, report).await?;
+            quarantine(store, metrics, (inbox_id, id), &reason, report).await?;
             return Ok(None);
         }
     };

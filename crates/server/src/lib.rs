@@ -12,6 +12,7 @@
 //! - [`sender_auth`]: the DKIM, SPF and DMARC verdicts of inbound emails (mail-auth, DNS).
 //! - [`imap`]: one supervised reader per inbox (sync, IDLE, reconnect with backoff).
 //! - [`mail_oauth`]: mailbox sign-in with OAuth2: providers, tokens, refresh (one at a time).
+//! - [`metrics`]: the counters, gauges and histograms `GET /metrics` shows (Prometheus).
 //! - [`outbox`]: composing emails and the worker that sends them over SMTP.
 //! - [`retention`]: the hourly sweep that deletes closed conversations past their inbox's
 //!   retention period.
@@ -29,6 +30,7 @@ pub mod bus;
 pub mod imap;
 pub mod ingest;
 pub mod mail_oauth;
+pub mod metrics;
 pub mod outbox;
 pub mod password;
 pub mod redact;

@@ -68,14 +68,29 @@ enum UserCommand {
     },
 }
 
-fn init_tracing() {
+/// Sets up the log on standard error: filtered by `POSTDESK_LOG`, in the human format or, with
+/// `POSTDESK_LOG_FORMAT=json`, one JSON object per line (for a log collector). Either way every
+/// line goes through the redaction of secrets.
+fn init_tracing() -> anyhow::Result<()> {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("POSTDESK_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(postdesk::redact::stderr)
-        .init();
+    let format = std::env::var("POSTDESK_LOG_FORMAT").unwrap_or_default();
+    match format.trim().to_ascii_lowercase().as_str() {
+        "" | "text" => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(postdesk::redact::stderr)
+            .init(),
+        "json" => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(postdesk::redact::stderr_json)
+            .init(),
+        other => anyhow::bail!(
+            "POSTDESK_LOG_FORMAT must be \"text\" (the default) or \"json\", not {other:?}"
+        ),
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -180,7 +195,7 @@ async fn inspect_sender(
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    init_tracing();
+    init_tracing()?;
     let app = Application::build(settings).await?;
     let addr = app.local_addr();
     println!("postdesk is running at http://{addr}/");

@@ -37,6 +37,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::bus::Bus;
 use crate::mail_oauth::{MailOAuth, TokenError};
+use crate::metrics::{Metrics, SendFailure};
 use crate::secrets::Secrets;
 
 /// How often an email whose inbox must be connected again is looked at (it is also due at
@@ -46,8 +47,9 @@ const RECONNECT_RECHECK: Duration = Duration::from_secs(5 * 60);
 /// The result of one delivery attempt.
 #[derive(Debug)]
 enum Attempt {
-    /// Sent, or refused, or to be retried: counts as an attempt.
-    Done(SendOutcome),
+    /// Sent, or refused, or to be retried: counts as an attempt. The class of a failure is
+    /// for the metrics (unused when sent).
+    Done(SendOutcome, SendFailure),
     /// The inbox's OAuth2 sign-in must be renewed by an admin: the email waits, uncounted.
     WaitForReconnect {
         /// Why, for the message's delivery error.
@@ -268,17 +270,26 @@ pub struct Outbox {
     wake: Arc<Notify>,
     /// Wakes the Sent-folder copier when an email was sent.
     copy_wake: Arc<Notify>,
+    /// Counts the emails queued, sent, retried and failed.
+    metrics: Metrics,
 }
 
 impl Outbox {
     /// An outbox over `store`.
     #[must_use]
-    pub fn new(store: Store, bus: Bus, secrets: Secrets, oauth: MailOAuth) -> Self {
+    pub fn new(
+        store: Store,
+        bus: Bus,
+        secrets: Secrets,
+        oauth: MailOAuth,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             store,
             bus,
             secrets,
             oauth,
+            metrics,
             wake: Arc::new(Notify::new()),
             copy_wake: Arc::new(Notify::new()),
         }
@@ -462,6 +473,7 @@ impl Outbox {
             }
             Err(e) => return Err(store_err(e)),
         };
+        self.metrics.outbox_queued();
         self.bus.publish(Event::MessageCreated {
             conversation_id: conversation.id,
             message_id: message.id,
@@ -549,9 +561,10 @@ impl Outbox {
         let mut attempts = 0;
         while let Some(item) = self.store.claim_outbox(lease).await? {
             attempts += 1;
-            let outcome = match self.deliver(&item).await {
+            let (outcome, class) = match self.deliver(&item).await {
                 Attempt::WaitForReconnect { reason } => {
-                    tracing::info!(message = %item.message_id, inbox = %item.inbox_id, "Email kept in the outbox: {reason}");
+                    tracing::info!(message_id = %item.message_id, inbox = %item.inbox_id, "Email kept in the outbox: {reason}");
+                    self.metrics.outbox_retried(SendFailure::Auth);
                     let at = postdesk_store::now_ms()
                         + i64::try_from(RECONNECT_RECHECK.as_millis()).unwrap_or(i64::MAX / 2);
                     self.store.wait_for_reconnect(&item, at, &reason).await?;
@@ -562,7 +575,7 @@ impl Outbox {
                     });
                     continue;
                 }
-                Attempt::Done(outcome) => outcome,
+                Attempt::Done(outcome, class) => (outcome, class),
             };
             let outcome = match outcome {
                 SendOutcome::Retry { reason } if item.attempts >= MAX_ATTEMPTS => {
@@ -576,12 +589,17 @@ impl Outbox {
             let retry_at =
                 postdesk_store::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
             match &outcome {
-                SendOutcome::Sent => tracing::info!(message = %item.message_id, "Email sent"),
+                SendOutcome::Sent => {
+                    tracing::info!(message_id = %item.message_id, "Email sent");
+                    self.metrics.outbox_sent(item.queued_at);
+                }
                 SendOutcome::Retry { reason } => {
-                    tracing::warn!(message = %item.message_id, attempt = item.attempts, "Email send failed, will retry in {}s: {reason}", delay.as_secs());
+                    tracing::warn!(message_id = %item.message_id, attempt = item.attempts, "Email send failed, will retry in {}s: {reason}", delay.as_secs());
+                    self.metrics.outbox_retried(class);
                 }
                 SendOutcome::Failed { reason } => {
-                    tracing::warn!(message = %item.message_id, "Email failed: {reason}")
+                    tracing::warn!(message_id = %item.message_id, "Email failed: {reason}");
+                    self.metrics.outbox_failed(class);
                 }
             }
             let status = self.store.finish_outbox(&item, &outcome, retry_at).await?;
@@ -598,7 +616,8 @@ impl Outbox {
     }
 
     async fn deliver(&self, item: &OutboxItem) -> Attempt {
-        let done = Attempt::Done;
+        // What is not the SMTP server's answer: the inbox, its settings, the database.
+        let done = |outcome| Attempt::Done(outcome, SendFailure::Other);
         let inbox = match self.store.find_inbox(item.inbox_id).await {
             Ok(Some(inbox)) => inbox,
             Ok(None) => {
@@ -649,40 +668,53 @@ impl Outbox {
                 Err(e) => return failed(e),
             };
         }
-        done(match result {
-            Err(_) => SendOutcome::Retry {
-                reason: format!(
-                    "SMTP server {server} did not finish within {}s",
-                    SEND_TIMEOUT.as_secs()
-                ),
-            },
-            Ok(Ok(_)) => SendOutcome::Sent,
-            Ok(Err(e)) if token.is_some() && bearer_refused(&e) => SendOutcome::Retry {
-                reason: format!(
-                    "SMTP server {server} refused the OAuth2 sign-in, also with a refreshed access token (the signed-in account may lack the right to send as this mailbox): {}",
-                    smtp_words(&e)
-                ),
-            },
+        let (outcome, class) = match result {
+            Err(_) => (
+                SendOutcome::Retry {
+                    reason: format!(
+                        "SMTP server {server} did not finish within {}s",
+                        SEND_TIMEOUT.as_secs()
+                    ),
+                },
+                SendFailure::Network,
+            ),
+            Ok(Ok(_)) => (SendOutcome::Sent, SendFailure::Other),
+            Ok(Err(e)) if token.is_some() && bearer_refused(&e) => (
+                SendOutcome::Retry {
+                    reason: format!(
+                        "SMTP server {server} refused the OAuth2 sign-in, also with a refreshed access token (the signed-in account may lack the right to send as this mailbox): {}",
+                        smtp_words(&e)
+                    ),
+                },
+                SendFailure::Auth,
+            ),
             Ok(Err(e)) => match e.status() {
                 // The server's reply code decides, by our policy rather than lettre's (which
                 // takes every 5xx as permanent; 552 "mailbox full" is retried).
-                Some(code) => match classify_reply(u16::from(code), e.to_string()) {
-                    SendOutcome::Failed { reason } => SendOutcome::Failed {
-                        reason: format!("SMTP server {server} refused the email: {reason}"),
+                Some(code) => (
+                    match classify_reply(u16::from(code), e.to_string()) {
+                        SendOutcome::Failed { reason } => SendOutcome::Failed {
+                            reason: format!("SMTP server {server} refused the email: {reason}"),
+                        },
+                        SendOutcome::Retry { reason } => SendOutcome::Retry {
+                            reason: format!("SMTP server {server}: {reason}"),
+                        },
+                        // A success code in an error makes no sense: try again.
+                        SendOutcome::Sent => SendOutcome::Retry {
+                            reason: format!("SMTP server {server}: {e}"),
+                        },
                     },
-                    SendOutcome::Retry { reason } => SendOutcome::Retry {
-                        reason: format!("SMTP server {server}: {reason}"),
-                    },
-                    // A success code in an error makes no sense: try again.
-                    SendOutcome::Sent => SendOutcome::Retry {
+                    SendFailure::of_reply(u16::from(code)),
+                ),
+                None => (
+                    SendOutcome::Retry {
                         reason: format!("SMTP server {server}: {e}"),
                     },
-                },
-                None => SendOutcome::Retry {
-                    reason: format!("SMTP server {server}: {e}"),
-                },
+                    SendFailure::Network,
+                ),
             },
-        })
+        };
+        Attempt::Done(outcome, class)
     }
 
     /// With OAuth2, the access token to send with (`refused`: the one the server just
@@ -703,9 +735,12 @@ impl Outbox {
                     reason: format!("Not sent yet, kept in the outbox: {e}"),
                 })
             }
-            Err(TokenError::Unavailable(e)) => Err(Attempt::Done(SendOutcome::Retry {
-                reason: format!("The OAuth2 provider cannot be reached: {e:#}"),
-            })),
+            Err(TokenError::Unavailable(e)) => Err(Attempt::Done(
+                SendOutcome::Retry {
+                    reason: format!("The OAuth2 provider cannot be reached: {e:#}"),
+                },
+                SendFailure::Auth,
+            )),
         }
     }
 
@@ -770,9 +805,9 @@ impl Outbox {
             Ok(token) => token,
             Err(
                 Attempt::WaitForReconnect { reason }
-                | Attempt::Done(SendOutcome::Retry { reason } | SendOutcome::Failed { reason }),
+                | Attempt::Done(SendOutcome::Retry { reason } | SendOutcome::Failed { reason }, _),
             ) => anyhow::bail!("{reason}"),
-            Err(Attempt::Done(SendOutcome::Sent)) => None,
+            Err(Attempt::Done(SendOutcome::Sent, _)) => None,
         };
         let transport = self.transport(inbox, token.as_deref())?;
         let server = format!("{}:{}", inbox.settings.smtp.host, inbox.settings.smtp.port);
@@ -809,16 +844,16 @@ impl Outbox {
             };
             match &outcome {
                 CopyOutcome::Done => {
-                    tracing::debug!(message = %copy.message_id, "Copy appended to the Sent folder");
+                    tracing::debug!(message_id = %copy.message_id, "Copy appended to the Sent folder");
                 }
                 CopyOutcome::Off { reason } => {
-                    tracing::info!(message = %copy.message_id, inbox = %copy.inbox_id, "No copy in the Sent folder: {reason}");
+                    tracing::info!(message_id = %copy.message_id, inbox = %copy.inbox_id, "No copy in the Sent folder: {reason}");
                 }
                 CopyOutcome::Retry { reason, .. } => {
-                    tracing::warn!(message = %copy.message_id, inbox = %copy.inbox_id, attempt = copy.attempts, "Appending the copy to the Sent folder failed, will retry: {reason}");
+                    tracing::warn!(message_id = %copy.message_id, inbox = %copy.inbox_id, attempt = copy.attempts, "Appending the copy to the Sent folder failed, will retry: {reason}");
                 }
                 CopyOutcome::Failed { reason } => {
-                    tracing::error!(message = %copy.message_id, inbox = %copy.inbox_id, "The copy was not appended to the Sent folder: {reason}");
+                    tracing::error!(message_id = %copy.message_id, inbox = %copy.inbox_id, "The copy was not appended to the Sent folder: {reason}");
                 }
             }
             self.store.finish_sent_copy(&copy, &outcome).await?;

@@ -116,19 +116,60 @@ pub fn redact(line: &str) -> String {
     out
 }
 
+/// `line`, a JSON log event, with every string in it redacted as [`redact`] does a text line.
+/// The strings are redacted as they are, not as JSON escaped them (a quote or a backslash in
+/// a secret is escaped again in JSON), so the same forms are found as in the text format; the
+/// line stays JSON. A line that is not JSON is redacted as text.
+#[must_use]
+pub fn redact_json(line: &str) -> String {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(text) => {
+                let redacted = redact(text);
+                if redacted != *text {
+                    *text = redacted;
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Object(fields) => fields.values_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let body = line.trim_end_matches(['\r', '\n']);
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(mut value) => {
+            walk(&mut value);
+            format!("{value}{}", &line[body.len()..])
+        }
+        Err(_) => redact(line),
+    }
+}
+
 /// A log writer that redacts each formatted event before it is written to `W`.
 #[derive(Debug)]
 pub struct RedactingWriter<W: Write> {
     inner: W,
     buffer: Vec<u8>,
+    /// The events are JSON objects ([`redact_json`]), not text lines.
+    json: bool,
 }
 
 impl<W: Write> RedactingWriter<W> {
-    /// Wraps `inner`.
+    /// Wraps `inner`, for events formatted as text.
     pub fn new(inner: W) -> Self {
         Self {
             inner,
             buffer: Vec::new(),
+            json: false,
+        }
+    }
+
+    /// Wraps `inner`, for events formatted as one JSON object per line.
+    pub fn json(inner: W) -> Self {
+        Self {
+            inner,
+            buffer: Vec::new(),
+            json: true,
         }
     }
 }
@@ -141,7 +182,12 @@ impl<W: Write> Write for RedactingWriter<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         if !self.buffer.is_empty() {
-            let text = redact(&String::from_utf8_lossy(&self.buffer));
+            let line = String::from_utf8_lossy(&self.buffer);
+            let text = if self.json {
+                redact_json(&line)
+            } else {
+                redact(&line)
+            };
             self.buffer.clear();
             self.inner.write_all(text.as_bytes())?;
         }
@@ -160,6 +206,12 @@ impl<W: Write> Drop for RedactingWriter<W> {
 #[must_use]
 pub fn stderr() -> RedactingWriter<std::io::Stderr> {
     RedactingWriter::new(std::io::stderr())
+}
+
+/// Makes a [`RedactingWriter`] of JSON events over standard error for each log event.
+#[must_use]
+pub fn stderr_json() -> RedactingWriter<std::io::Stderr> {
+    RedactingWriter::json(std::io::stderr())
 }
 
 #[cfg(test)]
@@ -203,6 +255,43 @@ mod tests {
         let out = redact("Wrote: AUTH XOAUTH2 dXNlcj1ib2IBYXV0aD1CZWFyZXIgdG9rZW4BAQ==\\r\\n");
         assert!(!out.contains("dXNlcj1"), "{out}");
         assert_eq!(redact("nothing secret here"), "nothing secret here");
+    }
+
+    #[test]
+    fn a_json_event_is_redacted_in_its_strings_and_stays_json() {
+        // A quote and a backslash: JSON escapes them once more than the text format does.
+        let secret = "j\"s\\on-S3cret";
+        register_credentials("dana@example.test", secret);
+        let traced = format!(
+            "encode: input: Some(\"a1\"), Ok({:?})",
+            format!(
+                "a1 LOGIN \"dana\" \"{}\"\r\n",
+                secret.replace('\\', "\\\\").replace('"', "\\\"")
+            )
+        );
+        let event = serde_json::json!({
+            "level": "TRACE",
+            "fields": { "message": traced, "password": secret, "n": 3 },
+            "target": "async_imap",
+        });
+        let line = format!("{event}\n");
+        assert!(
+            !line.contains(secret),
+            "JSON escapes the secret, so a text search misses it"
+        );
+        let out = redact_json(&line);
+        assert!(out.ends_with('\n'), "{out}");
+        let parsed: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+        assert_eq!(parsed["level"], "TRACE");
+        assert_eq!(parsed["fields"]["n"], 3);
+        assert_eq!(parsed["fields"]["password"], REDACTED);
+        let message = parsed["fields"]["message"].as_str().unwrap();
+        assert!(message.contains(REDACTED), "{message}");
+        assert!(!out.contains("on-S3cret"), "{out}");
+        assert_eq!(
+            redact_json("not json: AUTH PLAIN AGEAYg==\n"),
+            "not json: AUTH PLAIN [redacted]\n"
+        );
     }
 
     #[test]

@@ -95,6 +95,16 @@ pub struct Settings {
         value_parser = clap::builder::BoolishValueParser::new()
     )]
     pub oidc_create_users: bool,
+    /// Serve `GET /metrics` (Prometheus text format) to anyone who can reach the port, without
+    /// signing in: for a scraper on a private network. Off: only an admin's token reads it,
+    /// and without one it answers 404.
+    #[arg(
+        long,
+        env = "POSTDESK_METRICS",
+        default_value_t = false,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub metrics: bool,
     /// DNS servers for checking senders (DKIM, SPF, DMARC) of inbound email: addresses with an
     /// optional port, separated by commas (e.g. 127.0.0.1:5353), or "off" for no checks.
     /// Default: the system's resolver.
@@ -137,6 +147,7 @@ impl Settings {
             oidc_client_secret: None,
             oidc_role_claim: DEFAULT_ROLE_CLAIM.to_owned(),
             oidc_create_users: true,
+            metrics: false,
             dns: None,
         }
     }
@@ -318,6 +329,24 @@ mod tests {
         settings.oidc_issuer = Some("login.example.com".into());
         let error = settings.validate().unwrap_err().to_string();
         assert!(error.contains("POSTDESK_OIDC_ISSUER"), "{error}");
+    }
+
+    #[test]
+    fn metrics_are_off_unless_asked_for() {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let parse = |args: &[&str]| {
+            <Serve as clap::Parser>::try_parse_from(["postdesk"].iter().chain(args))
+                .unwrap()
+                .settings
+                .metrics
+        };
+        assert!(!parse(&[]));
+        assert!(parse(&["--metrics"]));
+        assert!(!Settings::for_data_dir("./data".into()).metrics);
     }
 
     #[test]

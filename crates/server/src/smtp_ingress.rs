@@ -304,6 +304,7 @@ impl SmtpIngress {
                     Some(inbox),
                     self.inner.processing.limits,
                     &self.inner.processing.sender_auth,
+                    &self.inner.processing.metrics,
                 )
                 .await
                 {
@@ -946,6 +947,8 @@ impl Session<'_> {
             bytes.extend_from_slice(message);
             match self.ingress.inner.store.store_received(inbox, &bytes).await {
                 Ok(raw) => {
+                    let metrics = &self.ingress.inner.processing.metrics;
+                    metrics.fetched(inbox, crate::metrics::Via::Smtp, 1);
                     stored.push(raw.to_string());
                     self.ingress.stored(inbox);
                 }

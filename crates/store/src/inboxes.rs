@@ -202,6 +202,22 @@ impl Store {
         rows.iter().map(inbox_from_row).collect()
     }
 
+    /// Every inbox with its reader's state as recorded, by id (for the metrics).
+    pub async fn inbox_states(&self) -> Result<Vec<(InboxId, InboxState)>> {
+        let rows = sqlx::query("SELECT id, status_state FROM inboxes ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let state: String = row.try_get("status_state")?;
+                Ok((
+                    InboxId(row.try_get("id")?),
+                    InboxState::parse(&state).map_err(corrupt)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Records the reader's state. `synced` sets the last successful sync to now and clears the
     /// last error; an `error` is kept until then.
     pub async fn set_inbox_status(

@@ -131,6 +131,7 @@ fn raw_from_row(row: &sqlx::any::AnyRow) -> Result<RawEmail> {
         inbox_id: InboxId(row.try_get("inbox_id")?),
         bytes: row.try_get("bytes")?,
         via_smtp: row.try_get::<String, _>("mailbox")? == crate::received::SMTP_MAILBOX,
+        fetched_at: row.try_get("fetched_at")?,
     })
 }
 
@@ -293,7 +294,7 @@ impl Store {
         let mut raws = Vec::with_capacity(ids.len() + large.len());
         if !ids.is_empty() {
             let sql = format!(
-                "SELECT r.id, r.inbox_id, r.mailbox, b.bytes FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256
+                "SELECT r.id, r.inbox_id, r.mailbox, r.fetched_at, b.bytes FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256
                  WHERE r.id IN ({}) ORDER BY r.id",
                 crate::batch::Placeholders(self.backend).list(1, ids.len())
             );
@@ -320,7 +321,7 @@ impl Store {
     /// three or four times over.
     async fn raw_in_pieces(&self, id: RawEmailId) -> Result<Option<RawEmail>> {
         let Some(row) = sqlx::query(
-            "SELECT r.inbox_id, r.mailbox, r.sha256, b.size FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256 WHERE r.id = $1",
+            "SELECT r.inbox_id, r.mailbox, r.fetched_at, r.sha256, b.size FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256 WHERE r.id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)
@@ -330,6 +331,7 @@ impl Store {
         };
         let inbox_id = InboxId(row.try_get("inbox_id")?);
         let via_smtp = row.try_get::<String, _>("mailbox")? == crate::received::SMTP_MAILBOX;
+        let fetched_at: i64 = row.try_get("fetched_at")?;
         let sha: String = row.try_get("sha256")?;
         let size: i64 = row.try_get("size")?;
         let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
@@ -357,13 +359,14 @@ impl Store {
             inbox_id,
             bytes,
             via_smtp,
+            fetched_at,
         }))
     }
 
     /// The bytes of a raw email.
     pub async fn find_raw(&self, id: RawEmailId) -> Result<Option<RawEmail>> {
         let row = sqlx::query(
-            "SELECT r.id, r.inbox_id, r.mailbox, b.bytes FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256 WHERE r.id = $1",
+            "SELECT r.id, r.inbox_id, r.mailbox, r.fetched_at, b.bytes FROM raw_emails r JOIN blobs b ON b.sha256 = r.sha256 WHERE r.id = $1",
         )
         .bind(id.0)
         .fetch_optional(&self.pool)

@@ -138,6 +138,17 @@ pub enum Backend {
     Postgres,
 }
 
+/// A snapshot of the connection pool's use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Connections open, in use or idle.
+    pub open: u32,
+    /// Of those, the idle ones.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
 /// The handle every part of postdesk stores through. Cheap to clone (a pool inside).
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -297,6 +308,16 @@ impl Store {
     #[must_use]
     pub fn raw_pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// How the connection pool is used now (for the metrics).
+    #[must_use]
+    pub fn pool_use(&self) -> PoolUse {
+        PoolUse {
+            open: self.pool.size(),
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     /// The database this store runs on.

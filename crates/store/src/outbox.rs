@@ -74,6 +74,8 @@ pub struct OutboxItem {
     pub mime: Vec<u8>,
     /// Attempts so far, this one included.
     pub attempts: i64,
+    /// When it was queued (ms).
+    pub queued_at: i64,
 }
 
 /// A sent email whose copy is to be appended to its inbox's Sent folder now.
@@ -225,7 +227,7 @@ impl Store {
              WHERE id = (SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at <= $2
                            AND (locked_until IS NULL OR locked_until <= $2) ORDER BY id LIMIT 1)
                AND state = 'queued' AND (locked_until IS NULL OR locked_until <= $2)
-             RETURNING id, message_id, inbox_id, mail_from, rcpt_to, mime, attempts",
+             RETURNING id, message_id, inbox_id, mail_from, rcpt_to, mime, attempts, created_at",
         )
         .bind(now + lease_ms)
         .bind(now)
@@ -248,6 +250,7 @@ impl Store {
             rcpt_to: crate::from_json(&rcpt)?,
             mime: row.try_get("mime")?,
             attempts: row.try_get("attempts")?,
+            queued_at: row.try_get("created_at")?,
         }))
     }
 

@@ -402,6 +402,8 @@ pub struct RawEmail {
     /// Received by postdesk's own SMTP ingress (not fetched over IMAP): its topmost
     /// `Received` and `Return-Path` fields are postdesk's own.
     pub via_smtp: bool,
+    /// When it was stored raw (ms): fetched, or received by the SMTP ingress.
+    pub fetched_at: i64,
 }
 
 /// A quarantined raw email, for admins.

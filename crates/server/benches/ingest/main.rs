@@ -910,6 +910,7 @@ async fn phases(emails: &[corpus::Email], database_url: Option<&str>) -> anyhow:
         postdesk::ingest::Limits::default(),
         // The parse-and-store cost alone; the binary's runs check senders against DNS.
         &postdesk::sender_auth::Verifier::off(),
+        &postdesk::metrics::Metrics::new(),
     )
     .await?;
     let process = started.elapsed().as_secs_f64();

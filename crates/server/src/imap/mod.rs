@@ -61,6 +61,8 @@ pub struct ReaderContext {
     pub sender_auth: crate::sender_auth::Verifier,
     /// The access tokens of inboxes that sign in with OAuth2.
     pub oauth: crate::mail_oauth::MailOAuth,
+    /// Counts the emails fetched and processed.
+    pub metrics: crate::metrics::Metrics,
 }
 
 struct Running {

@@ -258,7 +258,7 @@ async fn take_answers(
             .await?
         {
             taken += 1;
-            tracing::info!(%inbox, %conversation, message = %message.id, "An email sent from the mailbox's own client joined its conversation");
+            tracing::info!(%inbox, %conversation, message_id = %message.id, "An email sent from the mailbox's own client joined its conversation");
             ctx.bus.publish(Event::MessageCreated {
                 conversation_id: conversation,
                 message_id: message.id,

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 
 use super::{FIRST_BACKOFF, IDLE_TIMEOUT, ReaderContext, record_state};
 use crate::ingest;
+use crate::metrics::Via;
 
 /// Time allowed to connect, greet and log in.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -567,6 +568,7 @@ async fn sync(
             let highest = batch.last().copied().unwrap_or(next_uid);
             let count = emails.len();
             fetched += count;
+            ctx.metrics.fetched(inbox, Via::Imap, count);
             let fetch_time = started.elapsed();
             // The bytes move into the store, which drops them once written.
             ctx.store
@@ -600,6 +602,7 @@ async fn sync(
                 Some(inbox),
                 ctx.limits,
                 &ctx.sender_auth,
+                &ctx.metrics,
             )
             .await?;
             if last {

@@ -71,6 +71,13 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Whether the request carries a login at all (a bearer token or the session cookie), valid
+/// or not.
+#[must_use]
+pub fn has_credentials(headers: &HeaderMap) -> bool {
+    bearer(headers).is_some() || cookie(headers, SESSION_COOKIE).is_some()
+}
+
 /// The value of cookie `name`.
 #[must_use]
 pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

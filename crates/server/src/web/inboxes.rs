@@ -480,6 +480,7 @@ async fn reprocess(
         Some(raw.inbox_id),
         state.settings.limits(),
         &state.sender_auth,
+        &state.metrics,
     )
     .await?;
     Ok(Json(

@@ -140,6 +140,16 @@ impl StreamCounts {
             user,
         })
     }
+
+    /// How many streams are open, over every user (for the metrics).
+    #[must_use]
+    pub fn total(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .sum()
+    }
 }
 
 impl Drop for StreamSlot {
@@ -183,7 +193,9 @@ mod tests {
             counts.open(UserId(2), 2).is_some(),
             "others are not affected"
         );
+        assert_eq!(counts.total(), 2, "user 2's slot closed with its drop");
         drop(first);
+        assert_eq!(counts.total(), 1);
         assert!(counts.open(UserId(1), 2).is_some());
     }
 }

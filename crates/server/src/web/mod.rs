@@ -19,6 +19,7 @@ mod inboxes;
 mod limits;
 mod lists;
 mod mail_oauth;
+mod metrics;
 mod oidc;
 pub mod policy;
 mod presence;
@@ -91,6 +92,8 @@ pub struct AppState {
     pub routing: crate::routing::Routing,
     /// Who is viewing or typing in which conversation, on this node.
     pub presences: presence::Presences,
+    /// What `GET /metrics` shows.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// `text` with every byte but RFC 3986's unreserved characters (letters, digits, `-._~`)
@@ -134,6 +137,7 @@ pub(crate) fn routes() -> Vec<policy::Route> {
             "ok"
         })];
     all.extend(ui::routes());
+    all.extend(metrics::routes());
     all.extend(api.into_iter().flatten().map(|r| r.under("/api/v1")));
     all
 }

@@ -4,6 +4,10 @@
 //! conversation, all before the handler runs. Handlers get the signed-in user ([`AuthUser`])
 //! and the conversation ([`Allowed`]) only from here, so no route can skip the policy.
 //!
+//! One special case: `GET /metrics` is [`Rule::Admin`], and the operator may open it to
+//! callers without sign-in with `POSTDESK_METRICS=1` ([`RouteInfo::open_with_metrics`]),
+//! decided here too, before any handler.
+//!
 //! [`route_list`] is the same list the router is built from; the authorization matrix test
 //! walks it, so a route added without an expectation fails that test.
 
@@ -38,6 +42,11 @@ pub struct RouteInfo {
     pub rule: Rule,
     /// Whether it answers a user who must still set up two-factor sign-in.
     pub before_two_factor: bool,
+    /// An operations endpoint (`GET /metrics`): with `POSTDESK_METRICS=1` it answers anyone,
+    /// without sign-in (for a scraper on a private network). Otherwise its rule applies, and
+    /// a caller who sends no credentials at all is told it is off (404) instead of being
+    /// asked to sign in.
+    pub open_with_metrics: bool,
 }
 
 macro_rules! route_constructors {
@@ -49,7 +58,7 @@ macro_rules! route_constructors {
             T: 'static,
         {
             Self {
-                info: RouteInfo { method: Method::$method, path: path.to_owned(), rule, before_two_factor: false },
+                info: RouteInfo { method: Method::$method, path: path.to_owned(), rule, before_two_factor: false, open_with_metrics: false },
                 handler: axum::routing::$routing(handler),
             }
         }
@@ -69,6 +78,14 @@ impl Route {
     #[must_use]
     pub fn before_two_factor(mut self) -> Self {
         self.info.before_two_factor = true;
+        self
+    }
+
+    /// The route answers without sign-in when `POSTDESK_METRICS` is on (see
+    /// [`RouteInfo::open_with_metrics`]).
+    #[must_use]
+    pub fn open_with_metrics(mut self) -> Self {
+        self.info.open_with_metrics = true;
         self
     }
 
@@ -95,6 +112,7 @@ impl Route {
             rule: self.info.rule,
             target: Target::of(&self.info.path),
             before_two_factor: self.info.before_two_factor,
+            open_with_metrics: self.info.open_with_metrics,
         };
         let handler = self
             .handler
@@ -133,6 +151,7 @@ struct Guard {
     rule: Rule,
     target: Target,
     before_two_factor: bool,
+    open_with_metrics: bool,
 }
 
 /// The conversation a route acts on, after the policy allowed the action.
@@ -176,6 +195,16 @@ async fn authorize(State(guard): State<Guard>, request: Request, next: Next) -> 
 async fn check(guard: &Guard, request: Request) -> Result<Request, ApiError> {
     if guard.rule == Rule::Public {
         return Ok(request);
+    }
+    if guard.open_with_metrics {
+        if guard.state.settings.metrics {
+            return Ok(request);
+        }
+        if !super::auth::has_credentials(request.headers()) {
+            return Err(ApiError::NotFound(
+                "Metrics are off: set POSTDESK_METRICS=1 to serve them without sign-in (on a private network), or read them with an admin's token".into(),
+            ));
+        }
     }
     let (mut parts, body) = request.into_parts();
     let auth = super::auth::authenticate(&guard.state, &parts.method, &parts.headers).await?;

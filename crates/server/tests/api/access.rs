@@ -32,6 +32,10 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("POST", "/logout", "++++++++"),
     ("GET", "/static/app.js", "++++++++"),
     ("GET", "/static/app.css", "++++++++"),
+    // Admins only, unless POSTDESK_METRICS=1 opens it to everyone (metrics.rs); off, as
+    // here, a caller with no token at all is told it is off (404, past the policy's
+    // refusals) rather than asked to sign in.
+    ("GET", "/metrics", "+43333+4"),
     ("POST", "/api/v1/login", "++++++++"),
     ("GET", "/api/v1/login/oidc", "++++++++"),
     ("GET", "/api/v1/login/oidc/callback", "++++++++"),

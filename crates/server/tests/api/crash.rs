@@ -29,6 +29,17 @@ pub async fn start_logging(
     level: &str,
     log: Option<&std::path::Path>,
 ) -> Server {
+    start_logging_with(data_dir, database_url, level, log, &[]).await
+}
+
+/// [`start_logging`] with more environment variables (e.g. `POSTDESK_LOG_FORMAT`).
+pub async fn start_logging_with(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    level: &str,
+    log: Option<&std::path::Path>,
+    env: &[(&str, &str)],
+) -> Server {
     let port = postdesk_testkit::free_port().unwrap();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdesk"));
     command
@@ -44,6 +55,7 @@ pub async fn start_logging(
             Stdio::from(std::fs::File::create(path).expect("the log file"))
         }))
         .kill_on_drop(true);
+    command.envs(env.iter().copied());
     if let Some(url) = database_url {
         command.env("POSTDESK_DATABASE_URL", url);
     }

@@ -1,22 +1,40 @@
 //! Secrets never reach the log: the real binary at `POSTDESK_LOG=trace` signs in to a real
-//! Dovecot, and its log holds the IMAP conversation but not the password.
+//! Dovecot, and its log holds the IMAP conversation but not the password, in the human format
+//! and in JSON (`POSTDESK_LOG_FORMAT=json`), where every line is a JSON object.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::crash::{login, start_logging};
+use crate::crash::{login, start_logging_with};
 use crate::helpers::{SUPPORT, SUPPORT_PASSWORD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_trace_log_never_holds_the_mailbox_password() {
+    mailbox_password_stays_out_of_the_log(false).await;
+}
+
+/// The same in JSON, every line an event with its level, target and fields; with the metrics
+/// on, which the binary then serves without sign-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_trace_log_never_holds_the_mailbox_password_and_every_line_is_json() {
+    mailbox_password_stays_out_of_the_log(true).await;
+}
+
+async fn mailbox_password_stays_out_of_the_log(json: bool) {
     postdesk_testkit::init();
     let dovecot = postdesk_testkit::Dovecot::start().await.unwrap();
     dovecot.add_user(SUPPORT, SUPPORT_PASSWORD).unwrap();
     let smtp = postdesk_testkit::SmtpCapture::start().await.unwrap();
     let data = tempfile::tempdir().unwrap();
     let log = data.path().join("trace.log");
-    let mut server = start_logging(&data.path().join("data"), None, "trace", Some(&log)).await;
+    let env: &[(&str, &str)] = if json {
+        &[("POSTDESK_LOG_FORMAT", "json"), ("POSTDESK_METRICS", "1")]
+    } else {
+        &[]
+    };
+    let mut server =
+        start_logging_with(&data.path().join("data"), None, "trace", Some(&log), env).await;
     let client = reqwest::Client::new();
     let token = login(&client, &server.base).await;
     let inbox = json!({
@@ -55,8 +73,32 @@ async fn the_trace_log_never_holds_the_mailbox_password() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let metrics = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap();
+    // POSTDESK_METRICS=1 (a boolish value, as operators write it) opens them.
+    let expected = if json {
+        reqwest::StatusCode::OK
+    } else {
+        reqwest::StatusCode::NOT_FOUND
+    };
+    assert_eq!(metrics.status(), expected);
     server.child.kill().await.unwrap();
     let text = std::fs::read_to_string(&log).unwrap();
+    if json {
+        let messages = every_line_is_a_json_event(&text);
+        assert!(
+            messages.iter().any(|m| m.contains("encode")
+                && m.contains(&format!("LOGIN \\\"{SUPPORT}\\\" \\\"[redacted]"))),
+            "the IMAP sign-in is logged in a message field, its credential cut out: {:?}",
+            messages
+                .iter()
+                .filter(|m| m.contains("LOGIN"))
+                .collect::<Vec<_>>()
+        );
+    }
     assert!(
         text.contains("LOGIN"),
         "the trace shows the IMAP sign-in (so the test can fail)"
@@ -74,11 +116,48 @@ async fn the_trace_log_never_holds_the_mailbox_password() {
     );
 }
 
+/// Asserts that each line of `log` is one JSON object with a timestamp, a level, a target and
+/// fields; returns the events' messages.
+fn every_line_is_a_json_event(log: &str) -> Vec<String> {
+    let mut messages = Vec::new();
+    for line in log.lines() {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        for field in ["timestamp", "level", "target"] {
+            assert!(event[field].is_string(), "no {field}: {line}");
+        }
+        assert!(
+            ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&event["level"].as_str().unwrap()),
+            "{line}"
+        );
+        assert!(event["fields"].is_object(), "no fields: {line}");
+        if let Some(message) = event["fields"]["message"].as_str() {
+            messages.push(message.to_owned());
+        }
+    }
+    assert!(
+        messages.len() > 10,
+        "a trace log of {} events",
+        messages.len()
+    );
+    messages
+}
+
 /// The same for mailbox OAuth2: the client secret, the access and refresh tokens and the SASL
 /// responses that carry them stay out of the trace log of a reader and an outbox signing in
 /// with XOAUTH2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_trace_log_never_holds_an_oauth2_secret_or_token() {
+    oauth2_secrets_stay_out_of_the_log(false).await;
+}
+
+/// The same in JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_json_trace_log_never_holds_an_oauth2_secret_or_token() {
+    oauth2_secrets_stay_out_of_the_log(true).await;
+}
+
+async fn oauth2_secrets_stay_out_of_the_log(json: bool) {
     use postdesk_testkit::dovecot::{DovecotOptions, OAuth2Passdb};
     use postdesk_testkit::oidc::OidcConfig;
     const ANA: &str = "ana@example.test";
@@ -86,7 +165,12 @@ async fn the_trace_log_never_holds_an_oauth2_secret_or_token() {
     let data = tempfile::tempdir().unwrap();
     let log = data.path().join("trace.log");
     let data_dir = data.path().join("data");
-    let mut server = start_logging(&data_dir, None, "trace", Some(&log)).await;
+    let env: &[(&str, &str)] = if json {
+        &[("POSTDESK_LOG_FORMAT", "json")]
+    } else {
+        &[]
+    };
+    let mut server = start_logging_with(&data_dir, None, "trace", Some(&log), env).await;
     let callback = format!("{}/api/v1/oauth/callback", server.base);
     let provider = postdesk_testkit::OidcProvider::start(OidcConfig::mailbox(&callback))
         .await
@@ -203,6 +287,14 @@ async fn the_trace_log_never_holds_an_oauth2_secret_or_token() {
     server.child.kill().await.unwrap();
 
     let text = std::fs::read_to_string(&log).unwrap();
+    if json {
+        let messages = every_line_is_a_json_event(&text);
+        let logged = |words: &str| messages.iter().any(|m| m.contains(words));
+        assert!(
+            logged("AUTHENTICATE XOAUTH2") && logged("[redacted]"),
+            "the IMAP sign-in is logged in message fields, its token cut out"
+        );
+    }
     assert!(
         text.contains("AUTHENTICATE XOAUTH2"),
         "the trace shows the IMAP sign-in (so the test can fail)"

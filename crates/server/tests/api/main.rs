@@ -15,6 +15,7 @@ mod inboxes;
 mod lists;
 mod logs;
 mod mailbox_oauth;
+mod metrics;
 mod oidc;
 mod replies;
 mod restart;
