@@ -24,9 +24,12 @@
 //! - `routing`: assigning departments' queues to available agents, availability, and
 //!   conversations returned to the queue when their agent leaves.
 //! - `sent`: emails a colleague sent from the mailbox's own client into a conversation.
+//! - `cluster`: several nodes on one database: nodes, inbox readers' leases, the shared event
+//!   log.
 
 mod audit;
 mod batch;
+mod cluster;
 mod contacts;
 mod conversations;
 mod departments;
@@ -51,6 +54,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use audit::Failures;
+pub use cluster::{
+    EVENTS_CHANNEL, EventListener, Fence, HeldLease, NodeInfo, NodeRecord, ReaderLease, StoredEvent,
+};
 pub use contacts::{
     ContactCursor, ContactFilter, ContactPage, ContactSummary, MAX_CONTACT_NAME_CHARS,
 };
@@ -90,6 +96,10 @@ pub enum StoreError {
     /// (these, oldest first).
     #[error("the conversation has {} newer email(s) than the one answered", .0.len())]
     NewerMessages(Vec<postdesk_core::ids::MessageId>),
+    /// A write made under an inbox reader's lease found that its node no longer holds the
+    /// lease: another node reads the inbox now, and nothing was written.
+    #[error("this node no longer holds the lease of inbox {0}: another node reads it now")]
+    LeaseLost(postdesk_core::ids::InboxId),
 }
 
 impl StoreError {
@@ -145,6 +155,17 @@ pub struct Store {
     /// On SQLite, when to copy the write-ahead log into the database file (see
     /// [`Checkpoints`]).
     checkpoints: std::sync::Arc<Checkpoints>,
+    /// On PostgreSQL, the URL connected to: listening for events takes a connection of its own.
+    url: Option<std::sync::Arc<DatabaseUrl>>,
+}
+
+/// A database URL, shown with its password hidden.
+pub(crate) struct DatabaseUrl(pub(crate) String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
 }
 
 /// SQLite checkpoints, taken off the writers' path. By default the connection whose commit
@@ -282,6 +303,7 @@ impl Store {
             backend,
             writer: std::sync::Arc::default(),
             checkpoints: std::sync::Arc::default(),
+            url: (backend == Backend::Postgres).then(|| std::sync::Arc::new(DatabaseUrl(url))),
         })
     }
 
