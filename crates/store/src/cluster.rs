@@ -343,15 +343,17 @@ impl Store {
             .collect()
     }
 
-    /// Who reads each inbox now (the unexpired leases), by inbox id.
-    pub async fn reader_leases(&self) -> Result<Vec<ReaderLease>> {
+    /// Who reads each inbox (`only` that one, when given) now: the unexpired leases, by inbox
+    /// id.
+    pub async fn reader_leases(&self, only: Option<InboxId>) -> Result<Vec<ReaderLease>> {
         let now = db_now(self.backend);
         let sql = format!(
             "SELECT l.inbox_id, l.node_id, COALESCE(n.hostname, '') AS hostname, l.epoch, l.expires_at
              FROM inbox_leases l LEFT JOIN nodes n ON n.id = l.node_id
-             WHERE l.expires_at > {now} ORDER BY l.inbox_id"
+             WHERE l.expires_at > {now} AND ($1 IS NULL OR l.inbox_id = $1) ORDER BY l.inbox_id"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(only.map(|i| i.0))
             .fetch_all(&self.pool)
             .await?;
         rows.iter()

@@ -134,7 +134,7 @@ async fn leases_are_claimed_by_one_node_renewed_released_and_fence_writes(store:
 
     // Who reads what, with the node's machine.
     let readers: HashMap<InboxId, (String, String, i64)> = store
-        .reader_leases()
+        .reader_leases(None)
         .await
         .unwrap()
         .into_iter()
@@ -146,7 +146,9 @@ async fn leases_are_claimed_by_one_node_renewed_released_and_fence_writes(store:
 
     // A node leaving frees its leases at once.
     store.leave_cluster(&a.id).await.unwrap();
-    let readers = store.reader_leases().await.unwrap();
+    let readers = store.reader_leases(None).await.unwrap();
+    assert_eq!(store.reader_leases(Some(all[1])).await.unwrap(), vec![]);
+    assert_eq!(store.reader_leases(Some(all[0])).await.unwrap(), readers);
     assert_eq!(readers.len(), 1);
     assert_eq!(readers[0].inbox_id, all[0]);
     let taken = store.claim_leases(&b.id, MINUTE, None).await.unwrap();

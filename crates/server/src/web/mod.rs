@@ -7,6 +7,7 @@
 mod audit;
 mod auth;
 mod availability;
+mod cluster;
 mod contacts;
 mod conversations;
 mod departments;
@@ -115,6 +116,7 @@ pub(crate) fn routes() -> Vec<policy::Route> {
         availability::routes(),
         departments::routes(),
         inboxes::routes(),
+        cluster::routes(),
         mail_oauth::routes(),
         conversations::routes(),
         presence::routes(),
