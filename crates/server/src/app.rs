@@ -313,7 +313,7 @@ async fn ensure_first_admin(
     }
     let generated = configured.is_none().then(crate::password::new_password);
     let password = configured.map_or_else(|| generated.clone().unwrap_or_default(), str::to_owned);
-    store
+    let created = store
         .create_user(&NewUser {
             username: FIRST_ADMIN.into(),
             name: "Administrator".into(),
@@ -321,6 +321,11 @@ async fn ensure_first_admin(
             password_hash: crate::password::hash_async(password).await?,
             roles: vec![Role::Admin, Role::Agent],
         })
-        .await?;
-    Ok(generated)
+        .await;
+    match created {
+        Ok(_) => Ok(generated),
+        // Several nodes started at once on an empty database: another one created it.
+        Err(postdesk_store::StoreError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -165,13 +165,30 @@ fn stored_event(row: &sqlx::any::AnyRow) -> Result<StoredEvent> {
     })
 }
 
+/// One lease statement, bound.
+type Statement<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
 impl Store {
+    /// Runs one statement on its own and answers its rows: on PostgreSQL in autocommit, so
+    /// that a process paused right after sending it (SIGSTOP, a network partition) holds no
+    /// lock that would keep the other nodes from claiming its leases; on SQLite in a write
+    /// transaction (the writers' turn).
+    async fn alone(&self, statement: Statement<'_>) -> Result<Vec<sqlx::any::AnyRow>> {
+        if self.backend == Backend::Postgres {
+            return Ok(statement.fetch_all(&self.pool).await?);
+        }
+        let mut tx = self.write_tx().await?;
+        let rows = statement.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
     /// Adds this node to the cluster (its first heartbeat). On SQLite, the one node, it also
     /// forgets every other node and frees their leases: they can only be this process's
     /// predecessors, gone.
     pub async fn join_cluster(&self, node: &NodeInfo) -> Result<()> {
-        let mut tx = self.write_tx().await?;
         if self.backend == Backend::Sqlite {
+            let mut tx = self.write_tx().await?;
             sqlx::query("DELETE FROM nodes WHERE id <> $1")
                 .bind(&node.id)
                 .execute(&mut *tx)
@@ -180,28 +197,28 @@ impl Store {
                 .bind(&node.id)
                 .execute(&mut *tx)
                 .await?;
+            tx.commit().await?;
         }
-        self.beat(&mut tx, node).await?;
-        tx.commit().await?;
-        Ok(())
+        self.beat(node).await
     }
 
     /// Records `node` alive now, adding it when it is not listed.
-    async fn beat(&self, tx: &mut crate::WriteTx, node: &NodeInfo) -> Result<()> {
+    async fn beat(&self, node: &NodeInfo) -> Result<()> {
         let now = db_now(self.backend);
         let sql = format!(
             "INSERT INTO nodes (id, hostname, pid, version, started_at, heartbeat_at)
              VALUES ($1, $2, $3, $4, $5, {now})
              ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at"
         );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&node.id)
-            .bind(&node.hostname)
-            .bind(node.pid)
-            .bind(&node.version)
-            .bind(node.started_at)
-            .execute(&mut **tx)
-            .await?;
+        self.alone(
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&node.id)
+                .bind(&node.hostname)
+                .bind(node.pid)
+                .bind(&node.version)
+                .bind(node.started_at),
+        )
+        .await?;
         Ok(())
     }
 
@@ -211,24 +228,22 @@ impl Store {
     /// the answer, and the node must stop reading that inbox.
     pub async fn heartbeat(&self, node: &NodeInfo, lease_ms: i64) -> Result<Vec<HeldLease>> {
         let now = db_now(self.backend);
-        let mut tx = self.write_tx().await?;
-        self.beat(&mut tx, node).await?;
+        self.beat(node).await?;
         let forget = format!("DELETE FROM nodes WHERE heartbeat_at < {now} - $1");
-        sqlx::query(sqlx::AssertSqlSafe(forget))
-            .bind(FORGET_NODES_AFTER_MS)
-            .execute(&mut *tx)
+        self.alone(sqlx::query(sqlx::AssertSqlSafe(forget)).bind(FORGET_NODES_AFTER_MS))
             .await?;
         let renew = format!(
             "UPDATE inbox_leases SET expires_at = {now} + $2
              WHERE node_id = $1 AND expires_at > {now}
              RETURNING inbox_id, epoch, expires_at"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(renew))
-            .bind(&node.id)
-            .bind(lease_ms)
-            .fetch_all(&mut *tx)
+        let rows = self
+            .alone(
+                sqlx::query(sqlx::AssertSqlSafe(renew))
+                    .bind(&node.id)
+                    .bind(lease_ms),
+            )
             .await?;
-        tx.commit().await?;
         let mut leases = rows.iter().map(held).collect::<Result<Vec<_>>>()?;
         leases.sort_by_key(|l| l.inbox_id.0);
         Ok(leases)
@@ -260,56 +275,52 @@ impl Store {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
+        // The times of a taken-over lease are read when the row is taken (after waiting for
+        // another claimer, if any), not when the statement began.
         let claim = format!(
             "INSERT INTO inbox_leases (inbox_id, node_id, epoch, acquired_at, expires_at)
              VALUES ($1, $2, 1, {now}, {now} + $3)
              ON CONFLICT (inbox_id) DO UPDATE SET node_id = excluded.node_id,
-                epoch = inbox_leases.epoch + 1, acquired_at = excluded.acquired_at,
-                expires_at = excluded.expires_at
+                epoch = inbox_leases.epoch + 1, acquired_at = {now}, expires_at = {now} + $3
              WHERE inbox_leases.expires_at <= {now}
              RETURNING inbox_id, epoch, expires_at"
         );
         let mut won = Vec::new();
-        let mut tx = self.write_tx().await?;
         for inbox in candidates {
-            let row = sqlx::query(sqlx::AssertSqlSafe(claim.as_str()))
-                .bind(inbox)
-                .bind(node_id)
-                .bind(lease_ms)
-                .fetch_optional(&mut *tx)
+            let rows = self
+                .alone(
+                    sqlx::query(sqlx::AssertSqlSafe(claim.as_str()))
+                        .bind(inbox)
+                        .bind(node_id)
+                        .bind(lease_ms),
+                )
                 .await?;
-            if let Some(row) = row {
-                won.push(held(&row)?);
+            for row in &rows {
+                won.push(held(row)?);
             }
         }
-        tx.commit().await?;
         Ok(won)
     }
 
     /// Frees `node_id`'s lease of `inbox` (of every inbox, when `None`) at once, so another
     /// node takes the inbox without waiting for the lease to expire.
     pub async fn release_leases(&self, node_id: &str, inbox: Option<InboxId>) -> Result<()> {
-        let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "UPDATE inbox_leases SET expires_at = 0 WHERE node_id = $1 AND ($2 IS NULL OR inbox_id = $2)",
+        self.alone(
+            sqlx::query(
+                "UPDATE inbox_leases SET expires_at = 0 WHERE node_id = $1 AND ($2 IS NULL OR inbox_id = $2)",
+            )
+            .bind(node_id)
+            .bind(inbox.map(|i| i.0)),
         )
-        .bind(node_id)
-        .bind(inbox.map(|i| i.0))
-        .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
     /// A node stopping: frees its leases and takes it off the list of nodes.
     pub async fn leave_cluster(&self, node_id: &str) -> Result<()> {
         self.release_leases(node_id, None).await?;
-        let mut tx = self.write_tx().await?;
-        sqlx::query("DELETE FROM nodes WHERE id = $1")
-            .bind(node_id)
-            .execute(&mut *tx)
+        self.alone(sqlx::query("DELETE FROM nodes WHERE id = $1").bind(node_id))
             .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -369,9 +380,10 @@ impl Store {
             .collect()
     }
 
-    /// Inside a write transaction: whether `fence` still holds `inbox`'s lease. The lease row
-    /// stays locked until the transaction ends, so a node claiming it meanwhile waits, and
-    /// then reads on from what this transaction wrote.
+    /// Inside a write transaction, as its last statement: whether `fence` still holds
+    /// `inbox`'s lease. The lease row stays locked until the transaction ends (a moment
+    /// later), so a node claiming it meanwhile waits, and then reads on from what this
+    /// transaction wrote.
     pub(crate) async fn holds_lease(
         &self,
         tx: &mut crate::WriteTx,

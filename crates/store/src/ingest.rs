@@ -230,12 +230,6 @@ impl Store {
             .map(|((_, sha, _), e)| (sha.as_str(), crate::batch::Blob::Owned(e.bytes)))
             .collect();
         let mut tx = self.write_tx().await?;
-        if let Some(fence) = fence
-            && !self.holds_lease(&mut tx, inbox, fence).await?
-        {
-            tx.rollback().await?;
-            return Err(StoreError::LeaseLost(inbox));
-        }
         crate::batch::put_blobs(&mut tx, p, blobs).await?;
         let mut stored = 0;
         for chunk in rows.chunks(200) {
@@ -271,6 +265,13 @@ impl Store {
         .bind(i64::from(next_uid))
         .execute(&mut *tx)
         .await?;
+        // Last, so that the lease row is locked only for the moment until the commit.
+        if let Some(fence) = fence
+            && !self.holds_lease(&mut tx, inbox, fence).await?
+        {
+            tx.rollback().await?;
+            return Err(StoreError::LeaseLost(inbox));
+        }
         tx.commit().await?;
         Ok(stored)
     }

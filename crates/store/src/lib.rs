@@ -230,6 +230,10 @@ impl std::ops::DerefMut for WriteTx {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// How long a PostgreSQL transaction may wait for its client between two statements before
+/// the server ends it. postdesk's transactions only ever wait for the database itself.
+const POSTGRES_IDLE_IN_TRANSACTION: Duration = Duration::from_secs(10);
+
 /// How long a statement waits for SQLite's write lock, and a write transaction for its turn,
 /// before failing with an error worth retrying.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -285,6 +289,19 @@ impl Store {
             Backend::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(10)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // A transaction left open by a node that stopped answering (paused,
+                            // cut off by the network) would hold its locks until the server
+                            // noticed the dead connection, maybe hours: it is ended instead.
+                            let timeout = sqlx::AssertSqlSafe(format!(
+                                "SET idle_in_transaction_session_timeout = {}",
+                                POSTGRES_IDLE_IN_TRANSACTION.as_millis()
+                            ));
+                            conn.execute(timeout).await?;
+                            Ok(())
+                        })
+                    })
                     .connect_with(options)
                     .await
             }

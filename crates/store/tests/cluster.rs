@@ -1,6 +1,7 @@
 //! Several nodes on one database, on SQLite and PostgreSQL: inbox readers' leases (claimed by
 //! one node only, renewed, expired, released, fencing stale writers), nodes and their
-//! heartbeats, and the shared event log.
+//! heartbeats, the shared event log, and the outbox and snooze wake-ups worked by two nodes
+//! at once.
 
 #[macro_use]
 mod common;
@@ -10,13 +11,20 @@ use std::time::Duration;
 
 use common::inbox_settings;
 use postdesk_core::ids::InboxId;
-use postdesk_store::{Fence, HeldLease, NodeInfo, Store, StoreError, StoreFetched};
+use postdesk_store::{
+    Addr, Fence, HeldLease, NodeInfo, QueuedEmail, Store, StoreError, StoreFetched, Waiting,
+};
 
 contract!(
     leases_are_claimed_by_one_node_renewed_released_and_fence_writes,
     an_expired_lease_is_taken_over_with_a_new_epoch,
     nodes_are_listed_with_their_heartbeat,
     events_are_kept_in_order_and_pruned_without_reusing_ids,
+);
+
+on_one_database!(
+    two_stores_racing_for_leases,
+    two_stores_deliver_and_wake_each_once,
 );
 
 const MINUTE: i64 = 60_000;
@@ -386,19 +394,118 @@ async fn two_stores_racing_for_leases(url: &str) {
     two.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_stores_racing_for_leases_on_sqlite() {
-    let fixture = common::sqlite().await;
-    let dir = fixture._sqlite_dir.as_ref().unwrap();
-    let url = format!("sqlite://{}/postdesk.db", dir.path().display());
-    two_stores_racing_for_leases(&url).await;
+/// A new conversation in `inbox` from contact `n`, taken by `agent`.
+async fn taken_conversation(
+    store: &Store,
+    inbox: InboxId,
+    n: u32,
+    agent: &postdesk_store::User,
+) -> postdesk_core::ids::ConversationId {
+    let conversation = common::arrive(store, inbox, &format!("contact{n}@customers.test")).await;
+    store.take_conversation(conversation, agent).await.unwrap();
+    conversation
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_stores_racing_for_leases_on_postgres() {
-    let fixture = common::postgres().await;
-    let url = fixture._pg.as_ref().unwrap().url().to_owned();
-    two_stores_racing_for_leases(&url).await;
+/// Two stores on one database (two nodes) work the outbox and the snooze wake-ups at once:
+/// every queued email is claimed by exactly one of them, and every snooze is woken once.
+async fn two_stores_deliver_and_wake_each_once(url: &str) {
+    let one = Store::connect(url).await.unwrap();
+    let two = Store::connect(url).await.unwrap();
+    let inbox = inboxes(&one, 1).await[0];
+    let ann = common::user(&one, "ann", postdesk_core::model::Role::Agent).await;
+    let mut queued = HashSet::new();
+    let mut to_snooze = Vec::new();
+    for n in 1..=30 {
+        let conversation = taken_conversation(&one, inbox, n, &ann).await;
+        if n % 3 == 0 {
+            to_snooze.push(conversation);
+            continue;
+        }
+        let message = one
+            .queue_email(
+                conversation,
+                ann.id,
+                &QueuedEmail {
+                    text: "On it".into(),
+                    message_id: format!("reply{n}@example.test"),
+                    in_reply_to: None,
+                    references: vec![],
+                    from: Addr {
+                        name: None,
+                        email: "inbox0@example.test".into(),
+                    },
+                    to: vec![],
+                    cc: vec![],
+                    bcc: vec![],
+                    subject: "Re: Question".into(),
+                    html: None,
+                    date: postdesk_store::now_ms(),
+                    mime: b"From: x\r\n\r\nbody\r\n".to_vec(),
+                    mail_from: "inbox0@example.test".into(),
+                    rcpt_to: vec![format!("contact{n}@customers.test")],
+                    source_message_id: None,
+                    seen_message_id: None,
+                },
+            )
+            .await
+            .unwrap();
+        queued.insert(message.id);
+    }
+    let until = postdesk_store::now_ms() + 300;
+    let mut snoozed = HashSet::new();
+    for conversation in to_snooze {
+        one.set_waiting(conversation, &ann, Waiting::Snooze { until })
+            .await
+            .unwrap();
+        snoozed.insert(conversation);
+    }
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let work = |store: Store| async move {
+        let (mut sent, mut woken) = (Vec::new(), Vec::new());
+        loop {
+            let claimed = store.claim_outbox(60_000).await;
+            let wake = store.wake_snoozed(postdesk_store::now_ms()).await;
+            let mut idle = true;
+            match claimed {
+                Ok(Some(item)) => {
+                    sent.push(item.message_id);
+                    idle = false;
+                }
+                Ok(None) => {}
+                Err(e) if e.is_transient() => idle = false,
+                Err(e) => panic!("{e}"),
+            }
+            match wake {
+                Ok(w) => woken.extend(w.into_iter().map(|w| w.conversation_id)),
+                Err(e) if e.is_transient() => idle = false,
+                Err(e) => panic!("{e}"),
+            }
+            if idle {
+                return (sent, woken);
+            }
+        }
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(work(one.clone())),
+        tokio::spawn(work(two.clone()))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let sent: Vec<_> = a.0.iter().chain(&b.0).copied().collect();
+    let woken: Vec<_> = a.1.iter().chain(&b.1).copied().collect();
+    assert_eq!(
+        sent.len(),
+        queued.len(),
+        "each email claimed once: {sent:?}"
+    );
+    assert_eq!(sent.iter().copied().collect::<HashSet<_>>(), queued);
+    assert_eq!(
+        woken.len(),
+        snoozed.len(),
+        "each snooze woken once: {woken:?}"
+    );
+    assert_eq!(woken.iter().copied().collect::<HashSet<_>>(), snoozed);
+    one.close().await;
+    two.close().await;
 }
 
 /// On PostgreSQL a listening node is woken by events another node adds, and when its

@@ -29,6 +29,17 @@ pub async fn start_logging(
     level: &str,
     log: Option<&std::path::Path>,
 ) -> Server {
+    start_with(data_dir, database_url, level, log, &[]).await
+}
+
+/// [`start_logging`] with more environment variables.
+pub async fn start_with(
+    data_dir: &std::path::Path,
+    database_url: Option<&str>,
+    level: &str,
+    log: Option<&std::path::Path>,
+    env: &[(&str, &str)],
+) -> Server {
     let port = postdesk_testkit::free_port().unwrap();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_postdesk"));
     command
@@ -47,6 +58,7 @@ pub async fn start_logging(
     if let Some(url) = database_url {
         command.env("POSTDESK_DATABASE_URL", url);
     }
+    command.envs(env.iter().copied());
     let child = command.spawn().expect("the postdesk binary starts");
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();

@@ -677,8 +677,8 @@ async fn an_imap_server_offering_only_oauthbearer_is_signed_in_with_it() {
 }
 
 /// Two real processes on one PostgreSQL database (this test's postdesk and the `postdesk`
-/// binary) read and sign in to the same OAuth2 mailbox while its access tokens expire every
-/// few seconds: each renewal is one refresh, under the lease in the database, so no rotated
+/// binary) sign in to the same OAuth2 mailbox (one reads it, both test it) while its access
+/// tokens expire every few seconds: each renewal is one refresh, under the lease in the database, so no rotated
 /// refresh token is ever presented twice (the provider would revoke the whole grant) and the
 /// inbox stays connected; an email delivered meanwhile is in postdesk once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -701,7 +701,7 @@ async fn two_processes_renew_one_grant_without_breaking_it() {
     let client = reqwest::Client::new();
     let token = crate::crash::login(&client, &node.base).await;
 
-    // Both nodes read the inbox and sign in again before each token expires; on top, both
+    // The node that reads the inbox signs in again before each token expires; on top, both
     // test the connection (an IMAP and an SMTP sign-in each) at the same moments.
     let test = format!("/api/v1/inboxes/{}/test", m.inbox);
     let empty = json!({});

@@ -3,6 +3,7 @@
 
 mod access;
 mod auth;
+mod cluster;
 mod contacts;
 mod crash;
 mod desk;
