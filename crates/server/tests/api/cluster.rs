@@ -14,7 +14,7 @@ use postdesk_testkit::{Dovecot, PgDatabase, SmtpCapture};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::crash::{Server, login, start_with};
+use crate::crash::{Server, get_json, login, start_with};
 use crate::helpers::{EventLog, SUPPORT, SUPPORT_PASSWORD, email};
 
 const NODES: usize = 3;
@@ -120,16 +120,7 @@ impl Cluster {
 
     /// GET `path` on node `node` as JSON; `Null` when it does not answer.
     async fn get(&self, node: usize, path: &str) -> Value {
-        let Ok(response) = self
-            .client
-            .get(format!("{}{path}", self.nodes[node].base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-        else {
-            return Value::Null;
-        };
-        response.json().await.unwrap_or_default()
+        get_json(&self.client, &self.nodes[node].base, &self.token, path).await
     }
 
     /// Which node reads the inbox, as node `ask` sees it (the inbox's `reader`, matched to a
@@ -597,4 +588,67 @@ async fn a_reader_paused_past_its_lease_does_not_read_again_until_it_holds_one()
         "paused node replaced after {replaced:?}; stopped node handed over after {took:?} ({:?} with its exit)",
         stopping.elapsed()
     );
+}
+
+/// A node whose listening connection is cut (the server ends it) listens again at once, and
+/// the events added meanwhile still reach its streams, in order, none missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_listening_connection_is_made_again_and_nothing_is_missed() {
+    let app = crate::helpers::spawn_app(crate::helpers::Db::Postgres).await;
+    let events = EventLog::open(&app, &app.admin).await;
+    let admin = sqlx::PgPool::connect(app.database_url().unwrap())
+        .await
+        .unwrap();
+    let listening = |admin: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, i32>(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        )
+        .fetch_all(&admin)
+        .await
+        .unwrap()
+    };
+    let before = listening(admin.clone()).await;
+    assert_eq!(before.len(), 1, "one listening connection");
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(before[0])
+        .execute(&admin)
+        .await
+        .unwrap();
+    // Emails arriving right away: their events were added while the node was not listening.
+    for i in 0..3 {
+        app.deliver(&email(
+            &format!("cut{i}@customer.test"),
+            "carol@customer.test",
+            &format!("While cut {i}"),
+            "Hello",
+            "",
+        ))
+        .await;
+    }
+    let start = Instant::now();
+    let conversations = loop {
+        let found = app.conversations(&app.admin, "").await;
+        let heard = found
+            .iter()
+            .filter(|c| {
+                !events
+                    .all("message_created", c["id"].as_i64().unwrap())
+                    .is_empty()
+            })
+            .count();
+        if found.len() == 3 && heard == 3 {
+            break found;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            events.kinds()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(conversations.len(), 3);
+    let after = listening(admin.clone()).await;
+    assert_eq!(after.len(), 1, "listening again");
+    assert_ne!(after, before, "on a new connection");
+    admin.close().await;
 }

@@ -87,7 +87,7 @@ pub async fn login(client: &reqwest::Client, base: &str) -> String {
 }
 
 /// GET `path` as JSON, `Null` when postdesk does not answer (it may be down or starting).
-async fn get_json(client: &reqwest::Client, base: &str, token: &str, path: &str) -> Value {
+pub async fn get_json(client: &reqwest::Client, base: &str, token: &str, path: &str) -> Value {
     let Ok(response) = client
         .get(format!("{base}{path}"))
         .bearer_auth(token)
