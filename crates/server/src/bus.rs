@@ -13,7 +13,7 @@
 //! A lost listening connection is made again and what came meanwhile is fetched (no gap); a
 //! look every [`POLL`] covers a notice lost anyway. A node starts with the log's last
 //! [`HISTORY`] events as its history. The writer prunes the log to the last
-//! [`KEEP_EVENTS`] events and [`KEEP_FOR`].
+//! [`KEEP_EVENTS`] events of the last [`KEEP_FOR`].
 //!
 //! Either way publishing never waits, and happens only after the change is committed.
 
@@ -32,10 +32,10 @@ pub const HISTORY: usize = 1024;
 /// How often a node looks in the shared log without being woken.
 pub const POLL: Duration = Duration::from_secs(5);
 
-/// How many events the shared log keeps, at least.
+/// How many events the shared log keeps, at most.
 pub const KEEP_EVENTS: i64 = 10_000;
 
-/// How long the shared log keeps an event beyond the last [`KEEP_EVENTS`].
+/// How long the shared log keeps an event, at most.
 pub const KEEP_FOR: Duration = Duration::from_secs(60 * 60);
 
 /// How often the writer prunes the shared log.
