@@ -520,6 +520,7 @@ async fn a_reader_paused_past_its_lease_does_not_read_again_until_it_holds_one()
     );
 
     c.signal(r, "CONT");
+    let paused_for = paused.elapsed();
     // New mail at once: the paused node's old IMAP connection hears of it.
     subjects.push("After the pause".to_owned());
     c.deliver(&subjects[2]).await;
@@ -548,7 +549,8 @@ async fn a_reader_paused_past_its_lease_does_not_read_again_until_it_holds_one()
     let log = std::fs::read_to_string(&c.logs[r]).unwrap();
     assert!(log.contains("lease of the inbox lapsed"), "{log}");
     // On Dovecot's side, the paused node's session ended as it was when the node was paused:
-    // in IDLE, with the one email it had fetched before; nothing was asked after the pause.
+    // its last command (or IDLE's start) as old as the pause, the one email it had fetched
+    // before; nothing was asked after the pause.
     let dovecot_log = c.dovecot.log();
     let first_login = dovecot_log
         .lines()
@@ -565,9 +567,11 @@ async fn a_reader_paused_past_its_lease_does_not_read_again_until_it_holds_one()
         .lines()
         .find(|l| l.contains(&format!("<{mpid}>")) && l.contains("Disconnected"))
         .unwrap_or_else(|| panic!("the paused node's session ended\n{dovecot_log}"));
+    assert!(ended.contains(" body_count=1 "), "{ended}");
+    let quiet = quiet_secs(ended).unwrap_or_else(|| panic!("{ended}"));
     assert!(
-        ended.contains("IDLE running") && ended.contains(" body_count=1 "),
-        "{ended}"
+        quiet + 1.0 >= paused_for.as_secs_f64(),
+        "the paused node's last command was {quiet} s before its session ended, paused {paused_for:?}: {ended}"
     );
 
     // The new reader stops gracefully (SIGTERM): it hands the inbox over at once, well before
@@ -651,4 +655,23 @@ async fn a_cut_listening_connection_is_made_again_and_nothing_is_missed() {
     assert_eq!(after.len(), 1, "listening again");
     assert_ne!(after, before, "on a new connection");
     admin.close().await;
+}
+
+/// How long an IMAP session had been quiet when it ended, from Dovecot's "Disconnected" line:
+/// `(UID SEARCH finished 12.009 secs ago)` or `(IDLE running for 0.001 + waiting input for
+/// 12.283 secs, …)`.
+fn quiet_secs(disconnected: &str) -> Option<f64> {
+    disconnected
+        .split(" secs")
+        .filter_map(|before| before.rsplit(' ').next()?.parse::<f64>().ok())
+        .reduce(f64::max)
+}
+
+#[test]
+fn dovecot_says_how_long_a_session_was_quiet() {
+    let idle = "imap(a)<1><s>: Info: Disconnected: Connection closed (IDLE running for 0.001 + waiting input for 12.283 secs, 2 B in + 10 B out, state=wait-input) in=368";
+    assert_eq!(quiet_secs(idle), Some(12.283));
+    let between = "imap(a)<1><s>: Info: Disconnected: Connection closed: read(size=7879) failed: Connection reset by peer (UID SEARCH finished 12.009 secs ago) in=313";
+    assert_eq!(quiet_secs(between), Some(12.009));
+    assert_eq!(quiet_secs("Disconnected: Logged out in=1 out=2"), None);
 }
