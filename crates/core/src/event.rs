@@ -2,15 +2,16 @@
 //! the message themselves (looked up once per event), so clients patch what they show. They
 //! are published after the change is committed, so what is looked up includes it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{ConversationId, DepartmentId, InboxId, MessageId, UserId};
 
 /// How long a presence holds without being repeated: clients repeat theirs well within it.
 pub const PRESENCE_TTL_SECONDS: u64 = 30;
 
-/// A change somebody's screen may need to show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A change somebody's screen may need to show, or one the nodes tell each other about
+/// ([`Event::is_internal`]). On PostgreSQL events travel between nodes as this JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
     /// A new conversation entered Queued Chats (or a closed one was reopened into it).
@@ -117,6 +118,20 @@ pub enum Event {
         /// What they do there.
         state: crate::model::Presence,
     },
+    /// An inbox's settings changed (created, changed, turned off, reconnected): the node
+    /// reading it makes its reader match them. Between nodes only, never sent to browsers.
+    InboxChanged {
+        /// The inbox.
+        inbox_id: InboxId,
+        /// The node that changed it (and already did what it had to).
+        node_id: String,
+    },
+    /// The mail server pushed new mail for an inbox: its reader fetches now. Between nodes
+    /// only, never sent to browsers.
+    InboxWake {
+        /// The inbox.
+        inbox_id: InboxId,
+    },
     /// This listener fell behind and missed events: refetch everything.
     Resync {
         /// How many events were missed.
@@ -143,6 +158,8 @@ impl Event {
             Event::ConversationMerged { .. } => "conversation_merged",
             Event::UserAvailability { .. } => "user_availability",
             Event::Presence { .. } => "presence",
+            Event::InboxChanged { .. } => "inbox_changed",
+            Event::InboxWake { .. } => "inbox_wake",
             Event::Resync { .. } => "resync",
         }
     }
@@ -179,9 +196,73 @@ impl Event {
             | Event::Presence {
                 conversation_id, ..
             } => Some(*conversation_id),
-            Event::InboxStatus { .. } | Event::UserAvailability { .. } | Event::Resync { .. } => {
-                None
-            }
+            Event::InboxStatus { .. }
+            | Event::UserAvailability { .. }
+            | Event::InboxChanged { .. }
+            | Event::InboxWake { .. }
+            | Event::Resync { .. } => None,
         }
+    }
+
+    /// Whether the event is for the nodes alone (never sent to a browser).
+    #[must_use]
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Event::InboxChanged { .. } | Event::InboxWake { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DeliveryStatus, InboxState};
+
+    /// Events travel between nodes as their JSON: each reads back as itself.
+    #[test]
+    fn events_read_back_from_their_json() {
+        let events = [
+            Event::DeliveryUpdated {
+                conversation_id: ConversationId(1),
+                message_id: MessageId(2),
+                status: DeliveryStatus::Failed,
+            },
+            Event::InboxStatus {
+                inbox_id: InboxId(3),
+                state: InboxState::NeedsReauth,
+            },
+            Event::ConversationTransferred {
+                conversation_id: ConversationId(4),
+                assignee_id: None,
+                department_id: Some(DepartmentId(5)),
+                previous_assignee_id: Some(UserId(6)),
+            },
+            Event::InboxChanged {
+                inbox_id: InboxId(7),
+                node_id: "a1b2".into(),
+            },
+        ];
+        for event in events {
+            let json = serde_json::to_string(&event).unwrap();
+            assert!(
+                json.contains(&format!("\"kind\":\"{}\"", event.kind())),
+                "{json}"
+            );
+            assert_eq!(
+                serde_json::from_str::<Event>(&json).unwrap(),
+                event,
+                "{json}"
+            );
+        }
+        assert!(
+            Event::InboxWake {
+                inbox_id: InboxId(1)
+            }
+            .is_internal()
+        );
+        assert!(
+            !Event::ConversationClosed {
+                conversation_id: ConversationId(1)
+            }
+            .is_internal()
+        );
     }
 }

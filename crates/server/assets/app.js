@@ -1339,8 +1339,11 @@ function healthCell(inbox) {
     st.quarantined ? h("div", {}, `${st.quarantined} quarantined`) : null);
 }
 
+/** An inbox's Last sync cell, with the node that reads it (several nodes on PostgreSQL). */
 function lastSyncCell(inbox) {
-  return h("td", { class: "last-sync" }, inbox.status.last_sync_at ? formatTime(inbox.status.last_sync_at) : "never");
+  const reader = inbox.reader;
+  return h("td", { class: "last-sync" }, inbox.status.last_sync_at ? formatTime(inbox.status.last_sync_at) : "never",
+    reader ? h("div", { class: "read-by", title: `Node ${reader.node_id}` }, `Read by ${reader.hostname || "a node"} · ${reader.node_id.slice(0, 6)}`) : null);
 }
 
 /** A live inbox status on the Email Inboxes page: only the Health and Last sync cells change,

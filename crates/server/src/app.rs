@@ -89,20 +89,24 @@ impl Application {
         let secrets = Secrets::load(&settings.data_dir, settings.secret_key.as_deref())?;
         let first_admin_password =
             ensure_first_admin(&store, settings.admin_password.as_deref()).await?;
-        let bus = Bus::new();
+        let bus = Bus::for_store(&store);
         let metrics = crate::metrics::Metrics::new();
         let sender_auth = crate::sender_auth::Verifier::new(&settings.dns()?)?;
         let oauth = crate::mail_oauth::MailOAuth::new(store.clone(), secrets.clone())?;
-        let readers = Readers::new(ReaderContext {
-            store: store.clone(),
-            bus: bus.clone(),
-            secrets: secrets.clone(),
-            poll_interval: settings.poll_interval(),
-            limits: settings.limits(),
-            sender_auth: sender_auth.clone(),
-            oauth: oauth.clone(),
-            metrics: metrics.clone(),
-        });
+        let readers = Readers::new(
+            ReaderContext {
+                store: store.clone(),
+                bus: bus.clone(),
+                secrets: secrets.clone(),
+                poll_interval: settings.poll_interval(),
+                limits: settings.limits(),
+                sender_auth: sender_auth.clone(),
+                oauth: oauth.clone(),
+                metrics: metrics.clone(),
+                lease: crate::cluster::Lease::unfenced(),
+            },
+            crate::cluster::this_node(),
+        );
         let outbox = Outbox::new(
             store.clone(),
             bus.clone(),
@@ -202,6 +206,10 @@ impl Application {
         // streams (which would otherwise keep the graceful HTTP shutdown waiting forever).
         let stop_tx = state.stopping.clone();
         let stop_rx = stop_tx.subscribe();
+        // Events first (on PostgreSQL, this node hears the others from here on), then this
+        // node joins the cluster.
+        state.bus.start().await?;
+        state.readers.join().await?;
         // Pick up emails left pending by a crash before any reader starts.
         if let Err(e) = crate::ingest::process_pending(
             &state.store,
@@ -239,8 +247,8 @@ impl Application {
             stop_rx.clone(),
         ));
         let outbox = tokio::spawn(state.outbox.clone().run_until_stopped(stop_rx));
-        state.readers.start_all().await?;
-        let readers = state.readers.clone();
+        let readers = tokio::spawn(state.readers.clone().run_until_stopped(stop_tx.subscribe()));
+        let bus = state.bus.clone();
         let state_settings = state.settings.clone();
         let app = web::router(state);
         let signal = {
@@ -256,7 +264,13 @@ impl Application {
         };
         let served = crate::serve::serve(listener, app, timeouts, signal).await;
         let _ = stop_tx.send(true);
-        readers.stop_all().await;
+        // The readers stop and hand their inboxes over first.
+        if tokio::time::timeout(Duration::from_secs(30), readers)
+            .await
+            .is_err()
+        {
+            tracing::warn!("The IMAP readers did not stop within 30 s");
+        }
         if tokio::time::timeout(Duration::from_secs(30), outbox)
             .await
             .is_err()
@@ -288,6 +302,8 @@ impl Application {
         {
             tracing::warn!("The SMTP ingress did not stop within 30 s");
         }
+        // Last: what the others published while stopping is written for the other nodes.
+        bus.stop().await;
         served.context("The web server failed")
     }
 }
@@ -308,7 +324,7 @@ async fn ensure_first_admin(
     }
     let generated = configured.is_none().then(crate::password::new_password);
     let password = configured.map_or_else(|| generated.clone().unwrap_or_default(), str::to_owned);
-    store
+    let created = store
         .create_user(&NewUser {
             username: FIRST_ADMIN.into(),
             name: "Administrator".into(),
@@ -316,6 +332,11 @@ async fn ensure_first_admin(
             password_hash: crate::password::hash_async(password).await?,
             roles: vec![Role::Admin, Role::Agent],
         })
-        .await?;
-    Ok(generated)
+        .await;
+    match created {
+        Ok(_) => Ok(generated),
+        // Several nodes started at once on an empty database: another one created it.
+        Err(postdesk_store::StoreError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }

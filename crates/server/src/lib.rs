@@ -7,7 +7,9 @@
 //! - [`redact`]: secrets cut out of every log line, the mail libraries' traces included.
 //! - [`secrets`]: the key that encrypts stored mail-server passwords.
 //! - [`password`]: argon2id password hashing and login tokens.
-//! - [`bus`]: the in-process event bus behind Server-Sent Events.
+//! - [`bus`]: the event bus behind Server-Sent Events (in-process on SQLite, shared by every
+//!   node through the database on PostgreSQL).
+//! - [`cluster`]: this node among others: its identity, inbox leases, fenced connections.
 //! - [`ingest`]: raw email -> parsed -> conversation, with quarantine.
 //! - [`sender_auth`]: the DKIM, SPF and DMARC verdicts of inbound emails (mail-auth, DNS).
 //! - [`imap`]: one supervised reader per inbox (sync, IDLE, reconnect with backoff).
@@ -27,6 +29,7 @@
 
 pub mod app;
 pub mod bus;
+pub mod cluster;
 pub mod imap;
 pub mod ingest;
 pub mod mail_oauth;

@@ -212,8 +212,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     std::io::stdout().flush()?;
     app.run_until(async {
-        let _ = tokio::signal::ctrl_c().await;
+        stop_signal().await;
         tracing::info!("Shutting down");
     })
     .await
+}
+
+/// Ctrl-C (SIGINT), or SIGTERM (what systemd, Docker and Kubernetes send): postdesk stops
+/// gracefully, handing its inboxes over to the other nodes at once.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -4,9 +4,9 @@
 //! Each node runs this task. Waking is one conditional `UPDATE` in the database
 //! ([`Store::wake_snoozed`]), so with several nodes each conversation is woken exactly once,
 //! by whichever node comes first. Between wake-ups the task sleeps until the earliest snooze
-//! ends, and at most [`LONGEST_SLEEP`]; a snooze set on this node (a `conversation_snoozed`
-//! event on the bus) makes it look again at once, so an earlier end is not slept past. One
-//! set on another node is woken by that node, or by this one within [`LONGEST_SLEEP`].
+//! ends, and at most [`LONGEST_SLEEP`]; a snooze set on any node (a `conversation_snoozed`
+//! event on the bus, which on PostgreSQL carries every node's events) makes it look again at
+//! once, so an earlier end is not slept past.
 
 use std::time::Duration;
 

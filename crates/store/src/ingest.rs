@@ -192,6 +192,25 @@ impl Store {
         emails: Vec<StoreFetched>,
         next_uid: u32,
     ) -> Result<usize> {
+        self.store_fetched_fenced(None, inbox, mailbox, uidvalidity, emails, next_uid)
+            .await
+    }
+
+    /// [`Store::store_fetched`], made only while `fence` (when given) holds the inbox's reader
+    /// lease (see `cluster`): a reader that lost its lease without noticing stores nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::LeaseLost`] when the lease is held by another node, or with another
+    /// epoch, or expired: nothing was written.
+    pub async fn store_fetched_fenced(
+        &self,
+        fence: Option<&crate::Fence>,
+        inbox: InboxId,
+        mailbox: &str,
+        uidvalidity: u32,
+        emails: Vec<StoreFetched>,
+        next_uid: u32,
+    ) -> Result<usize> {
         let now = now_ms();
         let p = crate::batch::Placeholders(self.backend);
         // (uid, sha256, size) of each email, then its bytes go to the blob insert. Hashed
@@ -247,6 +266,13 @@ impl Store {
         .bind(i64::from(next_uid))
         .execute(&mut *tx)
         .await?;
+        // Last, so that the lease row is locked only for the moment until the commit.
+        if let Some(fence) = fence
+            && !self.holds_lease(&mut tx, inbox, fence).await?
+        {
+            tx.rollback().await?;
+            return Err(StoreError::LeaseLost(inbox));
+        }
         tx.commit().await?;
         Ok(stored)
     }

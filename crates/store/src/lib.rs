@@ -26,10 +26,13 @@
 //! - `sent`: emails a colleague sent from the mailbox's own client into a conversation.
 //! - `canned`: canned responses (global, a department's, a user's own).
 //! - `drafts`: each agent's draft reply per conversation.
+//! - `cluster`: several nodes on one database: nodes, inbox readers' leases, the shared event
+//!   log.
 
 mod audit;
 mod batch;
 mod canned;
+mod cluster;
 mod contacts;
 mod conversations;
 mod departments;
@@ -56,6 +59,9 @@ use sqlx::{AnyPool, Executor};
 
 pub use audit::Failures;
 pub use canned::{CannedContent, CannedResponse};
+pub use cluster::{
+    EVENTS_CHANNEL, EventListener, Fence, HeldLease, NodeInfo, NodeRecord, ReaderLease, StoredEvent,
+};
 pub use contacts::{
     ContactCursor, ContactFilter, ContactPage, ContactSummary, MAX_CONTACT_NAME_CHARS,
 };
@@ -96,6 +102,10 @@ pub enum StoreError {
     /// (these, oldest first).
     #[error("the conversation has {} newer email(s) than the one answered", .0.len())]
     NewerMessages(Vec<postdesk_core::ids::MessageId>),
+    /// A write made under an inbox reader's lease found that its node no longer holds the
+    /// lease: another node reads the inbox now, and nothing was written.
+    #[error("this node no longer holds the lease of inbox {0}: another node reads it now")]
+    LeaseLost(postdesk_core::ids::InboxId),
 }
 
 impl StoreError {
@@ -162,6 +172,17 @@ pub struct Store {
     /// On SQLite, when to copy the write-ahead log into the database file (see
     /// [`Checkpoints`]).
     checkpoints: std::sync::Arc<Checkpoints>,
+    /// On PostgreSQL, the URL connected to: listening for events takes a connection of its own.
+    url: Option<std::sync::Arc<DatabaseUrl>>,
+}
+
+/// A database URL, shown with its password hidden.
+pub(crate) struct DatabaseUrl(pub(crate) String);
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
 }
 
 /// SQLite checkpoints, taken off the writers' path. By default the connection whose commit
@@ -226,6 +247,10 @@ impl std::ops::DerefMut for WriteTx {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// How long a PostgreSQL transaction may wait for its client between two statements before
+/// the server ends it. postdesk's transactions only ever wait for the database itself.
+const POSTGRES_IDLE_IN_TRANSACTION: Duration = Duration::from_secs(10);
+
 /// How long a statement waits for SQLite's write lock, and a write transaction for its turn,
 /// before failing with an error worth retrying.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -281,6 +306,19 @@ impl Store {
             Backend::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(10)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // A transaction left open by a node that stopped answering (paused,
+                            // cut off by the network) would hold its locks until the server
+                            // noticed the dead connection, maybe hours: it is ended instead.
+                            let timeout = sqlx::AssertSqlSafe(format!(
+                                "SET idle_in_transaction_session_timeout = {}",
+                                POSTGRES_IDLE_IN_TRANSACTION.as_millis()
+                            ));
+                            conn.execute(timeout).await?;
+                            Ok(())
+                        })
+                    })
                     .connect_with(options)
                     .await
             }
@@ -299,6 +337,7 @@ impl Store {
             backend,
             writer: std::sync::Arc::default(),
             checkpoints: std::sync::Arc::default(),
+            url: (backend == Backend::Postgres).then(|| std::sync::Arc::new(DatabaseUrl(url))),
         })
     }
 

@@ -3,7 +3,6 @@
 //! caller may see, and each list's query walking an index.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use postdesk_core::access::{self, Action, Actor, ListScope};
 use postdesk_core::ids::{ContactId, ConversationId, DepartmentId, InboxId, UserId};
@@ -11,10 +10,9 @@ use postdesk_core::model::{ConversationStatus, Role};
 #[macro_use]
 mod common;
 
-use common::{inbox_settings, user};
+use common::{arrive, inbox_settings, user};
 use postdesk_store::{
-    Addr, ContactCursor, ContactFilter, ConversationFilter, IncomingEmail, IngestOutcome,
-    ListCursor, ListOrder, Store, StoreFetched, User,
+    ContactCursor, ContactFilter, ConversationFilter, ListCursor, ListOrder, Store, User,
 };
 
 contract!(
@@ -32,58 +30,6 @@ async fn inbox(store: &Store, email: &str, department: Option<DepartmentId>) -> 
     let mut settings = inbox_settings(email);
     settings.department_id = department.map(|d| d.0);
     store.create_inbox(&settings).await.unwrap().id
-}
-
-/// A UID and Message-ID never used before in this process.
-static NEXT: AtomicU32 = AtomicU32::new(1);
-
-/// A new email from `from` into `inbox`: a new conversation in Queued Chats.
-async fn arrive(store: &Store, inbox: InboxId, from: &str) -> ConversationId {
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let email = IncomingEmail {
-        message_id: format!("m{n}@lists.test"),
-        in_reply_to: None,
-        references: vec![],
-        contact: Addr {
-            name: Some(format!("Contact {from}")),
-            email: from.into(),
-        },
-        from: Some(Addr {
-            name: None,
-            email: from.into(),
-        }),
-        to: vec![],
-        cc: vec![],
-        subject: format!("Question {n}"),
-        date: None,
-        text: format!("body {n}"),
-        html: None,
-        attachments: vec![],
-        auto_reply: false,
-        attach_original: false,
-        auth: None,
-    };
-    store
-        .store_fetched(
-            inbox,
-            "INBOX",
-            7,
-            vec![StoreFetched {
-                uid: n,
-                bytes: format!("raw {n}").into_bytes(),
-            }],
-            n + 1,
-        )
-        .await
-        .unwrap();
-    let pending = store.pending_raw(Some(inbox), 100).await.unwrap();
-    let raw = pending.last().expect("a pending raw email");
-    match store.ingest_email(raw.id, inbox, &email).await.unwrap() {
-        IngestOutcome::Added {
-            conversation_id, ..
-        } => conversation_id,
-        other => panic!("expected a new conversation: {other:?}"),
-    }
 }
 
 /// The contact of a conversation.

@@ -533,6 +533,44 @@ impl Dovecot {
         self.restart().await
     }
 
+    /// How many IMAP sessions of `username` are open now, as Dovecot counts them
+    /// (`doveadm who`: one line per connection).
+    pub fn imap_sessions(&self, username: &str) -> anyhow::Result<usize> {
+        let doveadm = process::find_program("doveadm", &["/usr/bin", "/usr/sbin"])
+            .context("doveadm is not installed (Debian: dovecot-core)")?;
+        let output = Command::new(&doveadm)
+            .arg("-c")
+            .arg(self.config_path())
+            .args(["who", "-1", username])
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("cannot run {}", doveadm.display()))?;
+        ensure!(
+            output.status.success(),
+            "doveadm who failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // "username proto pid ip" after a header line.
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|line| {
+                let mut fields = line.split_whitespace();
+                fields.next() == Some(username) && fields.next() == Some("imap")
+            })
+            .count())
+    }
+
+    /// How many times `username` signed in over IMAP so far (successful logins in Dovecot's
+    /// log).
+    pub fn imap_logins(&self, username: &str) -> usize {
+        let needle = format!(" Login: user=<{username}>,");
+        fs::read_to_string(self.log_path())
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains("imap-login:") && line.contains(&needle))
+            .count()
+    }
+
     /// The Dovecot log so far (plus anything it printed to stderr), for diagnostics.
     pub fn log(&self) -> String {
         let mut out = fs::read_to_string(self.log_path()).unwrap_or_default();

@@ -62,6 +62,9 @@ pub struct ImapSettings {
     pub move_to: Option<String>,
     /// The Sent folder (`None`: the one flagged `\Sent`; `Some("")`: none).
     pub sent_mailbox: Option<String>,
+    /// The lease the connection works under: once it lapses, nothing more is sent or read
+    /// ([`crate::cluster::Fenced`]). Unfenced but for the readers.
+    pub lease: crate::cluster::Lease,
 }
 
 /// Where an OAuth2 inbox's access token comes from.
@@ -131,9 +134,13 @@ async fn connect(s: &ImapSettings) -> anyhow::Result<(Client, bool)> {
         Security::None => "no encryption",
     };
     let inner = async {
+        if !s.lease.is_valid() {
+            anyhow::bail!("this node no longer holds the inbox's lease");
+        }
         let tcp = TcpStream::connect((s.host.as_str(), s.port))
             .await
             .context("TCP connect failed")?;
+        let tcp = crate::cluster::Fenced::new(tcp, s.lease.clone());
         let mut client: Client = match s.security {
             Security::None => async_imap::Client::new(Box::new(tcp)),
             Security::Tls => {
@@ -303,6 +310,7 @@ impl ImapSettings {
             mailbox: inbox.settings.imap_mailbox.clone(),
             move_to: inbox.settings.imap_move_to.clone(),
             sent_mailbox: inbox.settings.imap_sent_mailbox.clone(),
+            lease: crate::cluster::Lease::unfenced(),
         })
     }
 }
@@ -313,7 +321,9 @@ async fn settings_of(ctx: &ReaderContext, inbox: InboxId) -> anyhow::Result<Imap
         .find_inbox(inbox)
         .await?
         .context("The inbox no longer exists")?;
-    ImapSettings::of(&stored, &ctx.secrets, &ctx.oauth)
+    let mut settings = ImapSettings::of(&stored, &ctx.secrets, &ctx.oauth)?;
+    settings.lease = ctx.lease.clone();
+    Ok(settings)
 }
 
 pub(super) async fn timed<T, E: Into<anyhow::Error>>(
@@ -572,7 +582,14 @@ async fn sync(
             let fetch_time = started.elapsed();
             // The bytes move into the store, which drops them once written.
             ctx.store
-                .store_fetched(inbox, mailbox, validity, emails, highest.saturating_add(1))
+                .store_fetched_fenced(
+                    ctx.lease.fence(),
+                    inbox,
+                    mailbox,
+                    validity,
+                    emails,
+                    highest.saturating_add(1),
+                )
                 .await?;
             tracing::debug!(
                 %inbox,

@@ -91,6 +91,9 @@ struct Audience {
 impl Audience {
     async fn hears(&self, envelope: &Envelope) -> bool {
         let event = &envelope.event;
+        if event.is_internal() {
+            return false;
+        }
         let Some(conversation) = event.conversation_id() else {
             return match event {
                 Event::InboxStatus { .. } => {

@@ -107,6 +107,7 @@ async fn inbox_json(state: &AppState, inbox: &Inbox) -> Result<Value, ApiError> 
     imap["sent_mailbox"] = json!(inbox.settings.imap_sent_mailbox);
     let backlog = state.store.count_raw(inbox.id, "new").await?;
     let quarantined = state.store.count_raw(inbox.id, "quarantined").await?;
+    let reader = state.store.reader_leases(Some(inbox.id)).await?;
     Ok(json!({
         "id": inbox.id,
         "name": inbox.settings.name,
@@ -128,6 +129,7 @@ async fn inbox_json(state: &AppState, inbox: &Inbox) -> Result<Value, ApiError> 
             "backlog": backlog,
             "quarantined": quarantined,
         },
+        "reader": super::cluster::reader_json(reader.first()),
         "created_at": time(inbox.created_at),
     }))
 }

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod availability;
 mod canned;
+mod cluster;
 mod contacts;
 mod conversations;
 mod departments;
@@ -120,6 +121,7 @@ pub(crate) fn routes() -> Vec<policy::Route> {
         availability::routes(),
         departments::routes(),
         inboxes::routes(),
+        cluster::routes(),
         mail_oauth::routes(),
         conversations::routes(),
         presence::routes(),

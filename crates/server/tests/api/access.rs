@@ -75,6 +75,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/inboxes/{id}", "443333+4"),
     ("PUT", "/api/v1/inboxes/{id}", "443333+4"),
     ("POST", "/api/v1/inboxes/{id}/test", "443333+4"),
+    ("GET", "/api/v1/cluster", "443333+4"),
     ("POST", "/api/v1/inboxes/{id}/oauth/start", "443333+4"),
     ("GET", "/api/v1/oauth/providers", "443333+4"),
     ("POST", "/api/v1/oauth/providers", "443333+4"),

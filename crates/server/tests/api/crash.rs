@@ -29,11 +29,11 @@ pub async fn start_logging(
     level: &str,
     log: Option<&std::path::Path>,
 ) -> Server {
-    start_logging_with(data_dir, database_url, level, log, &[]).await
+    start_with(data_dir, database_url, level, log, &[]).await
 }
 
 /// [`start_logging`] with more environment variables (e.g. `POSTDESK_LOG_FORMAT`).
-pub async fn start_logging_with(
+pub async fn start_with(
     data_dir: &std::path::Path,
     database_url: Option<&str>,
     level: &str,
@@ -55,10 +55,10 @@ pub async fn start_logging_with(
             Stdio::from(std::fs::File::create(path).expect("the log file"))
         }))
         .kill_on_drop(true);
-    command.envs(env.iter().copied());
     if let Some(url) = database_url {
         command.env("POSTDESK_DATABASE_URL", url);
     }
+    command.envs(env.iter().copied());
     let child = command.spawn().expect("the postdesk binary starts");
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
@@ -87,7 +87,7 @@ pub async fn login(client: &reqwest::Client, base: &str) -> String {
 }
 
 /// GET `path` as JSON, `Null` when postdesk does not answer (it may be down or starting).
-async fn get_json(client: &reqwest::Client, base: &str, token: &str, path: &str) -> Value {
+pub async fn get_json(client: &reqwest::Client, base: &str, token: &str, path: &str) -> Value {
     let Ok(response) = client
         .get(format!("{base}{path}"))
         .bearer_auth(token)

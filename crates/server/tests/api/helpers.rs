@@ -559,21 +559,36 @@ pub fn email_with_attachment(
     )
 }
 
+/// An event heard: (kind, data, id).
+type Heard = (String, Value, Option<u64>);
+
 /// Collects Server-Sent Events of one logged-in user in the background.
 pub struct EventLog {
-    events: std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+    /// In the order heard.
+    events: std::sync::Arc<std::sync::Mutex<Vec<Heard>>>,
     task: JoinHandle<()>,
 }
 
 impl EventLog {
     pub async fn open(app: &TestApp, token: &str) -> EventLog {
-        let response = app
-            .client
-            .get(app.url("/api/v1/events"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+        EventLog::connect(&app.client, &app.base, token, None).await
+    }
+
+    /// The event stream of the postdesk at `base` (any node), resuming after `last_event_id`
+    /// when given.
+    pub async fn connect(
+        client: &reqwest::Client,
+        base: &str,
+        token: &str,
+        last_event_id: Option<u64>,
+    ) -> EventLog {
+        let mut request = client
+            .get(format!("{base}/api/v1/events"))
+            .bearer_auth(token);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        let response = request.send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -588,20 +603,34 @@ impl EventLog {
                     let block: String = buffer.drain(..end + 2).collect();
                     let mut kind = None;
                     let mut data = None;
+                    let mut id = None;
                     for line in block.lines() {
                         if let Some(k) = line.strip_prefix("event:") {
                             kind = Some(k.trim().to_owned());
                         } else if let Some(d) = line.strip_prefix("data:") {
                             data = serde_json::from_str(d.trim()).ok();
+                        } else if let Some(i) = line.strip_prefix("id:") {
+                            id = i.trim().parse().ok();
                         }
                     }
                     if let (Some(kind), Some(data)) = (kind, data) {
-                        sink.lock().unwrap().push((kind, data));
+                        sink.lock().unwrap().push((kind, data, id));
                     }
                 }
             }
         });
         EventLog { events, task }
+    }
+
+    /// Every event of `kind` about `conversation` with its id, in the order heard.
+    pub fn with_ids(&self, kind: &str, conversation: i64) -> Vec<(u64, Value)> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, v, _)| k == kind && v["conversation_id"].as_i64() == Some(conversation))
+            .map(|(_, v, id)| (id.unwrap_or(0), v.clone()))
+            .collect()
     }
 
     /// Whether the server ended the stream.
@@ -614,18 +643,15 @@ impl EventLog {
             .lock()
             .unwrap()
             .iter()
-            .map(|(k, _)| k.clone())
+            .map(|(k, _, _)| k.clone())
             .collect()
     }
 
     /// Every event of `kind` about `conversation`, in the order heard.
     pub fn all(&self, kind: &str, conversation: i64) -> Vec<Value> {
-        self.events
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(k, v)| k == kind && v["conversation_id"].as_i64() == Some(conversation))
-            .map(|(_, v)| v.clone())
+        self.with_ids(kind, conversation)
+            .into_iter()
+            .map(|(_, v)| v)
             .collect()
     }
 
@@ -634,8 +660,8 @@ impl EventLog {
             .lock()
             .unwrap()
             .iter()
-            .find(|(k, v)| k == kind && v["conversation_id"].as_i64() == Some(conversation))
-            .map(|(_, v)| v.clone())
+            .find(|(k, v, _)| k == kind && v["conversation_id"].as_i64() == Some(conversation))
+            .map(|(_, v, _)| v.clone())
     }
 }
 

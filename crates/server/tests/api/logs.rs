@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::crash::{login, start_logging_with};
+use crate::crash::{login, start_with};
 use crate::helpers::{SUPPORT, SUPPORT_PASSWORD};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,7 +34,7 @@ async fn mailbox_password_stays_out_of_the_log(json: bool) {
         &[]
     };
     let mut server =
-        start_logging_with(&data.path().join("data"), None, "trace", Some(&log), env).await;
+        start_with(&data.path().join("data"), None, "trace", Some(&log), env).await;
     let client = reqwest::Client::new();
     let token = login(&client, &server.base).await;
     let inbox = json!({
@@ -170,7 +170,7 @@ async fn oauth2_secrets_stay_out_of_the_log(json: bool) {
     } else {
         &[]
     };
-    let mut server = start_logging_with(&data_dir, None, "trace", Some(&log), env).await;
+    let mut server = start_with(&data_dir, None, "trace", Some(&log), env).await;
     let callback = format!("{}/api/v1/oauth/callback", server.base);
     let provider = postdesk_testkit::OidcProvider::start(OidcConfig::mailbox(&callback))
         .await

@@ -4,6 +4,7 @@
 mod access;
 mod auth;
 mod canned;
+mod cluster;
 mod contacts;
 mod crash;
 mod desk;

@@ -255,6 +255,7 @@ async fn appending_the_same_email_twice_leaves_one_copy() {
         mailbox: "INBOX".to_owned(),
         move_to: None,
         sent_mailbox: None,
+        lease: postdesk::cluster::Lease::unfenced(),
     };
     let raw = email("twice@support.test", SUPPORT, "Once only", "Hello", "");
     let at = chrono::Utc::now();

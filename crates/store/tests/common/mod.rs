@@ -2,6 +2,8 @@
 //! SQLite and on PostgreSQL (a fresh database per test on 127.0.0.1:5432).
 #![allow(dead_code, unused_macros)]
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use postdesk_core::ids::{ConversationId, InboxId, MessageId};
 use postdesk_core::model::{MailAuth, Role, Security};
 use postdesk_store::{
@@ -117,6 +119,58 @@ pub async fn new_conversation(
     }
 }
 
+/// A UID and Message-ID never used before in this process.
+static NEXT: AtomicU32 = AtomicU32::new(1);
+
+/// A new email from `from` into `inbox`: a new conversation in Queued Chats.
+pub async fn arrive(store: &Store, inbox: InboxId, from: &str) -> ConversationId {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let email = IncomingEmail {
+        message_id: format!("m{n}@lists.test"),
+        in_reply_to: None,
+        references: vec![],
+        contact: Addr {
+            name: Some(format!("Contact {from}")),
+            email: from.into(),
+        },
+        from: Some(Addr {
+            name: None,
+            email: from.into(),
+        }),
+        to: vec![],
+        cc: vec![],
+        subject: format!("Question {n}"),
+        date: None,
+        text: format!("body {n}"),
+        html: None,
+        attachments: vec![],
+        auto_reply: false,
+        attach_original: false,
+        auth: None,
+    };
+    store
+        .store_fetched(
+            inbox,
+            "INBOX",
+            7,
+            vec![StoreFetched {
+                uid: n,
+                bytes: format!("raw {n}").into_bytes(),
+            }],
+            n + 1,
+        )
+        .await
+        .unwrap();
+    let pending = store.pending_raw(Some(inbox), 100).await.unwrap();
+    let raw = pending.last().expect("a pending raw email");
+    match store.ingest_email(raw.id, inbox, &email).await.unwrap() {
+        IngestOutcome::Added {
+            conversation_id, ..
+        } => conversation_id,
+        other => panic!("expected a new conversation: {other:?}"),
+    }
+}
+
 /// The number `sql` counts (as `n`), read straight from the database.
 pub async fn count(store: &Store, sql: &'static str) -> i64 {
     use sqlx::Row as _;
@@ -170,6 +224,31 @@ macro_rules! contract {
                 let fixture = crate::common::postgres().await;
                 super::$name(fixture.store.clone()).await;
                 drop(fixture);
+            })*
+        }
+    };
+}
+
+/// For each `async fn flow(url: &str)` that opens several stores on one database (several
+/// nodes), a test `flow` on SQLite (in `two_stores_on_sqlite`) and one on PostgreSQL (in
+/// `two_stores_on_postgres`).
+macro_rules! on_one_database {
+    ($($name:ident),* $(,)?) => {
+        mod two_stores_on_sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let fixture = crate::common::sqlite().await;
+                let dir = fixture._sqlite_dir.as_ref().unwrap();
+                let url = format!("sqlite://{}/postdesk.db", dir.path().display());
+                super::$name(&url).await;
+            })*
+        }
+        mod two_stores_on_postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let fixture = crate::common::postgres().await;
+                let url = fixture._pg.as_ref().unwrap().url().to_owned();
+                super::$name(&url).await;
             })*
         }
     };

@@ -372,3 +372,43 @@ async fn watchdog_stops_dovecot_when_the_test_process_exits() {
     // Without Drop the temp dir stays; clean it up here.
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn open_sessions_and_logins_are_counted_on_the_dovecot_side() {
+    init();
+    let dovecot = Dovecot::start().await.unwrap();
+    dovecot.add_user("ann@example.test", "pw-ann").unwrap();
+    dovecot.add_user("bob@example.test", "pw-bob").unwrap();
+    assert_eq!(dovecot.imap_sessions("ann@example.test").unwrap(), 0);
+    assert_eq!(dovecot.imap_logins("ann@example.test"), 0);
+    let first = imap_login(&dovecot, "ann@example.test", "pw-ann").await;
+    let second = imap_login(&dovecot, "ann@example.test", "pw-ann").await;
+    let _bob = imap_login(&dovecot, "bob@example.test", "pw-bob").await;
+    let counted = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let now = dovecot.imap_sessions("ann@example.test").unwrap();
+            if now == n || Instant::now() > deadline {
+                return now;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert_eq!(counted(2), 2, "{}", dovecot.log());
+    assert_eq!(
+        dovecot.imap_logins("ann@example.test"),
+        2,
+        "{}",
+        dovecot.log()
+    );
+    assert_eq!(dovecot.imap_logins("bob@example.test"), 1);
+    drop(first);
+    assert_eq!(counted(1), 1, "a closed connection is no longer counted");
+    drop(second);
+    assert_eq!(counted(0), 0);
+    assert_eq!(
+        dovecot.imap_logins("ann@example.test"),
+        2,
+        "logins stay counted"
+    );
+}
