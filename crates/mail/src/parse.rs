@@ -740,7 +740,8 @@ impl<'a> BodyTexts<'a> {
 }
 
 /// A body part's text, decoded from its bytes with its declared charset (or
-/// the charset of an HTML `<meta>`), see `charset.rs`.
+/// the charset of an HTML `<meta>`), see `charset.rs`; a `format=flowed`
+/// text/plain part has its soft line breaks joined (`flowed.rs`).
 /// At most `max` bytes of the part are decoded; `truncated` is set when
 /// there are more.
 fn body_text(
@@ -765,7 +766,32 @@ fn body_text(
                 .then(|| charset::html_meta_charset(&bytes))
                 .flatten()
         });
-    charset::decode_owned(bytes, declared.as_deref(), hint)
+    let text = charset::decode_owned(bytes, declared.as_deref(), hint);
+    match flowed_params(part) {
+        Some(delsp) => crate::flowed::decode(&text, delsp),
+        None => text,
+    }
+}
+
+/// For a `text/plain; format=flowed` part (RFC 3676), whether it says
+/// `delsp=yes`; `None` for any other part.
+fn flowed_params(part: &MessagePart<'_>) -> Option<bool> {
+    if !matches!(part.body, PartType::Text(_)) {
+        return None;
+    }
+    let ct = part.content_type()?;
+    if !ct.ctype().eq_ignore_ascii_case("text")
+        || !ct.subtype().is_none_or(|s| s.eq_ignore_ascii_case("plain"))
+    {
+        return None;
+    }
+    let param = |name: &str| {
+        ct.attributes()?
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+            .map(|a| a.value.trim().to_ascii_lowercase())
+    };
+    (param("format")? == "flowed").then(|| param("delsp").is_some_and(|v| v == "yes"))
 }
 
 fn attachment(
