@@ -28,8 +28,10 @@
 /// - Everything from a signature delimiter (`--`, `-- `, a line of five or
 ///   more underscores) on is removed when there is content above it.
 /// - Trailing mobile signatures (`Sent from my iPhone`, `Von meinem iPhone
-///   gesendet`, `Get Outlook for iOS`, ...), rule lines and blank lines are
-///   removed from the end.
+///   gesendet`, `Get Outlook for iOS`, ...; each client's tagline in its
+///   translations: a short line naming a device or mail app that starts or
+///   ends with the client's "sent", or Outlook's "get"), rule lines and
+///   blank lines are removed from the end.
 /// - Fenced code blocks (```` ``` ````) are always text.
 /// - Line endings become `\n`; leading blank lines and trailing whitespace
 ///   are removed.
@@ -650,7 +652,7 @@ const MOBILE_SIGNATURES: &[&str] = &[
 ];
 
 fn is_mobile_signature(line: &str) -> bool {
-    let t = strip_markdown_links(line.trim());
+    let t = strip_angle_links(&strip_markdown_links(line.trim()));
     let t = t
         .trim_start_matches(['(', '<', '[', '*', '_'])
         .trim_end_matches([')', '>', ']', '*', '_'])
@@ -669,6 +671,179 @@ fn is_mobile_signature(line: &str) -> bool {
     // "From my iPhone 6", "Jane from mobile".
     (lower.starts_with("from my ") && words.len() <= 5)
         || (words.len() <= 3 && lower.ends_with(" from mobile"))
+        || is_client_tagline(&lower)
+}
+
+/// Devices and mail apps that mobile clients name in their taglines
+/// (lowercase, found anywhere in the line).
+const TAGLINE_DEVICES: &[&str] = &[
+    "iphone",
+    "ipad",
+    "ipod",
+    "android",
+    "samsung",
+    "galaxy",
+    "blackberry",
+    "huawei",
+    "xiaomi",
+    "gmail",
+    "yahoo",
+    "proton",
+    "outlook",
+    "smartphone",
+    "mobile",
+    "mobil",
+    "mobiel",
+    "móvil",
+    "movil",
+    "celular",
+    "cellulare",
+    "telemóvel",
+    "handy",
+    "tablet",
+    "телефон",
+    "смартфон",
+];
+
+/// "Sent" in the taglines of mobile clients, in the languages they are
+/// translated into (lowercase): the tagline starts or ends with it
+/// ("Von meinem iPhone gesendet", "Envoyé de mon iPad", "iPhoneから送信").
+/// English "sent" is left to the `Sent from`/`Sent with` prefixes of
+/// [`MOBILE_SIGNATURES`] ("Sent to Samsung support" is no tagline).
+const TAGLINE_SENT: &[&str] = &[
+    "envoyé",
+    "envoye",
+    "gesendet",
+    "inviato",
+    "enviado",
+    "enviada",
+    "enviat",
+    "verzonden",
+    "verstuurd",
+    "skickat",
+    "sendt",
+    "lähetetty",
+    "wysłane",
+    "wysłano",
+    "odesláno",
+    "odoslané",
+    "gönderildi",
+    "elküldve",
+    "trimis",
+    "poslano",
+    "dikirim",
+    "εστάλη",
+    "отправлено",
+    "надіслано",
+    "送信",
+    "发送",
+    "傳送",
+    "寄出",
+    "보냄",
+    "발송",
+];
+
+/// "Get" and "download" in the translations of Outlook's mobile tagline
+/// ("Get Outlook for iOS", "Outlook für Android herunterladen", "Obtenir
+/// Outlook pour iOS", "iOS 版 Outlook を入手"), lowercase.
+const TAGLINE_GET: &[&str] = &[
+    "get",
+    "download",
+    "downloaden",
+    "herunterladen",
+    "obtenir",
+    "télécharger",
+    "obtener",
+    "descargar",
+    "descarga",
+    "scarica",
+    "ottieni",
+    "obter",
+    "obtenha",
+    "baixe",
+    "baixar",
+    "hämta",
+    "hent",
+    "få",
+    "hanki",
+    "lataa",
+    "pobierz",
+    "stáhnout",
+    "stáhněte",
+    "získat",
+    "získejte",
+    "edinin",
+    "indir",
+    "получить",
+    "получите",
+    "скачать",
+    "скачайте",
+    "загрузите",
+    "入手",
+    "获取",
+    "取得",
+    "下载",
+    "下載",
+    "다운로드",
+];
+
+/// A mobile client's tagline in any of its translations: a short line (at
+/// most ten words) that names a device or mail app and starts or ends with
+/// the client's "sent" ([`TAGLINE_SENT`]), or Outlook's "Get Outlook for
+/// iOS/Android" with its "get" ([`TAGLINE_GET`]). The verb must be the
+/// first or last word, as in every client's tagline, so that a sentence
+/// that mentions a phone ("ich habe es vom iPhone gesendet, aber ...")
+/// does not qualify.
+fn is_client_tagline(lower: &str) -> bool {
+    let t = lower.trim_end_matches(['.', '!', ' ']);
+    let words: Vec<&str> = t
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.is_empty() || words.len() > 10 {
+        return false;
+    }
+    let at_an_end = |verbs: &[&str]| {
+        verbs.iter().any(|v| {
+            // Scripts without spaces: the line starts or ends with it.
+            let unspaced = v.chars().next().is_some_and(|c| c as u32 >= 0x2E80);
+            if unspaced {
+                t.starts_with(v) || t.ends_with(v)
+            } else {
+                words.first() == Some(v) || words.last() == Some(v)
+            }
+        })
+    };
+    let device = TAGLINE_DEVICES.iter().any(|d| t.contains(d));
+    let outlook_app = t.contains("outlook") && (t.contains("ios") || t.contains("android"));
+    (device && at_an_end(TAGLINE_SENT)) || (outlook_app && at_an_end(TAGLINE_GET))
+}
+
+/// `text<https://...>` -> `text` (links as Outlook writes them in its
+/// text/plain alternative).
+fn strip_angle_links(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        let lower = after.get(..8).unwrap_or(after).to_ascii_lowercase();
+        let link = ["http://", "https://", "mailto:"]
+            .iter()
+            .any(|p| lower.starts_with(p));
+        match after.find('>') {
+            Some(close) if link => {
+                out.push_str(&rest[..open]);
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..=open]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `[text](url)` -> `text`.

@@ -74,6 +74,59 @@ fn trailing_mobile_signatures() {
 }
 
 #[test]
+fn translated_client_taglines_are_removed_as_a_family() {
+    // Each mobile client's tagline in the languages it is translated into:
+    // a short line naming the device or app that starts or ends with the
+    // client's "sent" (or Outlook's "get"/"download"), links as Outlook's
+    // text/plain writes them (`text<url>`) or as Markdown.
+    for tagline in [
+        "Von meinem iPhone gesendet",
+        "Envoyé de mon iPad",
+        "Inviato da iPhone",
+        "Enviado desde mi iPhone",
+        "Verzonden vanaf mijn iPhone",
+        "Skickat från min iPhone",
+        "Lähetetty iPhonesta",
+        "Wysłane z iPhone'a",
+        "Odesláno z iPhonu",
+        "iPhone'umdan gönderildi",
+        "Elküldve az iPhone-omról",
+        "Отправлено с iPhone",
+        "iPhoneから送信",
+        "iPhone에서 보냄",
+        "Von meinem Samsung Galaxy Smartphone gesendet.",
+        "Envoyé depuis mon appareil Galaxy",
+        "Gesendet mit der sicheren E-Mail von Proton Mail.",
+        "Envoyé avec la messagerie sécurisée Proton Mail.",
+        "Von Gmail Mobile gesendet",
+        "Inviato da Yahoo Mail su Android",
+        "Outlook für Android<https://aka.example/ghei36> herunterladen",
+        "Obtenir Outlook pour iOS<https://aka.example/o0ukef>",
+        "Obtener [Outlook para Android](https://aka.example/ghei36)",
+        "Scarica Outlook per Android",
+        "Outlook voor iOS downloaden",
+        "Hämta Outlook för iOS",
+        "Pobierz aplikację Outlook dla systemu Android",
+        "Получить Outlook для iOS",
+        "iOS 版 Outlook を入手",
+    ] {
+        let text = format!("Danke, passt so.\nNina\n\n{tagline}\n");
+        assert_eq!(reply_text(&text), "Danke, passt so.\nNina", "{tagline}");
+    }
+    // Sentences that name a phone or Outlook are text, also at the end.
+    for line in [
+        "Ich habe es vom iPhone gesendet, aber es kam nicht an",
+        "I can't get Outlook for Android to sync",
+        "Das Foto habe ich mit dem Samsung gemacht und gesendet am Montag, bitte prüfen",
+        "Sent to Samsung support as well",
+        "The app on my iPhone crashes when I open Outlook for iOS",
+    ] {
+        let text = format!("Hello,\n\n{line}\n");
+        assert_eq!(reply_text(&text), text.trim(), "{line}");
+    }
+}
+
+#[test]
 fn interleaved_answers_are_kept() {
     assert_eq!(
         trimmed("interleaved.txt"),
