@@ -16,6 +16,11 @@
 ///   followed by `>` quotes: clients that do not quote (Outlook, most mobile
 ///   apps) put the whole earlier conversation, unquoted, below such a line.
 ///   Everything from there on is removed.
+/// - An attribution is `On <date>, <name> wrote:` and its translations, or
+///   a line without a known verb right above a `>` quote that ends with a
+///   colon and holds a date and a time or an address (mutt's `* Name
+///   <address> [date]:`, FairEmail's `date, Name:`; see
+///   `verbless_attribution` for when an address alone is enough).
 /// - An attribution followed by `>` quotes is removed alone; the quotes are
 ///   then handled as quotes: the block of quotes (and blank lines) at the end
 ///   is removed, quotes with new text after them are kept, since text written
@@ -345,6 +350,19 @@ fn classify(lines: &[&str]) -> Vec<Line> {
             out[start].span_end = j + 1;
         }
         j += 1;
+    }
+
+    // Attributions without a verb, known from the quote right below them.
+    for j in 0..n {
+        if code[j] || out[j].kind != Kind::Text {
+            continue;
+        }
+        if let Some(start) = verbless_attribution(lines, &out, j) {
+            for line in &mut out[start..=j] {
+                line.kind = Kind::Attribution;
+            }
+            out[start].span_end = j + 1;
+        }
     }
 
     // Embedded header blocks.
@@ -1119,6 +1137,105 @@ fn is_attribution(joined: &str) -> bool {
         return false;
     }
     address || has_time(core) || has_year(core)
+}
+
+/// The first line of an attribution that has no verb the rules know
+/// (mutt's `* Name <address> [2024-03-05 10:12 +0000]:`, FairEmail's
+/// `05-03-2024 11:12, Name:`, Horde's `Zitat von Name <address>:`, and
+/// whatever a client writes in a language not listed), ending at line `j`:
+/// a short line (or two, when wrapped at the width of a line) ending with a
+/// colon, immediately
+/// followed by a `>` quote (at most one blank line between), with no
+/// sentence in it (no `?`/`!`, no `word. Word`, at most 16 words), and
+/// with
+///
+/// - an address and a date or time, or a date and a time: enough
+///   wherever the quote is, also above inline answers;
+/// - only an address: when the quote runs to the end of the message (then
+///   the line only introduces the history that goes anyway), so that
+///   "I got this from billing@example.org:" above a quote the customer
+///   answers stays.
+///
+/// "Here is what I think:" has no date, time or address and is never one.
+fn verbless_attribution(lines: &[&str], classified: &[Line], j: usize) -> Option<usize> {
+    let line = normalize_spaces(lines[j]);
+    if !(line.ends_with(':') || line.ends_with('：')) {
+        return None;
+    }
+    let n = lines.len();
+    let next = (j + 1..n.min(j + 3)).find(|&k| classified[k].kind != Kind::Empty)?;
+    if classified[next].kind != Kind::Quote {
+        return None;
+    }
+    // Wrapped over two lines: the line above is one that a client wrapping
+    // at about 72 columns had to break (it and the next word are long).
+    let wrapped = j > 0 && classified[j - 1].kind == Kind::Text && {
+        let above = lines[j - 1].trim();
+        let next_word = lines[j].split_whitespace().next().unwrap_or_default();
+        !above.ends_with(['.', '!', '?', ':', ';'])
+            && above.chars().count() + 1 + next_word.chars().count() > 60
+    };
+    let candidates = [wrapped.then(|| j - 1), Some(j)];
+    for start in candidates.into_iter().flatten() {
+        let joined = normalize_spaces(&join(&lines[start..=j]));
+        if joined.chars().count() > 200 || joined.split(' ').count() > 16 {
+            continue;
+        }
+        if joined.contains(['?', '!']) || has_sentence_break(&joined) {
+            continue;
+        }
+        let address = joined.contains('@');
+        let date = has_year(&joined) || numeric_date(&joined) || joined.contains('年');
+        let time = has_time(&joined);
+        let strong = (address && (date || time)) || (date && time);
+        if strong || (address && quote_runs_to_the_end(classified, next)) {
+            return Some(start);
+        }
+    }
+    None
+}
+
+/// Whether the quote block starting at `first` is followed only by blank
+/// lines, rules and mobile signatures, or by a signature.
+fn quote_runs_to_the_end(classified: &[Line], first: usize) -> bool {
+    classified[first..]
+        .iter()
+        .map(|l| l.kind)
+        .skip_while(|k| matches!(k, Kind::Quote | Kind::Empty))
+        .find(|k| !matches!(k, Kind::Empty | Kind::Rule | Kind::MobileSig))
+        .is_none_or(|k| k == Kind::SigDelimiter)
+}
+
+/// `Thanks. Here`: the end of a sentence (a word of at least four letters
+/// ending lowercase, a full stop, a capital), not an abbreviation
+/// (`Dr. Müller`, `Di. 5. März`).
+fn has_sentence_break(s: &str) -> bool {
+    let chars: Vec<char> = s.chars().collect();
+    (4..chars.len().saturating_sub(2)).any(|i| {
+        chars[i] == '.'
+            && chars[i + 1] == ' '
+            && chars[i + 2].is_uppercase()
+            && chars[i - 4..i].iter().all(|c| c.is_alphabetic())
+            && chars[i - 3..i].iter().all(|c| c.is_lowercase())
+    })
+}
+
+/// A numeric date: three groups of digits with the same separator
+/// (`05-03-2024`, `2024-03-05`, `5.3.24`, `3/5/2024`), not a version
+/// (`2.1`) or an IP address (four groups).
+fn numeric_date(s: &str) -> bool {
+    s.split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '(' | ')'))
+        .any(|word| {
+            let word = word.trim_end_matches(['.', ':']);
+            ['.', '/', '-'].iter().any(|&sep| {
+                let groups: Vec<&str> = word.split(sep).collect();
+                groups.len() == 3
+                    && groups.iter().all(|g| {
+                        (1..=4).contains(&g.len()) && g.chars().all(|c| c.is_ascii_digit())
+                    })
+                    && groups.iter().any(|g| g.len() >= 2)
+            })
+        })
 }
 
 /// An attribution without a verb, whatever the language: a date and time,
