@@ -136,12 +136,12 @@ pub fn explain(text: &str, html: Option<&str>, our_messages: &[&str]) -> Trimmed
 }
 
 fn has_sentinel(line: &str) -> bool {
-    line.contains([HISTORY, ATTR_START, ATTR_END])
+    line.contains(SENTINELS)
 }
 
 fn without_sentinels(line: &str) -> std::borrow::Cow<'_, str> {
     if has_sentinel(line) {
-        std::borrow::Cow::Owned(line.replace([HISTORY, ATTR_START, ATTR_END], ""))
+        std::borrow::Cow::Owned(line.replace(SENTINELS, ""))
     } else {
         std::borrow::Cow::Borrowed(line)
     }
@@ -221,15 +221,36 @@ fn trim_lines(
     }
 }
 
-use crate::html_quote::{ATTR_END, ATTR_START, HISTORY};
+use crate::html_quote::{ATTR_END, ATTR_START, HISTORY, SENTINELS, SIG_END, SIG_START};
+
+/// Most lines of a signature the HTML marks.
+const MAX_SIGNATURE_LINES: usize = 40;
 
 /// Applies the marks of the HTML structure (see `html_quote`): a line with
 /// [`HISTORY`] starts unquoted history (a separator), the lines from
-/// [`ATTR_START`] to [`ATTR_END`] are an attribution.
+/// [`ATTR_START`] to [`ATTR_END`] are an attribution, and those from
+/// [`SIG_START`] to [`SIG_END`] a signature, when the writer's text is
+/// above it and no quote is inside it.
 fn apply_structural_marks(raw: &[&str], out: &mut [Line]) {
     let n = raw.len();
     let mut i = 0;
     while i < n {
+        if raw[i].contains(SIG_START) {
+            let end = (i..n.min(i + MAX_SIGNATURE_LINES)).find(|&k| raw[k].contains(SIG_END));
+            let text_above = out[..i].iter().any(|l| l.kind == Kind::Text);
+            if let Some(end) = end
+                && text_above
+                && out[i..=end]
+                    .iter()
+                    .all(|l| !matches!(l.kind, Kind::Quote | Kind::Ours))
+            {
+                for line in &mut out[i..=end] {
+                    line.kind = Kind::Signature;
+                    line.structural = true;
+                    line.span_end = end + 1;
+                }
+            }
+        }
         if raw[i].contains(ATTR_START) {
             let end = (i..n)
                 .find(|&k| raw[k].contains(ATTR_END))
@@ -284,6 +305,8 @@ enum Kind {
     Rule,
     /// `Sent from my iPhone` and similar.
     MobileSig,
+    /// Part of a signature the HTML marks (see `html_quote`).
+    Signature,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -398,7 +421,25 @@ fn select(lines: &[Line], rules: &mut Vec<String>) -> Vec<bool> {
         }
     };
     let n = lines.len();
-    let mut keep: Vec<bool> = lines.iter().map(|l| l.kind != Kind::Ours).collect();
+    let mut keep: Vec<bool> = lines
+        .iter()
+        .map(|l| !matches!(l.kind, Kind::Ours | Kind::Signature))
+        .collect();
+    if let Some(first) = lines.iter().position(|l| l.kind == Kind::Signature) {
+        let last = lines
+            .iter()
+            .rposition(|l| l.kind == Kind::Signature)
+            .unwrap_or(first);
+        rules.push(if first == last {
+            format!("signature (html) removed (line {})", first + 1)
+        } else {
+            format!(
+                "signature (html) removed (lines {}-{})",
+                first + 1,
+                last + 1
+            )
+        });
+    }
     // quote_from[k] / text_from[k]: a quote / text line at k or after.
     let mut quote_from = vec![false; n + 1];
     let mut text_from = vec![false; n + 1];
