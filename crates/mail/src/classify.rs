@@ -15,7 +15,10 @@
 //!    delayed); a `no-reply` sender or a bounce subject with such a text and
 //!    the original message returned; or any message with Exim's
 //!    `X-Failed-Recipients` header. Replies and forwards written by people
-//!    (`Re:`, `Fwd:` subjects from ordinary senders) never are. The failed
+//!    (`Re:`, `Fwd:` subjects from ordinary senders) never are, nor is an
+//!    email from an ordinary mailbox whose envelope sender (`Return-Path`)
+//!    is an ordinary mailbox too: notices go out with a null reverse-path
+//!    (RFC 5321, 4.5.5), a person pasting one does not. The failed
 //!    recipients, the RFC 3463 status and the SMTP reply are then read from
 //!    the text of the notice (the part above the returned copy of the
 //!    original message).
@@ -261,18 +264,19 @@ fn from_automated_address(msg: &Message<'_>) -> bool {
         .and_then(|address| address.split('@').next())
         .is_some_and(|local| {
             let local = local.to_ascii_lowercase();
-            [
-                "no-reply",
-                "noreply",
-                "no_reply",
-                "donotreply",
-                "do-not-reply",
-                "bounce",
-            ]
-            .iter()
-            .any(|p| local.starts_with(p))
+            AUTOMATED_LOCAL_PARTS.iter().any(|p| local.starts_with(p))
         })
 }
+
+/// Beginnings of the local parts of no-reply and bounce addresses.
+const AUTOMATED_LOCAL_PARTS: &[&str] = &[
+    "no-reply",
+    "noreply",
+    "no_reply",
+    "donotreply",
+    "do-not-reply",
+    "bounce",
+];
 
 /// The raw (undecoded, unfolded as written) value of the first top-level
 /// header `name`.
@@ -397,6 +401,7 @@ fn recognise(msg: &Message<'_>) -> Option<(Bounce, String)> {
     // MIME structure, or a mail system that does not use MIME for it).
     let evidence = Evidence::of(msg, &notice, &original);
     if (evidence.sender || evidence.subject || evidence.report)
+        && !evidence.personal
         && has_inline_delivery_status(notice.full())
         && let Some(bounce) = from_delivery_status(notice.full(), notice.text(), &original)
     {
@@ -1510,6 +1515,10 @@ struct Evidence {
     /// or RFC 3463 code, the way mail systems report a failure, and it
     /// answers no email (no `In-Reply-To`) and is no auto-reply.
     listed_failure: bool,
+    /// It was sent by an ordinary mailbox (neither a mail system nor a
+    /// no-reply address) with that kind of envelope sender (see
+    /// [`personal_envelope`]): a person's email, whatever its text quotes.
+    personal: bool,
 }
 
 impl Evidence {
@@ -1541,6 +1550,7 @@ impl Evidence {
                 && !auto_reply_subject
                 && msg.in_reply_to().is_empty()
                 && listed_failure(notice.text()),
+            personal: !sender && !automated_sender && personal_envelope(msg),
         }
     }
 
@@ -1562,12 +1572,37 @@ impl Evidence {
         .join(", ")
     }
 
+    /// A notice from a mail system, or one with Exim's header; else a
+    /// bounce subject (or no-reply sender) with failure text and the
+    /// original returned, or with a recipient listed next to a code - but
+    /// never from a person's mailbox with a person's envelope sender: mail
+    /// systems send their notices with a null reverse-path (RFC 5321,
+    /// 4.5.5), people write about bounces and paste them.
     fn is_bounce(&self) -> bool {
         self.failed_recipients_header
             || (self.sender && (self.subject || self.text))
-            || ((self.subject || self.automated_sender) && self.text && self.report)
-            || (self.subject && self.text && self.listed_failure)
+            || (!self.personal
+                && ((self.subject || self.automated_sender) && self.text && self.report
+                    || (self.subject && self.text && self.listed_failure)))
     }
+}
+
+/// Whether the envelope sender (`Return-Path`) is an ordinary mailbox: an
+/// address that is no mail system's (`MAILER-DAEMON`, `postmaster`, ...)
+/// and no bounce or no-reply address (`bounces+…@`, `noreply@`). Absent,
+/// null (`<>`) or a mail system's: false.
+fn personal_envelope(msg: &Message<'_>) -> bool {
+    let Some(path) = raw_header(msg, HeaderName::ReturnPath) else {
+        return false;
+    };
+    let Some(address) = addresses_in(&path).into_iter().next() else {
+        return false;
+    };
+    let lower = address.to_lowercase();
+    let local = lower.split('@').next().unwrap_or_default();
+    !(is_mail_system_address(&lower)
+        || MAIL_SYSTEM_LOCAL_PARTS.iter().any(|p| local.contains(p))
+        || AUTOMATED_LOCAL_PARTS.iter().any(|p| local.starts_with(p)))
 }
 
 fn from_notice(msg: &Message<'_>, notice: &Notice<'_, '_>, original: &Original) -> Bounce {

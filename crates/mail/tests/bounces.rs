@@ -96,6 +96,13 @@ const CASES: &[(&str, &str, &[&str], Option<&str>)] = &[
         &["jane@customer.example"],
         None,
     ),
+    // The same notice with a bounce address as its envelope sender.
+    (
+        "unnamed_sender_bounce_path.eml",
+        "failed",
+        &["jane@customer.example"],
+        None,
+    ),
     (
         "exchange_delayed_german.eml",
         "delayed",
@@ -215,4 +222,17 @@ fn auto_replies_and_people_are_not_bounces() {
     let human = email("not_human_quoting_bounce.eml");
     assert_eq!(human.bounce, None);
     assert!(!human.auto_reply);
+}
+
+/// A person who pastes a bounce or its DSN fields into an email of their
+/// own (their own mailbox as envelope sender, no reply to anything) wrote
+/// an email, not a report: mail systems send notices with a null
+/// reverse-path.
+#[test]
+fn pasted_notices_in_a_persons_email_are_not_reports() {
+    for name in ["not_human_pasted_notice.eml", "not_human_pasted_dsn.eml"] {
+        let human = email(name);
+        assert_eq!(human.bounce, None, "{name}");
+        assert!(!human.auto_reply, "{name}");
+    }
 }
