@@ -25,7 +25,9 @@
 //!
 //! Amazon SES notifications delivered by email (a JSON `Bounce`, `Complaint`
 //! or `Delivery` notification, also inside the SNS envelope) are read too,
-//! between 2 and 3.
+//! between 2 and 3; and before 3, a report inside an attached message (a
+//! relay passing on the bounce it got), when the outer message is automatic
+//! or the report is about a message its addressee sent.
 //!
 //! Methods and figures against real corpora: docs/evaluation.md.
 //!
@@ -136,10 +138,7 @@ const AUTO_REPLY_SUBJECTS: &[&str] = &[
 ///
 /// Returns the rule that decided, for `postdesk inspect`.
 pub(crate) fn auto_reply_rule(msg: &Message<'_>, subject: &str) -> Option<String> {
-    if let Some(v) = header_texts(msg, "Auto-Submitted").find(|v| {
-        let token = v.split(';').next().unwrap_or_default().trim();
-        !token.is_empty() && !token.eq_ignore_ascii_case("no")
-    }) {
+    if let Some(v) = auto_submitted(msg) {
         return Some(format!("Auto-Submitted: {}", v.trim()));
     }
     for name in [
@@ -180,6 +179,15 @@ pub(crate) fn auto_reply_rule(msg: &Message<'_>, subject: &str) -> Option<String
     msg.root_part()
         .is_content_type("multipart", "report")
         .then(|| "multipart/report".to_string())
+}
+
+/// The first `Auto-Submitted` value other than `no` (RFC 3834: sent by a
+/// program, not a person).
+fn auto_submitted<'a>(msg: &'a Message<'a>) -> Option<&'a str> {
+    header_texts(msg, "Auto-Submitted").find(|v| {
+        let token = v.split(';').next().unwrap_or_default().trim();
+        !token.is_empty() && !token.eq_ignore_ascii_case("no")
+    })
 }
 
 /// Values of every top-level header `name`, as text. With the default
@@ -345,12 +353,14 @@ const RECEIPT: &str = "receipt";
 /// The delivery or feedback report of `msg`, if it is one, with the rule
 /// that recognised it in [`Bounce::rule`].
 pub(crate) fn bounce(msg: &Message<'_>) -> Option<Bounce> {
-    let (mut bounce, rule) = recognise(msg)?;
+    let (mut bounce, rule) = recognise(msg, true)?;
     bounce.rule = rule;
     Some(bounce)
 }
 
-fn recognise(msg: &Message<'_>) -> Option<(Bounce, String)> {
+/// The report of `msg` and the rule that found it; with `look_inside`,
+/// also a report inside an attached message (see [`attached_report`]).
+fn recognise(msg: &Message<'_>, look_inside: bool) -> Option<(Bounce, String)> {
     let original = original_message(msg);
     // Built only when a rule reads it: most mail is decided by its headers.
     let notice = Notice::new(msg);
@@ -411,11 +421,56 @@ fn recognise(msg: &Message<'_>) -> Option<(Bounce, String)> {
         ));
     }
 
+    if look_inside
+        && !evidence.personal
+        && let Some(found) = attached_report(msg, &evidence)
+    {
+        return Some(found);
+    }
+
     if !evidence.is_bounce() {
         return None;
     }
     let rule = format!("non-standard notice ({})", evidence.describe());
     Some((from_notice(msg, &notice, &original), rule))
+}
+
+/// Most attached messages read for a report inside them.
+const MAX_ATTACHED_LOOKS: usize = 3;
+
+/// A report carried inside an attached message (`message/rfc822`): a
+/// relay or forwarder that passes on the bounce it received, or a mail
+/// system that wraps the DSN in a notice of its own. Taken when the outer
+/// message is automatic (a mail-system or no-reply sender, or
+/// `Auto-Submitted`), or when the report is about a message sent by the
+/// outer message's addressee (the returned original's sender is in its
+/// `To`/`Cc`): a bounce someone forwards about their own email is theirs,
+/// not ours. Only one level deep; the inner report's rule is kept after
+/// "attached report: ".
+fn attached_report(msg: &Message<'_>, evidence: &Evidence) -> Option<(Bounce, String)> {
+    let automatic = evidence.sender || evidence.automated_sender || auto_submitted(msg).is_some();
+    let addressees: Vec<String> = [msg.to(), msg.cc()]
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a.iter())
+        .filter_map(|a| a.address())
+        .map(str::to_lowercase)
+        .collect();
+    msg.parts
+        .iter()
+        .filter(|part| is_attached_message(part))
+        .take(MAX_ATTACHED_LOOKS)
+        .find_map(|part| {
+            crate::parse::with_message(part.contents(), |inner| {
+                let (bounce, rule) = recognise(inner, false)?;
+                let about_addressee = original_message(inner)
+                    .senders
+                    .iter()
+                    .any(|s| addressees.contains(s));
+                (automatic || about_addressee).then(|| (bounce, format!("attached report: {rule}")))
+            })
+            .flatten()
+        })
 }
 
 /// An RFC 3798 message disposition notification (read receipt): not a

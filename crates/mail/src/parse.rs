@@ -436,6 +436,19 @@ fn starts_with_header_field(raw: &[u8]) -> bool {
         .is_some_and(|&b| b == b':')
 }
 
+/// Calls `read` with `raw` parsed the way [`parse`] parses (attached
+/// messages kept opaque, so nesting costs no stack), or returns `None` when
+/// it has no header section. For classify.rs, which reads the report
+/// inside an attached message.
+pub(crate) fn with_message<T>(raw: &[u8], read: impl FnOnce(&Message<'_>) -> T) -> Option<T> {
+    let neutral = guard::neutralize_nesting(raw);
+    let msg = PARSER.parse(neutral.as_ref())?;
+    if msg.parts.is_empty() {
+        return None;
+    }
+    Some(read(&msg))
+}
+
 /// The parser of whole messages: mail-parser's default header parsers
 /// (as listed in `MessageStream::parse_headers`), except that `Received`
 /// is kept as raw text. Nothing reads it, and its full parse is a large share

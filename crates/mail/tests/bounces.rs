@@ -96,6 +96,20 @@ const CASES: &[(&str, &str, &[&str], Option<&str>)] = &[
         &["jane@customer.example"],
         None,
     ),
+    // A DSN passed on inside an attached message: by a relay (automatic
+    // sender), and by a gateway about a message its addressee sent.
+    (
+        "attached_dsn_relay.eml",
+        "failed",
+        &["jane@customer.example"],
+        Some("5.1.1"),
+    ),
+    (
+        "attached_dsn_about_us.eml",
+        "failed",
+        &["jane@customer.example"],
+        Some("5.1.1"),
+    ),
     // The same notice with a bounce address as its envelope sender.
     (
         "unnamed_sender_bounce_path.eml",
@@ -172,6 +186,8 @@ fn the_original_message_is_found() {
         "yahoo.eml",
         "qmail_old.eml",
         "nested_report.eml",
+        "attached_dsn_relay.eml",
+        "attached_dsn_about_us.eml",
         "dsn_delayed_only.eml",
         "mdn_read_receipt.eml",
         "arf_abuse.eml",
@@ -234,5 +250,25 @@ fn pasted_notices_in_a_persons_email_are_not_reports() {
         let human = email(name);
         assert_eq!(human.bounce, None, "{name}");
         assert!(!human.auto_reply, "{name}");
+    }
+}
+
+/// A report inside an attached message counts when the outer message is
+/// automatic or the report is about a message its addressee sent; a bounce
+/// a person forwards about their own email is their question.
+#[test]
+fn reports_inside_attached_messages() {
+    let relayed = email("attached_dsn_relay.eml").bounce.unwrap();
+    assert!(
+        relayed.rule.starts_with("attached report: RFC 3464"),
+        "{}",
+        relayed.rule
+    );
+    assert!(relayed.permanent);
+    for name in [
+        "not_attached_own_bounce.eml",
+        "not_attached_other_bounce.eml",
+    ] {
+        assert_eq!(email(name).bounce, None, "{name}");
     }
 }
