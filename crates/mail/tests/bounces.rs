@@ -96,6 +96,20 @@ const CASES: &[(&str, &str, &[&str], Option<&str>)] = &[
         &["jane@customer.example"],
         None,
     ),
+    // Mailing lists refusing a post: the list is the failed recipient, not
+    // the manager's own addresses named in the notice.
+    (
+        "list_mailman3_rejected.eml",
+        "failed",
+        &["friends@lists.example.net"],
+        None,
+    ),
+    (
+        "list_sympa_rejected.eml",
+        "failed",
+        &["team@lists.example.com"],
+        None,
+    ),
     // A DSN passed on inside an attached message: by a relay (automatic
     // sender), and by a gateway about a message its addressee sent.
     (
@@ -271,4 +285,29 @@ fn reports_inside_attached_messages() {
     ] {
         assert_eq!(email(name).bounce, None, "{name}");
     }
+}
+
+/// A list manager holding a post for its moderator, a digest that talks
+/// about rejected mail, and a list's post under the list's own address are
+/// no refusals.
+#[test]
+fn list_notices_that_refuse_nothing_are_not_reports() {
+    for name in [
+        "not_list_held.eml",
+        "not_list_digest.eml",
+        "not_list_post.eml",
+    ] {
+        assert_eq!(email(name).bounce, None, "{name}");
+    }
+    let refused = email("list_mailman3_rejected.eml").bounce.unwrap();
+    assert!(refused.permanent);
+    assert!(
+        refused.rule.contains("mailing list refused the post"),
+        "{}",
+        refused.rule
+    );
+    assert_eq!(
+        refused.original_message_id.as_deref(),
+        Some("reply-77.ab12@support.example.com")
+    );
 }
