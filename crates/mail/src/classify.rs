@@ -15,14 +15,19 @@
 //!    delayed); a `no-reply` sender or a bounce subject with such a text and
 //!    the original message returned; or any message with Exim's
 //!    `X-Failed-Recipients` header. Replies and forwards written by people
-//!    (`Re:`, `Fwd:` subjects from ordinary senders) never are. The failed
+//!    (`Re:`, `Fwd:` subjects from ordinary senders) never are, nor is an
+//!    email from an ordinary mailbox whose envelope sender (`Return-Path`)
+//!    is an ordinary mailbox too: notices go out with a null reverse-path
+//!    (RFC 5321, 4.5.5), a person pasting one does not. The failed
 //!    recipients, the RFC 3463 status and the SMTP reply are then read from
 //!    the text of the notice (the part above the returned copy of the
 //!    original message).
 //!
 //! Amazon SES notifications delivered by email (a JSON `Bounce`, `Complaint`
 //! or `Delivery` notification, also inside the SNS envelope) are read too,
-//! between 2 and 3.
+//! between 2 and 3; and before 3, a report inside an attached message (a
+//! relay passing on the bounce it got), when the outer message is automatic
+//! or the report is about a message its addressee sent.
 //!
 //! Methods and figures against real corpora: docs/evaluation.md.
 //!
@@ -133,10 +138,7 @@ const AUTO_REPLY_SUBJECTS: &[&str] = &[
 ///
 /// Returns the rule that decided, for `postdesk inspect`.
 pub(crate) fn auto_reply_rule(msg: &Message<'_>, subject: &str) -> Option<String> {
-    if let Some(v) = header_texts(msg, "Auto-Submitted").find(|v| {
-        let token = v.split(';').next().unwrap_or_default().trim();
-        !token.is_empty() && !token.eq_ignore_ascii_case("no")
-    }) {
+    if let Some(v) = auto_submitted(msg) {
         return Some(format!("Auto-Submitted: {}", v.trim()));
     }
     for name in [
@@ -177,6 +179,15 @@ pub(crate) fn auto_reply_rule(msg: &Message<'_>, subject: &str) -> Option<String
     msg.root_part()
         .is_content_type("multipart", "report")
         .then(|| "multipart/report".to_string())
+}
+
+/// The first `Auto-Submitted` value other than `no` (RFC 3834: sent by a
+/// program, not a person).
+fn auto_submitted<'a>(msg: &'a Message<'a>) -> Option<&'a str> {
+    header_texts(msg, "Auto-Submitted").find(|v| {
+        let token = v.split(';').next().unwrap_or_default().trim();
+        !token.is_empty() && !token.eq_ignore_ascii_case("no")
+    })
 }
 
 /// Values of every top-level header `name`, as text. With the default
@@ -261,18 +272,19 @@ fn from_automated_address(msg: &Message<'_>) -> bool {
         .and_then(|address| address.split('@').next())
         .is_some_and(|local| {
             let local = local.to_ascii_lowercase();
-            [
-                "no-reply",
-                "noreply",
-                "no_reply",
-                "donotreply",
-                "do-not-reply",
-                "bounce",
-            ]
-            .iter()
-            .any(|p| local.starts_with(p))
+            AUTOMATED_LOCAL_PARTS.iter().any(|p| local.starts_with(p))
         })
 }
+
+/// Beginnings of the local parts of no-reply and bounce addresses.
+const AUTOMATED_LOCAL_PARTS: &[&str] = &[
+    "no-reply",
+    "noreply",
+    "no_reply",
+    "donotreply",
+    "do-not-reply",
+    "bounce",
+];
 
 /// The raw (undecoded, unfolded as written) value of the first top-level
 /// header `name`.
@@ -341,12 +353,14 @@ const RECEIPT: &str = "receipt";
 /// The delivery or feedback report of `msg`, if it is one, with the rule
 /// that recognised it in [`Bounce::rule`].
 pub(crate) fn bounce(msg: &Message<'_>) -> Option<Bounce> {
-    let (mut bounce, rule) = recognise(msg)?;
+    let (mut bounce, rule) = recognise(msg, true)?;
     bounce.rule = rule;
     Some(bounce)
 }
 
-fn recognise(msg: &Message<'_>) -> Option<(Bounce, String)> {
+/// The report of `msg` and the rule that found it; with `look_inside`,
+/// also a report inside an attached message (see [`attached_report`]).
+fn recognise(msg: &Message<'_>, look_inside: bool) -> Option<(Bounce, String)> {
     let original = original_message(msg);
     // Built only when a rule reads it: most mail is decided by its headers.
     let notice = Notice::new(msg);
@@ -397,6 +411,7 @@ fn recognise(msg: &Message<'_>) -> Option<(Bounce, String)> {
     // MIME structure, or a mail system that does not use MIME for it).
     let evidence = Evidence::of(msg, &notice, &original);
     if (evidence.sender || evidence.subject || evidence.report)
+        && !evidence.personal
         && has_inline_delivery_status(notice.full())
         && let Some(bounce) = from_delivery_status(notice.full(), notice.text(), &original)
     {
@@ -406,11 +421,59 @@ fn recognise(msg: &Message<'_>) -> Option<(Bounce, String)> {
         ));
     }
 
+    if look_inside
+        && !evidence.personal
+        && let Some(found) = attached_report(msg, &evidence)
+    {
+        return Some(found);
+    }
+
     if !evidence.is_bounce() {
         return None;
     }
     let rule = format!("non-standard notice ({})", evidence.describe());
-    Some((from_notice(msg, &notice, &original), rule))
+    Some((
+        from_notice(msg, &notice, &original, evidence.list_refusal),
+        rule,
+    ))
+}
+
+/// Most attached messages read for a report inside them.
+const MAX_ATTACHED_LOOKS: usize = 3;
+
+/// A report carried inside an attached message (`message/rfc822`): a
+/// relay or forwarder that passes on the bounce it received, or a mail
+/// system that wraps the DSN in a notice of its own. Taken when the outer
+/// message is automatic (a mail-system or no-reply sender, or
+/// `Auto-Submitted`), or when the report is about a message sent by the
+/// outer message's addressee (the returned original's sender is in its
+/// `To`/`Cc`): a bounce someone forwards about their own email is theirs,
+/// not ours. Only one level deep; the inner report's rule is kept after
+/// "attached report: ".
+fn attached_report(msg: &Message<'_>, evidence: &Evidence) -> Option<(Bounce, String)> {
+    let automatic = evidence.sender || evidence.automated_sender || auto_submitted(msg).is_some();
+    let addressees: Vec<String> = [msg.to(), msg.cc()]
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a.iter())
+        .filter_map(|a| a.address())
+        .map(str::to_lowercase)
+        .collect();
+    msg.parts
+        .iter()
+        .filter(|part| is_attached_message(part))
+        .take(MAX_ATTACHED_LOOKS)
+        .find_map(|part| {
+            crate::parse::with_message(part.contents(), |inner| {
+                let (bounce, rule) = recognise(inner, false)?;
+                let about_addressee = original_message(inner)
+                    .senders
+                    .iter()
+                    .any(|s| addressees.contains(s));
+                (automatic || about_addressee).then(|| (bounce, format!("attached report: {rule}")))
+            })
+            .flatten()
+        })
 }
 
 /// An RFC 3798 message disposition notification (read receipt): not a
@@ -1510,11 +1573,21 @@ struct Evidence {
     /// or RFC 3463 code, the way mail systems report a failure, and it
     /// answers no email (no `In-Reply-To`) and is no auto-reply.
     listed_failure: bool,
+    /// A mailing list's own address (`…-owner@`, `…-request@`, `LISTSERV@`,
+    /// Mailman's `X-List-Administrivia`) says that it refused a post: the
+    /// list is the recipient that could not be reached (see
+    /// [`list_refusal`]).
+    list_refusal: bool,
+    /// It was sent by an ordinary mailbox (neither a mail system nor a
+    /// no-reply address) with that kind of envelope sender (see
+    /// [`personal_envelope`]): a person's email, whatever its text quotes.
+    personal: bool,
 }
 
 impl Evidence {
     fn of(msg: &Message<'_>, notice: &Notice<'_, '_>, original: &Original) -> Self {
         let subject = msg.subject().unwrap_or_default().trim().to_lowercase();
+        let subject_text = subject.clone();
         let reply_or_forward = [
             "re:", "fwd:", "fw:", "aw:", "wg:", "tr:", "rv:", "sv:", "vs:",
         ]
@@ -1541,6 +1614,8 @@ impl Evidence {
                 && !auto_reply_subject
                 && msg.in_reply_to().is_empty()
                 && listed_failure(notice.text()),
+            list_refusal: !reply_or_forward && list_refusal(msg, &subject_text, notice.text()),
+            personal: !sender && !automated_sender && personal_envelope(msg),
         }
     }
 
@@ -1554,6 +1629,7 @@ impl Evidence {
             (self.text, "failure text"),
             (self.report, "original returned"),
             (self.listed_failure, "recipient listed with a code"),
+            (self.list_refusal, "mailing list refused the post"),
         ]
         .iter()
         .filter(|(found, _)| *found)
@@ -1562,15 +1638,48 @@ impl Evidence {
         .join(", ")
     }
 
+    /// A notice from a mail system, or one with Exim's header; else a
+    /// bounce subject (or no-reply sender) with failure text and the
+    /// original returned, or with a recipient listed next to a code - but
+    /// never from a person's mailbox with a person's envelope sender: mail
+    /// systems send their notices with a null reverse-path (RFC 5321,
+    /// 4.5.5), people write about bounces and paste them.
     fn is_bounce(&self) -> bool {
         self.failed_recipients_header
+            || self.list_refusal
             || (self.sender && (self.subject || self.text))
-            || ((self.subject || self.automated_sender) && self.text && self.report)
-            || (self.subject && self.text && self.listed_failure)
+            || (!self.personal
+                && ((self.subject || self.automated_sender) && self.text && self.report
+                    || (self.subject && self.text && self.listed_failure)))
     }
 }
 
-fn from_notice(msg: &Message<'_>, notice: &Notice<'_, '_>, original: &Original) -> Bounce {
+/// Whether the envelope sender (`Return-Path`) is an ordinary mailbox: an
+/// address that is no mail system's (`MAILER-DAEMON`, `postmaster`, ...)
+/// and no bounce or no-reply address (`bounces+…@`, `noreply@`). Absent,
+/// null (`<>`) or a mail system's: false.
+fn personal_envelope(msg: &Message<'_>) -> bool {
+    let Some(path) = raw_header(msg, HeaderName::ReturnPath) else {
+        return false;
+    };
+    let Some(address) = addresses_in(&path).into_iter().next() else {
+        return false;
+    };
+    let lower = address.to_lowercase();
+    let local = lower.split('@').next().unwrap_or_default();
+    !(is_mail_system_address(&lower)
+        || MAIL_SYSTEM_LOCAL_PARTS.iter().any(|p| local.contains(p))
+        || AUTOMATED_LOCAL_PARTS.iter().any(|p| local.starts_with(p)))
+}
+
+/// A non-standard notice read from its text; with `list_refusal`, a
+/// mailing list refusing a post (the list's address is the recipient).
+fn from_notice(
+    msg: &Message<'_>,
+    notice: &Notice<'_, '_>,
+    original: &Original,
+    list_refusal: bool,
+) -> Bounce {
     let mut original_info = Original {
         message_id: original.message_id.clone(),
         senders: original.senders.clone(),
@@ -1585,14 +1694,18 @@ fn from_notice(msg: &Message<'_>, notice: &Notice<'_, '_>, original: &Original) 
     let subject_final = contains_any(&subject, FINAL_SUBJECTS);
     let strong_delay =
         contains_any(&lower, STRONG_DELAY_PHRASES) || contains_any(&subject, DELAY_SUBJECTS);
-    let delayed = (strong_delay && !subject_final)
-        || (contains_any(&lower, DELAY_PHRASES)
-            && !contains_any(&lower, FINAL_PHRASES)
-            && !subject_final);
+    let delayed = !list_refusal
+        && ((strong_delay && !subject_final)
+            || (contains_any(&lower, DELAY_PHRASES)
+                && !contains_any(&lower, FINAL_PHRASES)
+                && !subject_final));
 
-    // Recipients: Exim's header, else the addresses of the notice, else the
-    // original's recipients.
+    // Recipients: the list that refused the post; else Exim's header, else
+    // the addresses of the notice, else the original's recipients.
     let mut recipients: Vec<String> = Vec::new();
+    if list_refusal {
+        recipients = list_addresses(msg, notice, &original_info);
+    }
     for value in header_texts(msg, "X-Failed-Recipients") {
         for address in addresses_in(value) {
             push_unique(&mut recipients, &address);
@@ -1630,11 +1743,12 @@ fn from_notice(msg: &Message<'_>, notice: &Notice<'_, '_>, original: &Original) 
         .lines()
         .find(|line| first_reply_code(line).is_some() || first_status_code(line).is_some());
     let reply = reply_line.and_then(first_reply_code);
+    // A refused post is refused again when sent again.
     let permanent = !delayed
         && match (&status, &reply) {
             (Some(status), _) => status.starts_with('5'),
             (None, Some(reply)) => reply.starts_with('5'),
-            (None, None) => contains_any(&lower, PERMANENT_PHRASES),
+            (None, None) => list_refusal || contains_any(&lower, PERMANENT_PHRASES),
         };
     let diagnostic = reply_line
         .map(|line| line.trim().to_string())
@@ -1651,6 +1765,171 @@ fn from_notice(msg: &Message<'_>, notice: &Notice<'_, '_>, original: &Original) 
         feedback_type: None,
         rule: String::new(),
     }
+}
+
+// --- mailing lists refusing a post ---------------------------------------------
+
+/// Names of list managers' own mailboxes (lowercase local parts).
+const LIST_MANAGERS: &[&str] = &[
+    "listserv",
+    "majordomo",
+    "sympa",
+    "mailman",
+    "ecartis",
+    "lyris",
+    "listproc",
+    "listmanager",
+];
+
+/// Endings of a list's own service addresses, after the list's name
+/// (Mailman, Sympa, ezmlm, fml).
+const LIST_SERVICE_SUFFIXES: &[&str] = &[
+    "-owner",
+    "-request",
+    "-bounces",
+    "-admin",
+    "-confirm",
+    "-join",
+    "-leave",
+    "-subscribe",
+    "-unsubscribe",
+    "-editor",
+    "-help",
+    "-return",
+    "-ctl",
+];
+
+/// The list a list-service address belongs to (`partners-owner@lists.x` ->
+/// `partners@lists.x`), for the forms list managers use: one of
+/// [`LIST_SERVICE_SUFFIXES`] after the list's name, or `owner-` before it
+/// (LISTSERV, majordomo). `None` for other addresses.
+fn list_of_service_address(address: &str) -> Option<String> {
+    let lower = address.to_lowercase();
+    let (local, domain) = lower.split_once('@')?;
+    let name = LIST_SERVICE_SUFFIXES
+        .iter()
+        .find_map(|suffix| local.strip_suffix(suffix))
+        .or_else(|| local.strip_prefix("owner-"))
+        .filter(|name| !name.is_empty())?;
+    Some(format!("{name}@{domain}"))
+}
+
+/// Whether `address` is a list manager's own address (`LISTSERV@`,
+/// `sympa@`, or a list's `-owner`/`-request`/`-bounces`/`owner-` address).
+fn is_list_service_address(address: &str) -> bool {
+    let lower = address.to_lowercase();
+    let local = lower.split('@').next().unwrap_or_default();
+    LIST_MANAGERS.contains(&local) || list_of_service_address(&lower).is_some()
+}
+
+/// Words of a list manager that refused a post (lowercase).
+const LIST_REFUSAL_PHRASES: &[&str] = &[
+    "rejected",
+    "refused",
+    "not allowed to post",
+    "not authorized to send",
+    "not authorised to send",
+    "not authorized to post",
+    "not permitted to post",
+    "could not be distributed",
+    "was not distributed",
+    "not a member",
+    "not subscribed",
+    "non-member",
+    "members only",
+    "members-only",
+    "posting denied",
+    "permission denied",
+    "abgelehnt",
+    "zurückgewiesen",
+    "rejeté",
+    "refusé",
+    "rechazado",
+    "respinto",
+    "geweigerd",
+    "odrzucon",
+];
+
+/// Words of a list manager that holds a post for its moderator: no
+/// refusal (yet).
+const LIST_HOLD_PHRASES: &[&str] = &[
+    "being held",
+    "held for",
+    "held until",
+    "awaits moderator",
+    "awaiting moderat",
+    "pending moderat",
+    "moderator approval",
+    "moderator can review",
+];
+
+/// The address of the first `From` mailbox, lowercase (`""` without one).
+fn from_address(msg: &Message<'_>) -> String {
+    msg.from()
+        .and_then(|from| from.first())
+        .and_then(|addr| addr.address())
+        .unwrap_or_default()
+        .to_lowercase()
+}
+
+/// A mailing list's manager saying it refused a post: the sender is a list
+/// manager's own address (or Mailman's `X-List-Administrivia: yes`), the
+/// message is no digest and no post of the list (`List-Post` naming the
+/// sender), and its subject or notice (above the returned post) says the
+/// post was refused and not that it is held for a moderator.
+fn list_refusal(msg: &Message<'_>, subject: &str, notice: &str) -> bool {
+    let sender = from_address(msg);
+    // A post the list delivers under its own address (`List-Post` names
+    // it) is no notice of the list manager.
+    let list_post = !sender.is_empty()
+        && raw_header(msg, HeaderName::ListPost)
+            .is_some_and(|post| post.to_lowercase().contains(&sender));
+    let from_list = is_list_service_address(&sender)
+        || header_texts(msg, "X-List-Administrivia").any(|v| v.trim().eq_ignore_ascii_case("yes"));
+    if !from_list
+        || list_post
+        || subject.contains("digest")
+        || msg.root_part().is_content_type("multipart", "digest")
+    {
+        return false;
+    }
+    let notice = notice.to_lowercase();
+    (contains_any(subject, LIST_REFUSAL_PHRASES) || contains_any(&notice, LIST_REFUSAL_PHRASES))
+        && !contains_any(&notice, LIST_HOLD_PHRASES)
+        && !contains_any(subject, LIST_HOLD_PHRASES)
+}
+
+/// The addresses of the list that refused a post: the returned post's
+/// `To`/`Cc` addresses on the list manager's domain; else the addresses
+/// the notice names on that domain; else the list named by the sender's
+/// own address (`partners-owner@` -> `partners@`). Never a list manager's
+/// own address.
+fn list_addresses(msg: &Message<'_>, notice: &str, original: &Original) -> Vec<String> {
+    let sender = from_address(msg);
+    let domain = sender.split_once('@').map(|(_, d)| d).unwrap_or_default();
+    let on_domain = |address: &str| {
+        !domain.is_empty()
+            && address
+                .to_lowercase()
+                .split_once('@')
+                .is_some_and(|(_, d)| d == domain)
+            && !is_list_service_address(address)
+    };
+    let mut out = Vec::new();
+    for address in original.recipients.iter().filter(|a| on_domain(a)) {
+        push_unique(&mut out, address);
+    }
+    if out.is_empty() {
+        for address in addresses_in(notice).iter().filter(|a| on_domain(a)) {
+            push_unique(&mut out, address);
+        }
+    }
+    if out.is_empty()
+        && let Some(list) = list_of_service_address(&sender)
+    {
+        push_unique(&mut out, &list);
+    }
+    out
 }
 
 /// Addresses that are not failed recipients: the bounce's own sender and

@@ -21,7 +21,15 @@
 //!   [`ATTR_START`] … [`ATTR_END`];
 //! - a container that holds unquoted history (Outlook's reply header box,
 //!   Yahoo's quote container without a `blockquote`) starts with
-//!   [`HISTORY`]: the history starts there.
+//!   [`HISTORY`]: the history starts there;
+//! - a block that the client marks as the writer's signature (an `id`,
+//!   `class` or `name` naming a signature: Outlook web's `#Signature`,
+//!   Outlook mobile's `#ms-outlook-mobile-signature`, Gmail's
+//!   `gmail_signature`, Thunderbird's `moz-signature`, Proton's
+//!   `protonmail_signature_block`, Spark's `messageSignatureSection`,
+//!   Samsung's `composer_signature`, Zoho's `Zm-_Id_-Sgn`, ...) is wrapped
+//!   in [`SIG_START`] … [`SIG_END`]: those lines are removed, and only
+//!   those (an answer written below the signature stays).
 //!
 //! Works on raw and on sanitised HTML ([`crate::sanitize_html`] keeps these
 //! classes and ids, mapping prefixed variants to their plain names).
@@ -39,6 +47,16 @@ pub(crate) const HISTORY: char = '\u{E000}';
 pub(crate) const ATTR_START: char = '\u{E001}';
 /// Ends a structural attribution.
 pub(crate) const ATTR_END: char = '\u{E002}';
+/// Starts a signature the client marked in its HTML.
+pub(crate) const SIG_START: char = '\u{E003}';
+/// Ends a signature the client marked in its HTML.
+pub(crate) const SIG_END: char = '\u{E004}';
+/// Every sentinel [`mark`] writes.
+pub(crate) const SENTINELS: [char; 5] = [HISTORY, ATTR_START, ATTR_END, SIG_START, SIG_END];
+
+/// Text longer than this in a signature element is not taken for a
+/// signature (a client that put the whole reply in it).
+const MAX_SIGNATURE_CHARS: usize = 2000;
 
 /// How many quotes get an attribution look, and how many `<hr>`s a look
 /// for the header box after them.
@@ -99,6 +117,8 @@ pub(crate) fn may_have_quotes(html: &str) -> bool {
         "border-top",
         "<hr",
         "quote",
+        "signature",
+        "zm-_id_-sgn",
     ];
     let lower = html.to_ascii_lowercase();
     NEEDLES.iter().any(|n| lower.contains(n))
@@ -111,8 +131,8 @@ pub(crate) fn mark(html: &str) -> Option<Marked> {
         return None;
     }
     // Sentinels written by the sender are no marks.
-    let html: std::borrow::Cow<'_, str> = if html.contains([HISTORY, ATTR_START, ATTR_END]) {
-        html.replace([HISTORY, ATTR_START, ATTR_END], "").into()
+    let html: std::borrow::Cow<'_, str> = if html.contains(SENTINELS) {
+        html.replace(SENTINELS, "").into()
     } else {
         html.into()
     };
@@ -164,11 +184,22 @@ pub(crate) fn mark(html: &str) -> Option<Marked> {
     let mut quotes_seen = 0;
     let mut rules_seen = 0;
     let mut history_marked = false;
+    let mut signatures: Vec<Handle> = Vec::new();
     for (element, inside_quote) in &elements {
         let inside_quote = *inside_quote;
         let name = element_name(element);
         let class = attr(element, "class").to_ascii_lowercase();
         let id = attr(element, "id").to_ascii_lowercase();
+        if !inside_quote
+            && signatures.len() < MAX_LOOKS
+            && let Some(marker) = signature_marker(element)
+            && !holds_quote.contains(&std::rc::Rc::as_ptr(element))
+            && !signatures.iter().any(|s| is_ancestor(s, element))
+            && text_of(element, MAX_SIGNATURE_CHARS).chars().count() < MAX_SIGNATURE_CHARS
+        {
+            signatures.push(element.clone());
+            add_rule(&format!("signature {marker}"));
+        }
         if name == "blockquote" {
             let rule = if class.contains("gmail_quote") {
                 "blockquote.gmail_quote"
@@ -244,6 +275,13 @@ pub(crate) fn mark(html: &str) -> Option<Marked> {
         }
     }
 
+    // Wrapped last: the marks above read the text of these elements.
+    for signature in &signatures {
+        let mut children = signature.children.borrow_mut();
+        children.insert(0, text_node(&SIG_START.to_string()));
+        children.push(text_node(&SIG_END.to_string()));
+    }
+
     let mut bytes = Vec::with_capacity(html.len());
     let opts = SerializeOpts {
         traversal_scope: TraversalScope::ChildrenOnly(None),
@@ -267,6 +305,56 @@ pub(crate) fn mark(html: &str) -> Option<Marked> {
         rules,
         decisive,
     })
+}
+
+/// Whether an `id`, a class or a `name` value names the writer's
+/// signature: it contains "signature" (`Signature`, `x_Signature`,
+/// `ms-outlook-mobile-signature`, `gmail_signature`, `moz-signature`,
+/// `protonmail_signature_block`, `messageSignatureSection`,
+/// `composer_signature`, ...), or it is Zoho's `Zm-_Id_-Sgn` (its
+/// `Zm-_Id_-Sgn1` is the attribution of the quoted email, not a signature).
+pub(crate) fn names_signature(value: &str) -> bool {
+    let lower = value.trim().to_ascii_lowercase();
+    lower.contains("signature") || lower == "zm-_id_-sgn"
+}
+
+/// Elements whose whole content can be a signature block: blocks that
+/// hold it, not inline or void elements (Apple's `<br
+/// id="lineBreakAtBeginningOfSignature">` marks no extent) nor table
+/// parts (cells render side by side).
+const SIGNATURE_ELEMENTS: &[&str] = &["div", "p", "pre", "section", "article", "aside", "footer"];
+
+/// How `element` is marked as a signature (`"#signature"`,
+/// `".gmail_signature"`, `"[name=messagesignaturesection]"`), if it is.
+fn signature_marker(element: &Handle) -> Option<String> {
+    let name = element_name(element);
+    if !SIGNATURE_ELEMENTS.contains(&name.as_str()) {
+        return None;
+    }
+    let id = attr(element, "id");
+    if names_signature(&id) {
+        return Some(format!("#{}", id.trim().to_ascii_lowercase()));
+    }
+    if let Some(class) = attr(element, "class")
+        .split_ascii_whitespace()
+        .find(|c| names_signature(c))
+    {
+        return Some(format!(".{}", class.to_ascii_lowercase()));
+    }
+    let value = attr(element, "name");
+    names_signature(&value).then(|| format!("[name={}]", value.trim().to_ascii_lowercase()))
+}
+
+/// Whether `ancestor` is `node` or one of its ancestors.
+fn is_ancestor(ancestor: &Handle, node: &Handle) -> bool {
+    let mut current = Some(node.clone());
+    while let Some(n) = current {
+        if std::rc::Rc::ptr_eq(&n, ancestor) {
+            return true;
+        }
+        current = parent(&n);
+    }
+    false
 }
 
 fn first_match<'a>(class: &str, names: &[&'a str]) -> &'a str {

@@ -21,6 +21,8 @@
 //! - `headers.rs`: RFC 2047 encoded words and raw 8-bit text in header values.
 //! - `guard.rs`: keeps mail-parser from nesting attached messages (stack
 //!   depth) and holds the per-email limits.
+//! - `flowed.rs`: `format=flowed` text (RFC 3676) with its soft line
+//!   breaks joined, for every reader of a text/plain body.
 //! - `winmail.rs`: files inside `winmail.dat` (TNEF).
 //! - `cid.rs`: inline images, [`rewrite_cid_sources`] and [`match_content_id`].
 //! - `sanitize.rs`: [`sanitize_html`], the allow-list HTML cleaner applied to
@@ -46,6 +48,7 @@ mod cid;
 mod classify;
 mod compose;
 pub mod envelope;
+mod flowed;
 mod guard;
 mod headers;
 mod html_quote;

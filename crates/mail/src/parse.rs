@@ -436,6 +436,19 @@ fn starts_with_header_field(raw: &[u8]) -> bool {
         .is_some_and(|&b| b == b':')
 }
 
+/// Calls `read` with `raw` parsed the way [`parse`] parses (attached
+/// messages kept opaque, so nesting costs no stack), or returns `None` when
+/// it has no header section. For classify.rs, which reads the report
+/// inside an attached message.
+pub(crate) fn with_message<T>(raw: &[u8], read: impl FnOnce(&Message<'_>) -> T) -> Option<T> {
+    let neutral = guard::neutralize_nesting(raw);
+    let msg = PARSER.parse(neutral.as_ref())?;
+    if msg.parts.is_empty() {
+        return None;
+    }
+    Some(read(&msg))
+}
+
 /// The parser of whole messages: mail-parser's default header parsers
 /// (as listed in `MessageStream::parse_headers`), except that `Received`
 /// is kept as raw text. Nothing reads it, and its full parse is a large share
@@ -740,7 +753,8 @@ impl<'a> BodyTexts<'a> {
 }
 
 /// A body part's text, decoded from its bytes with its declared charset (or
-/// the charset of an HTML `<meta>`), see `charset.rs`.
+/// the charset of an HTML `<meta>`), see `charset.rs`; a `format=flowed`
+/// text/plain part has its soft line breaks joined (`flowed.rs`).
 /// At most `max` bytes of the part are decoded; `truncated` is set when
 /// there are more.
 fn body_text(
@@ -765,7 +779,32 @@ fn body_text(
                 .then(|| charset::html_meta_charset(&bytes))
                 .flatten()
         });
-    charset::decode_owned(bytes, declared.as_deref(), hint)
+    let text = charset::decode_owned(bytes, declared.as_deref(), hint);
+    match flowed_params(part) {
+        Some(delsp) => crate::flowed::decode(&text, delsp),
+        None => text,
+    }
+}
+
+/// For a `text/plain; format=flowed` part (RFC 3676), whether it says
+/// `delsp=yes`; `None` for any other part.
+fn flowed_params(part: &MessagePart<'_>) -> Option<bool> {
+    if !matches!(part.body, PartType::Text(_)) {
+        return None;
+    }
+    let ct = part.content_type()?;
+    if !ct.ctype().eq_ignore_ascii_case("text")
+        || !ct.subtype().is_none_or(|s| s.eq_ignore_ascii_case("plain"))
+    {
+        return None;
+    }
+    let param = |name: &str| {
+        ct.attributes()?
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+            .map(|a| a.value.trim().to_ascii_lowercase())
+    };
+    (param("format")? == "flowed").then(|| param("delsp").is_some_and(|v| v == "yes"))
 }
 
 fn attachment(

@@ -5,6 +5,8 @@ use std::sync::LazyLock;
 
 use ammonia::UrlRelative;
 
+use crate::html_quote::names_signature;
+
 /// Deepest element nesting handed to html5ever (ammonia, html2text). Parsing
 /// time grows quadratically with the nesting depth (about 12 s for 20,000
 /// nested `<div>`s in a debug build), so deeper documents are flattened to
@@ -40,8 +42,11 @@ pub(crate) fn parseable(html: &str) -> bool {
 /// attributes: event handlers (`on*`), `srcset`, `background`, `class`
 /// (except the quote markers `gmail_quote`, `yahoo_quoted`,
 /// `protonmail_quote`, `zmail_extra`, ... on `div` and `blockquote`, also
-/// when prefixed), `id` (except Outlook's `appendonsend`, `divRplyFwdMsg`,
-/// `mail-editor-reference-message-container`), and every URL whose scheme is not allowed (no
+/// when prefixed, and classes naming a signature, kept as `signature` on
+/// `div`, `p`, `pre` and `section`), `id` (except Outlook's `appendonsend`,
+/// `divRplyFwdMsg`, `mail-editor-reference-message-container`, and ids
+/// naming a signature, kept as `Signature`), `name` (except `quote` and
+/// a signature's on `div`), and every URL whose scheme is not allowed (no
 /// `javascript:`, `vbscript:`, `data:`) or that is relative.
 ///
 /// Links get `rel="noopener noreferrer"` and `target="_blank"`.
@@ -101,7 +106,7 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
         .add_tag_attributes("td", ["width", "height", "valign", "bgcolor", "nowrap"])
         .add_tag_attributes("th", ["width", "height", "valign", "bgcolor", "nowrap"])
         .add_tag_attributes("tr", ["valign", "bgcolor"])
-        .add_tag_attributes("div", ["align", "dir"])
+        .add_tag_attributes("div", ["align", "dir", "name"])
         .add_tag_attributes("p", ["align", "dir"])
         .add_tag_attributes("span", ["dir"])
         .add_tag_attributes("blockquote", ["type"])
@@ -109,6 +114,10 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
         .add_tag_attributes("ol", ["type"])
         .add_allowed_classes("div", QUOTE_CLASSES)
         .add_allowed_classes("blockquote", QUOTE_CLASSES)
+        .add_allowed_classes("div", [SIGNATURE_CLASS])
+        .add_allowed_classes("p", [SIGNATURE_CLASS])
+        .add_allowed_classes("pre", [SIGNATURE_CLASS])
+        .add_allowed_classes("section", [SIGNATURE_CLASS])
         .set_tag_attribute_value("a", "target", "_blank")
         .add_clean_content_tags(REMOVED_WITH_CONTENT)
         .add_url_schemes(["cid"])
@@ -121,9 +130,12 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
                         .to_ascii_lowercase()
                         .contains(&id.to_ascii_lowercase())
                 })
-                .map(|id| (*id).into()),
+                .copied()
+                .or_else(|| names_signature(value).then_some(SIGNATURE_ID))
+                .map(Into::into),
             // Prefixed quote classes (`ydp1a2byahoo_quoted`) under their plain
-            // names, so that the allow-list keeps them.
+            // names, so that the allow-list keeps them; signature classes
+            // under one name.
             "class" => {
                 let classes: Vec<&str> = value
                     .split_ascii_whitespace()
@@ -133,10 +145,20 @@ static CLEANER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
                             .find(|q| class == **q)
                             .or_else(|| QUOTE_CLASSES.iter().find(|q| class.ends_with(**q)))
                             .copied()
+                            .or_else(|| names_signature(class).then_some(SIGNATURE_CLASS))
                             .unwrap_or(class)
                     })
                     .collect();
                 Some(classes.join(" ").into())
+            }
+            // GMX's `<div name="quote">` and Spark's `name=
+            // "messageSignatureSection"`; no other name is kept.
+            "name" if element == "div" => {
+                if value.trim().eq_ignore_ascii_case("quote") {
+                    Some("quote".into())
+                } else {
+                    names_signature(value).then_some(SIGNATURE_CLASS.into())
+                }
             }
             "src" if element == "img" => {
                 let lower = value.trim().to_ascii_lowercase();
@@ -172,6 +194,17 @@ const QUOTE_CLASSES: [&str; 10] = [
     "zmail_extra_hr",
     "yahoo_quoted_header",
 ];
+
+/// The id that every id naming a signature is kept under (`Signature`,
+/// `x_Signature`, `ms-outlook-mobile-signature`, Zoho's `Zm-_Id_-Sgn`, ...;
+/// see `html_quote::names_signature`), so that quote trimming finds the
+/// signature in stored HTML too.
+const SIGNATURE_ID: &str = "Signature";
+
+/// The class (and `div` name) that every class naming a signature is kept
+/// under (`gmail_signature`, `moz-signature`, `protonmail_signature_block`,
+/// ...).
+const SIGNATURE_CLASS: &str = "signature";
 
 /// Element ids kept (also when a client prefixed them, e.g.
 /// `x_divRplyFwdMsg`): Outlook's markers of quoted history.
@@ -321,6 +354,23 @@ mod tests {
         assert!(clean.contains(r#"href="https://example.com/a""#), "{clean}");
         assert!(clean.contains("<p>"), "{clean}");
         assert!(!remote);
+    }
+
+    #[test]
+    fn signature_and_quote_marks_are_kept_under_one_name() {
+        let (clean, _) = sanitize_html(
+            "<div id=\"x_Signature\">a</div><div id=\"Zm-_Id_-Sgn\">b</div>\
+             <div id=\"Zm-_Id_-Sgn1\">c</div><pre class=\"moz-signature x\">d</pre>\
+             <div name=\"messageSignatureSection\">e</div><div name=\"quote\">f</div>\
+             <div name=\"other\" id=\"other\">g</div><span class=\"gmail_signature\">h</span>",
+        );
+        assert_eq!(
+            clean,
+            "<div id=\"Signature\">a</div><div id=\"Signature\">b</div>\
+             <div>c</div><pre class=\"signature\">d</pre>\
+             <div name=\"signature\">e</div><div name=\"quote\">f</div>\
+             <div>g</div><span>h</span>"
+        );
     }
 
     #[test]

@@ -16,6 +16,11 @@
 ///   followed by `>` quotes: clients that do not quote (Outlook, most mobile
 ///   apps) put the whole earlier conversation, unquoted, below such a line.
 ///   Everything from there on is removed.
+/// - An attribution is `On <date>, <name> wrote:` and its translations, or
+///   a line without a known verb right above a `>` quote that ends with a
+///   colon and holds a date and a time or an address (mutt's `* Name
+///   <address> [date]:`, FairEmail's `date, Name:`; see
+///   `verbless_attribution` for when an address alone is enough).
 /// - An attribution followed by `>` quotes is removed alone; the quotes are
 ///   then handled as quotes: the block of quotes (and blank lines) at the end
 ///   is removed, quotes with new text after them are kept, since text written
@@ -28,8 +33,10 @@
 /// - Everything from a signature delimiter (`--`, `-- `, a line of five or
 ///   more underscores) on is removed when there is content above it.
 /// - Trailing mobile signatures (`Sent from my iPhone`, `Von meinem iPhone
-///   gesendet`, `Get Outlook for iOS`, ...), rule lines and blank lines are
-///   removed from the end.
+///   gesendet`, `Get Outlook for iOS`, ...; each client's tagline in its
+///   translations: a short line naming a device or mail app that starts or
+///   ends with the client's "sent", or Outlook's "get"), rule lines and
+///   blank lines are removed from the end.
 /// - Fenced code blocks (```` ``` ````) are always text.
 /// - Line endings become `\n`; leading blank lines and trailing whitespace
 ///   are removed.
@@ -129,12 +136,12 @@ pub fn explain(text: &str, html: Option<&str>, our_messages: &[&str]) -> Trimmed
 }
 
 fn has_sentinel(line: &str) -> bool {
-    line.contains([HISTORY, ATTR_START, ATTR_END])
+    line.contains(SENTINELS)
 }
 
 fn without_sentinels(line: &str) -> std::borrow::Cow<'_, str> {
     if has_sentinel(line) {
-        std::borrow::Cow::Owned(line.replace([HISTORY, ATTR_START, ATTR_END], ""))
+        std::borrow::Cow::Owned(line.replace(SENTINELS, ""))
     } else {
         std::borrow::Cow::Borrowed(line)
     }
@@ -214,15 +221,36 @@ fn trim_lines(
     }
 }
 
-use crate::html_quote::{ATTR_END, ATTR_START, HISTORY};
+use crate::html_quote::{ATTR_END, ATTR_START, HISTORY, SENTINELS, SIG_END, SIG_START};
+
+/// Most lines of a signature the HTML marks.
+const MAX_SIGNATURE_LINES: usize = 40;
 
 /// Applies the marks of the HTML structure (see `html_quote`): a line with
 /// [`HISTORY`] starts unquoted history (a separator), the lines from
-/// [`ATTR_START`] to [`ATTR_END`] are an attribution.
+/// [`ATTR_START`] to [`ATTR_END`] are an attribution, and those from
+/// [`SIG_START`] to [`SIG_END`] a signature, when the writer's text is
+/// above it and no quote is inside it.
 fn apply_structural_marks(raw: &[&str], out: &mut [Line]) {
     let n = raw.len();
     let mut i = 0;
     while i < n {
+        if raw[i].contains(SIG_START) {
+            let end = (i..n.min(i + MAX_SIGNATURE_LINES)).find(|&k| raw[k].contains(SIG_END));
+            let text_above = out[..i].iter().any(|l| l.kind == Kind::Text);
+            if let Some(end) = end
+                && text_above
+                && out[i..=end]
+                    .iter()
+                    .all(|l| !matches!(l.kind, Kind::Quote | Kind::Ours))
+            {
+                for line in &mut out[i..=end] {
+                    line.kind = Kind::Signature;
+                    line.structural = true;
+                    line.span_end = end + 1;
+                }
+            }
+        }
         if raw[i].contains(ATTR_START) {
             let end = (i..n)
                 .find(|&k| raw[k].contains(ATTR_END))
@@ -277,6 +305,8 @@ enum Kind {
     Rule,
     /// `Sent from my iPhone` and similar.
     MobileSig,
+    /// Part of a signature the HTML marks (see `html_quote`).
+    Signature,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -345,6 +375,19 @@ fn classify(lines: &[&str]) -> Vec<Line> {
         j += 1;
     }
 
+    // Attributions without a verb, known from the quote right below them.
+    for j in 0..n {
+        if code[j] || out[j].kind != Kind::Text {
+            continue;
+        }
+        if let Some(start) = verbless_attribution(lines, &out, j) {
+            for line in &mut out[start..=j] {
+                line.kind = Kind::Attribution;
+            }
+            out[start].span_end = j + 1;
+        }
+    }
+
     // Embedded header blocks.
     let mut i = 0;
     while i < n {
@@ -378,7 +421,25 @@ fn select(lines: &[Line], rules: &mut Vec<String>) -> Vec<bool> {
         }
     };
     let n = lines.len();
-    let mut keep: Vec<bool> = lines.iter().map(|l| l.kind != Kind::Ours).collect();
+    let mut keep: Vec<bool> = lines
+        .iter()
+        .map(|l| !matches!(l.kind, Kind::Ours | Kind::Signature))
+        .collect();
+    if let Some(first) = lines.iter().position(|l| l.kind == Kind::Signature) {
+        let last = lines
+            .iter()
+            .rposition(|l| l.kind == Kind::Signature)
+            .unwrap_or(first);
+        rules.push(if first == last {
+            format!("signature (html) removed (line {})", first + 1)
+        } else {
+            format!(
+                "signature (html) removed (lines {}-{})",
+                first + 1,
+                last + 1
+            )
+        });
+    }
     // quote_from[k] / text_from[k]: a quote / text line at k or after.
     let mut quote_from = vec![false; n + 1];
     let mut text_from = vec![false; n + 1];
@@ -650,7 +711,7 @@ const MOBILE_SIGNATURES: &[&str] = &[
 ];
 
 fn is_mobile_signature(line: &str) -> bool {
-    let t = strip_markdown_links(line.trim());
+    let t = strip_angle_links(&strip_markdown_links(line.trim()));
     let t = t
         .trim_start_matches(['(', '<', '[', '*', '_'])
         .trim_end_matches([')', '>', ']', '*', '_'])
@@ -669,6 +730,179 @@ fn is_mobile_signature(line: &str) -> bool {
     // "From my iPhone 6", "Jane from mobile".
     (lower.starts_with("from my ") && words.len() <= 5)
         || (words.len() <= 3 && lower.ends_with(" from mobile"))
+        || is_client_tagline(&lower)
+}
+
+/// Devices and mail apps that mobile clients name in their taglines
+/// (lowercase, found anywhere in the line).
+const TAGLINE_DEVICES: &[&str] = &[
+    "iphone",
+    "ipad",
+    "ipod",
+    "android",
+    "samsung",
+    "galaxy",
+    "blackberry",
+    "huawei",
+    "xiaomi",
+    "gmail",
+    "yahoo",
+    "proton",
+    "outlook",
+    "smartphone",
+    "mobile",
+    "mobil",
+    "mobiel",
+    "móvil",
+    "movil",
+    "celular",
+    "cellulare",
+    "telemóvel",
+    "handy",
+    "tablet",
+    "телефон",
+    "смартфон",
+];
+
+/// "Sent" in the taglines of mobile clients, in the languages they are
+/// translated into (lowercase): the tagline starts or ends with it
+/// ("Von meinem iPhone gesendet", "Envoyé de mon iPad", "iPhoneから送信").
+/// English "sent" is left to the `Sent from`/`Sent with` prefixes of
+/// [`MOBILE_SIGNATURES`] ("Sent to Samsung support" is no tagline).
+const TAGLINE_SENT: &[&str] = &[
+    "envoyé",
+    "envoye",
+    "gesendet",
+    "inviato",
+    "enviado",
+    "enviada",
+    "enviat",
+    "verzonden",
+    "verstuurd",
+    "skickat",
+    "sendt",
+    "lähetetty",
+    "wysłane",
+    "wysłano",
+    "odesláno",
+    "odoslané",
+    "gönderildi",
+    "elküldve",
+    "trimis",
+    "poslano",
+    "dikirim",
+    "εστάλη",
+    "отправлено",
+    "надіслано",
+    "送信",
+    "发送",
+    "傳送",
+    "寄出",
+    "보냄",
+    "발송",
+];
+
+/// "Get" and "download" in the translations of Outlook's mobile tagline
+/// ("Get Outlook for iOS", "Outlook für Android herunterladen", "Obtenir
+/// Outlook pour iOS", "iOS 版 Outlook を入手"), lowercase.
+const TAGLINE_GET: &[&str] = &[
+    "get",
+    "download",
+    "downloaden",
+    "herunterladen",
+    "obtenir",
+    "télécharger",
+    "obtener",
+    "descargar",
+    "descarga",
+    "scarica",
+    "ottieni",
+    "obter",
+    "obtenha",
+    "baixe",
+    "baixar",
+    "hämta",
+    "hent",
+    "få",
+    "hanki",
+    "lataa",
+    "pobierz",
+    "stáhnout",
+    "stáhněte",
+    "získat",
+    "získejte",
+    "edinin",
+    "indir",
+    "получить",
+    "получите",
+    "скачать",
+    "скачайте",
+    "загрузите",
+    "入手",
+    "获取",
+    "取得",
+    "下载",
+    "下載",
+    "다운로드",
+];
+
+/// A mobile client's tagline in any of its translations: a short line (at
+/// most ten words) that names a device or mail app and starts or ends with
+/// the client's "sent" ([`TAGLINE_SENT`]), or Outlook's "Get Outlook for
+/// iOS/Android" with its "get" ([`TAGLINE_GET`]). The verb must be the
+/// first or last word, as in every client's tagline, so that a sentence
+/// that mentions a phone ("ich habe es vom iPhone gesendet, aber ...")
+/// does not qualify.
+fn is_client_tagline(lower: &str) -> bool {
+    let t = lower.trim_end_matches(['.', '!', ' ']);
+    let words: Vec<&str> = t
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.is_empty() || words.len() > 10 {
+        return false;
+    }
+    let at_an_end = |verbs: &[&str]| {
+        verbs.iter().any(|v| {
+            // Scripts without spaces: the line starts or ends with it.
+            let unspaced = v.chars().next().is_some_and(|c| c as u32 >= 0x2E80);
+            if unspaced {
+                t.starts_with(v) || t.ends_with(v)
+            } else {
+                words.first() == Some(v) || words.last() == Some(v)
+            }
+        })
+    };
+    let device = TAGLINE_DEVICES.iter().any(|d| t.contains(d));
+    let outlook_app = t.contains("outlook") && (t.contains("ios") || t.contains("android"));
+    (device && at_an_end(TAGLINE_SENT)) || (outlook_app && at_an_end(TAGLINE_GET))
+}
+
+/// `text<https://...>` -> `text` (links as Outlook writes them in its
+/// text/plain alternative).
+fn strip_angle_links(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(open) = rest.find('<') {
+        let after = &rest[open + 1..];
+        let lower = after.get(..8).unwrap_or(after).to_ascii_lowercase();
+        let link = ["http://", "https://", "mailto:"]
+            .iter()
+            .any(|p| lower.starts_with(p));
+        match after.find('>') {
+            Some(close) if link => {
+                out.push_str(&rest[..open]);
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..=open]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `[text](url)` -> `text`.
@@ -944,6 +1178,105 @@ fn is_attribution(joined: &str) -> bool {
         return false;
     }
     address || has_time(core) || has_year(core)
+}
+
+/// The first line of an attribution that has no verb the rules know
+/// (mutt's `* Name <address> [2024-03-05 10:12 +0000]:`, FairEmail's
+/// `05-03-2024 11:12, Name:`, Horde's `Zitat von Name <address>:`, and
+/// whatever a client writes in a language not listed), ending at line `j`:
+/// a short line (or two, when wrapped at the width of a line) ending with a
+/// colon, immediately
+/// followed by a `>` quote (at most one blank line between), with no
+/// sentence in it (no `?`/`!`, no `word. Word`, at most 16 words), and
+/// with
+///
+/// - an address and a date or time, or a date and a time: enough
+///   wherever the quote is, also above inline answers;
+/// - only an address: when the quote runs to the end of the message (then
+///   the line only introduces the history that goes anyway), so that
+///   "I got this from billing@example.org:" above a quote the customer
+///   answers stays.
+///
+/// "Here is what I think:" has no date, time or address and is never one.
+fn verbless_attribution(lines: &[&str], classified: &[Line], j: usize) -> Option<usize> {
+    let line = normalize_spaces(lines[j]);
+    if !(line.ends_with(':') || line.ends_with('：')) {
+        return None;
+    }
+    let n = lines.len();
+    let next = (j + 1..n.min(j + 3)).find(|&k| classified[k].kind != Kind::Empty)?;
+    if classified[next].kind != Kind::Quote {
+        return None;
+    }
+    // Wrapped over two lines: the line above is one that a client wrapping
+    // at about 72 columns had to break (it and the next word are long).
+    let wrapped = j > 0 && classified[j - 1].kind == Kind::Text && {
+        let above = lines[j - 1].trim();
+        let next_word = lines[j].split_whitespace().next().unwrap_or_default();
+        !above.ends_with(['.', '!', '?', ':', ';'])
+            && above.chars().count() + 1 + next_word.chars().count() > 60
+    };
+    let candidates = [wrapped.then(|| j - 1), Some(j)];
+    for start in candidates.into_iter().flatten() {
+        let joined = normalize_spaces(&join(&lines[start..=j]));
+        if joined.chars().count() > 200 || joined.split(' ').count() > 16 {
+            continue;
+        }
+        if joined.contains(['?', '!']) || has_sentence_break(&joined) {
+            continue;
+        }
+        let address = joined.contains('@');
+        let date = has_year(&joined) || numeric_date(&joined) || joined.contains('年');
+        let time = has_time(&joined);
+        let strong = (address && (date || time)) || (date && time);
+        if strong || (address && quote_runs_to_the_end(classified, next)) {
+            return Some(start);
+        }
+    }
+    None
+}
+
+/// Whether the quote block starting at `first` is followed only by blank
+/// lines, rules and mobile signatures, or by a signature.
+fn quote_runs_to_the_end(classified: &[Line], first: usize) -> bool {
+    classified[first..]
+        .iter()
+        .map(|l| l.kind)
+        .skip_while(|k| matches!(k, Kind::Quote | Kind::Empty))
+        .find(|k| !matches!(k, Kind::Empty | Kind::Rule | Kind::MobileSig))
+        .is_none_or(|k| k == Kind::SigDelimiter)
+}
+
+/// `Thanks. Here`: the end of a sentence (a word of at least four letters
+/// ending lowercase, a full stop, a capital), not an abbreviation
+/// (`Dr. Müller`, `Di. 5. März`).
+fn has_sentence_break(s: &str) -> bool {
+    let chars: Vec<char> = s.chars().collect();
+    (4..chars.len().saturating_sub(2)).any(|i| {
+        chars[i] == '.'
+            && chars[i + 1] == ' '
+            && chars[i + 2].is_uppercase()
+            && chars[i - 4..i].iter().all(|c| c.is_alphabetic())
+            && chars[i - 3..i].iter().all(|c| c.is_lowercase())
+    })
+}
+
+/// A numeric date: three groups of digits with the same separator
+/// (`05-03-2024`, `2024-03-05`, `5.3.24`, `3/5/2024`), not a version
+/// (`2.1`) or an IP address (four groups).
+fn numeric_date(s: &str) -> bool {
+    s.split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '(' | ')'))
+        .any(|word| {
+            let word = word.trim_end_matches(['.', ':']);
+            ['.', '/', '-'].iter().any(|&sep| {
+                let groups: Vec<&str> = word.split(sep).collect();
+                groups.len() == 3
+                    && groups.iter().all(|g| {
+                        (1..=4).contains(&g.len()) && g.chars().all(|c| c.is_ascii_digit())
+                    })
+                    && groups.iter().any(|g| g.len() >= 2)
+            })
+        })
 }
 
 /// An attribution without a verb, whatever the language: a date and time,

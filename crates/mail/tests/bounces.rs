@@ -96,6 +96,41 @@ const CASES: &[(&str, &str, &[&str], Option<&str>)] = &[
         &["jane@customer.example"],
         None,
     ),
+    // Mailing lists refusing a post: the list is the failed recipient, not
+    // the manager's own addresses named in the notice.
+    (
+        "list_mailman3_rejected.eml",
+        "failed",
+        &["friends@lists.example.net"],
+        None,
+    ),
+    (
+        "list_sympa_rejected.eml",
+        "failed",
+        &["team@lists.example.com"],
+        None,
+    ),
+    // A DSN passed on inside an attached message: by a relay (automatic
+    // sender), and by a gateway about a message its addressee sent.
+    (
+        "attached_dsn_relay.eml",
+        "failed",
+        &["jane@customer.example"],
+        Some("5.1.1"),
+    ),
+    (
+        "attached_dsn_about_us.eml",
+        "failed",
+        &["jane@customer.example"],
+        Some("5.1.1"),
+    ),
+    // The same notice with a bounce address as its envelope sender.
+    (
+        "unnamed_sender_bounce_path.eml",
+        "failed",
+        &["jane@customer.example"],
+        None,
+    ),
     (
         "exchange_delayed_german.eml",
         "delayed",
@@ -165,6 +200,8 @@ fn the_original_message_is_found() {
         "yahoo.eml",
         "qmail_old.eml",
         "nested_report.eml",
+        "attached_dsn_relay.eml",
+        "attached_dsn_about_us.eml",
         "dsn_delayed_only.eml",
         "mdn_read_receipt.eml",
         "arf_abuse.eml",
@@ -215,4 +252,62 @@ fn auto_replies_and_people_are_not_bounces() {
     let human = email("not_human_quoting_bounce.eml");
     assert_eq!(human.bounce, None);
     assert!(!human.auto_reply);
+}
+
+/// A person who pastes a bounce or its DSN fields into an email of their
+/// own (their own mailbox as envelope sender, no reply to anything) wrote
+/// an email, not a report: mail systems send notices with a null
+/// reverse-path.
+#[test]
+fn pasted_notices_in_a_persons_email_are_not_reports() {
+    for name in ["not_human_pasted_notice.eml", "not_human_pasted_dsn.eml"] {
+        let human = email(name);
+        assert_eq!(human.bounce, None, "{name}");
+        assert!(!human.auto_reply, "{name}");
+    }
+}
+
+/// A report inside an attached message counts when the outer message is
+/// automatic or the report is about a message its addressee sent; a bounce
+/// a person forwards about their own email is their question.
+#[test]
+fn reports_inside_attached_messages() {
+    let relayed = email("attached_dsn_relay.eml").bounce.unwrap();
+    assert!(
+        relayed.rule.starts_with("attached report: RFC 3464"),
+        "{}",
+        relayed.rule
+    );
+    assert!(relayed.permanent);
+    for name in [
+        "not_attached_own_bounce.eml",
+        "not_attached_other_bounce.eml",
+    ] {
+        assert_eq!(email(name).bounce, None, "{name}");
+    }
+}
+
+/// A list manager holding a post for its moderator, a digest that talks
+/// about rejected mail, and a list's post under the list's own address are
+/// no refusals.
+#[test]
+fn list_notices_that_refuse_nothing_are_not_reports() {
+    for name in [
+        "not_list_held.eml",
+        "not_list_digest.eml",
+        "not_list_post.eml",
+    ] {
+        assert_eq!(email(name).bounce, None, "{name}");
+    }
+    let refused = email("list_mailman3_rejected.eml").bounce.unwrap();
+    assert!(refused.permanent);
+    assert!(
+        refused.rule.contains("mailing list refused the post"),
+        "{}",
+        refused.rule
+    );
+    assert_eq!(
+        refused.original_message_id.as_deref(),
+        Some("reply-77.ab12@support.example.com")
+    );
 }

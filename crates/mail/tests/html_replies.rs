@@ -264,11 +264,101 @@ fn a_bare_blockquote_does_not_override_the_text() {
 /// structural marks.
 #[test]
 fn sentinel_characters_in_mail_are_text() {
-    let text = "First line\n\u{E000}second line\nthird \u{E001}line\u{E002}\n";
+    let text =
+        "First line\n\u{E000}second line\nthird \u{E001}line\u{E002}\n\u{E003}fourth\u{E004}\n";
     assert_eq!(trim::reply_text(text), text.trim_end());
-    let html = "<p>First</p><p>\u{E000}second</p><div class=\"gmail_quote\">x</div>";
+    let html = "<p>First</p><p>\u{E000}second</p><p>\u{E003}third\u{E004}</p><div class=\"gmail_quote\">x</div>";
     let trimmed = trim::explain("", Some(html), &[]);
-    assert_eq!(lines(&trimmed.text), ["First", "second", "x"]);
+    assert_eq!(lines(&trimmed.text), ["First", "second", "third", "x"]);
+}
+
+/// Signatures the client marks in its HTML (an id, class or `name` naming
+/// a signature) are removed, and only they: the history below is found by
+/// its own marks, and answers written below a signature stay.
+#[test]
+fn signatures_marked_in_the_html() {
+    check(
+        "signature_outlook_web.html",
+        &[
+            "Hello Tom,",
+            "the new invoice address is fine, thank you.",
+            "Kind regards,",
+            "Ruth",
+        ],
+        "signature (html) removed",
+    );
+    check(
+        "signature_outlook_mobile.html",
+        &["Ja, Donnerstag passt.", "Jonas"],
+        "signature #ms-outlook-mobile-signature|signature #signature",
+    );
+    check(
+        "signature_zoho.html",
+        &["Hi Tom,", "The export works again."],
+        "signature #zm-_id_-sgn|signature #signature",
+    );
+    check(
+        "signature_gmail.html",
+        &["Thanks, that solved it."],
+        "signature .gmail_signature|signature .signature",
+    );
+    check(
+        "signature_proton.html",
+        &["Danke für die schnelle Hilfe."],
+        "signature .protonmail_signature_block|signature .signature",
+    );
+    check(
+        "signature_spark.html",
+        &["Perfetto, grazie."],
+        "signature [name=messagesignaturesection]|signature [name=signature]",
+    );
+    // A signature above the quote (Apple Mail's place for it); the answers
+    // typed between the quoted questions below it stay.
+    check(
+        "signature_apple_inline.html",
+        &[
+            "Answers below.",
+            "> Which plan are you on?",
+            "Business.",
+            "> How many seats?",
+            "Twelve.",
+        ],
+        "signature (html) removed",
+    );
+}
+
+/// A signature element with nothing of the writer's above it, or holding a
+/// quote, is no signature: its text stays.
+#[test]
+fn signature_marks_that_hold_the_reply_are_text() {
+    check(
+        "signature_not_a_signature.html",
+        &[
+            "Hi Tom, I typed my whole answer into the signature box by mistake.",
+            "Regards, Ivo",
+            "Mentioned below:",
+        ],
+        "blockquote type=cite",
+    );
+}
+
+/// With a text/plain alternative that has the signature as plain lines,
+/// the HTML's marked signature decides (the line rules cannot know it).
+#[test]
+fn a_marked_signature_outweighs_the_text_plain_body() {
+    let body = html("signature_outlook_web.html");
+    let text = "Hello Tom,\n\nthe new invoice address is fine, thank you.\n\nKind regards,\nRuth\n\nRuth Bauer\nHead of Accounts | Fabrikam\n+49 30 1234567\n________________________________\nFrom: Support <help@example.com>\nSent: Monday, March 4, 2024 3:00 PM\nTo: Ruth Bauer <ruth@fabrikam.example>\nSubject: Invoice address\n\nHello Ruth,\n";
+    let trimmed = trim::explain(text, Some(&body), &[]);
+    assert_eq!(trimmed.source, "html", "{trimmed:?}");
+    assert_eq!(
+        lines(&trimmed.text),
+        [
+            "Hello Tom,",
+            "the new invoice address is fine, thank you.",
+            "Kind regards,",
+            "Ruth"
+        ]
+    );
 }
 
 #[test]

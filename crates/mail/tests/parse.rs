@@ -489,3 +489,43 @@ fn truncated_and_mangled_inputs_never_fail_hard() {
         }
     }
 }
+
+#[test]
+fn format_flowed_text_has_its_soft_line_breaks_joined() {
+    // Thunderbird's form (RFC 3676): soft line breaks end with a space,
+    // quotes keep their depth, the signature separator stays.
+    let email = parse_fixture("flowed/thunderbird.eml");
+    assert_eq!(
+        email.text,
+        "Thanks, the export went through after the restart and the file has all 1,204 rows.\n\
+         \n\
+         Pat\n\
+         \n\
+         On 04/03/2024 08:12, Support wrote:\n\
+         > Could you restart the export and tell us whether the file is complete?\n\
+         >\n\
+         >> Earlier: the export stops at 50%.\n\
+         -- \n\
+         Pat Lee\n"
+    );
+    // Every reader of the text gets the joined lines: the reply trimming too.
+    assert_eq!(
+        postdesk_mail::trim::reply_text_of(&email.text, email.html.as_deref(), &[]),
+        "Thanks, the export went through after the restart and the file has all 1,204 rows.\n\nPat"
+    );
+
+    // `delsp=yes`: the space before a soft line break was added by the
+    // sender (text without spaces between words); space-stuffing removed.
+    let email = parse_fixture("flowed/delsp_alternative.eml");
+    assert_eq!(
+        email.text,
+        "請求書を受け取りました。ありがとうございます。\n\nFrom Kenji"
+    );
+
+    // Without `format=flowed`, a trailing space is no soft line break.
+    let email = parse_fixture("flowed/fixed.eml");
+    assert_eq!(
+        email.text,
+        "A line that ends with a space \nstays as it is without format=flowed.\n"
+    );
+}

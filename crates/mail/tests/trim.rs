@@ -74,6 +74,122 @@ fn trailing_mobile_signatures() {
 }
 
 #[test]
+fn translated_client_taglines_are_removed_as_a_family() {
+    // Each mobile client's tagline in the languages it is translated into:
+    // a short line naming the device or app that starts or ends with the
+    // client's "sent" (or Outlook's "get"/"download"), links as Outlook's
+    // text/plain writes them (`text<url>`) or as Markdown.
+    for tagline in [
+        "Von meinem iPhone gesendet",
+        "Envoyé de mon iPad",
+        "Inviato da iPhone",
+        "Enviado desde mi iPhone",
+        "Verzonden vanaf mijn iPhone",
+        "Skickat från min iPhone",
+        "Lähetetty iPhonesta",
+        "Wysłane z iPhone'a",
+        "Odesláno z iPhonu",
+        "iPhone'umdan gönderildi",
+        "Elküldve az iPhone-omról",
+        "Отправлено с iPhone",
+        "iPhoneから送信",
+        "iPhone에서 보냄",
+        "Von meinem Samsung Galaxy Smartphone gesendet.",
+        "Envoyé depuis mon appareil Galaxy",
+        "Gesendet mit der sicheren E-Mail von Proton Mail.",
+        "Envoyé avec la messagerie sécurisée Proton Mail.",
+        "Von Gmail Mobile gesendet",
+        "Inviato da Yahoo Mail su Android",
+        "Outlook für Android<https://aka.example/ghei36> herunterladen",
+        "Obtenir Outlook pour iOS<https://aka.example/o0ukef>",
+        "Obtener [Outlook para Android](https://aka.example/ghei36)",
+        "Scarica Outlook per Android",
+        "Outlook voor iOS downloaden",
+        "Hämta Outlook för iOS",
+        "Pobierz aplikację Outlook dla systemu Android",
+        "Получить Outlook для iOS",
+        "iOS 版 Outlook を入手",
+    ] {
+        let text = format!("Danke, passt so.\nNina\n\n{tagline}\n");
+        assert_eq!(reply_text(&text), "Danke, passt so.\nNina", "{tagline}");
+    }
+    // Sentences that name a phone or Outlook are text, also at the end.
+    kept_whole(
+        [
+            "Ich habe es vom iPhone gesendet, aber es kam nicht an",
+            "I can't get Outlook for Android to sync",
+            "Das Foto habe ich mit dem Samsung gemacht und gesendet am Montag, bitte prüfen",
+            "Sent to Samsung support as well",
+            "The app on my iPhone crashes when I open Outlook for iOS",
+        ],
+        |line| format!("Hello,\n\n{line}\n"),
+    );
+}
+
+/// Each text made by `make` comes out of `reply_text` whole (trimmed).
+fn kept_whole<const N: usize>(parts: [&str; N], make: impl Fn(&str) -> String) {
+    for part in parts {
+        let text = make(part);
+        assert_eq!(reply_text(&text), text.trim(), "{part}");
+    }
+}
+
+#[test]
+fn attributions_without_a_known_verb_are_found_by_the_quote_below() {
+    let quote = "> Hi,\n>\n> we deliver on Saturdays too.\n>\n> Tom\n";
+    for attribution in [
+        // mutt's default attribution format.
+        "* Acme Support <support@example.com> [2024-03-05 10:12 +0000]:",
+        // A date, a time and a name.
+        "05-03-2024 11:12, Acme Support:",
+        "2024/3/5 10:12, Acme Support:",
+        // Horde ("Zitat von" has no verb): an address, the quote to the end.
+        "Zitat von Acme Support <support@example.com>:",
+        "Citando Acme Support <support@example.com>:",
+        // Wrapped over two lines at 72 columns.
+        "* Acme Customer Support Team <customer.support@example.com> [2024-03-05\n10:12 +0000]:",
+    ] {
+        for gap in ["", "\n"] {
+            let text = format!("Fine, Saturday works.\n\nLotte\n\n{attribution}\n{gap}{quote}");
+            assert_eq!(
+                reply_text(&text),
+                "Fine, Saturday works.\n\nLotte",
+                "{attribution:?}"
+            );
+        }
+    }
+    // With a date and a time, also above inline answers.
+    let text = "See below.\n\n05-03-2024 11:12, Acme Support:\n> Which version?\n4.2\n> Which browser?\nFirefox\n";
+    assert_eq!(
+        reply_text(text),
+        "See below.\n\n> Which version?\n4.2\n> Which browser?\nFirefox"
+    );
+}
+
+#[test]
+fn lines_before_a_quote_without_date_or_address_stay() {
+    // The customer's own lead-in above a quote they answer.
+    kept_whole(
+        [
+            "Here is what I think:",
+            "I got this from billing@example.org:",
+            "Upgrade to 2.1 at 10:00:",
+            "Thanks. Here is the log from 2024-03-05 10:12:",
+            "Did you see this on 2024-03-05 at 10:12?",
+        ],
+        |lead_in| format!("Hello,\n\n{lead_in}\n> The export stops at 50%.\nIt still does.\n"),
+    );
+    // A short line of the customer's right above such an attribution is
+    // no first half of it.
+    let text = "Saturday works.\nLotte\n05-03-2024 11:12, Acme Support:\n> Hi\n";
+    assert_eq!(reply_text(text), "Saturday works.\nLotte");
+    // The same lead-in above a quote that runs to the end goes with it only
+    // when it holds an address (it introduces the history).
+    let text = "Thanks!\n\nHere is what I think:\n> quoted\n";
+    assert_eq!(reply_text(text), "Thanks!\n\nHere is what I think:");
+}
+
+#[test]
 fn interleaved_answers_are_kept() {
     assert_eq!(
         trimmed("interleaved.txt"),
