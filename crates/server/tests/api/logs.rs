@@ -33,8 +33,7 @@ async fn mailbox_password_stays_out_of_the_log(json: bool) {
     } else {
         &[]
     };
-    let mut server =
-        start_with(&data.path().join("data"), None, "trace", Some(&log), env).await;
+    let mut server = start_with(&data.path().join("data"), None, "trace", Some(&log), env).await;
     let client = reqwest::Client::new();
     let token = login(&client, &server.base).await;
     let inbox = json!({
