@@ -17,7 +17,7 @@ pub struct UnknownVariant {
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name {
             // The stable text form, also in JSON (`softfail`, not `soft_fail`).
             $($(#[$vdoc])* #[serde(rename = $text)] $variant),*
@@ -236,7 +236,7 @@ text_enum!(
 );
 
 /// The sender-authentication verdicts of one inbound email, computed once when it is processed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SenderAuth {
     /// DKIM: the best result of the email's signatures.
     pub dkim: AuthResult,
