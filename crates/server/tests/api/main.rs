@@ -16,6 +16,7 @@ mod lists;
 mod logs;
 mod mailbox_oauth;
 mod oidc;
+mod openapi;
 mod replies;
 mod restart;
 mod routing;
