@@ -5,7 +5,7 @@
 //! routing or agents change.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use postdesk_core::access::Rule;
 use postdesk_core::ids::{DepartmentId, UserId};
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::error::{ApiJson, ErrorBody};
+use super::error::{ApiJson, ErrorBody, Path};
 use super::limits::Client;
 use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};

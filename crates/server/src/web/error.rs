@@ -171,6 +171,39 @@ where
     }
 }
 
+/// Path parameters whose rejection (an id that is not a number) is a 400 in our error shape,
+/// not axum's plain text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => Err(rejected(rejection.status(), rejection.body_text())),
+        }
+    }
+}
+
+/// An extractor's refusal in our error shape: its words for a 4xx, a logged cause for a 5xx
+/// (a route declared without the parameters its handler reads).
+fn rejected(status: StatusCode, words: String) -> ApiError {
+    if status.is_server_error() {
+        ApiError::Internal(anyhow::anyhow!(words))
+    } else {
+        ApiError::BadRequest(words)
+    }
+}
+
 /// The answer to a body over the route's limit.
 pub fn too_large() -> ApiError {
     ApiError::PayloadTooLarge(format!(

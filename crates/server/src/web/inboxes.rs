@@ -1,7 +1,7 @@
 //! Email inboxes (admin): create, change, read with health, test the servers, quarantine.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use postdesk_core::access::Rule;
 use postdesk_core::address::EmailAddress;
@@ -13,7 +13,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::conversations::Time;
-use super::error::{ApiJson, ErrorBody};
+use super::error::{ApiJson, ErrorBody, Path};
 use super::limits::Client;
 use super::mail_oauth::OAuthConnection;
 use super::policy::Route;

@@ -6,7 +6,7 @@
 //! deactivation) also ends its open event streams at once ([`SessionEnds`]).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use postdesk_core::access::Rule;
 use postdesk_core::ids::{DepartmentId, SessionId, UserId};
@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
 use super::conversations::Time;
-use super::error::{ApiJson, ErrorBody};
+use super::error::{ApiJson, ErrorBody, Path};
 use super::limits::Client;
 use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};

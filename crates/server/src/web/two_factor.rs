@@ -4,7 +4,7 @@
 //! ([`super::policy`] refuses every other route).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use postdesk_core::access::Rule;
 use postdesk_core::ids::UserId;
 use postdesk_core::model::Role;
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::error::{ApiJson, ErrorBody};
+use super::error::{ApiJson, ErrorBody, Path};
 use super::limits::Client;
 use super::policy::Route;
 use super::session::Done;

@@ -1,7 +1,7 @@
 //! Users (admin only to create and change).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use postdesk_core::access::Rule;
 use postdesk_core::event::Event;
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::error::{ApiJson, ErrorBody};
+use super::error::{ApiJson, ErrorBody, Path};
 use super::limits::Client;
 use super::policy::Route;
 use super::session::{Ended, SessionList, SessionOut, UserOut};

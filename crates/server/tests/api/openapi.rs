@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use postdesk_core::access::Rule;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::helpers::{Db, spawn_app};
@@ -149,6 +149,36 @@ async fn the_openapi_document_describes_every_route() {
         assert!(
             document["components"]["schemas"][name].is_object(),
             "{target} is named but not in the document"
+        );
+    }
+}
+
+/// An id in the path that is not a number is refused in the API's error shape, as the
+/// document says (it was axum's plain text; found by schemathesis).
+#[tokio::test]
+async fn a_path_id_that_is_not_a_number_is_a_json_400() {
+    let app = spawn_app(Db::Sqlite).await;
+    for (method, path) in [
+        (Method::GET, "/api/v1/users/abc/sessions"),
+        (Method::GET, "/api/v1/inboxes/9223372036854775808"),
+        (Method::PUT, "/api/v1/departments/1/members/x"),
+    ] {
+        let response = app
+            .client
+            .request(method, app.url(path))
+            .bearer_auth(&app.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(
+            response.headers()["content-type"], "application/json",
+            "{path}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("Cannot parse"),
+            "{path}: {body}"
         );
     }
 }
