@@ -2,7 +2,7 @@
 //! [`record`] is how the other routes append to it.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse as _, Response};
 use postdesk_core::access::Rule;
@@ -13,6 +13,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::conversations::{Time, time};
+use super::error::Query;
 use super::limits::Client;
 use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};

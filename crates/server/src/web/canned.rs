@@ -7,7 +7,7 @@
 //! conversation (`filled_text`), so that filling lives here and not in the web app.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use postdesk_core::access::{
     self, Action, CannedAction, CannedOwner, Rule, canned_view, decide_canned,
@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::conversations::Time;
-use super::error::{ApiJson, ErrorBody, Path};
+use super::error::{ApiJson, ErrorBody, Path, Query};
 use super::policy::{Route, denied};
 use super::{ApiError, AppState, AuthUser};
 

@@ -10,7 +10,7 @@
 //! in the audit log, with counts only (never the data itself), and so is a rename.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse as _, Response};
 use base64::Engine as _;
@@ -25,7 +25,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::conversations::{ConversationOut, MessageOut, Time};
-use super::error::{ApiJson, ErrorBody, Path};
+use super::error::{ApiJson, ErrorBody, Path, Query};
 use super::limits::Client;
 use super::lists::{capitalised, limit_param};
 use super::policy::Route;

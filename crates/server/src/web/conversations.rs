@@ -6,7 +6,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Multipart, Query, State};
+use axum::extract::{Multipart, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use postdesk_core::command::Command;
@@ -19,7 +19,7 @@ use postdesk_store::{Addr, Author, Conversation, Delivery, Message, NewAttachmen
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiJson, ErrorBody, Path};
+use super::error::{ApiJson, ErrorBody, Path, Query};
 use super::policy::{Allowed, Route};
 use super::{ApiError, AppState, AuthUser, MAX_MESSAGE_CHARS, MAX_UPLOAD_BYTES};
 use crate::outbox::{ComposeError, Reply};

@@ -194,6 +194,29 @@ where
     }
 }
 
+/// A query string whose rejection (a field given twice, a number that is not one, an unknown
+/// field where the route refuses them) is a 400 in our error shape, not axum's plain text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(rejection) => Err(rejected(rejection.status(), rejection.body_text())),
+        }
+    }
+}
+
 /// An extractor's refusal in our error shape: its words for a 4xx, a logged cause for a 5xx
 /// (a route declared without the parameters its handler reads).
 fn rejected(status: StatusCode, words: String) -> ApiError {

@@ -5,7 +5,7 @@
 //! ([`postdesk_core::access::list_scope`]), filtered in the database.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use postdesk_core::access::{Rule, list_scope};
 use postdesk_core::ids::{ContactId, InboxId, UserId};
 use postdesk_core::model::ConversationStatus;
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::conversations::{ConversationOut, status_param};
+use super::error::Query;
 use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};
 

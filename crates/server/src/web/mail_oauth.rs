@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Redirect, Response};
 use postdesk_core::access::Rule;
@@ -24,7 +24,7 @@ use utoipa::ToSchema;
 
 use super::auth::{SESSION_COOKIE, constant_time_eq, cookie};
 use super::conversations::Time;
-use super::error::{ApiJson, ErrorBody, Path};
+use super::error::{ApiJson, ErrorBody, Path, Query};
 use super::limits::Client;
 use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse as _, Redirect, Response};
 use openidconnect::core::{
@@ -55,6 +55,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::auth::{constant_time_eq, cookie};
+use super::error::Query;
 use super::limits::Client;
 use super::policy::Route;
 use super::ui::{over_tls, set_cookie, signed_in};

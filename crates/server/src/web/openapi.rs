@@ -240,7 +240,7 @@ fn describe_route(operation: &mut Operation, route: &RouteInfo) {
             "The body is larger than the call takes (512 KiB)",
         );
     }
-    if (has_parameters || json_body) && route.path.starts_with("/api/") {
+    if has_parameters || json_body {
         answer(
             operation,
             400,

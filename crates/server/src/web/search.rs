@@ -4,7 +4,7 @@
 //! `list_scope`, as the conversation lists).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use postdesk_core::access::{Action, Rule, list_scope};
 use postdesk_core::ids::{InboxId, MessageId};
 use postdesk_core::model::ConversationStatus;
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::conversations::{ConversationOut, status_param};
-use super::error::{ApiJson, ErrorBody};
+use super::error::{ApiJson, ErrorBody, Query};
 use super::policy::{Allowed, Route};
 use super::{ApiError, AppState, AuthUser};
 

@@ -8,7 +8,7 @@
 //! own policy forbids every script and, until the agent allows them, remote images.
 
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use postdesk_core::access::Rule;
@@ -16,7 +16,7 @@ use postdesk_core::ids::MessageId;
 use serde::Deserialize;
 
 use super::auth::{SESSION_COOKIE, constant_time_eq, cookie, csrf_token, user_for_token};
-use super::error::Path;
+use super::error::{Path, Query};
 use super::limits::Client;
 use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};
