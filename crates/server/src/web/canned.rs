@@ -184,9 +184,11 @@ async fn variables(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CannedForm {
-    /// 1 to 40 letters, digits, `-`, `_` or `.` (without the `!`).
+    /// 1 to 40 letters (of any alphabet), digits, `-`, `_` or `.` (without the `!`).
+    #[schema(min_length = 1, max_length = 40)]
     shortcut: String,
     /// 1 to 20,000 characters.
+    #[schema(min_length = 1, max_length = 20000)]
     text: String,
     /// Another word is 422.
     #[schema(value_type = CannedScope)]

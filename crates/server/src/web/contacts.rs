@@ -195,6 +195,7 @@ async fn show(
 #[serde(deny_unknown_fields)]
 struct RenameForm {
     /// One line of at most 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
 }
 

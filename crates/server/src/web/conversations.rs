@@ -378,6 +378,7 @@ enum Via {
 #[serde(deny_unknown_fields)]
 struct PostMessage {
     /// The text (at most 100,000 characters).
+    #[schema(min_length = 1, max_length = 100000)]
     text: String,
     /// Default `internal`.
     via: Option<Via>,

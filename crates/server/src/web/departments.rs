@@ -77,6 +77,7 @@ impl From<&Department> for DepartmentOut {
 #[serde(deny_unknown_fields)]
 struct NewDepartmentForm {
     /// One line of 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     /// Its agents: active users.
     #[serde(default)]
@@ -85,6 +86,7 @@ struct NewDepartmentForm {
     #[schema(value_type = Option<Routing>)]
     routing: Option<String>,
     /// At least 1; left out or null: no limit.
+    #[schema(minimum = 1)]
     max_chats_per_agent: Option<i64>,
 }
 
@@ -93,6 +95,7 @@ struct NewDepartmentForm {
 #[serde(deny_unknown_fields)]
 struct DepartmentSettingsForm {
     /// One line of 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     /// Its agents, replacing the current ones: active users.
     agent_ids: Vec<i64>,
@@ -100,6 +103,7 @@ struct DepartmentSettingsForm {
     #[schema(value_type = Routing)]
     routing: String,
     /// At least 1; left out or null: no limit.
+    #[schema(minimum = 1)]
     max_chats_per_agent: Option<i64>,
 }
 
@@ -193,6 +197,7 @@ async fn apply(
 #[serde(deny_unknown_fields)]
 struct DepartmentForm {
     /// One line of 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
 }
 

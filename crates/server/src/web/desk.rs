@@ -45,6 +45,7 @@ pub(super) struct TransferForm {
     /// To this department's queue.
     department_id: Option<i64>,
     /// Why (shown in the system line; at most 1000 characters).
+    #[schema(max_length = 1000)]
     comment: Option<String>,
 }
 

@@ -117,6 +117,7 @@ enum Format {
 #[serde(deny_unknown_fields)]
 struct DraftForm {
     /// At most 100,000 characters.
+    #[schema(max_length = 100000)]
     text: String,
     #[serde(default)]
     via: Via,

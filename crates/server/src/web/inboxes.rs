@@ -51,8 +51,11 @@ pub(super) struct Api;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ServerForm {
+    /// A host name or address, without spaces.
+    #[schema(pattern = "^\\S+$")]
     host: String,
     /// 1 to 65535.
+    #[schema(minimum = 1)]
     port: u16,
     security: Security,
     #[serde(default)]
@@ -77,10 +80,13 @@ struct ServerForm {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InboxForm {
+    #[schema(min_length = 1)]
     name: String,
     /// The shared address.
+    #[schema(format = Email)]
     email: String,
-    /// The name in From of replies.
+    /// The name in From of replies: one line.
+    #[schema(min_length = 1)]
     sender_name: String,
     /// Its conversations go to this department's agents (422 when unknown).
     department_id: Option<i64>,
@@ -90,6 +96,7 @@ struct InboxForm {
     imap: ServerForm,
     smtp: ServerForm,
     /// A closed conversation reopens on a new email within this many days (default 30).
+    #[schema(minimum = 0)]
     reopen_days: Option<i64>,
     /// Days closed conversations are kept; absent or null keeps them forever.
     retention_days: Option<i64>,

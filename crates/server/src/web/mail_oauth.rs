@@ -57,6 +57,7 @@ pub(super) struct Api;
 #[serde(deny_unknown_fields)]
 struct ProviderForm {
     /// Unique.
+    #[schema(min_length = 1)]
     name: String,
     /// `google`, `microsoft` or `generic` (another word is 422).
     #[schema(value_type = ProviderKindWord)]

@@ -105,6 +105,7 @@ async fn tags_in_use(
 #[into_params(parameter_in = Query)]
 struct SearchParams {
     /// The words (required, at most 500 characters).
+    #[param(required = true, min_length = 1, max_length = 500)]
     q: Option<String>,
     #[param(value_type = Option<ConversationStatus>)]
     status: Option<String>,

@@ -478,6 +478,7 @@ async fn me(auth: AuthUser) -> Json<Me> {
 struct PasswordForm {
     current_password: String,
     /// At least 10 characters, at most 256, not guessable.
+    #[schema(min_length = 10, max_length = 256)]
     new_password: String,
 }
 

@@ -137,6 +137,7 @@ async fn enrol(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Enr
 #[serde(deny_unknown_fields)]
 struct CodeForm {
     /// 6 digits.
+    #[schema(pattern = "^[0-9]{6}$")]
     code: String,
 }
 

@@ -40,13 +40,16 @@ pub(super) struct Api;
 #[serde(deny_unknown_fields)]
 struct CreateUser {
     /// 1 to 64 letters, digits, `.`, `_` or `-`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     username: String,
     /// Display name (default: the username).
     name: Option<String>,
     email: Option<String>,
     /// At least 10 characters, at most 256, not guessable.
+    #[schema(min_length = 10, max_length = 256)]
     password: String,
     /// At least one.
+    #[schema(min_items = 1)]
     roles: Vec<Role>,
 }
 
@@ -155,6 +158,7 @@ struct UpdateUser {
     /// progress return to their queues.
     active: Option<bool>,
     /// A new password: every session of theirs ends.
+    #[schema(min_length = 10, max_length = 256)]
     password: Option<String>,
 }
 
