@@ -97,6 +97,7 @@ async fn show(
 /// Where the reply goes: to the contact (`email`) or to the team only (`internal`).
 #[derive(Deserialize, Clone, Copy, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = DraftVia)]
 enum Via {
     #[default]
     Email,
@@ -106,6 +107,7 @@ enum Via {
 /// How its text is written.
 #[derive(Deserialize, Clone, Copy, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = DraftFormat)]
 enum Format {
     Text,
     #[default]

@@ -290,3 +290,33 @@ fn answer(operation: &mut Operation, status: u16, description: &str) {
             )
         });
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+
+    /// The document keeps one schema per name (the first file's): two types of one name in two
+    /// files would describe one of them wrongly.
+    #[test]
+    fn every_schema_name_stands_for_one_schema() {
+        let mut seen: BTreeMap<String, (&str, RefOr<Schema>)> = BTreeMap::new();
+        for (_, tag, part) in super::parts() {
+            for (name, schema) in part.components.into_iter().flat_map(|c| c.schemas) {
+                match seen.get(&name) {
+                    Some((first, other)) => assert!(
+                        *other == schema,
+                        "{name} is two different schemas, in {first} and in {tag}: rename one \
+                         with #[schema(as = …)]"
+                    ),
+                    None => {
+                        seen.insert(name, (tag, schema));
+                    }
+                }
+            }
+        }
+        assert!(seen.contains_key("Conversation"));
+    }
+}

@@ -475,6 +475,7 @@ async fn me(auth: AuthUser) -> Json<Me> {
 /// A new password for oneself.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PasswordChange)]
 struct PasswordForm {
     current_password: String,
     /// At least 10 characters, at most 256, not guessable.

@@ -199,6 +199,7 @@ async fn confirm(
 /// One's password, again.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PasswordConfirmation)]
 struct PasswordForm {
     password: String,
 }
