@@ -102,7 +102,7 @@ impl Bus {
             None => Some(Vec::new()),
             Some(seen) => {
                 let oldest = state.1.front().map_or(state.0, |e| e.id);
-                if seen + 1 < oldest {
+                if seen.saturating_add(1) < oldest {
                     None
                 } else {
                     Some(state.1.iter().filter(|e| e.id > seen).cloned().collect())

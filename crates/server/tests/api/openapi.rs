@@ -218,3 +218,20 @@ async fn a_query_that_cannot_be_read_is_a_json_400() {
         );
     }
 }
+
+/// A `Last-Event-ID` as large as a u64 goes opens the stream like any other (it overflowed
+/// and ended the request without an answer).
+#[tokio::test]
+async fn the_largest_last_event_id_opens_the_stream() {
+    let app = spawn_app(Db::Sqlite).await;
+    let response = app
+        .client
+        .get(app.url("/api/v1/events"))
+        .bearer_auth(&app.admin)
+        .header("Last-Event-ID", u64::MAX.to_string())
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+}
