@@ -194,13 +194,27 @@ impl Listener {
     }
 }
 
+/// One event of the stream, by its Server-Sent Events fields.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Sent by `sse`, described here.
+struct StreamEvent {
+    /// `conversation_queued`, `message_created`, … `resync` (`docs/api.md`, Events).
+    event: String,
+    /// Its number, for `Last-Event-ID` (none on `resync`).
+    id: Option<String>,
+    /// The event as a JSON object: its `kind`, the ids it names, and `conversation` and
+    /// `message` as the other calls show them.
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
+
 /// The live events a user may hear, as Server-Sent Events: each with an `id`, an `event`
 /// name and JSON `data` (`docs/api.md`, Events). Send `Last-Event-ID` to receive what was
 /// missed; a comment every 15 s keeps the stream open. It ends when the session does.
 #[utoipa::path(get, path = "/events",
     params(("Last-Event-ID" = Option<u64>, Header, description = "The last event received, to resume from")),
     responses(
-        (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "The stream; the schema is that of each event", content_type = "text/event-stream", body = StreamEvent),
         (status = 429, description = "Too many streams open for this user", body = ErrorBody),
     ))]
 async fn events(
