@@ -62,6 +62,7 @@ struct CannedOut {
     updated_at: Time,
     /// With `?conversation_id=`: the text with the variables filled for that conversation.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     filled_text: Option<String>,
 }
 

@@ -97,15 +97,19 @@ pub struct ErrorBody {
     error: String,
     /// 429: when trying again can work (seconds; also the `Retry-After` header).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     retry_after: Option<u64>,
     /// 401 after a right password: send the second factor (`totp`) too.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     totp_required: Option<bool>,
     /// 403: two-factor sign-in must be set up before anything else (`POST /me/totp`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     totp_enrolment_required: Option<bool>,
     /// 409 of Reply via Email's collision check: the emails the sender had not seen.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     new_messages: Option<Vec<MessageOut>>,
 }
 

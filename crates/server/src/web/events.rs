@@ -201,6 +201,7 @@ struct StreamEvent {
     /// `conversation_queued`, `message_created`, … `resync` (`docs/api.md`, Events).
     event: String,
     /// Its number, for `Last-Event-ID` (none on `resync`).
+    #[schema(nullable = false)]
     id: Option<String>,
     /// The event as a JSON object: its `kind`, the ids it names, and `conversation` and
     /// `message` as the other calls show them.

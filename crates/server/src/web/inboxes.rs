@@ -127,6 +127,7 @@ struct ServerOut {
     password_set: bool,
     /// With `auth: oauth2` only: the inbox's provider.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     oauth_provider_id: Option<i64>,
 }
 
@@ -564,6 +565,7 @@ struct Verdict {
     ok: bool,
     /// What went wrong, with the server's words.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     error: Option<String>,
 }
 

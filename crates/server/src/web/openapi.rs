@@ -15,11 +15,13 @@
 //! security, and that the document has nothing else; `tests/openapi.rs` runs schemathesis
 //! against a live server with it.
 
+use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use axum::http::{Method, header};
 use axum::response::{IntoResponse as _, Response};
 use postdesk_core::access::{Action, Rule};
+use serde_json::Value;
 use utoipa::OpenApi as _;
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::security::{
@@ -57,11 +59,7 @@ async fn serve() -> Response {
 #[must_use]
 pub fn document_json() -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
-    DOCUMENT.get_or_init(|| {
-        document()
-            .to_json()
-            .expect("an OpenAPI document always serialises")
-    })
+    DOCUMENT.get_or_init(|| document().to_string())
 }
 
 /// Each file's part of the document: the prefix its routes are mounted under (as in
@@ -93,10 +91,10 @@ fn parts() -> Vec<(&'static str, &'static str, OpenApi)> {
     ]
 }
 
-/// The whole document: the files' parts under their prefixes, then each route's security and
-/// the answers of its rule.
+/// The whole document, as JSON: the files' parts under their prefixes, then each route's
+/// security and the answers of its rule.
 #[must_use]
-pub fn document() -> OpenApi {
+pub fn document() -> Value {
     let mut document = OpenApiBuilder::new()
         .info(
             InfoBuilder::new()
@@ -166,7 +164,110 @@ pub fn document() -> OpenApi {
             describe_route(operation, &route);
         }
     }
-    document
+    answers_have_every_field(document)
+}
+
+/// An answer has every field of its type, `null` for none: the fields that may be `null` are
+/// required in the schemas only answers use (a form's may be left out). The few fields an
+/// answer leaves out when empty are `#[schema(nullable = false)]`: never `null`, and not
+/// required.
+fn answers_have_every_field(document: OpenApi) -> Value {
+    let mut json = serde_json::to_value(&document).expect("an OpenAPI document serialises");
+    let inputs = schemas_of_inputs(&json);
+    if let Some(schemas) = json
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (name, schema) in schemas {
+            if !inputs.contains(name) {
+                require_nullable_fields(schema);
+            }
+        }
+    }
+    json
+}
+
+/// Every schema a request body or a parameter names, and those they name.
+fn schemas_of_inputs(document: &Value) -> BTreeSet<String> {
+    let mut todo = BTreeSet::new();
+    for item in document["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+    {
+        for operation in item.as_object().into_iter().flat_map(|o| o.values()) {
+            refs(&operation["requestBody"], &mut todo);
+            refs(&operation["parameters"], &mut todo);
+        }
+    }
+    let mut inputs = BTreeSet::new();
+    while let Some(name) = todo.pop_first() {
+        if inputs.insert(name.clone()) {
+            refs(&document["components"]["schemas"][&name], &mut todo);
+        }
+    }
+    inputs
+}
+
+/// The names of the schemas `value` refers to.
+fn refs(value: &Value, found: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner.as_str()) {
+                    ("$ref", Some(target)) => {
+                        if let Some(name) = target.strip_prefix("#/components/schemas/") {
+                            found.insert(name.to_owned());
+                        }
+                    }
+                    _ => refs(inner, found),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| refs(i, found)),
+        _ => {}
+    }
+}
+
+/// Makes the fields of `schema` (and of the objects it joins) that may be `null` required.
+fn require_nullable_fields(schema: &mut Value) {
+    if let Some(parts) = schema.get_mut("allOf").and_then(Value::as_array_mut) {
+        parts.iter_mut().for_each(require_nullable_fields);
+    }
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    let nullable: Vec<Value> = properties
+        .iter()
+        .filter(|(_, property)| may_be_null(property))
+        .map(|(name, _)| Value::String(name.clone()))
+        .collect();
+    let required = schema
+        .as_object_mut()
+        .map(|object| {
+            object
+                .entry("required")
+                .or_insert_with(|| Value::Array(Vec::new()))
+        })
+        .and_then(Value::as_array_mut);
+    if let Some(required) = required {
+        for name in nullable {
+            if !required.contains(&name) {
+                required.push(name);
+            }
+        }
+    }
+}
+
+/// Whether a property's schema lets it be `null`.
+fn may_be_null(property: &Value) -> bool {
+    let null_type =
+        |t: &Value| t == "null" || t.as_array().is_some_and(|a| a.iter().any(|t| t == "null"));
+    property.get("type").is_some_and(null_type)
+        || property
+            .get("oneOf")
+            .and_then(Value::as_array)
+            .is_some_and(|options| options.iter().any(may_be_null))
 }
 
 /// The security scheme of a bearer token.

@@ -138,6 +138,22 @@ async fn the_openapi_document_describes_every_route() {
         }
     }
 
+    // An answer has every field (null for none); a form's optional fields stay optional; the
+    // extra fields of an error are left out when they do not apply.
+    let schemas = &document["components"]["schemas"];
+    let required = |name: &str| -> BTreeSet<String> {
+        schemas[name]["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(required("Conversation").contains("closed_at"));
+    assert!(required("Message").contains("email"));
+    assert!(!required("DraftForm").contains("to"));
+    assert_eq!(required("Error"), BTreeSet::from(["error".to_owned()]));
+
     // Every schema the document names is in it.
     let mut found = BTreeSet::new();
     refs(&document, &mut found);
