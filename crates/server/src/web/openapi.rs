@@ -10,6 +10,8 @@
 //!   public route), and the answers every route of its kind gives before or around its
 //!   handler (401 and 403 from the policy, 404 and 409 for a conversation's routes, 400 for
 //!   parameters or a body that cannot be read, 413 for a body over the limit).
+//! - An answer's fields that may be `null` are required (an answer always sends them), in the
+//!   schemas only answers use.
 //!
 //! The API test `openapi.rs` checks that every route is in the document with its method and
 //! security, and that the document has nothing else; `tests/openapi.rs` runs schemathesis
