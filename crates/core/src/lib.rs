@@ -1,6 +1,8 @@
 //! The postdesk domain: identifiers, the states a conversation and a message go through, and the
 //! pure policies (threading order, reply routing, slash commands, send outcomes) that the adapters
 //! around it apply. No IO, no database, no HTTP, no IMAP here.
+//! The types the HTTP API shows derive `utoipa::ToSchema`: their description in the API's
+//! OpenAPI document, nothing more.
 //!
 //! # Layout
 //! - [`access`]: the one authorization policy: who may do what to which conversation.

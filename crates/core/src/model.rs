@@ -15,13 +15,27 @@ pub struct UnknownVariant {
 }
 
 macro_rules! text_enum {
-    ($(#[$doc:meta])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
-        $(#[$doc])*
+    ($(#[doc = $doc:literal])* $name:ident, $what:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
+        $(#[doc = $doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum $name {
             // The stable text form, also in JSON (`softfail`, not `soft_fail`).
             $($(#[$vdoc])* #[serde(rename = $text)] $variant),*
         }
+
+        // By hand: `derive(ToSchema)` does not see the renames a macro writes, and would
+        // describe the variants' Rust names.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),*]))
+                    .description(Some(concat!($($doc, "\n"),*).trim()))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl $name {
             /// The stable text form.
@@ -236,7 +250,7 @@ text_enum!(
 );
 
 /// The sender-authentication verdicts of one inbound email, computed once when it is processed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SenderAuth {
     /// DKIM: the best result of the email's signatures.
     pub dkim: AuthResult,
@@ -257,5 +271,51 @@ impl SenderAuth {
     #[must_use]
     pub fn dmarc_failed(&self) -> bool {
         self.dmarc == AuthResult::Fail
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema as _;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+
+    use super::*;
+
+    /// The words of an enumeration's OpenAPI schema.
+    fn schema_words<T: utoipa::PartialSchema>() -> Vec<String> {
+        let RefOr::T(Schema::Object(object)) = T::schema() else {
+            panic!("not an object schema");
+        };
+        object
+            .enum_values
+            .unwrap_or_default()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_api_schema_of_an_enumeration_has_its_words_as_sent() {
+        assert_eq!(
+            schema_words::<ConversationStatus>(),
+            ["queued", "open", "on_hold", "snoozed", "closed"]
+        );
+        assert_eq!(
+            schema_words::<AuthResult>(),
+            [
+                "pass",
+                "fail",
+                "softfail",
+                "neutral",
+                "none",
+                "temperror",
+                "permerror"
+            ]
+        );
+        let RefOr::T(Schema::Object(role)) = Role::schema() else {
+            panic!("not an object schema");
+        };
+        assert_eq!(role.description.as_deref(), Some("What a user may do."));
     }
 }

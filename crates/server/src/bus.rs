@@ -299,7 +299,7 @@ impl Bus {
             None => Some(Vec::new()),
             Some(seen) => {
                 let oldest = state.recent.front().map_or(state.next, |e| e.id);
-                if seen + 1 < oldest {
+                if seen.saturating_add(1) < oldest {
                     None
                 } else {
                     Some(

@@ -42,6 +42,9 @@ enum Commands {
         #[arg(long, env = "POSTDESK_DNS")]
         dns: Option<String>,
     },
+    /// Print the OpenAPI 3.1 document of the HTTP API (what `GET /api/v1/openapi.json`
+    /// answers), e.g. for a client generator.
+    Openapi,
 }
 
 #[derive(Subcommand)]
@@ -141,6 +144,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "Created user {} (id {}) with roles {:?}",
                 user.username, user.id, user.roles
             );
+            Ok(())
+        }
+        Commands::Openapi => {
+            println!("{}", postdesk::web::openapi::document_json());
             Ok(())
         }
         Commands::Inspect { file, dns } => {

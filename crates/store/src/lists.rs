@@ -183,7 +183,7 @@ pub struct ConversationPage {
 }
 
 /// The caller's sidebar badges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct ListCounts {
     /// Queued Chats the caller may see.
     pub queued: i64,

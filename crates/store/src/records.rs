@@ -271,7 +271,7 @@ pub struct Conversation {
 }
 
 /// A mailbox as in an email header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Addr {
     /// Display name.
     pub name: Option<String>,
@@ -280,7 +280,7 @@ pub struct Addr {
 }
 
 /// Delivery of an outgoing email.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     /// queued, sent or failed.
     pub status: DeliveryStatus,
@@ -340,7 +340,7 @@ pub struct Attachment {
 }
 
 /// Who wrote a message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Author {
     /// An agent.
@@ -601,7 +601,7 @@ pub struct ExportedRawEmail {
 }
 
 /// What a deletion removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
 pub struct DeletionReport {
     /// Conversations, with their members.
     pub conversations: u64,

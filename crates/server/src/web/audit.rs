@@ -2,15 +2,18 @@
 //! [`record`] is how the other routes append to it.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse as _, Response};
 use postdesk_core::access::Rule;
+use postdesk_core::ids::UserId;
 use postdesk_store::{AuditEntry, AuditFilter, NewAuditEntry};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
-use super::conversations::time;
+use super::conversations::{Time, time};
+use super::error::Query;
 use super::limits::Client;
 use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};
@@ -21,6 +24,11 @@ pub(super) fn routes() -> Vec<Route> {
         Route::get("/audit/export", Rule::Admin, export),
     ]
 }
+
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, export))]
+pub(super) struct Api;
 
 /// Appends what `auth` did to the audit log. A failure to record is logged loudly; the
 /// action itself already happened.
@@ -58,10 +66,13 @@ pub(super) async fn record_as(
     }
 }
 
-#[derive(Deserialize)]
+/// The audit log's filters.
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
     /// RFC 3339 time.
+    #[param(format = DateTime)]
     since: Option<String>,
     /// A username.
     actor: Option<String>,
@@ -69,6 +80,7 @@ struct AuditQuery {
     action: Option<String>,
     /// Entries older than this id (the next page).
     before: Option<i64>,
+    /// 1 to 1000 (default 200; out of range: the nearest).
     limit: Option<i64>,
 }
 
@@ -92,27 +104,59 @@ fn filter_of(q: AuditQuery, limit: i64) -> Result<AuditFilter, ApiError> {
     })
 }
 
-fn entry_json(e: &AuditEntry) -> Value {
-    json!({
-        "id": e.id,
-        "at": time(e.at),
-        "actor": e.actor,
-        "actor_id": e.actor_id,
-        "action": e.action,
-        "target": e.target,
-        "ip": e.ip,
-        "details": e.details,
-    })
+/// A line of the audit log.
+#[derive(Debug, Serialize, ToSchema)]
+struct AuditEntryOut {
+    id: i64,
+    at: Time,
+    /// The username (as typed, for a failed sign-in).
+    actor: String,
+    /// The user, when known.
+    actor_id: Option<UserId>,
+    /// `sign_in`, `sign_in.failed`, `user.create`, `inbox.update`, …
+    action: String,
+    /// `user:7`, `inbox:2`, …
+    target: String,
+    /// The address the request came from.
+    ip: String,
+    /// More, by action (never a secret).
+    details: Value,
 }
 
+impl From<&AuditEntry> for AuditEntryOut {
+    fn from(e: &AuditEntry) -> Self {
+        Self {
+            id: e.id,
+            at: Time::at(e.at),
+            actor: e.actor.clone(),
+            actor_id: e.actor_id,
+            action: e.action.clone(),
+            target: e.target.clone(),
+            ip: e.ip.clone(),
+            details: e.details.clone(),
+        }
+    }
+}
+
+/// Audit log entries.
+#[derive(Debug, Serialize, ToSchema)]
+struct AuditEntries {
+    /// Newest first.
+    entries: Vec<AuditEntryOut>,
+}
+
+/// The audit log, newest first, filtered.
+#[utoipa::path(get, path = "/audit", params(AuditQuery),
+    responses((status = 200, description = "The entries", body = AuditEntries)))]
 async fn list(
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditEntries>, ApiError> {
     let limit = q.limit.unwrap_or(200).clamp(1, 1000);
     let entries = state.store.list_audit(&filter_of(q, limit)?).await?;
-    let out: Vec<Value> = entries.iter().map(entry_json).collect();
-    Ok(Json(json!({ "entries": out })))
+    Ok(Json(AuditEntries {
+        entries: entries.iter().map(AuditEntryOut::from).collect(),
+    }))
 }
 
 /// One CSV field, quoted when it needs to be; a leading `=`, `+`, `-` or `@` is prefixed
@@ -131,6 +175,9 @@ fn csv_field(value: &str) -> String {
 }
 
 /// Every matching entry as CSV, oldest last (as listed), in pages of 1,000.
+#[utoipa::path(get, path = "/audit/export", params(AuditQuery),
+    responses((status = 200, description = "`postdesk-audit.csv`: id, at, actor, actor_id, action, target, ip, details",
+        content_type = "text/csv", body = String)))]
 async fn export(
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,

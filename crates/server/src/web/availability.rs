@@ -8,28 +8,41 @@ use postdesk_core::access::Rule;
 use postdesk_core::event::Event;
 use postdesk_core::model::Availability;
 use serde::Deserialize;
-use serde_json::Value;
 
-use super::error::ApiJson;
+use super::error::{ApiJson, ErrorBody};
 use super::policy::Route;
-use super::session::user_json;
+use super::session::UserOut;
 use super::{ApiError, AppState, AuthUser};
 
 pub(super) fn routes() -> Vec<Route> {
     vec![Route::put("/me/availability", Rule::SignedIn, set)]
 }
 
-#[derive(Deserialize)]
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(set))]
+pub(super) struct Api;
+
+/// One's availability.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AvailabilityForm {
+    /// `available`, `away` or `offline` (another word is 422).
+    #[schema(value_type = Availability)]
     status: String,
 }
 
+/// Sets the signed-in user's availability; published as `user_availability`.
+#[utoipa::path(put, path = "/me/availability", request_body = AvailabilityForm,
+    responses(
+        (status = 200, description = "The user with their `availability`", body = UserOut),
+        (status = 422, description = "Another word", body = ErrorBody),
+    ))]
 async fn set(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiJson(form): ApiJson<AvailabilityForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserOut>, ApiError> {
     let availability = Availability::parse(&form.status).map_err(|_| {
         ApiError::Unprocessable(format!(
             "Unknown availability {:?}: use available, away or offline",
@@ -48,7 +61,7 @@ async fn set(
         });
     }
     let user = super::users::existing(&state, auth.user.id).await?;
-    Ok(Json(user_json(&user)))
+    Ok(Json(UserOut::from(&user)))
 }
 
 /// After sessions ended: users left with none turn `offline` (published).

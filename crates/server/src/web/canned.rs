@@ -7,20 +7,20 @@
 //! conversation (`filled_text`), so that filling lives here and not in the web app.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use postdesk_core::access::{
     self, Action, CannedAction, CannedOwner, Rule, canned_view, decide_canned,
 };
-use postdesk_core::ids::{CannedResponseId, ConversationId, DepartmentId};
+use postdesk_core::ids::{CannedResponseId, ConversationId, DepartmentId, UserId};
 use postdesk_core::model::CannedScope;
 use postdesk_core::template;
 use postdesk_store::{CannedContent, CannedResponse, Conversation};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::conversations::time;
-use super::error::ApiJson;
+use super::conversations::Time;
+use super::error::{ApiJson, ErrorBody, Path, Query};
 use super::policy::{Route, denied};
 use super::{ApiError, AppState, AuthUser};
 
@@ -39,36 +39,77 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-/// A canned response as the API shows it; `filled` adds `filled_text`.
-fn canned_json(c: &CannedResponse, filled: Option<&[(&str, &str)]>) -> Value {
-    let mut value = json!({
-        "id": c.id,
-        "shortcut": c.shortcut,
-        "text": c.text,
-        "scope": c.owner.scope(),
-        "department_id": c.owner.department(),
-        "user_id": c.owner.user(),
-        "created_at": time(c.created_at),
-        "updated_at": time(c.updated_at),
-    });
-    if let Some(values) = filled {
-        value["filled_text"] = json!(template::fill(&c.text, values));
-    }
-    value
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, update, delete))]
+pub(super) struct Api;
+
+/// A canned response as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = CannedResponse)]
+struct CannedOut {
+    id: CannedResponseId,
+    /// Typed as `!shortcut` in the composer.
+    shortcut: String,
+    /// Its text, variables as written (`{{contact.name}}`, …).
+    text: String,
+    scope: CannedScope,
+    /// A `department` one's department.
+    department_id: Option<DepartmentId>,
+    /// A `user` one's owner.
+    user_id: Option<UserId>,
+    created_at: Time,
+    updated_at: Time,
+    /// With `?conversation_id=`: the text with the variables filled for that conversation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    filled_text: Option<String>,
 }
 
-#[derive(Deserialize)]
+impl CannedOut {
+    /// `c`; `filled` adds `filled_text`.
+    fn of(c: &CannedResponse, filled: Option<&[(&str, &str)]>) -> Self {
+        Self {
+            id: c.id,
+            shortcut: c.shortcut.clone(),
+            text: c.text.clone(),
+            scope: c.owner.scope(),
+            department_id: c.owner.department(),
+            user_id: c.owner.user(),
+            created_at: Time::at(c.created_at),
+            updated_at: Time::at(c.updated_at),
+            filled_text: filled.map(|values| template::fill(&c.text, values)),
+        }
+    }
+}
+
+/// The canned responses the caller sees.
+#[derive(Debug, Serialize, ToSchema)]
+struct CannedList {
+    /// By shortcut; for one shortcut in several scopes, the most personal first.
+    canned_responses: Vec<CannedOut>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Fill the variables for this conversation.
+    #[param(value_type = Option<i64>)]
     conversation_id: Option<String>,
 }
 
 /// `GET /canned-responses[?conversation_id=N]`: `{canned_responses:[…]}`.
+#[utoipa::path(get, path = "/canned-responses", params(ListQuery),
+    responses(
+        (status = 200, description = "The canned responses the caller sees", body = CannedList),
+        (status = 403, description = "Not allowed to open that conversation", body = ErrorBody),
+        (status = 404, description = "No such conversation", body = ErrorBody),
+    ))]
 async fn list(
     State(state): State<AppState>,
     auth: AuthUser,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CannedList>, ApiError> {
     let conversation = match q.conversation_id.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(raw) => {
@@ -89,11 +130,11 @@ async fn list(
         .store
         .list_canned_responses(&canned_view(&auth.actor()))
         .await?;
-    let canned: Vec<Value> = list
+    let canned_responses = list
         .iter()
-        .map(|c| canned_json(c, pairs.as_deref()))
+        .map(|c| CannedOut::of(c, pairs.as_deref()))
         .collect();
-    Ok(Json(json!({ "canned_responses": canned })))
+    Ok(Json(CannedList { canned_responses }))
 }
 
 /// The conversation `id`, when the caller may read it (as its own routes decide).
@@ -141,12 +182,19 @@ async fn variables(
 }
 
 /// The body of `POST` and `PUT`: the whole canned response.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CannedForm {
+    /// 1 to 40 letters (of any alphabet), digits, `-`, `_` or `.` (without the `!`).
+    #[schema(min_length = 1, max_length = 40)]
     shortcut: String,
+    /// 1 to 20,000 characters.
+    #[schema(min_length = 1, max_length = 20000)]
     text: String,
+    /// Another word is 422.
+    #[schema(value_type = CannedScope)]
     scope: String,
+    /// For a `department` one only.
     department_id: Option<i64>,
 }
 
@@ -221,11 +269,18 @@ fn allowed(auth: &AuthUser, action: CannedAction, owner: CannedOwner) -> Result<
 }
 
 /// `POST /canned-responses`: 201 the canned response.
+#[utoipa::path(post, path = "/canned-responses", request_body = CannedForm,
+    responses(
+        (status = 201, description = "The canned response", body = CannedOut),
+        (status = 403, description = "Not the caller's to add (the policy's words)", body = ErrorBody),
+        (status = 409, description = "The shortcut exists in that scope, whatever its case", body = ErrorBody),
+        (status = 422, description = "A bad shortcut, text, scope or department", body = ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     ApiJson(form): ApiJson<CannedForm>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CannedOut>), ApiError> {
     let content = content_of(form, &auth)?;
     allowed(&auth, CannedAction::Manage, content.owner)?;
     check_department(&state, content.owner).await?;
@@ -233,7 +288,7 @@ async fn create(
         .store
         .create_canned_response(&content, auth.user.id)
         .await?;
-    Ok((StatusCode::CREATED, Json(canned_json(&created, None))))
+    Ok((StatusCode::CREATED, Json(CannedOut::of(&created, None))))
 }
 
 async fn find(state: &AppState, id: i64) -> Result<CannedResponse, ApiError> {
@@ -246,12 +301,20 @@ async fn find(state: &AppState, id: i64) -> Result<CannedResponse, ApiError> {
 
 /// `PUT /canned-responses/{id}`: 200 the canned response, changed. A change of scope needs
 /// the right to manage both the old owner's and the new owner's.
+#[utoipa::path(put, path = "/canned-responses/{id}", params(("id" = i64, Path, description = "The canned response")), request_body = CannedForm,
+    responses(
+        (status = 200, description = "The canned response, changed", body = CannedOut),
+        (status = 403, description = "Not the caller's to change (the policy's words)", body = ErrorBody),
+        (status = 404, description = "No such canned response", body = ErrorBody),
+        (status = 409, description = "The shortcut exists in that scope, whatever its case", body = ErrorBody),
+        (status = 422, description = "A bad shortcut, text, scope or department", body = ErrorBody),
+    ))]
 async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<i64>,
     ApiJson(form): ApiJson<CannedForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CannedOut>, ApiError> {
     let current = find(&state, id).await?;
     allowed(&auth, CannedAction::Manage, current.owner)?;
     let content = content_of(form, &auth)?;
@@ -261,10 +324,16 @@ async fn update(
         .store
         .update_canned_response(current.id, &content)
         .await?;
-    Ok(Json(canned_json(&updated, None)))
+    Ok(Json(CannedOut::of(&updated, None)))
 }
 
 /// `DELETE /canned-responses/{id}`: 204.
+#[utoipa::path(delete, path = "/canned-responses/{id}", params(("id" = i64, Path, description = "The canned response")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not the caller's to delete (the policy's words)", body = ErrorBody),
+        (status = 404, description = "No such canned response", body = ErrorBody),
+    ))]
 async fn delete(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -7,9 +7,10 @@ use axum::Json;
 use axum::extract::State;
 use postdesk_core::access::Rule;
 use postdesk_store::ReaderLease;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::conversations::time;
+use super::conversations::Time;
 use super::policy::Route;
 use super::{ApiError, AppState};
 
@@ -17,21 +18,61 @@ pub(super) fn routes() -> Vec<Route> {
     vec![Route::get("/cluster", Rule::Admin, show)]
 }
 
-/// How an inbox's reader shows: `{node_id, hostname, lease_expires_at}`, or null when no
-/// node reads it (turned off, or its reader's node just died).
-pub(super) fn reader_json(lease: Option<&ReaderLease>) -> Value {
-    lease.map_or(Value::Null, |l| {
-        json!({
-            "node_id": l.node_id,
-            "hostname": l.hostname,
-            "lease_expires_at": time(l.expires_at),
-        })
-    })
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(show))]
+pub(super) struct Api;
+
+/// Which node reads an inbox, under a lease it renews.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ReaderOut {
+    /// The node (a random id per process start).
+    node_id: String,
+    /// Its machine.
+    hostname: String,
+    /// When its lease ends unless renewed.
+    lease_expires_at: Time,
 }
 
-/// `{node_id, nodes:[{id, hostname, pid, version, started_at, heartbeat_at, alive,
-/// inboxes:[…]}]}`: `node_id` is the node that answers.
-async fn show(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+impl ReaderOut {
+    /// How an inbox's reader shows; `None` when no node reads it (turned off, or its
+    /// reader's node just died).
+    pub(super) fn of(lease: Option<&ReaderLease>) -> Option<Self> {
+        lease.map(|l| Self {
+            node_id: l.node_id.clone(),
+            hostname: l.hostname.clone(),
+            lease_expires_at: Time::at(l.expires_at),
+        })
+    }
+}
+
+/// One postdesk process on this database.
+#[derive(Debug, Serialize, ToSchema)]
+struct NodeOut {
+    id: String,
+    hostname: String,
+    pid: i64,
+    version: String,
+    started_at: Time,
+    heartbeat_at: Time,
+    /// Whether its heartbeat is recent.
+    alive: bool,
+    /// The inboxes it reads.
+    inboxes: Vec<i64>,
+}
+
+/// The nodes and what each reads.
+#[derive(Debug, Serialize, ToSchema)]
+struct ClusterOut {
+    /// The node that answers.
+    node_id: String,
+    nodes: Vec<NodeOut>,
+}
+
+/// The nodes running on this database, their last heartbeat and the inboxes each reads.
+#[utoipa::path(get, path = "/cluster",
+    responses((status = 200, description = "The nodes", body = ClusterOut)))]
+async fn show(State(state): State<AppState>) -> Result<Json<ClusterOut>, ApiError> {
     let alive_ms = i64::try_from(crate::cluster::ALIVE.as_millis()).unwrap_or(i64::MAX);
     let nodes = state.store.list_nodes(alive_ms).await?;
     let mut reads: BTreeMap<String, Vec<i64>> = BTreeMap::new();
@@ -41,24 +82,21 @@ async fn show(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
             .or_default()
             .push(lease.inbox_id.0);
     }
-    let nodes: Vec<Value> = nodes
+    let nodes = nodes
         .into_iter()
-        .map(|n| {
-            let inboxes = reads.remove(&n.info.id).unwrap_or_default();
-            json!({
-                "id": n.info.id,
-                "hostname": n.info.hostname,
-                "pid": n.info.pid,
-                "version": n.info.version,
-                "started_at": time(n.info.started_at),
-                "heartbeat_at": time(n.heartbeat_at),
-                "alive": n.alive,
-                "inboxes": inboxes,
-            })
+        .map(|n| NodeOut {
+            inboxes: reads.remove(&n.info.id).unwrap_or_default(),
+            id: n.info.id,
+            hostname: n.info.hostname,
+            pid: n.info.pid,
+            version: n.info.version,
+            started_at: Time::at(n.info.started_at),
+            heartbeat_at: Time::at(n.heartbeat_at),
+            alive: n.alive,
         })
         .collect();
-    Ok(Json(json!({
-        "node_id": state.readers.node().id,
-        "nodes": nodes,
-    })))
+    Ok(Json(ClusterOut {
+        node_id: state.readers.node().id.clone(),
+        nodes,
+    }))
 }

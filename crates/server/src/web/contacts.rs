@@ -10,21 +10,22 @@
 //! in the audit log, with counts only (never the data itself), and so is a rename.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse as _, Response};
 use base64::Engine as _;
 use postdesk_core::access::{Rule, list_scope};
-use postdesk_core::ids::ContactId;
+use postdesk_core::ids::{ContactId, InboxId, RawEmailId};
 use postdesk_store::{
-    ContactCursor, ContactExport, ContactFilter, ContactSummary, ConversationFilter, ListCursor,
-    MAX_CONTACT_NAME_CHARS,
+    ContactCursor, ContactExport, ContactFilter, ContactSummary, ConversationFilter,
+    DeletionReport, ListCursor, MAX_CONTACT_NAME_CHARS,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
 
-use super::conversations::{conversation_json, message_json, time};
-use super::error::ApiJson;
+use super::conversations::{ConversationOut, MessageOut, Time};
+use super::error::{ApiJson, ErrorBody, Path, Query};
 use super::limits::Client;
 use super::lists::{capitalised, limit_param};
 use super::policy::Route;
@@ -35,10 +36,14 @@ const DEFAULT_LIMIT: i64 = 50;
 /// The most one page answers.
 const MAX_LIMIT: i64 = 200;
 
-#[derive(Deserialize)]
+/// A page of a list.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
     /// Text in the address or name (the list only).
     q: Option<String>,
+    /// 1 to 200 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     limit: Option<String>,
     /// The previous page's `next_cursor`.
     cursor: Option<String>,
@@ -56,22 +61,47 @@ fn bad_cursor(e: &dyn std::fmt::Display) -> ApiError {
 }
 
 /// A contact as the contact center shows them.
-fn contact_json(c: &ContactSummary) -> Value {
-    json!({
-        "id": c.contact.id,
-        "email": c.contact.email,
-        "name": c.contact.name,
-        "created_at": time(c.created_at),
-        "conversations": c.conversations,
-    })
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Contact)]
+struct ContactOut {
+    id: ContactId,
+    email: String,
+    /// Display name (may be empty).
+    name: String,
+    created_at: Time,
+    /// How many of their conversations the caller may see.
+    conversations: i64,
+}
+
+impl From<&ContactSummary> for ContactOut {
+    fn from(c: &ContactSummary) -> Self {
+        Self {
+            id: c.contact.id,
+            email: c.contact.email.clone(),
+            name: c.contact.name.clone(),
+            created_at: Time::at(c.created_at),
+            conversations: c.conversations,
+        }
+    }
+}
+
+/// A page of contacts.
+#[derive(Debug, Serialize, ToSchema)]
+struct ContactPage {
+    /// Newest first.
+    contacts: Vec<ContactOut>,
+    /// Send it back as `?cursor=` for the next page; null on the last page.
+    next_cursor: Option<String>,
 }
 
 /// `GET /contacts?q=&limit=&cursor=`: newest contacts first, `{contacts, next_cursor}`.
+#[utoipa::path(get, path = "/contacts", params(PageQuery),
+    responses((status = 200, description = "A page of contacts", body = ContactPage)))]
 async fn list(
     State(state): State<AppState>,
     auth: AuthUser,
     Query(q): Query<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactPage>, ApiError> {
     let filter = ContactFilter {
         text: q.q.clone().filter(|t| !t.trim().is_empty()),
         visible: Some(list_scope(&auth.actor())),
@@ -83,10 +113,10 @@ async fn list(
             .map_err(|e| bad_cursor(&e))?,
     };
     let page = state.store.list_contacts(&filter).await?;
-    Ok(Json(json!({
-        "contacts": page.contacts.iter().map(contact_json).collect::<Vec<_>>(),
-        "next_cursor": page.next_cursor.map(|c| c.encode()),
-    })))
+    Ok(Json(ContactPage {
+        contacts: page.contacts.iter().map(ContactOut::from).collect(),
+        next_cursor: page.next_cursor.map(|c| c.encode()),
+    }))
 }
 
 /// The contact, when the caller may see one of their conversations (admins: any contact).
@@ -102,14 +132,34 @@ async fn visible_contact(
         .ok_or_else(not_found)
 }
 
+/// A contact with a page of their conversations.
+#[derive(Debug, Serialize, ToSchema)]
+struct ContactDetails {
+    id: ContactId,
+    email: String,
+    name: String,
+    created_at: Time,
+    /// Newest activity first.
+    conversations: Vec<ConversationOut>,
+    /// Send it back as `?cursor=` for the next page; null on the last page.
+    next_cursor: Option<String>,
+    /// How many of their conversations the caller may see.
+    total: i64,
+}
+
 /// `GET /contacts/{id}?limit=&cursor=`: the contact, and a page of their conversations the
 /// caller may see, newest activity first (`conversations`, `next_cursor`, `total`).
+#[utoipa::path(get, path = "/contacts/{id}", params(("id" = i64, Path, description = "The contact"), PageQuery),
+    responses(
+        (status = 200, description = "The contact and a page of their conversations", body = ContactDetails),
+        (status = 404, description = "No such contact, or none of their conversations is the caller's to see", body = ErrorBody),
+    ))]
 async fn show(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<i64>,
     Query(q): Query<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactDetails>, ApiError> {
     let contact = visible_contact(&state, &auth, id).await?;
     let after = q
         .cursor()
@@ -129,28 +179,41 @@ async fn show(
         ));
     }
     let page = state.store.conversation_page(&filter).await?;
-    let mut body = contact_json(&contact);
-    body["conversations"] = page.conversations.iter().map(conversation_json).collect();
-    body["next_cursor"] = json!(page.next_cursor.map(|c| c.encode()));
-    body["total"] = json!(contact.conversations);
-    Ok(Json(body))
+    Ok(Json(ContactDetails {
+        id: contact.contact.id,
+        email: contact.contact.email,
+        name: contact.contact.name,
+        created_at: Time::at(contact.created_at),
+        conversations: ConversationOut::all(&page.conversations),
+        next_cursor: page.next_cursor.map(|c| c.encode()),
+        total: contact.conversations,
+    }))
 }
 
-#[derive(Deserialize)]
+/// A contact's name.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RenameForm {
+    /// One line of at most 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
 }
 
 /// `PATCH /contacts/{id} {name}`: corrects the contact's name; their later emails no longer
 /// replace it. Answers the contact.
+#[utoipa::path(patch, path = "/contacts/{id}", params(("id" = i64, Path, description = "The contact")), request_body = RenameForm,
+    responses(
+        (status = 200, description = "The contact", body = ContactOut),
+        (status = 404, description = "No such contact, or none of their conversations is the caller's to see", body = ErrorBody),
+        (status = 422, description = "An empty name, one too long or with a line break", body = ErrorBody),
+    ))]
 async fn rename(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     Path(id): Path<i64>,
     ApiJson(form): ApiJson<RenameForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactOut>, ApiError> {
     let contact = visible_contact(&state, &auth, id).await?;
     let name = form.name.trim();
     if name.is_empty() {
@@ -180,7 +243,7 @@ async fn rename(
         json!({}),
     )
     .await;
-    Ok(Json(contact_json(&ContactSummary {
+    Ok(Json(ContactOut::from(&ContactSummary {
         contact: renamed,
         ..contact
     })))
@@ -196,50 +259,105 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, show, rename, export, delete))]
+pub(super) struct Api;
+
 fn not_found() -> ApiError {
     ApiError::NotFound("contact not found".into())
 }
 
+/// The contact in their export.
+#[derive(Debug, Serialize, ToSchema)]
+struct ExportedContact {
+    id: ContactId,
+    email: String,
+    name: String,
+    created_at: Time,
+}
+
+/// A conversation of the contact with every message.
+#[derive(Debug, Serialize, ToSchema)]
+struct ExportedConversation {
+    #[serde(flatten)]
+    conversation: ConversationOut,
+    messages: Vec<MessageOut>,
+}
+
+/// An email of the contact exactly as received.
+#[derive(Debug, Serialize, ToSchema)]
+struct ExportedEmail {
+    id: RawEmailId,
+    inbox_id: InboxId,
+    fetched_at: Time,
+    /// Of its bytes, hex.
+    sha256: String,
+    /// Bytes.
+    size: i64,
+    /// Its bytes, base64.
+    #[schema(content_encoding = "base64")]
+    eml_base64: String,
+}
+
+/// Everything stored about one contact: the file an admin hands to them.
+#[derive(Debug, Serialize, ToSchema)]
+struct ContactExportOut {
+    contact: ExportedContact,
+    exported_at: Time,
+    /// Every conversation of theirs, with every message.
+    conversations: Vec<ExportedConversation>,
+    /// The messages they wrote in other contacts' conversations.
+    messages_elsewhere: Vec<MessageOut>,
+    raw_emails: Vec<ExportedEmail>,
+}
+
 /// The export as the file an admin hands to the contact.
-fn export_json(data: &ContactExport) -> Value {
-    let conversations: Vec<Value> = data
+fn export_json(data: &ContactExport) -> ContactExportOut {
+    let conversations = data
         .conversations
         .iter()
-        .map(|c| {
-            let mut conversation = conversation_json(&c.conversation);
-            conversation["messages"] = c.messages.iter().map(message_json).collect();
-            conversation
+        .map(|c| ExportedConversation {
+            conversation: ConversationOut::from(&c.conversation),
+            messages: c.messages.iter().map(MessageOut::from).collect(),
         })
         .collect();
-    let raw_emails: Vec<Value> = data
+    let raw_emails = data
         .raw_emails
         .iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "inbox_id": r.inbox_id,
-                "fetched_at": time(r.fetched_at),
-                "sha256": r.sha256,
-                "size": r.size,
-                "eml_base64": base64::engine::general_purpose::STANDARD.encode(&r.bytes),
-            })
+        .map(|r| ExportedEmail {
+            id: r.id,
+            inbox_id: r.inbox_id,
+            fetched_at: Time::at(r.fetched_at),
+            sha256: r.sha256.clone(),
+            size: r.size,
+            eml_base64: base64::engine::general_purpose::STANDARD.encode(&r.bytes),
         })
         .collect();
-    json!({
-        "contact": {
-            "id": data.contact.id,
-            "email": data.contact.email,
-            "name": data.contact.name,
-            "created_at": time(data.created_at),
+    ContactExportOut {
+        contact: ExportedContact {
+            id: data.contact.id,
+            email: data.contact.email.clone(),
+            name: data.contact.name.clone(),
+            created_at: Time::at(data.created_at),
         },
-        "exported_at": time(postdesk_store::now_ms()),
-        "conversations": conversations,
-        "messages_elsewhere": data.messages_elsewhere.iter().map(message_json).collect::<Vec<_>>(),
-        "raw_emails": raw_emails,
-    })
+        exported_at: Time::at(postdesk_store::now_ms()),
+        conversations,
+        messages_elsewhere: data
+            .messages_elsewhere
+            .iter()
+            .map(MessageOut::from)
+            .collect(),
+        raw_emails,
+    }
 }
 
 /// Everything stored about the contact, as a JSON file to download.
+#[utoipa::path(get, path = "/contacts/{id}/export", params(("id" = i64, Path, description = "The contact")),
+    responses(
+        (status = 200, description = "The file (`Content-Disposition: attachment; filename=\"contact-<id>.json\"`)", body = ContactExportOut),
+        (status = 404, description = "No such contact", body = ErrorBody),
+    ))]
 async fn export(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -279,32 +397,36 @@ async fn export(
                 format!("attachment; filename=\"contact-{id}.json\""),
             ),
         ],
-        body.to_string(),
+        Json(body),
     )
         .into_response())
 }
 
 /// Deletes the contact and everything stored about them; answers what was deleted.
+#[utoipa::path(delete, path = "/contacts/{id}", params(("id" = i64, Path, description = "The contact")),
+    responses(
+        (status = 200, description = "What was deleted", body = DeletionReport),
+        (status = 404, description = "No such contact", body = ErrorBody),
+    ))]
 async fn delete(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeletionReport>, ApiError> {
     let report = state
         .store
         .delete_contact(ContactId(id))
         .await?
         .ok_or_else(not_found)?;
-    let counts = json!(report);
     super::audit::record(
         &state,
         &auth,
         &client,
         "contact.delete",
         &format!("contact:{id}"),
-        counts.clone(),
+        json!(report),
     )
     .await;
-    Ok(Json(counts))
+    Ok(Json(report))
 }

@@ -6,18 +6,20 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use postdesk_core::command::Command;
 use postdesk_core::event::Event;
-use postdesk_core::ids::{AttachmentId, MessageId};
-use postdesk_core::model::{ConversationStatus, MessageKind};
-use postdesk_store::{Conversation, Message, NewAttachment, TakeError};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use postdesk_core::ids::{
+    AttachmentId, ContactId, ConversationId, DepartmentId, InboxId, MessageId, UserId,
+};
+use postdesk_core::model::{ConversationStatus, MessageKind, SenderAuth};
+use postdesk_store::{Addr, Author, Conversation, Delivery, Message, NewAttachment, TakeError};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::error::ApiJson;
+use super::error::{ApiJson, ErrorBody, Path, Query};
 use super::policy::{Allowed, Route};
 use super::{ApiError, AppState, AuthUser, MAX_MESSAGE_CHARS, MAX_UPLOAD_BYTES};
 use crate::outbox::{ComposeError, Reply};
@@ -54,6 +56,30 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
+/// This file's routes in the OpenAPI document (the desk's are described in `desk.rs`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    show,
+    take,
+    messages,
+    post_message,
+    recipients,
+    upload,
+    command,
+    close,
+    reopen,
+    super::desk::transfer,
+    super::desk::hold,
+    super::desk::resume,
+    super::desk::snooze,
+    super::desk::merge,
+    send_email,
+    retry,
+    super::ui::email_body,
+    attachment,
+))]
+pub(super) struct Api;
+
 /// A stored time (ms) as RFC 3339 UTC.
 pub(crate) fn time(ms: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
@@ -61,85 +87,214 @@ pub(crate) fn time(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// A conversation as the API shows it.
-pub(super) fn conversation_json(c: &Conversation) -> Value {
-    json!({
-        "id": c.id,
-        "inbox_id": c.inbox_id,
-        "subject": c.subject,
-        "status": c.status,
-        "assignee_id": c.assignee_id,
-        "contact": { "id": c.contact.id, "email": c.contact.email, "name": c.contact.name },
-        "created_at": time(c.created_at),
-        "last_message_at": time(c.last_message_at),
-        "closed_at": c.closed_at.map(time),
-        "follows_id": c.follows_id,
-        "dmarc_failed": c.dmarc_failed,
-        "tags": c.tags,
-        "department_id": c.department_id,
-        "queued_at": c.queued_at.map(time),
-        "snoozed_until": c.snoozed_until.map(time),
-        "merged_into_id": c.merged_into_id,
-    })
+/// A time as the API shows it: RFC 3339 in UTC, with milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(format = DateTime, example = "2026-05-04T09:30:00.000Z")]
+pub(crate) struct Time(String);
+
+impl Time {
+    /// A stored time (ms).
+    pub(crate) fn at(ms: i64) -> Self {
+        Self(time(ms))
+    }
+}
+
+/// A conversation as every answer shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Conversation)]
+pub(super) struct ConversationOut {
+    id: ConversationId,
+    /// The inbox it came in through.
+    inbox_id: InboxId,
+    /// The subject of its first email.
+    subject: String,
+    status: ConversationStatus,
+    /// The agent who has it (none while queued).
+    assignee_id: Option<UserId>,
+    contact: ContactRef,
+    created_at: Time,
+    last_message_at: Time,
+    /// While closed.
+    closed_at: Option<Time>,
+    /// The closed conversation this one follows up on.
+    follows_id: Option<ConversationId>,
+    /// An email of the contact in it has a From that failed DMARC.
+    dmarc_failed: bool,
+    /// Its tags, in the order they were set.
+    tags: Vec<String>,
+    /// Its department: its inbox's on arrival, or the one it was transferred to.
+    department_id: Option<DepartmentId>,
+    /// When it last entered Queued Chats, while queued.
+    queued_at: Option<Time>,
+    /// While snoozed.
+    snoozed_until: Option<Time>,
+    /// Once merged: the conversation it was merged into.
+    merged_into_id: Option<ConversationId>,
+}
+
+/// The contact of a conversation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(super) struct ContactRef {
+    id: ContactId,
+    email: String,
+    /// Display name (may be empty).
+    name: String,
+}
+
+impl ConversationOut {
+    /// Each of `conversations` (a page of a list).
+    pub(super) fn all(conversations: &[Conversation]) -> Vec<Self> {
+        conversations.iter().map(Self::from).collect()
+    }
+}
+
+impl From<&Conversation> for ConversationOut {
+    fn from(c: &Conversation) -> Self {
+        Self {
+            id: c.id,
+            inbox_id: c.inbox_id,
+            subject: c.subject.clone(),
+            status: c.status,
+            assignee_id: c.assignee_id,
+            contact: ContactRef {
+                id: c.contact.id,
+                email: c.contact.email.clone(),
+                name: c.contact.name.clone(),
+            },
+            created_at: Time::at(c.created_at),
+            last_message_at: Time::at(c.last_message_at),
+            closed_at: c.closed_at.map(Time::at),
+            follows_id: c.follows_id,
+            dmarc_failed: c.dmarc_failed,
+            tags: c.tags.clone(),
+            department_id: c.department_id,
+            queued_at: c.queued_at.map(Time::at),
+            snoozed_until: c.snoozed_until.map(Time::at),
+            merged_into_id: c.merged_into_id,
+        }
+    }
 }
 
 /// A message as the API shows it, with its files' metadata.
-pub(super) fn message_json(m: &Message) -> Value {
-    message_json_with_history(m, &[])
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Message)]
+pub struct MessageOut {
+    id: MessageId,
+    conversation_id: ConversationId,
+    kind: MessageKind,
+    author: Author,
+    text: String,
+    /// `email_in` only: the new text, without quoted history and signature (found in the
+    /// HTML's quote structure when it has one).
+    reply_text: Option<String>,
+    /// Sanitised HTML, for emails that had it.
+    html: Option<String>,
+    /// The HTML loads remote images (shown only when the agent allows them).
+    remote_images: bool,
+    /// The email's headers and delivery, for `email_in` and `email_out`.
+    email: Option<EmailOut>,
+    attachments: Vec<AttachmentOut>,
+    /// For an email sent from a file message: that message.
+    source_message_id: Option<MessageId>,
+    created_at: Time,
 }
 
-/// A message as JSON; `ours` are the texts of the conversation's outgoing emails, which the
-/// new text of an inbound email (`reply_text`) never repeats.
-fn message_json_with_history(m: &Message, ours: &[&str]) -> Value {
-    let email = m.email.as_ref().map(|e| {
-        json!({
-            "message_id": e.message_id,
-            "subject": e.subject,
-            "from": e.from,
-            "to": e.to,
-            "cc": e.cc,
-            // Only ever set on our own emails: the agents see whom they sent a blind copy.
-            "bcc": e.bcc,
-            "in_reply_to": e.in_reply_to,
-            "references": e.references,
-            "date": e.date.map(time),
-            "thread_reason": e.thread_reason,
-            "delivery": e.delivery,
-            // DKIM, SPF and DMARC of an inbound email; null when not checked.
-            "auth": e.auth,
-        })
-    });
-    let attachments: Vec<Value> = m
-        .attachments
-        .iter()
-        .map(|a| {
-            json!({
-                "id": a.id,
-                "filename": a.filename,
-                "content_type": a.content_type,
-                "size": a.size,
-                "inline": a.inline,
-                "content_id": a.content_id,
-                "url": format!("/api/v1/attachments/{}", a.id),
+/// The email part of an email message.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Email)]
+pub(super) struct EmailOut {
+    /// Message-ID without `<>`.
+    message_id: String,
+    subject: String,
+    from: Option<Addr>,
+    to: Vec<Addr>,
+    cc: Vec<Addr>,
+    /// Only ever set on our own emails: whom they sent a blind copy (never in its headers).
+    bcc: Vec<Addr>,
+    /// In-Reply-To without `<>`.
+    in_reply_to: Option<String>,
+    /// References without `<>`, oldest first.
+    references: Vec<String>,
+    /// The Date header.
+    date: Option<Time>,
+    /// Why an inbound email joined this conversation.
+    thread_reason: Option<String>,
+    /// Delivery, for outgoing emails.
+    delivery: Option<Delivery>,
+    /// DKIM, SPF and DMARC of an inbound email; null when not checked.
+    auth: Option<SenderAuth>,
+}
+
+/// A file on a message (its bytes are at `url`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Attachment)]
+pub(super) struct AttachmentOut {
+    id: AttachmentId,
+    filename: String,
+    content_type: String,
+    /// Bytes.
+    size: i64,
+    /// Shown inline (an image the HTML names by `cid:`) rather than as a download.
+    inline: bool,
+    /// Content-ID without `<>`.
+    content_id: Option<String>,
+    /// Where its bytes are: `/api/v1/attachments/{id}`.
+    url: String,
+}
+
+impl From<&Message> for MessageOut {
+    fn from(m: &Message) -> Self {
+        Self::with_history(m, &[])
+    }
+}
+
+impl MessageOut {
+    /// `ours` are the texts of the conversation's outgoing emails, which the new text of an
+    /// inbound email (`reply_text`) never repeats.
+    fn with_history(m: &Message, ours: &[&str]) -> Self {
+        let email = m.email.as_ref().map(|e| EmailOut {
+            message_id: e.message_id.clone(),
+            subject: e.subject.clone(),
+            from: e.from.clone(),
+            to: e.to.clone(),
+            cc: e.cc.clone(),
+            bcc: e.bcc.clone(),
+            in_reply_to: e.in_reply_to.clone(),
+            references: e.references.clone(),
+            date: e.date.map(Time::at),
+            thread_reason: e.thread_reason.clone(),
+            delivery: e.delivery.clone(),
+            auth: e.auth.clone(),
+        });
+        let attachments = m
+            .attachments
+            .iter()
+            .map(|a| AttachmentOut {
+                id: a.id,
+                filename: a.filename.clone(),
+                content_type: a.content_type.clone(),
+                size: a.size,
+                inline: a.inline,
+                content_id: a.content_id.clone(),
+                url: format!("/api/v1/attachments/{}", a.id),
             })
-        })
-        .collect();
-    json!({
-        "id": m.id,
-        "conversation_id": m.conversation_id,
-        "kind": m.kind,
-        "author": m.author,
-        "text": m.text,
-        // The new text of an inbound email, without quoted history and signature (found in the
-        // HTML's quote structure when it has one).
-        "reply_text": (m.kind == MessageKind::EmailIn).then(|| postdesk_mail::trim::reply_text_of(&m.text, m.html.as_deref(), ours)),
-        "html": m.html,
-        "remote_images": m.html.as_deref().is_some_and(|h| h.contains("src=\"http")),
-        "email": email,
-        "attachments": attachments,
-        "source_message_id": m.source_message_id,
-        "created_at": time(m.created_at),
-    })
+            .collect();
+        Self {
+            id: m.id,
+            conversation_id: m.conversation_id,
+            kind: m.kind,
+            author: m.author.clone(),
+            text: m.text.clone(),
+            reply_text: (m.kind == MessageKind::EmailIn)
+                .then(|| postdesk_mail::trim::reply_text_of(&m.text, m.html.as_deref(), ours)),
+            html: m.html.clone(),
+            remote_images: m.html.as_deref().is_some_and(|h| h.contains("src=\"http")),
+            email,
+            attachments,
+            source_message_id: m.source_message_id,
+            created_at: Time::at(m.created_at),
+        }
+    }
 }
 
 /// A `?status=` filter (empty: none).
@@ -151,22 +306,31 @@ pub(super) fn status_param(value: Option<&str>) -> Result<Option<ConversationSta
         .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
-async fn show(Allowed(c): Allowed) -> Json<Value> {
-    Json(conversation_json(&c))
+/// A conversation.
+#[utoipa::path(get, path = "/conversations/{id}", params(("id" = i64, Path, description = "The conversation")),
+    responses((status = 200, description = "The conversation", body = ConversationOut)))]
+async fn show(Allowed(c): Allowed) -> Json<ConversationOut> {
+    Json(ConversationOut::from(&c))
 }
 
+/// Take it!: a queued conversation becomes the caller's, `open`.
+#[utoipa::path(post, path = "/conversations/{id}/take", params(("id" = i64, Path, description = "The conversation")),
+    responses(
+        (status = 200, description = "The conversation, open and assigned to the caller", body = ConversationOut),
+        (status = 409, description = "Already taken by someone (the answer names them), or not queued", body = ErrorBody),
+    ))]
 async fn take(
     State(state): State<AppState>,
     auth: AuthUser,
     Allowed(c): Allowed,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationOut>, ApiError> {
     match state.store.take_conversation(c.id, &auth.user).await {
         Ok(c) => {
             state.bus.publish(Event::ConversationTaken {
                 conversation_id: c.id,
                 assignee_id: auth.user.id,
             });
-            Ok(Json(conversation_json(&c)))
+            Ok(Json(ConversationOut::from(&c)))
         }
         Err(TakeError::AlreadyTaken { by }) => Err(ApiError::Conflict(format!(
             "This conversation is already taken by {by}"
@@ -175,31 +339,48 @@ async fn take(
     }
 }
 
+/// The messages of a conversation.
+#[derive(Debug, Serialize, ToSchema)]
+struct MessageList {
+    /// Oldest first.
+    messages: Vec<MessageOut>,
+}
+
+/// A conversation's messages, oldest first: emails both ways, internal messages and system
+/// lines.
+#[utoipa::path(get, path = "/conversations/{id}/messages", params(("id" = i64, Path, description = "The conversation")),
+    responses((status = 200, description = "Its messages", body = MessageList)))]
 async fn messages(
     State(state): State<AppState>,
     Allowed(c): Allowed,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MessageList>, ApiError> {
     let messages = state.store.list_messages(c.id).await?;
     // What we sent is history for certain when the contact quotes it back.
     let ours: Vec<&str> = outgoing_texts(&messages);
-    let messages: Vec<Value> = messages
+    let messages = messages
         .iter()
-        .map(|m| message_json_with_history(m, &ours))
+        .map(|m| MessageOut::with_history(m, &ours))
         .collect();
-    Ok(Json(json!({ "messages": messages })))
+    Ok(Json(MessageList { messages }))
 }
 
-#[derive(Deserialize, Clone, Copy)]
+/// Where a message goes: to the team only (`internal`) or to the contact (`email`, Reply via
+/// Email).
+#[derive(Deserialize, Clone, Copy, ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum Via {
     Internal,
     Email,
 }
 
-#[derive(Deserialize)]
+/// A message to post; the fields after `via` are for Reply via Email only.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PostMessage {
+    /// The text (at most 100,000 characters).
+    #[schema(min_length = 1, max_length = 100000)]
     text: String,
+    /// Default `internal`.
     via: Option<Via>,
     /// Reply via Email only: the recipients (left out: reply all, see `Outbox::reply`).
     to: Option<Vec<String>>,
@@ -215,7 +396,8 @@ struct PostMessage {
     quote: Option<bool>,
 }
 
-#[derive(Deserialize, Clone, Copy)]
+/// How a reply's text is written: plain text, or Markdown sent as text and HTML.
+#[derive(Deserialize, Clone, Copy, ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum TextFormat {
     Text,
@@ -249,12 +431,21 @@ fn compose_error(e: ComposeError) -> ApiError {
     }
 }
 
+/// Posts a message: internal (the team only) or Reply via Email.
+#[utoipa::path(post, path = "/conversations/{id}/messages", params(("id" = i64, Path, description = "The conversation")), request_body = PostMessage,
+    responses(
+        (status = 201, description = "The message (an email is queued for delivery)", body = MessageOut),
+        (status = 403, description = "Not allowed to reply via email", body = ErrorBody),
+        (status = 409, description = "Newer emails than `seen_message_id` (`new_messages`), or the conversation's state", body = ErrorBody),
+        (status = 413, description = "The text is longer than 100,000 characters", body = ErrorBody),
+        (status = 422, description = "An empty text, a bad recipient, email fields on an internal message", body = ErrorBody),
+    ))]
 async fn post_message(
     State(state): State<AppState>,
     auth: AuthUser,
     Allowed(c): Allowed,
     ApiJson(form): ApiJson<PostMessage>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MessageOut>), ApiError> {
     if form.text.trim().is_empty() {
         return Err(ApiError::Unprocessable("The message is empty".into()));
     }
@@ -309,39 +500,60 @@ async fn post_message(
     if let Err(e) = state.store.delete_draft(auth.user.id, c.id).await {
         tracing::warn!(conversation = %c.id, "The draft of a posted message was not deleted: {e}");
     }
-    Ok((StatusCode::CREATED, Json(message_json(&message))))
+    Ok((StatusCode::CREATED, Json(MessageOut::from(&message))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct RecipientsQuery {
+    /// The email answered (default: the contact's latest).
     in_reply_to_message_id: Option<i64>,
+}
+
+/// What Reply via Email sends to when `to` and `cc` are left out.
+#[derive(Debug, Serialize, ToSchema)]
+struct Recipients {
+    /// The email answered; null when the conversation has none.
+    in_reply_to_message_id: Option<MessageId>,
+    to: Vec<Addr>,
+    cc: Vec<Addr>,
+    /// The reply's subject.
+    subject: String,
 }
 
 /// What Reply via Email starts from: `{in_reply_to_message_id, to, cc, subject}`, the email
 /// answered (by default the contact's latest) and its reply-all recipients, as the composer
 /// shows them for the agent to edit.
+#[utoipa::path(get, path = "/conversations/{id}/recipients", params(("id" = i64, Path, description = "The conversation"), RecipientsQuery),
+    responses(
+        (status = 200, description = "The default recipients", body = Recipients),
+        (status = 422, description = "The id is not an email of the conversation", body = ErrorBody),
+    ))]
 async fn recipients(
     State(state): State<AppState>,
     Allowed(c): Allowed,
     Query(query): Query<RecipientsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Recipients>, ApiError> {
     let defaults = state
         .outbox
         .reply_defaults(&c, query.in_reply_to_message_id.map(MessageId))
         .await
         .map_err(compose_error)?;
-    let list = |l: &[postdesk_mail::Mailbox]| -> Vec<Value> {
+    let list = |l: &[postdesk_mail::Mailbox]| -> Vec<Addr> {
         l.iter()
-            .map(|m| json!({ "name": m.name, "email": m.email }))
+            .map(|m| Addr {
+                name: m.name.clone(),
+                email: m.email.clone(),
+            })
             .collect()
     };
-    Ok(Json(json!({
-        "in_reply_to_message_id": defaults.answering,
-        "to": list(&defaults.to),
-        "cc": list(&defaults.cc),
-        "subject": defaults.subject,
-    })))
+    Ok(Json(Recipients {
+        in_reply_to_message_id: defaults.answering,
+        to: list(&defaults.to),
+        cc: list(&defaults.cc),
+        subject: defaults.subject,
+    }))
 }
 
 /// The send-time collision check's answer: 409 with the emails the agent had not seen.
@@ -354,7 +566,7 @@ async fn newer_messages(state: &AppState, c: &Conversation, ids: &[MessageId]) -
     let new_messages = messages
         .iter()
         .filter(|m| ids.contains(&m.id))
-        .map(|m| message_json_with_history(m, &ours))
+        .map(|m| MessageOut::with_history(m, &ours))
         .collect();
     ApiError::NewerMessages {
         message: format!(
@@ -374,12 +586,28 @@ fn outgoing_texts(messages: &[Message]) -> Vec<&str> {
         .collect()
 }
 
+/// The body of an upload.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Read by `Multipart`, described here.
+struct UploadForm {
+    /// The file (at most 50 MB).
+    #[schema(content_media_type = "application/octet-stream")]
+    file: Vec<u8>,
+}
+
+/// Uploads a file into the conversation: an internal message carrying it (nothing is sent).
+#[utoipa::path(post, path = "/conversations/{id}/uploads", params(("id" = i64, Path, description = "The conversation")),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "The internal message with the file", body = MessageOut),
+        (status = 422, description = "Larger than 50 MB", body = ErrorBody),
+    ))]
 async fn upload(
     State(state): State<AppState>,
     auth: AuthUser,
     Allowed(c): Allowed,
     mut multipart: Multipart,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MessageOut>), ApiError> {
     let mut file = None;
     while let Some(field) = multipart
         .next_field()
@@ -421,7 +649,7 @@ async fn upload(
         conversation_id: c.id,
         message_id: message.id,
     });
-    Ok((StatusCode::CREATED, Json(message_json(&message))))
+    Ok((StatusCode::CREATED, Json(MessageOut::from(&message))))
 }
 
 async fn find_message(state: &AppState, id: i64) -> Result<Message, ApiError> {
@@ -433,12 +661,17 @@ async fn find_message(state: &AppState, id: i64) -> Result<Message, ApiError> {
 }
 
 /// Send via Email as attachment: a new email to the contact carrying the message's files.
+#[utoipa::path(post, path = "/messages/{id}/send-email", params(("id" = i64, Path, description = "The message")),
+    responses(
+        (status = 202, description = "The new `email_out` message, queued", body = MessageOut),
+        (status = 422, description = "Not a file uploaded into the conversation", body = ErrorBody),
+    ))]
 async fn send_email(
     State(state): State<AppState>,
     auth: AuthUser,
     Allowed(c): Allowed,
     Path(id): Path<i64>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MessageOut>), ApiError> {
     let source = find_message(&state, id).await?;
     if source.kind != MessageKind::Internal {
         return Err(ApiError::Unprocessable(
@@ -467,14 +700,19 @@ async fn send_email(
         )
         .await
         .map_err(compose_error)?;
-    Ok((StatusCode::ACCEPTED, Json(message_json(&message))))
+    Ok((StatusCode::ACCEPTED, Json(MessageOut::from(&message))))
 }
 
 /// Retry a failed email now.
+#[utoipa::path(post, path = "/messages/{id}/retry", params(("id" = i64, Path, description = "The message")),
+    responses(
+        (status = 202, description = "The email, queued again", body = MessageOut),
+        (status = 404, description = "No such email to retry", body = ErrorBody),
+    ))]
 async fn retry(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MessageOut>), ApiError> {
     let message = find_message(&state, id).await?;
     state.store.retry_email(message.id).await?;
     state.outbox.interrupt();
@@ -484,21 +722,39 @@ async fn retry(
         status: postdesk_core::model::DeliveryStatus::Queued,
     });
     let message = find_message(&state, id).await?;
-    Ok((StatusCode::ACCEPTED, Json(message_json(&message))))
+    Ok((StatusCode::ACCEPTED, Json(MessageOut::from(&message))))
 }
 
-#[derive(Deserialize)]
+/// A slash command.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CommandForm {
+    /// `/invite @username`.
+    #[schema(example = "/invite @bob")]
     command: String,
 }
 
+/// What a slash command did.
+#[derive(Debug, Serialize, ToSchema)]
+struct CommandDone {
+    ok: bool,
+    /// In words.
+    message: String,
+}
+
+/// Runs a slash command (`/invite @username`).
+#[utoipa::path(post, path = "/conversations/{id}/commands", params(("id" = i64, Path, description = "The conversation")), request_body = CommandForm,
+    responses(
+        (status = 200, description = "Done", body = CommandDone),
+        (status = 404, description = "No active user of that name", body = ErrorBody),
+        (status = 422, description = "An unknown command or a bad usage", body = ErrorBody),
+    ))]
 async fn command(
     State(state): State<AppState>,
     auth: AuthUser,
     Allowed(c): Allowed,
     ApiJson(form): ApiJson<CommandForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CommandDone>, ApiError> {
     let command =
         Command::parse(&form.command).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     match command {
@@ -527,23 +783,32 @@ async fn command(
             } else {
                 format!("@{username} is already a member")
             };
-            Ok(Json(json!({ "ok": true, "message": text })))
+            Ok(Json(CommandDone {
+                ok: true,
+                message: text,
+            }))
         }
     }
 }
 
-#[derive(Deserialize, Default)]
+/// Closing; the body may be left out.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CloseForm {
+    /// A closing comment (a system line).
     comment: Option<String>,
 }
 
+/// Closes the conversation (Done).
+#[utoipa::path(post, path = "/conversations/{id}/close", params(("id" = i64, Path, description = "The conversation")),
+    request_body(content = Option<CloseForm>, description = "Optional"),
+    responses((status = 200, description = "The conversation, closed", body = ConversationOut)))]
 async fn close(
     State(state): State<AppState>,
     auth: AuthUser,
     Allowed(c): Allowed,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationOut>, ApiError> {
     // The body is optional: no body closes without a comment.
     let form: CloseForm = if body.iter().all(u8::is_ascii_whitespace) {
         CloseForm::default()
@@ -558,15 +823,20 @@ async fn close(
     state.bus.publish(Event::ConversationClosed {
         conversation_id: c.id,
     });
-    Ok(Json(conversation_json(&closed)))
+    Ok(Json(ConversationOut::from(&closed)))
 }
 
 /// Reopen: a closed conversation goes back to Chats in Progress of whoever reopens it.
+#[utoipa::path(post, path = "/conversations/{id}/reopen", params(("id" = i64, Path, description = "The conversation")),
+    responses(
+        (status = 200, description = "The conversation, open and assigned to the caller", body = ConversationOut),
+        (status = 409, description = "Not closed, or merged into another (the answer names it)", body = ErrorBody),
+    ))]
 async fn reopen(
     State(state): State<AppState>,
     auth: AuthUser,
     Allowed(c): Allowed,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationOut>, ApiError> {
     if let Some(into) = c.merged_into_id {
         return Err(ApiError::Conflict(format!(
             "This conversation was merged into #{into}: continue there"
@@ -581,7 +851,7 @@ async fn reopen(
         conversation_id: c.id,
         assignee_id: auth.user.id,
     });
-    Ok(Json(conversation_json(&reopened)))
+    Ok(Json(ConversationOut::from(&reopened)))
 }
 
 /// The policy's facts about a conversation, for a second decision within a route.
@@ -608,6 +878,9 @@ pub(super) fn check_length(text: &str) -> Result<(), ApiError> {
 
 /// The bytes of an attachment. Served as a download (never rendered inline by the browser on
 /// our origin, so an HTML or SVG attachment cannot run script), with `nosniff`.
+#[utoipa::path(get, path = "/attachments/{id}", params(("id" = i64, Path, description = "The attachment")),
+    responses((status = 200, description = "The file's bytes, with its own content type and `Content-Disposition: attachment`",
+        content_type = "*/*", body = [u8])))]
 async fn attachment(
     State(state): State<AppState>,
     Path(id): Path<i64>,

@@ -5,16 +5,17 @@
 //! routing or agents change.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use postdesk_core::access::Rule;
 use postdesk_core::ids::{DepartmentId, UserId};
 use postdesk_core::model::Routing;
 use postdesk_store::{Department, DepartmentSettings};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
 
-use super::error::ApiJson;
+use super::error::{ApiJson, ErrorBody, Path};
 use super::limits::Client;
 use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};
@@ -38,35 +39,71 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-fn department_json(d: &Department) -> Value {
-    json!({
-        "id": d.id,
-        "name": d.name,
-        "members": d.members,
-        "agent_ids": d.members,
-        "routing": d.routing,
-        "max_chats_per_agent": d.max_chats_per_agent,
-    })
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, update, rename, add_member, remove_member))]
+pub(super) struct Api;
+
+/// A department as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Department)]
+struct DepartmentOut {
+    id: DepartmentId,
+    name: String,
+    /// Its agents (and managers), by id.
+    agent_ids: Vec<UserId>,
+    /// The same ids as `agent_ids`.
+    members: Vec<UserId>,
+    routing: Routing,
+    /// The most `open` conversations routing gives an agent; null: no limit.
+    max_chats_per_agent: Option<i64>,
+}
+
+impl From<&Department> for DepartmentOut {
+    fn from(d: &Department) -> Self {
+        Self {
+            id: d.id,
+            name: d.name.clone(),
+            agent_ids: d.members.clone(),
+            members: d.members.clone(),
+            routing: d.routing,
+            max_chats_per_agent: d.max_chats_per_agent,
+        }
+    }
 }
 
 /// `POST /departments`: only the name is required (no agents, `manual` routing, no limit).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewDepartmentForm {
+    /// One line of 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    /// Its agents: active users.
     #[serde(default)]
     agent_ids: Vec<i64>,
+    /// Default `manual`; another word is 422.
+    #[schema(value_type = Option<Routing>)]
     routing: Option<String>,
+    /// At least 1; left out or null: no limit.
+    #[schema(minimum = 1)]
     max_chats_per_agent: Option<i64>,
 }
 
 /// `PUT /departments/{id}`: the whole department (`max_chats_per_agent` left out: no limit).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DepartmentSettingsForm {
+    /// One line of 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    /// Its agents, replacing the current ones: active users.
     agent_ids: Vec<i64>,
+    /// Another word is 422.
+    #[schema(value_type = Routing)]
     routing: String,
+    /// At least 1; left out or null: no limit.
+    #[schema(minimum = 1)]
     max_chats_per_agent: Option<i64>,
 }
 
@@ -155,9 +192,12 @@ async fn apply(
         .ok_or_else(|| ApiError::NotFound("department not found".into()))
 }
 
-#[derive(Deserialize)]
+/// A department's new name.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DepartmentForm {
+    /// One line of 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
 }
 
@@ -190,23 +230,38 @@ async fn managed(state: &AppState, auth: &AuthUser, id: i64) -> Result<Departmen
     Ok(department)
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let departments: Vec<Value> = state
+/// The departments.
+#[derive(Debug, Serialize, ToSchema)]
+struct DepartmentList {
+    departments: Vec<DepartmentOut>,
+}
+
+/// Every department (every signed-in user may list them).
+#[utoipa::path(get, path = "/departments", responses((status = 200, description = "The departments", body = DepartmentList)))]
+async fn list(State(state): State<AppState>) -> Result<Json<DepartmentList>, ApiError> {
+    let departments = state
         .store
         .list_departments()
         .await?
         .iter()
-        .map(department_json)
+        .map(DepartmentOut::from)
         .collect();
-    Ok(Json(json!({ "departments": departments })))
+    Ok(Json(DepartmentList { departments }))
 }
 
+/// Creates a department.
+#[utoipa::path(post, path = "/departments", request_body = NewDepartmentForm,
+    responses(
+        (status = 201, description = "The department", body = DepartmentOut),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 422, description = "A bad name, an unknown routing word, a limit below 1, an unknown or deactivated user", body = ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     ApiJson(form): ApiJson<NewDepartmentForm>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<DepartmentOut>), ApiError> {
     let settings = settings_of(
         &state,
         &form.name,
@@ -230,19 +285,28 @@ async fn create(
         && settings.routing == Routing::Manual
         && settings.max_chats_per_agent.is_none()
     {
-        return Ok((StatusCode::CREATED, Json(department_json(&department))));
+        return Ok((StatusCode::CREATED, Json(DepartmentOut::from(&department))));
     }
     department = apply(&state, &auth, &client, &department, &settings).await?;
-    Ok((StatusCode::CREATED, Json(department_json(&department))))
+    Ok((StatusCode::CREATED, Json(DepartmentOut::from(&department))))
 }
 
+/// Sets a department's name, agents, routing and limit.
+#[utoipa::path(put, path = "/departments/{id}", params(("id" = i64, Path, description = "The department")), request_body = DepartmentSettingsForm,
+    responses(
+        (status = 200, description = "The department", body = DepartmentOut),
+        (status = 403, description = "A manager of another department", body = ErrorBody),
+        (status = 404, description = "No such department", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 422, description = "A bad name, an unknown routing word, a limit below 1, an unknown or deactivated user", body = ErrorBody),
+    ))]
 async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     Path(id): Path<i64>,
     ApiJson(form): ApiJson<DepartmentSettingsForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DepartmentOut>, ApiError> {
     let department = managed(&state, &auth, id).await?;
     let settings = settings_of(
         &state,
@@ -253,16 +317,25 @@ async fn update(
     )
     .await?;
     let department = apply(&state, &auth, &client, &department, &settings).await?;
-    Ok(Json(department_json(&department)))
+    Ok(Json(DepartmentOut::from(&department)))
 }
 
+/// Renames a department.
+#[utoipa::path(patch, path = "/departments/{id}", params(("id" = i64, Path, description = "The department")), request_body = DepartmentForm,
+    responses(
+        (status = 200, description = "The department", body = DepartmentOut),
+        (status = 403, description = "A manager of another department", body = ErrorBody),
+        (status = 404, description = "No such department", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 422, description = "A bad name", body = ErrorBody),
+    ))]
 async fn rename(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     Path(id): Path<i64>,
     ApiJson(form): ApiJson<DepartmentForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DepartmentOut>, ApiError> {
     let department = managed(&state, &auth, id).await?;
     let name = name_of(&form)?;
     state.store.rename_department(department.id, name).await?;
@@ -277,7 +350,7 @@ async fn rename(
     )
     .await;
     let department = managed(&state, &auth, id).await?;
-    Ok(Json(department_json(&department)))
+    Ok(Json(DepartmentOut::from(&department)))
 }
 
 async fn change_member(
@@ -286,7 +359,7 @@ async fn change_member(
     client: &Client,
     (id, user_id): (i64, i64),
     add: bool,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DepartmentOut>, ApiError> {
     let department = managed(state, auth, id).await?;
     let user = state
         .store
@@ -326,23 +399,39 @@ async fn change_member(
         .await;
     }
     let department = managed(state, auth, id).await?;
-    Ok(Json(department_json(&department)))
+    Ok(Json(DepartmentOut::from(&department)))
 }
 
+/// Adds a user to a department.
+#[utoipa::path(put, path = "/departments/{id}/members/{user_id}",
+    params(("id" = i64, Path, description = "The department"), ("user_id" = i64, Path, description = "The user")),
+    responses(
+        (status = 200, description = "The department, the user in it", body = DepartmentOut),
+        (status = 403, description = "A manager of another department", body = ErrorBody),
+        (status = 404, description = "No such department or user", body = ErrorBody),
+    ))]
 async fn add_member(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     Path(ids): Path<(i64, i64)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DepartmentOut>, ApiError> {
     change_member(&state, &auth, &client, ids, true).await
 }
 
+/// Takes a user out of a department; their conversations of it return to its queue.
+#[utoipa::path(delete, path = "/departments/{id}/members/{user_id}",
+    params(("id" = i64, Path, description = "The department"), ("user_id" = i64, Path, description = "The user")),
+    responses(
+        (status = 200, description = "The department, the user out of it", body = DepartmentOut),
+        (status = 403, description = "A manager of another department", body = ErrorBody),
+        (status = 404, description = "No such department or user", body = ErrorBody),
+    ))]
 async fn remove_member(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     Path(ids): Path<(i64, i64)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DepartmentOut>, ApiError> {
     change_member(&state, &auth, &client, ids, false).await
 }

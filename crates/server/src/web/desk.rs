@@ -10,10 +10,10 @@ use postdesk_core::event::Event;
 use postdesk_core::ids::{ConversationId, DepartmentId, UserId};
 use postdesk_store::{Conversation, DeskError, TransferTarget, Waiting};
 use serde::Deserialize;
-use serde_json::Value;
+use utoipa::ToSchema;
 
-use super::conversations::conversation_json;
-use super::error::ApiJson;
+use super::conversations::ConversationOut;
+use super::error::{ApiJson, ErrorBody};
 use super::policy::Allowed;
 use super::{ApiError, AppState, AuthUser};
 
@@ -36,24 +36,31 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resul
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("Invalid JSON: {e}")))
 }
 
-#[derive(Deserialize)]
+/// Where to transfer a conversation: `user_id` or `department_id`, exactly one.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TransferForm {
     /// To this agent.
     user_id: Option<i64>,
     /// To this department's queue.
     department_id: Option<i64>,
-    /// Why (shown in the system line).
+    /// Why (shown in the system line; at most 1000 characters).
+    #[schema(max_length = 1000)]
     comment: Option<String>,
 }
 
 /// `POST /conversations/{id}/transfer`: to an agent or to a department's queue.
+#[utoipa::path(post, path = "/conversations/{id}/transfer", params(("id" = i64, Path, description = "The conversation")), request_body = TransferForm,
+    responses(
+        (status = 200, description = "The conversation: the agent's (`open`), or queued in the department", body = ConversationOut),
+        (status = 422, description = "Neither or both targets, an unknown or deactivated user, an agent outside the department, an unknown department, where it already is, a comment too long", body = ErrorBody),
+    ))]
 pub(super) async fn transfer(
     State(state): State<AppState>,
     auth: AuthUser,
     Allowed(c): Allowed,
     ApiJson(form): ApiJson<TransferForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationOut>, ApiError> {
     let to = match (form.user_id, form.department_id) {
         (Some(user), None) => TransferTarget::Agent(UserId(user)),
         (None, Some(department)) => TransferTarget::Department(DepartmentId(department)),
@@ -95,7 +102,7 @@ pub(super) async fn transfer(
     if department_id.is_some() {
         entered_queue_by_transfer(&state, &done.conversation);
     }
-    Ok(Json(conversation_json(&done.conversation)))
+    Ok(Json(ConversationOut::from(&done.conversation)))
 }
 
 /// A transfer put `conversation` into its (new) department's queue: tell the department's
@@ -110,46 +117,59 @@ fn entered_queue_by_transfer(state: &AppState, conversation: &Conversation) {
 }
 
 /// A body with no fields (given or not).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NoFields {}
 
 /// `POST /conversations/{id}/hold`: On Hold.
+#[utoipa::path(post, path = "/conversations/{id}/hold", params(("id" = i64, Path, description = "The conversation")),
+    request_body(content = Option<NoFields>, description = "None, or an empty object"),
+    responses((status = 200, description = "The conversation, `on_hold`", body = ConversationOut)))]
 pub(super) async fn hold(
     State(state): State<AppState>,
     auth: AuthUser,
     Allowed(c): Allowed,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationOut>, ApiError> {
     let NoFields {} = optional_body(&body)?;
     set_waiting(&state, &auth, &c, Waiting::Hold).await
 }
 
 /// `POST /conversations/{id}/resume`: back to Chats in Progress from On Hold (or a snooze).
+#[utoipa::path(post, path = "/conversations/{id}/resume", params(("id" = i64, Path, description = "The conversation")),
+    request_body(content = Option<NoFields>, description = "None, or an empty object"),
+    responses((status = 200, description = "The conversation, `open`", body = ConversationOut)))]
 pub(super) async fn resume(
     State(state): State<AppState>,
     auth: AuthUser,
     Allowed(c): Allowed,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationOut>, ApiError> {
     let NoFields {} = optional_body(&body)?;
     set_waiting(&state, &auth, &c, Waiting::Resume).await
 }
 
-#[derive(Deserialize)]
+/// Until when to snooze.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SnoozeForm {
-    /// RFC 3339.
+    /// RFC 3339, in the future and at most a year ahead.
+    #[schema(format = DateTime)]
     until: String,
 }
 
 /// `POST /conversations/{id}/snooze {until}`.
+#[utoipa::path(post, path = "/conversations/{id}/snooze", params(("id" = i64, Path, description = "The conversation")), request_body = SnoozeForm,
+    responses(
+        (status = 200, description = "The conversation, `snoozed` with `snoozed_until`", body = ConversationOut),
+        (status = 422, description = "Not an RFC 3339 time, in the past, or more than a year ahead", body = ErrorBody),
+    ))]
 pub(super) async fn snooze(
     State(state): State<AppState>,
     auth: AuthUser,
     Allowed(c): Allowed,
     ApiJson(form): ApiJson<SnoozeForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationOut>, ApiError> {
     let until = chrono::DateTime::parse_from_rfc3339(form.until.trim())
         .map_err(|e| {
             ApiError::Unprocessable(format!(
@@ -167,7 +187,7 @@ async fn set_waiting(
     auth: &AuthUser,
     c: &Conversation,
     change: Waiting,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationOut>, ApiError> {
     let changed = state
         .store
         .set_waiting(c.id, &auth.user, change)
@@ -179,10 +199,11 @@ async fn set_waiting(
         Waiting::Resume => Event::ConversationResumed { conversation_id },
         Waiting::Snooze { .. } => Event::ConversationSnoozed { conversation_id },
     });
-    Ok(Json(conversation_json(&changed)))
+    Ok(Json(ConversationOut::from(&changed)))
 }
 
-#[derive(Deserialize)]
+/// The conversation to merge into.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct MergeForm {
     /// The conversation that survives.
@@ -191,12 +212,17 @@ pub(super) struct MergeForm {
 
 /// `POST /conversations/{id}/merge {into_id}`: needs Write on both; answers the merged
 /// conversation (closed, with `merged_into_id`).
+#[utoipa::path(post, path = "/conversations/{id}/merge", params(("id" = i64, Path, description = "The conversation")), request_body = MergeForm,
+    responses(
+        (status = 200, description = "The merged conversation: `closed`, with `merged_into_id`", body = ConversationOut),
+        (status = 422, description = "Into itself, into an unknown or a merged conversation", body = ErrorBody),
+    ))]
 pub(super) async fn merge(
     State(state): State<AppState>,
     auth: AuthUser,
     Allowed(c): Allowed,
     ApiJson(form): ApiJson<MergeForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationOut>, ApiError> {
     let into = ConversationId(form.into_id);
     if into == c.id {
         return Err(ApiError::Unprocessable(
@@ -232,5 +258,5 @@ pub(super) async fn merge(
             into_id: into,
         });
     }
-    Ok(Json(conversation_json(&merged.merged)))
+    Ok(Json(ConversationOut::from(&merged.merged)))
 }

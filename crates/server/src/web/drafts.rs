@@ -9,11 +9,11 @@ use axum::http::StatusCode;
 use postdesk_core::access::{Action, Rule};
 use postdesk_core::ids::MessageId;
 use postdesk_store::{Draft, DraftContent};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::conversations::{check_length, time};
-use super::error::ApiJson;
+use super::conversations::{Time, check_length};
+use super::error::{ApiJson, ErrorBody};
 use super::policy::{Allowed, Route};
 use super::{ApiError, AppState, AuthUser};
 
@@ -33,44 +33,81 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-/// `{draft: …}`, `null` when there is none.
-fn draft_json(draft: Option<&Draft>) -> Value {
-    let draft = draft.map(|d| {
-        let c = &d.content;
-        json!({
-            "text": c.text,
-            "via": c.via,
-            "to": c.to,
-            "cc": c.cc,
-            "bcc": c.bcc,
-            "in_reply_to_message_id": c.in_reply_to_message_id,
-            "format": c.format,
-            "updated_at": time(d.updated_at),
-        })
-    });
-    json!({ "draft": draft })
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(show, save, delete))]
+pub(super) struct Api;
+
+/// A draft as saved.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Draft)]
+struct DraftOut {
+    text: String,
+    #[schema(value_type = Via)]
+    via: String,
+    /// As typed; null: the default recipients.
+    to: Option<Vec<String>>,
+    cc: Option<Vec<String>>,
+    bcc: Option<Vec<String>>,
+    in_reply_to_message_id: Option<MessageId>,
+    #[schema(value_type = Format)]
+    format: String,
+    updated_at: Time,
+}
+
+/// The caller's draft in a conversation.
+#[derive(Debug, Serialize, ToSchema)]
+struct DraftAnswer {
+    /// Null when there is none.
+    draft: Option<DraftOut>,
+}
+
+impl DraftAnswer {
+    /// `{draft: …}`, `null` when there is none.
+    fn of(draft: Option<&Draft>) -> Json<Self> {
+        let draft = draft.map(|d| {
+            let c = &d.content;
+            DraftOut {
+                text: c.text.clone(),
+                via: c.via.clone(),
+                to: c.to.clone(),
+                cc: c.cc.clone(),
+                bcc: c.bcc.clone(),
+                in_reply_to_message_id: c.in_reply_to_message_id,
+                format: c.format.clone(),
+                updated_at: Time::at(d.updated_at),
+            }
+        });
+        Json(DraftAnswer { draft })
+    }
 }
 
 /// `GET /conversations/{id}/draft`: the caller's draft in it.
+#[utoipa::path(get, path = "/conversations/{id}/draft", params(("id" = i64, Path, description = "The conversation")),
+    responses((status = 200, description = "The caller's draft, or null", body = DraftAnswer)))]
 async fn show(
     State(state): State<AppState>,
     auth: AuthUser,
     Allowed(c): Allowed,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DraftAnswer>, ApiError> {
     let draft = state.store.find_draft(auth.user.id, c.id).await?;
-    Ok(Json(draft_json(draft.as_ref())))
+    Ok(DraftAnswer::of(draft.as_ref()))
 }
 
-#[derive(Deserialize, Clone, Copy, Default)]
+/// Where the reply goes: to the contact (`email`) or to the team only (`internal`).
+#[derive(Deserialize, Clone, Copy, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = DraftVia)]
 enum Via {
     #[default]
     Email,
     Internal,
 }
 
-#[derive(Deserialize, Clone, Copy, Default)]
+/// How its text is written.
+#[derive(Deserialize, Clone, Copy, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = DraftFormat)]
 enum Format {
     Text,
     #[default]
@@ -78,15 +115,19 @@ enum Format {
 }
 
 /// The body of `PUT`: the composer as it is.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DraftForm {
+    /// At most 100,000 characters.
+    #[schema(max_length = 100000)]
     text: String,
     #[serde(default)]
     via: Via,
+    /// At most 100 addresses of at most 500 characters, kept as typed.
     to: Option<Vec<String>>,
     cc: Option<Vec<String>>,
     bcc: Option<Vec<String>>,
+    /// A message of this conversation.
     in_reply_to_message_id: Option<i64>,
     #[serde(default)]
     format: Format,
@@ -114,12 +155,18 @@ fn check_addresses(field: &str, list: Option<&Vec<String>>) -> Result<(), ApiErr
 
 /// `PUT /conversations/{id}/draft`: saves the caller's draft, or deletes it when it holds
 /// nothing (no text and no recipients): `{draft}`.
+#[utoipa::path(put, path = "/conversations/{id}/draft", params(("id" = i64, Path, description = "The conversation")), request_body = DraftForm,
+    responses(
+        (status = 200, description = "The draft as saved, or null when it held nothing (deleted)", body = DraftAnswer),
+        (status = 413, description = "The text is longer than 100,000 characters", body = ErrorBody),
+        (status = 422, description = "Too many or too long addresses, or a message of another conversation", body = ErrorBody),
+    ))]
 async fn save(
     State(state): State<AppState>,
     auth: AuthUser,
     Allowed(c): Allowed,
     ApiJson(form): ApiJson<DraftForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DraftAnswer>, ApiError> {
     check_length(&form.text)?;
     for (field, list) in [("to", &form.to), ("cc", &form.cc), ("bcc", &form.bcc)] {
         check_addresses(field, list.as_ref())?;
@@ -129,7 +176,7 @@ async fn save(
         .all(|l| l.as_ref().is_none_or(Vec::is_empty));
     if form.text.trim().is_empty() && no_recipients {
         state.store.delete_draft(auth.user.id, c.id).await?;
-        return Ok(Json(draft_json(None)));
+        return Ok(DraftAnswer::of(None));
     }
     if let Some(id) = form.in_reply_to_message_id {
         let message = state.store.find_message(MessageId(id)).await?;
@@ -157,10 +204,12 @@ async fn save(
         .to_owned(),
     };
     let draft = state.store.save_draft(auth.user.id, c.id, &content).await?;
-    Ok(Json(draft_json(Some(&draft))))
+    Ok(DraftAnswer::of(Some(&draft)))
 }
 
 /// `DELETE /conversations/{id}/draft`: 204, whether there was one or not.
+#[utoipa::path(delete, path = "/conversations/{id}/draft", params(("id" = i64, Path, description = "The conversation")),
+    responses((status = 204, description = "Deleted (or there was none)")))]
 async fn delete(
     State(state): State<AppState>,
     auth: AuthUser,

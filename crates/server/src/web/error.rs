@@ -5,6 +5,9 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use postdesk_store::StoreError;
+use serde::Serialize;
+
+use super::conversations::MessageOut;
 
 /// An error answered to an API client.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +34,7 @@ pub enum ApiError {
         /// What happened and what to do.
         message: String,
         /// The messages, as the API shows them.
-        new_messages: Vec<serde_json::Value>,
+        new_messages: Vec<MessageOut>,
     },
     /// 422: well-formed but not acceptable.
     #[error("{0}")]
@@ -86,8 +89,33 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Every error answer: `error` in words, and the extra fields of some.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// What is wrong, in words a person can act on.
+    error: String,
+    /// 429: when trying again can work (seconds; also the `Retry-After` header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    retry_after: Option<u64>,
+    /// 401 after a right password: send the second factor (`totp`) too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    totp_required: Option<bool>,
+    /// 403: two-factor sign-in must be set up before anything else (`POST /me/totp`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    totp_enrolment_required: Option<bool>,
+    /// 409 of Reply via Email's collision check: the emails the sender had not seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    new_messages: Option<Vec<MessageOut>>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status();
         let message = match &self {
             ApiError::Internal(cause) => {
                 tracing::error!("Internal error: {cause:#}");
@@ -95,32 +123,32 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        if let ApiError::TooManyRequests {
-            retry_after: Some(seconds),
-            ..
-        } = &self
-        {
-            let body = serde_json::json!({ "error": message, "retry_after": seconds });
-            return (
-                self.status(),
-                [(axum::http::header::RETRY_AFTER, seconds.to_string())],
-                Json(body),
-            )
-                .into_response();
-        }
-        let body = match &self {
-            ApiError::TwoFactorRequired(_) => {
-                serde_json::json!({ "error": message, "totp_required": true })
-            }
-            ApiError::EnrolmentRequired(_) => {
-                serde_json::json!({ "error": message, "totp_enrolment_required": true })
-            }
-            ApiError::NewerMessages { new_messages, .. } => {
-                serde_json::json!({ "error": message, "new_messages": new_messages })
-            }
-            _ => serde_json::json!({ "error": message }),
+        let mut body = ErrorBody {
+            error: message,
+            retry_after: None,
+            totp_required: None,
+            totp_enrolment_required: None,
+            new_messages: None,
         };
-        (self.status(), Json(body)).into_response()
+        match self {
+            ApiError::TooManyRequests {
+                retry_after: Some(seconds),
+                ..
+            } => {
+                body.retry_after = Some(seconds);
+                return (
+                    status,
+                    [(axum::http::header::RETRY_AFTER, seconds.to_string())],
+                    Json(body),
+                )
+                    .into_response();
+            }
+            ApiError::TwoFactorRequired(_) => body.totp_required = Some(true),
+            ApiError::EnrolmentRequired(_) => body.totp_enrolment_required = Some(true),
+            ApiError::NewerMessages { new_messages, .. } => body.new_messages = Some(new_messages),
+            _ => {}
+        }
+        (status, Json(body)).into_response()
     }
 }
 
@@ -144,6 +172,62 @@ where
             }
             Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
         }
+    }
+}
+
+/// Path parameters whose rejection (an id that is not a number) is a 400 in our error shape,
+/// not axum's plain text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(rejection) => Err(rejected(rejection.status(), rejection.body_text())),
+        }
+    }
+}
+
+/// A query string whose rejection (a field given twice, a number that is not one, an unknown
+/// field where the route refuses them) is a 400 in our error shape, not axum's plain text.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(rejection) => Err(rejected(rejection.status(), rejection.body_text())),
+        }
+    }
+}
+
+/// An extractor's refusal in our error shape: its words for a 4xx, a logged cause for a 5xx
+/// (a route declared without the parameters its handler reads).
+fn rejected(status: StatusCode, words: String) -> ApiError {
+    if status.is_server_error() {
+        ApiError::Internal(anyhow::anyhow!(words))
+    } else {
+        ApiError::BadRequest(words)
     }
 }
 

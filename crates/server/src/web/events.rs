@@ -23,11 +23,12 @@ use postdesk_core::event::Event;
 use postdesk_core::ids::{SessionId, UserId};
 use postdesk_core::model::Role;
 use postdesk_store::Store;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::conversations::{conversation_json, message_json};
+use super::conversations::{ConversationOut, MessageOut};
+use super::error::ErrorBody;
 use super::limits::StreamSlot;
 use super::policy::Route;
 use super::session::Ended;
@@ -40,6 +41,11 @@ const HEARTBEAT: Duration = Duration::from_secs(15);
 pub(super) fn routes() -> Vec<Route> {
     vec![Route::get("/events", Rule::SignedIn, events)]
 }
+
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(events))]
+pub(super) struct Api;
 
 /// The event as sent: its fields, plus what changed, so a client patches its lists instead of
 /// fetching them: `conversation` (as `GET /conversations` shows it; null when it no longer
@@ -58,13 +64,13 @@ async fn sse(store: &Store, envelope: &Envelope) -> SseEvent {
                 .filter(|_| !matches!(envelope.event, Event::Presence { .. }))
             {
                 let conversation = store.find_conversation(id).await.ok().flatten();
-                data["conversation"] = conversation.as_ref().map_or(Value::Null, conversation_json);
+                data["conversation"] = json!(conversation.as_ref().map(ConversationOut::from));
             }
             if let Event::MessageCreated { message_id, .. }
             | Event::DeliveryUpdated { message_id, .. } = &envelope.event
             {
                 let message = store.find_message(*message_id).await.ok().flatten();
-                data["message"] = message.as_ref().map_or(Value::Null, message_json);
+                data["message"] = json!(message.as_ref().map(MessageOut::from));
             }
             data.to_string()
         })
@@ -191,6 +197,30 @@ impl Listener {
     }
 }
 
+/// One event of the stream, by its Server-Sent Events fields.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Sent by `sse`, described here.
+struct StreamEvent {
+    /// `conversation_queued`, `message_created`, … `resync` (`docs/api.md`, Events).
+    event: String,
+    /// Its number, for `Last-Event-ID` (none on `resync`).
+    #[schema(nullable = false)]
+    id: Option<String>,
+    /// The event as a JSON object: its `kind`, the ids it names, and `conversation` and
+    /// `message` as the other calls show them.
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
+
+/// The live events a user may hear, as Server-Sent Events: each with an `id`, an `event`
+/// name and JSON `data` (`docs/api.md`, Events). Send `Last-Event-ID` to receive what was
+/// missed; a comment every 15 s keeps the stream open. It ends when the session does.
+#[utoipa::path(get, path = "/events",
+    params(("Last-Event-ID" = Option<u64>, Header, description = "The last event received, to resume from")),
+    responses(
+        (status = 200, description = "The stream; the schema is that of each event", content_type = "text/event-stream", body = StreamEvent),
+        (status = 429, description = "Too many streams open for this user", body = ErrorBody),
+    ))]
 async fn events(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -256,6 +286,7 @@ mod tests {
     use postdesk_core::access::ConversationScope;
     use postdesk_core::ids::{ConversationId, DepartmentId, MessageId};
     use postdesk_core::model::ConversationStatus;
+    use serde_json::Value;
 
     use super::*;
 

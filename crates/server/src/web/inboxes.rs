@@ -1,19 +1,21 @@
 //! Email inboxes (admin): create, change, read with health, test the servers, quarantine.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use postdesk_core::access::Rule;
 use postdesk_core::address::EmailAddress;
 use postdesk_core::ids::{InboxId, RawEmailId};
-use postdesk_core::model::{MailAuth, Security};
+use postdesk_core::model::{InboxState, MailAuth, Security};
 use postdesk_store::{Inbox, InboxSettings, ServerSettings};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
 
-use super::conversations::time;
-use super::error::ApiJson;
+use super::conversations::Time;
+use super::error::{ApiJson, ErrorBody, Path};
 use super::limits::Client;
+use super::mail_oauth::OAuthConnection;
 use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};
 use crate::imap::ImapSettings;
@@ -31,10 +33,29 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-#[derive(Deserialize)]
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list,
+    create,
+    show,
+    update,
+    test_connections,
+    quarantine,
+    reprocess,
+    raw_email
+))]
+pub(super) struct Api;
+
+/// How to reach one mail server (IMAP or SMTP).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ServerForm {
+    /// A host name or address, without spaces.
+    #[schema(pattern = "^\\S+$")]
     host: String,
+    /// 1 to 65535.
+    #[schema(minimum = 1)]
     port: u16,
     security: Security,
     #[serde(default)]
@@ -55,17 +76,27 @@ struct ServerForm {
     oauth_provider_id: Option<i64>,
 }
 
-#[derive(Deserialize)]
+/// An inbox's settings (`POST`, and `PUT` replacing them).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InboxForm {
+    #[schema(min_length = 1)]
     name: String,
+    /// The shared address.
+    #[schema(format = Email)]
     email: String,
+    /// The name in From of replies: one line.
+    #[schema(min_length = 1)]
     sender_name: String,
+    /// Its conversations go to this department's agents (422 when unknown).
     department_id: Option<i64>,
+    /// Whether its reader runs (default true).
     #[serde(default = "yes")]
     active: bool,
     imap: ServerForm,
     smtp: ServerForm,
+    /// A closed conversation reopens on a new email within this many days (default 30).
+    #[schema(minimum = 0)]
     reopen_days: Option<i64>,
     /// Days closed conversations are kept; absent or null keeps them forever.
     retention_days: Option<i64>,
@@ -83,55 +114,128 @@ fn yes() -> bool {
     true
 }
 
-fn server_json(s: &ServerSettings, oauth_provider_id: Option<i64>) -> Value {
-    let mut out = json!({
-        "host": s.host,
-        "port": s.port,
-        "security": s.security,
-        "username": s.username,
-        "tls_verify": s.tls_verify,
-        "auth": s.auth,
-        "password_set": s.auth == MailAuth::Password && !s.password_encrypted.is_empty(),
-    });
-    if s.auth == MailAuth::OAuth2 {
-        out["oauth_provider_id"] = json!(oauth_provider_id);
-    }
-    out
+/// A mail server of an inbox as the API shows it: never its password.
+#[derive(Debug, Serialize, ToSchema)]
+struct ServerOut {
+    host: String,
+    port: u16,
+    security: Security,
+    username: String,
+    tls_verify: bool,
+    auth: MailAuth,
+    /// A password is stored.
+    password_set: bool,
+    /// With `auth: oauth2` only: the inbox's provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    oauth_provider_id: Option<i64>,
 }
 
-async fn inbox_json(state: &AppState, inbox: &Inbox) -> Result<Value, ApiError> {
-    let provider = inbox.settings.oauth_provider_id;
-    let mut imap = server_json(&inbox.settings.imap, provider);
-    imap["mailbox"] = json!(inbox.settings.imap_mailbox);
-    imap["move_to"] = json!(inbox.settings.imap_move_to);
-    imap["sent_mailbox"] = json!(inbox.settings.imap_sent_mailbox);
-    let backlog = state.store.count_raw(inbox.id, "new").await?;
-    let quarantined = state.store.count_raw(inbox.id, "quarantined").await?;
-    let reader = state.store.reader_leases(Some(inbox.id)).await?;
-    Ok(json!({
-        "id": inbox.id,
-        "name": inbox.settings.name,
-        "email": inbox.settings.email,
-        "sender_name": inbox.settings.sender_name,
-        "department_id": inbox.settings.department_id,
-        "active": inbox.settings.active,
-        "reopen_days": inbox.settings.reopen_days,
-        "retention_days": inbox.settings.retention_days,
-        "signature": inbox.settings.signature,
-        "quote_history": inbox.settings.quote_history,
-        "imap": imap,
-        "smtp": server_json(&inbox.settings.smtp, provider),
-        "oauth": super::mail_oauth::connection_json(state, inbox).await?,
-        "status": {
-            "state": inbox.status.state,
-            "last_error": inbox.status.last_error,
-            "last_sync_at": inbox.status.last_sync_at.map(time),
-            "backlog": backlog,
-            "quarantined": quarantined,
-        },
-        "reader": super::cluster::reader_json(reader.first()),
-        "created_at": time(inbox.created_at),
-    }))
+impl ServerOut {
+    fn of(s: &ServerSettings, oauth_provider_id: Option<i64>) -> Self {
+        Self {
+            host: s.host.clone(),
+            port: s.port,
+            security: s.security,
+            username: s.username.clone(),
+            tls_verify: s.tls_verify,
+            auth: s.auth,
+            password_set: s.auth == MailAuth::Password && !s.password_encrypted.is_empty(),
+            oauth_provider_id: oauth_provider_id.filter(|_| s.auth == MailAuth::OAuth2),
+        }
+    }
+}
+
+/// The IMAP server of an inbox, with its folders.
+#[derive(Debug, Serialize, ToSchema)]
+struct ImapOut {
+    #[serde(flatten)]
+    server: ServerOut,
+    /// The folder read.
+    mailbox: String,
+    /// The folder emails are moved to once stored; null: they stay.
+    move_to: Option<String>,
+    /// The folder sent emails are appended to; null: the one flagged `\Sent`; `""`: none.
+    sent_mailbox: Option<String>,
+}
+
+/// An inbox's reader health.
+#[derive(Debug, Serialize, ToSchema)]
+struct InboxStatusOut {
+    state: InboxState,
+    /// The last error, kept until the next successful sync.
+    last_error: Option<String>,
+    /// When mail was last fetched.
+    last_sync_at: Option<Time>,
+    /// Emails fetched and waiting to be processed.
+    backlog: i64,
+    /// Emails that could not be processed (`GET /quarantine`).
+    quarantined: i64,
+}
+
+/// An inbox as the API shows it: its settings without passwords, its OAuth2 connection and
+/// its health.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Inbox)]
+struct InboxOut {
+    id: InboxId,
+    name: String,
+    email: String,
+    sender_name: String,
+    department_id: Option<i64>,
+    active: bool,
+    reopen_days: i64,
+    /// Null: closed conversations are kept forever.
+    retention_days: Option<i64>,
+    /// Markdown ending every Reply via Email (`""`: none).
+    signature: String,
+    quote_history: bool,
+    imap: ImapOut,
+    smtp: ServerOut,
+    /// Null without an OAuth2 provider.
+    oauth: Option<OAuthConnection>,
+    status: InboxStatusOut,
+    /// The node that reads it now; null when none does.
+    reader: Option<super::cluster::ReaderOut>,
+    created_at: Time,
+}
+
+impl InboxOut {
+    async fn of(state: &AppState, inbox: &Inbox) -> Result<Self, ApiError> {
+        let provider = inbox.settings.oauth_provider_id;
+        let backlog = state.store.count_raw(inbox.id, "new").await?;
+        let quarantined = state.store.count_raw(inbox.id, "quarantined").await?;
+        let reader = state.store.reader_leases(Some(inbox.id)).await?;
+        Ok(Self {
+            id: inbox.id,
+            name: inbox.settings.name.clone(),
+            email: inbox.settings.email.clone(),
+            sender_name: inbox.settings.sender_name.clone(),
+            department_id: inbox.settings.department_id,
+            active: inbox.settings.active,
+            reopen_days: inbox.settings.reopen_days,
+            retention_days: inbox.settings.retention_days,
+            signature: inbox.settings.signature.clone(),
+            quote_history: inbox.settings.quote_history,
+            imap: ImapOut {
+                server: ServerOut::of(&inbox.settings.imap, provider),
+                mailbox: inbox.settings.imap_mailbox.clone(),
+                move_to: inbox.settings.imap_move_to.clone(),
+                sent_mailbox: inbox.settings.imap_sent_mailbox.clone(),
+            },
+            smtp: ServerOut::of(&inbox.settings.smtp, provider),
+            oauth: OAuthConnection::of(state, inbox).await?,
+            status: InboxStatusOut {
+                state: inbox.status.state,
+                last_error: inbox.status.last_error.clone(),
+                last_sync_at: inbox.status.last_sync_at.map(Time::at),
+                backlog,
+                quarantined,
+            },
+            reader: super::cluster::ReaderOut::of(reader.first()),
+            created_at: Time::at(inbox.created_at),
+        })
+    }
 }
 
 fn unprocessable(message: impl Into<String>) -> ApiError {
@@ -350,12 +454,19 @@ async fn oauth_provider_of(state: &AppState, form: &InboxForm) -> Result<Option<
     }
 }
 
+/// Adds an inbox; its reader starts at once.
+#[utoipa::path(post, path = "/inboxes", request_body = InboxForm,
+    responses(
+        (status = 201, description = "The inbox", body = InboxOut),
+        (status = 409, description = "The address is taken", body = ErrorBody),
+        (status = 422, description = "A setting that cannot work, in words", body = ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     ApiJson(form): ApiJson<InboxForm>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<InboxOut>), ApiError> {
     let settings = settings_from(&state, form, None).await?;
     let inbox = state.store.create_inbox(&settings).await?;
     let details = json!({ "email": inbox.settings.email, "imap_host": inbox.settings.imap.host, "smtp_host": inbox.settings.smtp.host });
@@ -369,16 +480,27 @@ async fn create(
     )
     .await;
     state.readers.reconcile(inbox.id).await?;
-    Ok((StatusCode::CREATED, Json(inbox_json(&state, &inbox).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(InboxOut::of(&state, &inbox).await?),
+    ))
 }
 
+/// Replaces an inbox's settings; its reader restarts (or stops).
+#[utoipa::path(put, path = "/inboxes/{id}", params(("id" = i64, Path, description = "The inbox")), request_body = InboxForm,
+    responses(
+        (status = 200, description = "The inbox", body = InboxOut),
+        (status = 404, description = "No such inbox", body = ErrorBody),
+        (status = 409, description = "The address is taken", body = ErrorBody),
+        (status = 422, description = "A setting that cannot work, in words (a server changed without its password)", body = ErrorBody),
+    ))]
 async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     Path(id): Path<i64>,
     ApiJson(form): ApiJson<InboxForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<InboxOut>, ApiError> {
     let existing = find(&state, id).await?;
     let settings = settings_from(&state, form, Some(&existing)).await?;
     let inbox = state.store.update_inbox(existing.id, &settings).await?;
@@ -400,7 +522,7 @@ async fn update(
     .await;
     state.readers.reconcile(inbox.id).await?;
     let inbox = find(&state, id).await?;
-    Ok(Json(inbox_json(&state, &inbox).await?))
+    Ok(Json(InboxOut::of(&state, &inbox).await?))
 }
 
 async fn find(state: &AppState, id: i64) -> Result<Inbox, ApiError> {
@@ -411,56 +533,148 @@ async fn find(state: &AppState, id: i64) -> Result<Inbox, ApiError> {
         .ok_or_else(|| ApiError::NotFound("inbox not found".into()))
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<Value>, ApiError> {
+/// An inbox, with its health.
+#[utoipa::path(get, path = "/inboxes/{id}", params(("id" = i64, Path, description = "The inbox")),
+    responses(
+        (status = 200, description = "The inbox", body = InboxOut),
+        (status = 404, description = "No such inbox", body = ErrorBody),
+    ))]
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<InboxOut>, ApiError> {
     let inbox = find(&state, id).await?;
-    Ok(Json(inbox_json(&state, &inbox).await?))
+    Ok(Json(InboxOut::of(&state, &inbox).await?))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let mut out = Vec::new();
+/// The inboxes.
+#[derive(Debug, Serialize, ToSchema)]
+struct InboxList {
+    inboxes: Vec<InboxOut>,
+}
+
+/// Every inbox, with its health.
+#[utoipa::path(get, path = "/inboxes", responses((status = 200, description = "The inboxes", body = InboxList)))]
+async fn list(State(state): State<AppState>) -> Result<Json<InboxList>, ApiError> {
+    let mut inboxes = Vec::new();
     for inbox in state.store.list_inboxes().await? {
-        out.push(inbox_json(&state, &inbox).await?);
+        inboxes.push(InboxOut::of(&state, &inbox).await?);
     }
-    Ok(Json(json!({ "inboxes": out })))
+    Ok(Json(InboxList { inboxes }))
+}
+
+/// How one server answered.
+#[derive(Debug, Serialize, ToSchema)]
+struct Verdict {
+    ok: bool,
+    /// What went wrong, with the server's words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    error: Option<String>,
+}
+
+impl Verdict {
+    fn of(r: &anyhow::Result<()>) -> Self {
+        Self {
+            ok: r.is_ok(),
+            error: r.as_ref().err().map(|e| format!("{e:#}")),
+        }
+    }
+}
+
+/// What Test connection found.
+#[derive(Debug, Serialize, ToSchema)]
+struct ConnectionTest {
+    imap: Verdict,
+    smtp: Verdict,
 }
 
 /// Test connection: logs in to the IMAP server and opens the mailbox; the SMTP check is a
 /// connect + EHLO (+ AUTH) without sending anything. Each result carries the server's text.
+#[utoipa::path(post, path = "/inboxes/{id}/test", params(("id" = i64, Path, description = "The inbox")),
+    responses(
+        (status = 200, description = "Each server's verdict", body = ConnectionTest),
+        (status = 404, description = "No such inbox", body = ErrorBody),
+    ))]
 async fn test_connections(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConnectionTest>, ApiError> {
     let inbox = find(&state, id).await?;
     let imap = ImapSettings::of(&inbox, &state.secrets, &state.oauth)?;
     let imap_result = crate::imap::check_login(&imap).await;
     let smtp_result = state.outbox.check_connection(&inbox).await;
-    let verdict = |r: &anyhow::Result<()>| match r {
-        Ok(()) => json!({ "ok": true }),
-        Err(e) => json!({ "ok": false, "error": format!("{e:#}") }),
-    };
-    Ok(Json(
-        json!({ "imap": verdict(&imap_result), "smtp": verdict(&smtp_result) }),
-    ))
+    Ok(Json(ConnectionTest {
+        imap: Verdict::of(&imap_result),
+        smtp: Verdict::of(&smtp_result),
+    }))
 }
 
-async fn quarantine(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let items: Vec<Value> = state
+/// An email that could not be processed, kept raw.
+#[derive(Debug, Serialize, ToSchema)]
+struct QuarantinedOut {
+    id: RawEmailId,
+    inbox_id: InboxId,
+    /// Its IMAP UID (0 for one received over SMTP).
+    uid: i64,
+    /// Bytes.
+    size: i64,
+    /// Why it could not be processed.
+    reason: String,
+    fetched_at: Time,
+}
+
+/// The quarantined emails.
+#[derive(Debug, Serialize, ToSchema)]
+struct QuarantineList {
+    quarantined: Vec<QuarantinedOut>,
+}
+
+/// The emails that could not be processed.
+#[utoipa::path(get, path = "/quarantine", responses((status = 200, description = "The quarantined emails", body = QuarantineList)))]
+async fn quarantine(State(state): State<AppState>) -> Result<Json<QuarantineList>, ApiError> {
+    let quarantined = state
         .store
         .list_quarantined()
         .await?
         .into_iter()
-        .map(|q| json!({ "id": q.id, "inbox_id": q.inbox_id, "uid": q.uid, "size": q.size, "reason": q.reason, "fetched_at": time(q.fetched_at) }))
+        .map(|q| QuarantinedOut {
+            id: q.id,
+            inbox_id: q.inbox_id,
+            uid: q.uid,
+            size: q.size,
+            reason: q.reason,
+            fetched_at: Time::at(q.fetched_at),
+        })
         .collect();
-    Ok(Json(json!({ "quarantined": items })))
+    Ok(Json(QuarantineList { quarantined }))
+}
+
+/// What processing the inbox's waiting emails did.
+#[derive(Debug, Serialize, ToSchema)]
+struct Reprocessed {
+    /// Emails added to conversations.
+    added: usize,
+    /// Emails the inbox already had.
+    duplicates: usize,
+    /// Bounces of our own emails, recorded on them.
+    bounces: usize,
+    /// Emails quarantined (again).
+    quarantined: usize,
 }
 
 /// Puts a quarantined email back in line and processes it now.
+#[utoipa::path(post, path = "/quarantine/{id}/reprocess", params(("id" = i64, Path, description = "The quarantined email")),
+    responses(
+        (status = 200, description = "What processing did", body = Reprocessed),
+        (status = 404, description = "No such email", body = ErrorBody),
+    ))]
 async fn reprocess(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Reprocessed>, ApiError> {
     let raw = state
         .store
         .find_raw(RawEmailId(id))
@@ -485,12 +699,20 @@ async fn reprocess(
         &state.metrics,
     )
     .await?;
-    Ok(Json(
-        json!({ "added": report.added, "duplicates": report.duplicates, "quarantined": report.quarantined }),
-    ))
+    Ok(Json(Reprocessed {
+        added: report.added,
+        duplicates: report.duplicates,
+        bounces: report.bounces,
+        quarantined: report.quarantined,
+    }))
 }
 
 /// The quarantined email exactly as received, to look at in a mail client or `postdesk inspect`.
+#[utoipa::path(get, path = "/quarantine/{id}/raw", params(("id" = i64, Path, description = "The quarantined email")),
+    responses(
+        (status = 200, description = "The email's bytes", content_type = "message/rfc822", body = [u8]),
+        (status = 404, description = "No such email", body = ErrorBody),
+    ))]
 async fn raw_email(
     State(state): State<AppState>,
     Path(id): Path<i64>,

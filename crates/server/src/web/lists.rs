@@ -5,14 +5,16 @@
 //! ([`postdesk_core::access::list_scope`]), filtered in the database.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use postdesk_core::access::{Rule, list_scope};
 use postdesk_core::ids::{ContactId, InboxId, UserId};
-use postdesk_store::{ConversationFilter, ListCursor};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use postdesk_core::model::ConversationStatus;
+use postdesk_store::{ConversationFilter, ListCounts, ListCursor};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::conversations::{conversation_json, status_param};
+use super::conversations::{ConversationOut, status_param};
+use super::error::Query;
 use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};
 
@@ -28,8 +30,17 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-#[derive(Deserialize)]
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, counts))]
+pub(super) struct Api;
+
+/// The filters of the conversation lists, which combine.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// `queued` is Queued Chats (oldest first); none: every status.
+    #[param(value_type = Option<ConversationStatus>)]
     status: Option<String>,
     /// `me` or a user id.
     assignee: Option<String>,
@@ -38,11 +49,15 @@ struct ListQuery {
     /// Text in the contact's address or name.
     contact: Option<String>,
     /// One contact's conversations.
+    #[param(value_type = Option<i64>)]
     contact_id: Option<String>,
     /// One inbox's conversations.
+    #[param(value_type = Option<i64>)]
     inbox_id: Option<String>,
     /// A tag (whatever its case).
     tag: Option<String>,
+    /// 1 to 1000 (default 200).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
     /// Where the page starts: the previous page's `next_cursor`.
     cursor: Option<String>,
@@ -127,30 +142,45 @@ pub(super) fn capitalised(e: &dyn std::fmt::Display) -> String {
     })
 }
 
+/// One page of a conversation list.
+#[derive(Debug, Serialize, ToSchema)]
+struct ConversationPage {
+    conversations: Vec<ConversationOut>,
+    /// Send it back as `?cursor=` for the next page; null on the last page.
+    next_cursor: Option<String>,
+    /// How many match the filters now, all pages together.
+    total: i64,
+}
+
 /// One page of a list: `{conversations, next_cursor, total}`.
+#[utoipa::path(get, path = "/conversations", params(ListQuery),
+    responses((status = 200, description = "A page of the list", body = ConversationPage)))]
 async fn list(
     State(state): State<AppState>,
     auth: AuthUser,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationPage>, ApiError> {
     let filter = filter_of(q, &auth)?;
     let (page, total) = tokio::try_join!(
         state.store.conversation_page(&filter),
         state.store.count_conversations(&filter)
     )?;
-    let conversations: Vec<Value> = page.conversations.iter().map(conversation_json).collect();
-    Ok(Json(json!({
-        "conversations": conversations,
-        "next_cursor": page.next_cursor.map(|c| c.encode()),
-        "total": total,
-    })))
+    Ok(Json(ConversationPage {
+        conversations: ConversationOut::all(&page.conversations),
+        next_cursor: page.next_cursor.map(|c| c.encode()),
+        total,
+    }))
 }
 
 /// The caller's badges: `{queued, open, on_hold, snoozed}`.
-async fn counts(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/conversations/counts", responses((status = 200, description = "The badges", body = ListCounts)))]
+async fn counts(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<Json<ListCounts>, ApiError> {
     let counts = state
         .store
         .conversation_counts(auth.user.id, Some(list_scope(&auth.actor())))
         .await?;
-    Ok(Json(json!(counts)))
+    Ok(Json(counts))
 }

@@ -11,19 +11,20 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse as _, Redirect, Response};
 use postdesk_core::access::Rule;
 use postdesk_core::ids::InboxId;
 use postdesk_core::model::MailAuth;
 use postdesk_store::{OAuthPending, OAuthProvider, OAuthProviderSettings, now_ms};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::auth::{SESSION_COOKIE, constant_time_eq, cookie};
-use super::conversations::time;
-use super::error::ApiJson;
+use super::conversations::Time;
+use super::error::{ApiJson, ErrorBody, Path, Query};
 use super::limits::Client;
 use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};
@@ -46,10 +47,20 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-#[derive(Deserialize)]
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, update, delete, start, callback))]
+pub(super) struct Api;
+
+/// An OAuth2 provider's settings (`POST`, and `PUT` replacing them).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProviderForm {
+    /// Unique.
+    #[schema(min_length = 1)]
     name: String,
+    /// `google`, `microsoft` or `generic` (another word is 422).
+    #[schema(value_type = ProviderKindWord)]
     kind: String,
     client_id: String,
     /// Required on create; left out on update keeps the stored one.
@@ -65,20 +76,50 @@ fn unprocessable(message: impl Into<String>) -> ApiError {
     ApiError::Unprocessable(message.into())
 }
 
+/// The kinds of OAuth2 provider, in the words the API takes.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // Describes `ProviderForm::kind`, read by `ProviderKind::parse`.
+enum ProviderKindWord {
+    Google,
+    Microsoft,
+    Generic,
+}
+
 /// The provider as the API shows it: never the secret.
-pub(super) fn provider_json(p: &OAuthProvider) -> Value {
-    json!({
-        "id": p.id,
-        "name": p.settings.name,
-        "kind": p.settings.kind,
-        "client_id": p.settings.client_id,
-        "secret_set": !p.settings.client_secret_encrypted.is_empty(),
-        "auth_url": p.settings.auth_url,
-        "token_url": p.settings.token_url,
-        "scopes": p.settings.scopes,
-        "redirect_uri_path": MAIL_OAUTH_CALLBACK_PATH,
-        "created_at": time(p.created_at),
-    })
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = OAuthProvider)]
+pub(super) struct ProviderOut {
+    id: i64,
+    name: String,
+    /// `google`, `microsoft` or `generic`.
+    kind: String,
+    client_id: String,
+    /// A client secret is stored (it is never answered).
+    secret_set: bool,
+    auth_url: String,
+    token_url: String,
+    scopes: Vec<String>,
+    /// The path of the redirect URI to register at the provider, after the public URL.
+    redirect_uri_path: String,
+    created_at: Time,
+}
+
+impl From<&OAuthProvider> for ProviderOut {
+    fn from(p: &OAuthProvider) -> Self {
+        Self {
+            id: p.id,
+            name: p.settings.name.clone(),
+            kind: p.settings.kind.clone(),
+            client_id: p.settings.client_id.clone(),
+            secret_set: !p.settings.client_secret_encrypted.is_empty(),
+            auth_url: p.settings.auth_url.clone(),
+            token_url: p.settings.token_url.clone(),
+            scopes: p.settings.scopes.clone(),
+            redirect_uri_path: MAIL_OAUTH_CALLBACK_PATH.to_owned(),
+            created_at: Time::at(p.created_at),
+        }
+    }
 }
 
 fn http_url(url: &str, what: &str) -> Result<String, ApiError> {
@@ -166,23 +207,38 @@ fn provider_settings(
     })
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let providers: Vec<Value> = state
+/// The providers.
+#[derive(Debug, Serialize, ToSchema)]
+struct ProviderList {
+    providers: Vec<ProviderOut>,
+}
+
+/// The OAuth2 providers mailboxes sign in with.
+#[utoipa::path(get, path = "/oauth/providers", responses((status = 200, description = "The providers", body = ProviderList)))]
+async fn list(State(state): State<AppState>) -> Result<Json<ProviderList>, ApiError> {
+    let providers = state
         .store
         .list_oauth_providers()
         .await?
         .iter()
-        .map(provider_json)
+        .map(ProviderOut::from)
         .collect();
-    Ok(Json(json!({ "providers": providers })))
+    Ok(Json(ProviderList { providers }))
 }
 
+/// Adds an OAuth2 provider.
+#[utoipa::path(post, path = "/oauth/providers", request_body = ProviderForm,
+    responses(
+        (status = 201, description = "The provider", body = ProviderOut),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 422, description = "A setting that cannot work (a generic provider without both URLs, no secret)", body = ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     ApiJson(form): ApiJson<ProviderForm>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ProviderOut>), ApiError> {
     let settings = provider_settings(&state, form, None)?;
     let provider = state.store.create_oauth_provider(&settings).await?;
     let details = json!({ "name": provider.settings.name, "kind": provider.settings.kind });
@@ -196,7 +252,7 @@ async fn create(
         details,
     )
     .await;
-    Ok((StatusCode::CREATED, Json(provider_json(&provider))))
+    Ok((StatusCode::CREATED, Json(ProviderOut::from(&provider))))
 }
 
 async fn find_provider(state: &AppState, id: i64) -> Result<OAuthProvider, ApiError> {
@@ -207,13 +263,21 @@ async fn find_provider(state: &AppState, id: i64) -> Result<OAuthProvider, ApiEr
         .ok_or_else(|| ApiError::NotFound("OAuth2 provider not found".into()))
 }
 
+/// Replaces a provider's settings (`client_secret` left out keeps the stored one).
+#[utoipa::path(put, path = "/oauth/providers/{id}", params(("id" = i64, Path, description = "The provider")), request_body = ProviderForm,
+    responses(
+        (status = 200, description = "The provider", body = ProviderOut),
+        (status = 404, description = "No such provider", body = ErrorBody),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 422, description = "A setting that cannot work", body = ErrorBody),
+    ))]
 async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     Path(id): Path<i64>,
     ApiJson(form): ApiJson<ProviderForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProviderOut>, ApiError> {
     let existing = find_provider(&state, id).await?;
     let settings = provider_settings(&state, form, Some(&existing))?;
     let provider = state.store.update_oauth_provider(id, &settings).await?;
@@ -228,9 +292,16 @@ async fn update(
         details,
     )
     .await;
-    Ok(Json(provider_json(&provider)))
+    Ok(Json(ProviderOut::from(&provider)))
 }
 
+/// Deletes a provider.
+#[utoipa::path(delete, path = "/oauth/providers/{id}", params(("id" = i64, Path, description = "The provider")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such provider", body = ErrorBody),
+        (status = 409, description = "An inbox signs in with it", body = ErrorBody),
+    ))]
 async fn delete(
     State(state): State<AppState>,
     auth: AuthUser,
@@ -253,14 +324,30 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Where to send the browser to connect an inbox.
+#[derive(Debug, Serialize, ToSchema)]
+struct OAuthStart {
+    /// The provider's authorization URL.
+    authorize_url: String,
+    /// Where the provider sends the browser back.
+    redirect_uri: String,
+}
+
 /// `POST /inboxes/{id}/oauth/start`: the provider's authorization URL for this inbox.
+#[utoipa::path(post, path = "/inboxes/{id}/oauth/start", params(("id" = i64, Path, description = "The inbox")),
+    responses(
+        (status = 200, description = "Send the browser to `authorize_url`", body = OAuthStart),
+        (status = 404, description = "No such inbox", body = ErrorBody),
+        (status = 409, description = "The inbox signs in with a password", body = ErrorBody),
+        (status = 422, description = "The provider's settings cannot start a sign-in", body = ErrorBody),
+    ))]
 async fn start(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     headers: HeaderMap,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OAuthStart>, ApiError> {
     let inbox = state
         .store
         .find_inbox(InboxId(id))
@@ -303,18 +390,23 @@ async fn start(
         details,
     )
     .await;
-    Ok(Json(json!({
-        "authorize_url": begun.authorize_url,
-        "redirect_uri": redirect_uri,
-    })))
+    Ok(Json(OAuthStart {
+        authorize_url: begun.authorize_url,
+        redirect_uri,
+    }))
 }
 
 /// What the provider sends back (plus whatever else it adds, ignored).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CallbackQuery {
+    /// The authorization code.
     code: Option<String>,
+    /// The connection under way.
     state: Option<String>,
+    /// The provider's refusal.
     error: Option<String>,
+    /// The provider's words.
     error_description: Option<String>,
 }
 
@@ -345,7 +437,11 @@ fn session_token(headers: &HeaderMap) -> Option<&str> {
     })
 }
 
-/// `GET /oauth/callback`: back from the provider.
+/// `GET /oauth/callback`: back from the provider (the browser, with the session that started
+/// the connection).
+#[utoipa::path(get, path = "/oauth/callback", params(CallbackQuery),
+    responses((status = 303, description = "To the Email Inboxes page: `/?oauth=connected|failed&inbox=<id>&message=<words>#/admin/inboxes`",
+        headers(("Location" = String, description = "The Email Inboxes page")))))]
 #[tracing::instrument(skip_all)]
 async fn callback(
     State(state): State<AppState>,
@@ -443,28 +539,48 @@ async fn callback(
     ))
 }
 
-/// The inbox's OAuth2 connection as the inbox answer shows it (no token ever).
-pub(super) async fn connection_json(
-    state: &AppState,
-    inbox: &postdesk_store::Inbox,
-) -> Result<Value, ApiError> {
-    let Some(provider_id) = inbox.settings.oauth_provider_id else {
-        return Ok(Value::Null);
-    };
-    let provider = state.store.find_oauth_provider(provider_id).await?;
-    let tokens = state
-        .store
-        .find_oauth_tokens(inbox.id)
-        .await?
-        .filter(|t| t.provider_id == provider_id);
-    Ok(json!({
-        "provider_id": provider_id,
-        "provider_name": provider.as_ref().map(|p| p.settings.name.clone()),
-        "provider_kind": provider.as_ref().map(|p| p.settings.kind.clone()),
-        "connected": tokens.as_ref().is_some_and(|t| t.reauth_error.is_none()),
-        "needs_reauth": tokens.as_ref().and_then(|t| t.reauth_error.clone()),
-        "connected_at": tokens.as_ref().map(|t| time(t.connected_at)),
-        "refreshed_at": tokens.as_ref().and_then(|t| t.refreshed_at).map(time),
-        "access_token_expires_at": tokens.as_ref().and_then(|t| t.access_expires_at).map(time),
-    }))
+/// An inbox's OAuth2 connection (never a token).
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct OAuthConnection {
+    provider_id: i64,
+    provider_name: Option<String>,
+    provider_kind: Option<String>,
+    /// Tokens are stored and were not refused.
+    connected: bool,
+    /// Why the provider refused to renew the sign-in (connect again); null when not.
+    needs_reauth: Option<String>,
+    connected_at: Option<Time>,
+    refreshed_at: Option<Time>,
+    access_token_expires_at: Option<Time>,
+}
+
+impl OAuthConnection {
+    /// The inbox's connection as the inbox answer shows it: `None` without a provider.
+    pub(super) async fn of(
+        state: &AppState,
+        inbox: &postdesk_store::Inbox,
+    ) -> Result<Option<Self>, ApiError> {
+        let Some(provider_id) = inbox.settings.oauth_provider_id else {
+            return Ok(None);
+        };
+        let provider = state.store.find_oauth_provider(provider_id).await?;
+        let tokens = state
+            .store
+            .find_oauth_tokens(inbox.id)
+            .await?
+            .filter(|t| t.provider_id == provider_id);
+        Ok(Some(OAuthConnection {
+            provider_id,
+            provider_name: provider.as_ref().map(|p| p.settings.name.clone()),
+            provider_kind: provider.as_ref().map(|p| p.settings.kind.clone()),
+            connected: tokens.as_ref().is_some_and(|t| t.reauth_error.is_none()),
+            needs_reauth: tokens.as_ref().and_then(|t| t.reauth_error.clone()),
+            connected_at: tokens.as_ref().map(|t| Time::at(t.connected_at)),
+            refreshed_at: tokens.as_ref().and_then(|t| t.refreshed_at).map(Time::at),
+            access_token_expires_at: tokens
+                .as_ref()
+                .and_then(|t| t.access_expires_at)
+                .map(Time::at),
+        }))
+    }
 }

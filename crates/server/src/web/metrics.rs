@@ -14,6 +14,19 @@ pub(super) fn routes() -> Vec<Route> {
     vec![Route::get("/metrics", Rule::Admin, metrics).open_with_metrics()]
 }
 
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(metrics))]
+pub(super) struct Api;
+
+/// The server's metrics in the Prometheus text format (docs/operations.md lists them). With
+/// `POSTDESK_METRICS=1` anyone may read them; otherwise an admin's token does, and a request
+/// without any sign-in gets 404.
+#[utoipa::path(get, path = "/metrics",
+    responses(
+        (status = 200, description = "The metrics", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 404, description = "Metrics are off and the request is not signed in", body = super::error::ErrorBody),
+    ))]
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let readers = state.store.inbox_states().await?;
     let text = state

@@ -22,6 +22,7 @@ mod lists;
 mod mail_oauth;
 mod metrics;
 mod oidc;
+pub mod openapi;
 pub mod policy;
 mod presence;
 mod push;
@@ -133,15 +134,25 @@ pub(crate) fn routes() -> Vec<policy::Route> {
         events::routes(),
         audit::routes(),
         push::routes(),
+        openapi::routes(),
     ];
-    let mut all: Vec<policy::Route> =
-        vec![policy::Route::get("/healthz", Rule::Public, || async {
-            "ok"
-        })];
+    let mut all: Vec<policy::Route> = vec![policy::Route::get("/healthz", Rule::Public, healthz)];
     all.extend(ui::routes());
     all.extend(metrics::routes());
     all.extend(api.into_iter().flatten().map(|r| r.under("/api/v1")));
     all
+}
+
+/// `GET /healthz` and this module's other routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz))]
+struct Api;
+
+/// Whether the server answers (for load balancers and monitoring).
+#[utoipa::path(get, path = "/healthz",
+    responses((status = 200, description = "`ok`", content_type = "text/plain", body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
 }
 
 /// The whole HTTP app: every route behind the access policy's check.

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse as _, Redirect, Response};
 use openidconnect::core::{
@@ -55,6 +55,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::auth::{constant_time_eq, cookie};
+use super::error::Query;
 use super::limits::Client;
 use super::policy::Route;
 use super::ui::{over_tls, set_cookie, signed_in};
@@ -83,6 +84,11 @@ pub(super) fn routes() -> Vec<Route> {
         Route::get("/login/oidc/callback", Rule::Public, callback),
     ]
 }
+
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(begin, callback))]
+pub(super) struct Api;
 
 /// Every claim of the ID token, for the role claim (whose name is configured).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -336,6 +342,12 @@ pub(super) fn failure_message(
 }
 
 /// `GET /login/oidc`: off to the provider.
+#[utoipa::path(get, path = "/login/oidc",
+    responses(
+        (status = 303, description = "To the provider (or to the login page when it cannot be reached), with the `postdesk_oidc` cookie",
+            headers(("Location" = String, description = "The provider's authorization URL"))),
+        (status = 404, description = "Single sign-on is not configured", body = super::error::ErrorBody),
+    ))]
 async fn begin(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let oidc = configured(&state)?;
     let client = match oidc.client(false).await {
@@ -387,13 +399,18 @@ async fn begin(State(state): State<AppState>, headers: HeaderMap) -> Result<Resp
 }
 
 /// What the provider sends back (plus whatever else it adds, ignored).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct CallbackQuery {
+    /// The authorization code.
     code: Option<String>,
+    /// The sign-in under way (also in the `postdesk_oidc` cookie).
     state: Option<String>,
     /// RFC 9207: the issuer of this answer.
     iss: Option<String>,
+    /// The provider's refusal.
     error: Option<String>,
+    /// The provider's words.
     error_description: Option<String>,
 }
 
@@ -460,6 +477,12 @@ struct Identity {
 }
 
 /// `GET /login/oidc/callback`: back from the provider.
+#[utoipa::path(get, path = "/login/oidc/callback", params(CallbackQuery),
+    responses(
+        (status = 303, description = "Signed in: to `/` with the session cookie; else to `/login?error=sso&reason=…`",
+            headers(("Location" = String, description = "The app or the login page"))),
+        (status = 404, description = "Single sign-on is not configured", body = super::error::ErrorBody),
+    ))]
 #[tracing::instrument(skip_all)]
 async fn callback(
     State(state): State<AppState>,

@@ -17,10 +17,10 @@ use postdesk_core::access::{Action, Rule};
 use postdesk_core::event::{Event, PRESENCE_TTL_SECONDS};
 use postdesk_core::ids::{ConversationId, UserId};
 use postdesk_core::model::Presence as State_;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::error::ApiJson;
+use super::error::{ApiJson, ErrorBody};
 use super::policy::{Allowed, Route};
 use super::{ApiError, AppState, AuthUser};
 
@@ -38,6 +38,11 @@ pub(super) fn routes() -> Vec<Route> {
         ),
     ]
 }
+
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(show, report))]
+pub(super) struct Api;
 
 /// Who is in one conversation: each agent's presence and when they last reported it.
 type Here = HashMap<UserId, (State_, Instant)>;
@@ -91,24 +96,54 @@ impl Presences {
     }
 }
 
-#[derive(Deserialize)]
+/// What the signed-in agent is doing in the conversation.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PresenceForm {
+    /// `viewing`, `typing` or `left` (another word is 422).
+    #[schema(value_type = State_)]
     state: String,
 }
 
+/// An agent in the conversation.
+#[derive(Debug, Serialize, ToSchema)]
+struct AgentPresence {
+    user_id: UserId,
+    /// `viewing` or `typing`.
+    state: State_,
+}
+
+/// Who is in a conversation now.
+#[derive(Debug, Serialize, ToSchema)]
+struct PresenceList {
+    /// By user id.
+    presence: Vec<AgentPresence>,
+    /// A presence lasts this long after its last report.
+    ttl_seconds: u64,
+}
+
 /// `{presence: [{user_id, state}]}`: who is viewing or typing in the conversation now.
-async fn show(State(state): State<AppState>, Allowed(c): Allowed) -> Json<Value> {
-    let presence: Vec<Value> = state
+#[utoipa::path(get, path = "/conversations/{id}/presence", params(("id" = i64, Path, description = "The conversation")),
+    responses((status = 200, description = "Who has it open on this node now", body = PresenceList)))]
+async fn show(State(state): State<AppState>, Allowed(c): Allowed) -> Json<PresenceList> {
+    let presence = state
         .presences
         .of(c.id, Instant::now())
         .into_iter()
-        .map(|(user, s)| json!({ "user_id": user, "state": s }))
+        .map(|(user_id, state)| AgentPresence { user_id, state })
         .collect();
-    Json(json!({ "presence": presence, "ttl_seconds": PRESENCE_TTL_SECONDS }))
+    Json(PresenceList {
+        presence,
+        ttl_seconds: PRESENCE_TTL_SECONDS,
+    })
 }
 
 /// Reports the signed-in agent's presence (`viewing`, `typing` or `left`); 204.
+#[utoipa::path(post, path = "/conversations/{id}/presence", params(("id" = i64, Path, description = "The conversation")), request_body = PresenceForm,
+    responses(
+        (status = 204, description = "Reported; published as a `presence` event"),
+        (status = 422, description = "Another word", body = ErrorBody),
+    ))]
 async fn report(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -13,6 +13,7 @@ use postdesk_core::access::Rule;
 use serde::Deserialize;
 
 use super::auth::constant_time_eq;
+use super::error::ErrorBody;
 use super::policy::Route;
 use super::{ApiError, AppState};
 
@@ -24,8 +25,13 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
+/// This file's routes in the OpenAPI document: one handler for `PUT` and `POST`.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(notify))]
+pub(super) struct Api;
+
 /// What Dovecot's `ox` driver sends (it sends more; only these are read).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct Notification {
     /// The IMAP login the email was stored for.
     user: String,
@@ -50,6 +56,17 @@ fn basic_password(headers: &HeaderMap) -> Option<String> {
         .map(|(_, password)| password.to_owned())
 }
 
+/// Dovecot's push notification: the readers of the inboxes of that IMAP login and folder
+/// fetch at once. Authenticated by its own secret (HTTP Basic, password
+/// `POSTDESK_PUSH_SECRET`), not by a user.
+#[utoipa::path(method(put, post), path = "/hooks/dovecot-push", request_body = Notification,
+    security(("push_secret" = [])),
+    responses(
+        (status = 204, description = "The readers were woken"),
+        (status = 400, description = "Not a Dovecot push notification", body = ErrorBody),
+        (status = 401, description = "A wrong secret", body = ErrorBody),
+        (status = 404, description = "Push is off (no `POSTDESK_PUSH_SECRET`)", body = ErrorBody),
+    ))]
 async fn notify(
     State(state): State<AppState>,
     headers: HeaderMap,

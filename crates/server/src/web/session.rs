@@ -6,16 +6,19 @@
 //! deactivation) also ends its open event streams at once ([`SessionEnds`]).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use postdesk_core::access::Rule;
-use postdesk_core::ids::{SessionId, UserId};
+use postdesk_core::ids::{DepartmentId, SessionId, UserId};
+use postdesk_core::model::{Availability, Role};
 use postdesk_store::{NewAuditEntry, NewSession, SessionInfo};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
+use utoipa::ToSchema;
 
-use super::error::ApiJson;
+use super::conversations::Time;
+use super::error::{ApiJson, ErrorBody, Path};
 use super::limits::Client;
 use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};
@@ -31,6 +34,11 @@ pub(super) fn routes() -> Vec<Route> {
         Route::delete("/me/sessions/{id}", Rule::SignedIn, end_my_session),
     ]
 }
+
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(login, logout, me, change_password, my_sessions, end_my_session))]
+pub(super) struct Api;
 
 /// A session or all of a user's sessions ended: their event streams stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +73,8 @@ impl SessionEnds {
     }
 }
 
-#[derive(Deserialize)]
+/// A sign-in.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginForm {
     username: String,
@@ -74,31 +83,92 @@ struct LoginForm {
     totp: Option<String>,
 }
 
-pub(super) fn user_json(user: &postdesk_store::User) -> Value {
-    json!({
-        "id": user.id,
-        "username": user.username,
-        "name": user.name,
-        "email": user.email,
-        "roles": user.roles,
-        "active": user.active,
-        "availability": user.availability,
-    })
+/// A user as the API shows them.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = User)]
+pub(super) struct UserOut {
+    id: UserId,
+    /// Login name; what `/invite @username` names.
+    username: String,
+    /// Display name.
+    name: String,
+    /// Email address (may be empty).
+    email: String,
+    roles: Vec<Role>,
+    /// Deactivated users cannot sign in.
+    active: bool,
+    availability: Availability,
 }
 
-pub(super) fn session_json(s: &SessionInfo, current: Option<SessionId>) -> Value {
-    use super::conversations::time;
-    json!({
-        "id": s.id,
-        "user_id": s.user_id,
-        "created_at": time(s.created_at),
-        "expires_at": time(s.expires_at),
-        "last_seen_at": time(s.last_seen_at),
-        "ip": s.ip,
-        "user_agent": s.user_agent,
-        "method": s.method,
-        "current": current == Some(s.id),
-    })
+impl From<&postdesk_store::User> for UserOut {
+    fn from(user: &postdesk_store::User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username.clone(),
+            name: user.name.clone(),
+            email: user.email.clone(),
+            roles: user.roles.clone(),
+            active: user.active,
+            availability: user.availability,
+        }
+    }
+}
+
+/// A sign-in session as its user and admins see it (never its token).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Session)]
+pub(super) struct SessionOut {
+    id: SessionId,
+    user_id: UserId,
+    created_at: Time,
+    expires_at: Time,
+    /// Last used (updated at most once a minute).
+    last_seen_at: Time,
+    /// The address it signed in from.
+    ip: String,
+    user_agent: String,
+    /// `password`, `password+totp`, `password+recovery_code` or `oidc`.
+    method: String,
+    /// It is the session of this call.
+    current: bool,
+}
+
+impl SessionOut {
+    /// `s`; `current` is the session of the call, when it is the user's own list.
+    pub(super) fn of(s: &SessionInfo, current: Option<SessionId>) -> Self {
+        Self {
+            id: s.id,
+            user_id: s.user_id,
+            created_at: Time::at(s.created_at),
+            expires_at: Time::at(s.expires_at),
+            last_seen_at: Time::at(s.last_seen_at),
+            ip: s.ip.clone(),
+            user_agent: s.user_agent.clone(),
+            method: s.method.clone(),
+            current: current == Some(s.id),
+        }
+    }
+}
+
+/// A user's sessions.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct SessionList {
+    /// Newest first.
+    pub(super) sessions: Vec<SessionOut>,
+}
+
+/// A change that answers nothing more.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Done {
+    /// Always true.
+    pub(super) ok: bool,
+}
+
+impl Done {
+    /// `{ok: true}`.
+    pub(super) fn ok() -> Json<Done> {
+        Json(Done { ok: true })
+    }
 }
 
 /// A started login session.
@@ -318,12 +388,29 @@ pub(super) async fn open_session(
     })
 }
 
+/// A started session.
+#[derive(Debug, Serialize, ToSchema)]
+struct LoginAnswer {
+    /// The bearer token: `Authorization: Bearer <token>`.
+    token: String,
+    expires_at: Time,
+    user: UserOut,
+}
+
+/// Signs in with a username and password (and the second factor, when the user has one).
+#[utoipa::path(post, path = "/login", request_body = LoginForm,
+    responses(
+        (status = 200, description = "Signed in", body = LoginAnswer),
+        (status = 401, description = "Wrong credentials; or `totp_required: true` when the password was right and the second factor is due", body = ErrorBody),
+        (status = 429, description = "Too many failures: `retry_after` seconds (also `Retry-After`)", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 #[tracing::instrument(skip_all, fields(username = %form.username))]
 async fn login(
     State(state): State<AppState>,
     client: Client,
     ApiJson(form): ApiJson<LoginForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LoginAnswer>, ApiError> {
     let session = start_session(
         &state,
         &client,
@@ -332,11 +419,11 @@ async fn login(
         form.totp.as_deref(),
     )
     .await?;
-    Ok(Json(json!({
-        "token": session.token,
-        "expires_at": super::conversations::time(session.expires_at),
-        "user": user_json(&session.user),
-    })))
+    Ok(Json(LoginAnswer {
+        token: session.token,
+        expires_at: Time::at(session.expires_at),
+        user: UserOut::from(&session.user),
+    }))
 }
 
 /// A hash to verify against when the username is unknown, made once.
@@ -352,35 +439,63 @@ async fn dummy_hash() -> String {
         .clone()
 }
 
-async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
+/// Signs out: the token stops working and its event streams end.
+#[utoipa::path(post, path = "/logout", responses((status = 200, description = "Signed out", body = Done)))]
+async fn logout(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Done>, ApiError> {
     state.store.delete_session(&auth.token_hash).await?;
     state.ends.announce(Ended::Session(auth.session.id));
     super::availability::sessions_ended(&state).await;
-    Ok(Json(json!({ "ok": true })))
+    Ok(Done::ok())
 }
 
-async fn me(auth: AuthUser) -> Json<Value> {
-    let mut user = user_json(&auth.user);
-    user["departments"] = json!(auth.departments);
-    user["totp_enabled"] = json!(auth.totp_enabled);
-    user["totp_enrolment_required"] = json!(auth.must_enrol);
-    Json(user)
+/// The signed-in user, with what the web app needs of their sign-in.
+#[derive(Debug, Serialize, ToSchema)]
+struct Me {
+    #[serde(flatten)]
+    user: UserOut,
+    /// The departments they are in.
+    departments: Vec<DepartmentId>,
+    /// They sign in with a second factor.
+    totp_enabled: bool,
+    /// They must set up two-factor sign-in before anything else.
+    totp_enrolment_required: bool,
 }
 
-#[derive(Deserialize)]
+/// Who is signed in.
+#[utoipa::path(get, path = "/me", responses((status = 200, description = "The signed-in user", body = Me)))]
+async fn me(auth: AuthUser) -> Json<Me> {
+    Json(Me {
+        user: UserOut::from(&auth.user),
+        departments: auth.departments,
+        totp_enabled: auth.totp_enabled,
+        totp_enrolment_required: auth.must_enrol,
+    })
+}
+
+/// A new password for oneself.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PasswordChange)]
 struct PasswordForm {
     current_password: String,
+    /// At least 10 characters, at most 256, not guessable.
+    #[schema(min_length = 10, max_length = 256)]
     new_password: String,
 }
 
 /// Changes one's own password; every other session of the user ends.
+#[utoipa::path(put, path = "/me/password", request_body = PasswordForm,
+    responses(
+        (status = 200, description = "Changed", body = Done),
+        (status = 403, description = "The current password is wrong", body = ErrorBody),
+        (status = 422, description = "The new password is weak", body = ErrorBody),
+    ))]
 async fn change_password(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     ApiJson(form): ApiJson<PasswordForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Done>, ApiError> {
     confirm_password(&state, &auth, form.current_password).await?;
     password::check_policy(
         &form.new_password,
@@ -403,23 +518,31 @@ async fn change_password(
         json!({}),
     )
     .await;
-    Ok(Json(json!({ "ok": true })))
+    Ok(Done::ok())
 }
 
+/// The signed-in user's sessions.
+#[utoipa::path(get, path = "/me/sessions", responses((status = 200, description = "Their sessions", body = SessionList)))]
 async fn my_sessions(
     State(state): State<AppState>,
     auth: AuthUser,
-) -> Result<Json<Value>, ApiError> {
-    let sessions: Vec<Value> = state
+) -> Result<Json<SessionList>, ApiError> {
+    let sessions = state
         .store
         .list_sessions(auth.user.id)
         .await?
         .iter()
-        .map(|s| session_json(s, Some(auth.session.id)))
+        .map(|s| SessionOut::of(s, Some(auth.session.id)))
         .collect();
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(Json(SessionList { sessions }))
 }
 
+/// Ends one of one's own sessions, and its event streams.
+#[utoipa::path(delete, path = "/me/sessions/{id}", params(("id" = i64, Path, description = "The session")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 404, description = "Not a session of the caller", body = ErrorBody),
+    ))]
 async fn end_my_session(
     State(state): State<AppState>,
     auth: AuthUser,

@@ -4,17 +4,19 @@
 //! ([`super::policy`] refuses every other route).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use postdesk_core::access::Rule;
 use postdesk_core::ids::UserId;
 use postdesk_core::model::Role;
 use postdesk_store::User;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
+use utoipa::ToSchema;
 
-use super::error::ApiJson;
+use super::error::{ApiJson, ErrorBody, Path};
 use super::limits::Client;
 use super::policy::Route;
+use super::session::Done;
 use super::{ApiError, AppState, AuthUser};
 use crate::totp;
 
@@ -32,8 +34,13 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(enrol, confirm, turn_off, reset, security, set_security))]
+pub(super) struct Api;
+
 /// Who must sign in with a second factor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Requirement {
     /// Whoever wants to.
@@ -92,7 +99,22 @@ pub(super) async fn check_second_factor(
     }
 }
 
-async fn enrol(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Value>, ApiError> {
+/// A new second factor to confirm.
+#[derive(Debug, Serialize, ToSchema)]
+struct Enrolment {
+    /// An `otpauth://` URI for an authenticator app (as a QR code).
+    secret_uri: String,
+    /// Its base32 key, to type in instead.
+    secret: String,
+}
+
+/// Starts setting up two-factor sign-in: a new secret for an authenticator app.
+#[utoipa::path(post, path = "/me/totp",
+    responses(
+        (status = 200, description = "The secret", body = Enrolment),
+        (status = 409, description = "Already on", body = ErrorBody),
+    ))]
+async fn enrol(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Enrolment>, ApiError> {
     if auth.totp_enabled {
         return Err(ApiError::Conflict(
             "Two-factor sign-in is already on: turn it off first to enrol another device".into(),
@@ -104,21 +126,41 @@ async fn enrol(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Val
         .store
         .set_pending_totp(auth.user.id, &state.secrets.encrypt(&secret))
         .await?;
-    Ok(Json(json!({ "secret_uri": uri, "secret": base32 })))
+    Ok(Json(Enrolment {
+        secret_uri: uri,
+        secret: base32,
+    }))
 }
 
-#[derive(Deserialize)]
+/// The authenticator app's current code.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CodeForm {
+    /// 6 digits.
+    #[schema(pattern = "^[0-9]{6}$")]
     code: String,
 }
 
+/// One-time recovery codes.
+#[derive(Debug, Serialize, ToSchema)]
+struct RecoveryCodes {
+    /// 10 codes `xxxxx-xxxxx`, shown once; each signs in once.
+    recovery_codes: Vec<String>,
+}
+
+/// Confirms two-factor sign-in with a code: it is on.
+#[utoipa::path(post, path = "/me/totp/confirm", request_body = CodeForm,
+    responses(
+        (status = 200, description = "On; the recovery codes", body = RecoveryCodes),
+        (status = 409, description = "Already on, or not started", body = ErrorBody),
+        (status = 422, description = "The code does not match", body = ErrorBody),
+    ))]
 async fn confirm(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     ApiJson(form): ApiJson<CodeForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RecoveryCodes>, ApiError> {
     let stored = state.store.totp_state(auth.user.id).await?;
     if stored.enabled {
         return Err(ApiError::Conflict(
@@ -149,21 +191,31 @@ async fn confirm(
         json!({}),
     )
     .await;
-    Ok(Json(json!({ "recovery_codes": codes })))
+    Ok(Json(RecoveryCodes {
+        recovery_codes: codes,
+    }))
 }
 
-#[derive(Deserialize)]
+/// One's password, again.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PasswordConfirmation)]
 struct PasswordForm {
     password: String,
 }
 
+/// Turns one's two-factor sign-in off.
+#[utoipa::path(delete, path = "/me/totp", request_body = PasswordForm,
+    responses(
+        (status = 200, description = "Off", body = Done),
+        (status = 403, description = "A wrong password, or required by the admin", body = ErrorBody),
+    ))]
 async fn turn_off(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     ApiJson(form): ApiJson<PasswordForm>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Done>, ApiError> {
     if required_of(&state, &auth.user).await? {
         return Err(ApiError::Forbidden(
             "Your admin requires two-factor sign-in: it cannot be turned off".into(),
@@ -181,17 +233,22 @@ async fn turn_off(
         json!({}),
     )
     .await;
-    Ok(Json(json!({ "ok": true })))
+    Ok(Done::ok())
 }
 
 /// An admin turns a user's two-factor sign-in off (a lost phone); they enrol again at their
 /// next sign-in when it is required.
+#[utoipa::path(delete, path = "/users/{id}/totp", params(("id" = i64, Path, description = "The user")),
+    responses(
+        (status = 200, description = "Off", body = Done),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ))]
 async fn reset(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Done>, ApiError> {
     let id = UserId(id);
     super::users::existing(&state, id).await?;
     state.store.disable_totp(id).await?;
@@ -204,25 +261,37 @@ async fn reset(
         json!({}),
     )
     .await;
-    Ok(Json(json!({ "ok": true })))
+    Ok(Done::ok())
 }
 
-async fn security(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "require_totp": requirement(&state).await? })))
-}
-
-#[derive(Deserialize)]
+/// The security settings.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SecurityForm {
+struct SecuritySettings {
+    /// Who must sign in with a second factor.
     require_totp: Requirement,
 }
 
+/// The security settings.
+#[utoipa::path(get, path = "/security", responses((status = 200, description = "The settings", body = SecuritySettings)))]
+async fn security(State(state): State<AppState>) -> Result<Json<SecuritySettings>, ApiError> {
+    Ok(Json(SecuritySettings {
+        require_totp: requirement(&state).await?,
+    }))
+}
+
+/// Says who must sign in with a second factor.
+#[utoipa::path(put, path = "/security", request_body = SecuritySettings,
+    responses(
+        (status = 200, description = "The settings", body = SecuritySettings),
+        (status = 409, description = "The admin has no second factor yet", body = ErrorBody),
+    ))]
 async fn set_security(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
-    ApiJson(form): ApiJson<SecurityForm>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(form): ApiJson<SecuritySettings>,
+) -> Result<Json<SecuritySettings>, ApiError> {
     if form.require_totp != Requirement::Off && !auth.totp_enabled {
         // Else the admin would lock themselves out of everything but enrolling.
         return Err(ApiError::Conflict(
@@ -243,5 +312,7 @@ async fn set_security(
         json!({ "require_totp": value }),
     )
     .await;
-    Ok(Json(json!({ "require_totp": form.require_totp })))
+    Ok(Json(SecuritySettings {
+        require_totp: form.require_totp,
+    }))
 }

@@ -8,7 +8,7 @@
 //! own policy forbids every script and, until the agent allows them, remote images.
 
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use postdesk_core::access::Rule;
@@ -16,6 +16,7 @@ use postdesk_core::ids::MessageId;
 use serde::Deserialize;
 
 use super::auth::{SESSION_COOKIE, constant_time_eq, cookie, csrf_token, user_for_token};
+use super::error::{Path, Query};
 use super::limits::Client;
 use super::policy::Route;
 use super::{ApiError, AppState, AuthUser};
@@ -34,19 +35,35 @@ pub(super) fn routes() -> Vec<Route> {
         Route::get("/login", Rule::Public, login_page),
         Route::post("/login", Rule::Public, login_submit),
         Route::post("/logout", Rule::Public, logout),
-        Route::get("/static/app.js", Rule::Public, || async {
-            asset(
-                "text/javascript; charset=utf-8",
-                include_str!("../../assets/app.js"),
-            )
-        }),
-        Route::get("/static/app.css", Rule::Public, || async {
-            asset(
-                "text/css; charset=utf-8",
-                include_str!("../../assets/app.css"),
-            )
-        }),
+        Route::get("/static/app.js", Rule::Public, app_js),
+        Route::get("/static/app.css", Rule::Public, app_css),
     ]
+}
+
+/// This file's routes in the OpenAPI document (the email frame's route is with the
+/// conversations').
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(app_shell, login_page, login_submit, logout, app_js, app_css))]
+pub(super) struct Api;
+
+/// The web app's script.
+#[utoipa::path(get, path = "/static/app.js",
+    responses((status = 200, description = "The script", content_type = "text/javascript", body = String)))]
+async fn app_js() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/app.js"),
+    )
+}
+
+/// The web app's stylesheet.
+#[utoipa::path(get, path = "/static/app.css",
+    responses((status = 200, description = "The stylesheet", content_type = "text/css", body = String)))]
+async fn app_css() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../assets/app.css"),
+    )
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -134,6 +151,12 @@ async fn session_of(state: &AppState, headers: &HeaderMap) -> Option<(AuthUser, 
     Some((auth, token.to_owned()))
 }
 
+/// The web app (signed in by the session cookie), or to the login page.
+#[utoipa::path(get, path = "/",
+    responses(
+        (status = 200, description = "The app's page", content_type = "text/html", body = String),
+        (status = 303, description = "Not signed in: to `/login`", headers(("Location" = String, description = "/login"))),
+    ))]
 async fn app_shell(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some((auth, token)) = session_of(&state, &headers).await else {
         return Redirect::to("/login").into_response();
@@ -175,8 +198,11 @@ async fn app_shell(State(state): State<AppState>, headers: HeaderMap) -> Respons
     page("postdesk", &head, &body)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LoginQuery {
+    /// Why the last sign-in did not work: `credentials`, `expired`, `totp`, `totp_wrong`,
+    /// `throttled` or `sso`.
     error: Option<String>,
     /// Seconds to wait, with `error=throttled`.
     wait: Option<u64>,
@@ -207,6 +233,12 @@ fn login_form(error: Option<&str>, csrf: &str, single_sign_on: bool) -> String {
     )
 }
 
+/// The login page (to the app when signed in already).
+#[utoipa::path(get, path = "/login", params(LoginQuery),
+    responses(
+        (status = 200, description = "The login page", content_type = "text/html", body = String),
+        (status = 303, description = "Signed in already: to `/`", headers(("Location" = String, description = "/"))),
+    ))]
 async fn login_page(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -251,16 +283,29 @@ async fn login_page(
     response
 }
 
-#[derive(Deserialize)]
+/// The login page's form.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = LoginPageForm)]
 struct LoginForm {
     username: String,
     password: String,
     /// The two-factor code, for users who have one.
     #[serde(default)]
     totp: String,
+    /// The login page's token (also in its cookie).
     csrf: String,
 }
 
+/// The login page's form: to the app with the session cookie, or back to the page with why.
+#[utoipa::path(post, path = "/login",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in: to `/` with the session cookie; else to `/login?error=…`",
+            headers(("Location" = String, description = "The app or the login page"))),
+        (status = 400, description = "The form could not be read", content_type = "text/plain", body = String),
+        (status = 415, description = "Not a form", content_type = "text/plain", body = String),
+        (status = 422, description = "A field is missing", content_type = "text/plain", body = String),
+    ))]
 async fn login_submit(
     State(state): State<AppState>,
     client: Client,
@@ -319,11 +364,23 @@ pub(super) fn signed_in(state: &AppState, headers: &HeaderMap, token: &str) -> R
     response
 }
 
-#[derive(Deserialize)]
+/// The log-out button's form.
+#[derive(Deserialize, utoipa::ToSchema)]
 struct LogoutForm {
+    /// The session's CSRF token.
     csrf: String,
 }
 
+/// The log-out button: the session ends, to the login page.
+#[utoipa::path(post, path = "/logout",
+    request_body(content = LogoutForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed out: to `/login`", headers(("Location" = String, description = "/login"))),
+        (status = 400, description = "The form could not be read", content_type = "text/plain", body = String),
+        (status = 403, description = "A wrong CSRF token", body = super::error::ErrorBody),
+        (status = 415, description = "Not a form", content_type = "text/plain", body = String),
+        (status = 422, description = "A field is missing", content_type = "text/plain", body = String),
+    ))]
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -349,7 +406,8 @@ async fn logout(
     Ok(response)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct BodyQuery {
     /// `remote=1`: the agent allowed remote images.
     remote: Option<u8>,
@@ -361,6 +419,12 @@ pub(super) struct BodyQuery {
 /// images point at their attachments; remote images load only when allowed; quoted history
 /// is hidden unless asked for. No script can run here: the document's policy has no
 /// script source at all, and the frame is sandboxed without scripts.
+#[utoipa::path(get, path = "/messages/{id}/body.html",
+    params(("id" = i64, Path, description = "The message"), BodyQuery),
+    responses(
+        (status = 200, description = "The email's HTML as a document, with a Content-Security-Policy without scripts", content_type = "text/html", body = String),
+        (status = 404, description = "No such message", body = super::error::ErrorBody),
+    ))]
 pub(super) async fn email_body(
     State(state): State<AppState>,
     Path(id): Path<i64>,

@@ -1,20 +1,21 @@
 //! Users (admin only to create and change).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use postdesk_core::access::Rule;
 use postdesk_core::event::Event;
 use postdesk_core::ids::UserId;
 use postdesk_core::model::{Availability, Role};
 use postdesk_store::NewUser;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
 
-use super::error::ApiJson;
+use super::error::{ApiJson, ErrorBody, Path};
 use super::limits::Client;
 use super::policy::Route;
-use super::session::{Ended, session_json, user_json};
+use super::session::{Ended, SessionList, SessionOut, UserOut};
 use super::{ApiError, AppState, AuthUser};
 use crate::password;
 
@@ -29,13 +30,26 @@ pub(super) fn routes() -> Vec<Route> {
     ]
 }
 
-#[derive(Deserialize)]
+/// This file's routes in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, update, sessions, end_sessions))]
+pub(super) struct Api;
+
+/// A user to create.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateUser {
+    /// 1 to 64 letters, digits, `.`, `_` or `-`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     username: String,
+    /// Display name (default: the username).
     name: Option<String>,
     email: Option<String>,
+    /// At least 10 characters, at most 256, not guessable.
+    #[schema(min_length = 10, max_length = 256)]
     password: String,
+    /// At least one.
+    #[schema(min_items = 1)]
     roles: Vec<Role>,
 }
 
@@ -58,12 +72,19 @@ pub fn validate_username(username: &str) -> Result<(), String> {
     }
 }
 
+/// Creates a user.
+#[utoipa::path(post, path = "/users", request_body = CreateUser,
+    responses(
+        (status = 201, description = "The user", body = UserOut),
+        (status = 409, description = "The username is taken", body = ErrorBody),
+        (status = 422, description = "A bad username or address, a weak password, no role", body = ErrorBody),
+    ))]
 async fn create(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     ApiJson(form): ApiJson<CreateUser>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<UserOut>), ApiError> {
     validate_username(&form.username).map_err(ApiError::Unprocessable)?;
     password::check_policy(
         &form.password,
@@ -107,34 +128,54 @@ async fn create(
         details,
     )
     .await;
-    Ok((StatusCode::CREATED, Json(user_json(&user))))
+    Ok((StatusCode::CREATED, Json(UserOut::from(&user))))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let users: Vec<Value> = state
+/// The users.
+#[derive(Debug, Serialize, ToSchema)]
+struct UserList {
+    users: Vec<UserOut>,
+}
+
+/// Every user (every signed-in user may list them, for `/invite` autocomplete).
+#[utoipa::path(get, path = "/users", responses((status = 200, description = "The users", body = UserList)))]
+async fn list(State(state): State<AppState>) -> Result<Json<UserList>, ApiError> {
+    let users = state
         .store
         .list_users()
         .await?
         .iter()
-        .map(user_json)
+        .map(UserOut::from)
         .collect();
-    Ok(Json(json!({ "users": users })))
+    Ok(Json(UserList { users }))
 }
 
-#[derive(Deserialize)]
+/// Changes to a user.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateUser {
+    /// False deactivates them: every session and event stream ends, their conversations in
+    /// progress return to their queues.
     active: Option<bool>,
+    /// A new password: every session of theirs ends.
+    #[schema(min_length = 10, max_length = 256)]
     password: Option<String>,
 }
 
+/// Activates or deactivates a user, or sets their password.
+#[utoipa::path(patch, path = "/users/{id}", params(("id" = i64, Path, description = "The user")), request_body = UpdateUser,
+    responses(
+        (status = 200, description = "The user", body = UserOut),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 422, description = "A weak password, or deactivating oneself", body = ErrorBody),
+    ))]
 async fn update(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     Path(id): Path<i64>,
     ApiJson(form): ApiJson<UpdateUser>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserOut>, ApiError> {
     let id = UserId(id);
     let user = existing(&state, id).await?;
     if let Some(password) = &form.password {
@@ -193,32 +234,49 @@ async fn update(
         .await;
     }
     let user = existing(&state, id).await?;
-    Ok(Json(user_json(&user)))
+    Ok(Json(UserOut::from(&user)))
 }
 
+/// A user's sessions.
+#[utoipa::path(get, path = "/users/{id}/sessions", params(("id" = i64, Path, description = "The user")),
+    responses(
+        (status = 200, description = "Their sessions", body = SessionList),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ))]
 async fn sessions(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionList>, ApiError> {
     let id = UserId(id);
     existing(&state, id).await?;
-    let sessions: Vec<Value> = state
+    let sessions = state
         .store
         .list_sessions(id)
         .await?
         .iter()
-        .map(|s| session_json(s, None))
+        .map(|s| SessionOut::of(s, None))
         .collect();
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(Json(SessionList { sessions }))
+}
+
+/// How many sessions ended.
+#[derive(Debug, Serialize, ToSchema)]
+struct SessionsEnded {
+    ended: u64,
 }
 
 /// Ends every session of a user (an admin's "sign out everywhere").
+#[utoipa::path(delete, path = "/users/{id}/sessions", params(("id" = i64, Path, description = "The user")),
+    responses(
+        (status = 200, description = "Every session of theirs ended", body = SessionsEnded),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ))]
 async fn end_sessions(
     State(state): State<AppState>,
     auth: AuthUser,
     client: Client,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionsEnded>, ApiError> {
     let id = UserId(id);
     existing(&state, id).await?;
     let ended = state.store.delete_user_sessions(id).await?;
@@ -233,7 +291,7 @@ async fn end_sessions(
         json!({ "ended": ended }),
     )
     .await;
-    Ok(Json(json!({ "ended": ended })))
+    Ok(Json(SessionsEnded { ended }))
 }
 
 /// The user with `id`, or 404.

@@ -133,6 +133,8 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("GET", "/api/v1/audit/export", "443333+4"),
     ("PUT", "/api/v1/hooks/dovecot-push", "++++++++"),
     ("POST", "/api/v1/hooks/dovecot-push", "++++++++"),
+    // The API's description: public, like the login call it describes.
+    ("GET", "/api/v1/openapi.json", "++++++++"),
 ];
 
 /// The ids a route's placeholders stand for.

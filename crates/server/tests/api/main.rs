@@ -18,6 +18,7 @@ mod logs;
 mod mailbox_oauth;
 mod metrics;
 mod oidc;
+mod openapi;
 mod replies;
 mod restart;
 mod routing;
