@@ -163,6 +163,10 @@ pub struct MailOAuth {
     store: Store,
     secrets: Secrets,
     http: reqwest::Client,
+    /// Tells this node's readers that an inbox's sign-in was refused (by whichever of the
+    /// reader, the outbox or the Sent-folder copier asked), so that a session still signed in
+    /// with the old access token ends at once instead of reading on.
+    refused: tokio::sync::broadcast::Sender<(InboxId, String)>,
 }
 
 /// How long before `expires_at` to refresh a token issued at `issued_at` (ms): a minute, but
@@ -225,7 +229,15 @@ impl MailOAuth {
             store,
             secrets,
             http,
+            refused: tokio::sync::broadcast::channel(64).0,
         })
+    }
+
+    /// Hears every inbox whose sign-in the provider refused on this node from now on, with the
+    /// provider's words.
+    #[must_use]
+    pub fn refusals(&self) -> tokio::sync::broadcast::Receiver<(InboxId, String)> {
+        self.refused.subscribe()
     }
 
     fn client(&self, provider: &OAuthProvider) -> anyhow::Result<ProviderClient> {
@@ -442,6 +454,8 @@ impl MailOAuth {
                     .oauth_refresh_refused(inbox, words)
                     .await
                     .map_err(anyhow::Error::from)?;
+                // Nobody listening (no reader running here) is fine.
+                let _ = self.refused.send((inbox, words.clone()));
             }
             Err(e) => {
                 tracing::warn!(%inbox, "Refreshing the mailbox's OAuth2 token failed: {e:#}");

@@ -448,6 +448,21 @@ pub(crate) async fn record_state(
     });
 }
 
+/// Waits until the provider refuses `inbox`'s sign-in (heard from whichever part of this node
+/// asked for a token); the provider's words.
+async fn refused(
+    refusals: &mut tokio::sync::broadcast::Receiver<(InboxId, String)>,
+    inbox: InboxId,
+) -> String {
+    loop {
+        match refusals.recv().await {
+            Ok((id, words)) if id == inbox => return words,
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending().await,
+        }
+    }
+}
+
 /// The supervisor loop of one inbox: run sessions until stopped or the lease lapses, backing
 /// off after failures.
 async fn run_reader(
@@ -458,6 +473,7 @@ async fn run_reader(
 ) {
     let lease = ctx.lease.clone();
     let mut backoff = BACKOFF_START;
+    let mut refusals = ctx.oauth.refusals();
     loop {
         if *stop.borrow() {
             break;
@@ -467,6 +483,9 @@ async fn run_reader(
             biased;
             () = lease.lapsed() => break,
             _ = stop.changed() => break,
+            words = refused(&mut refusals, inbox) => Err(anyhow::Error::new(
+                crate::mail_oauth::TokenError::NeedsReauth(words),
+            )),
             outcome = session::run_session(&ctx, inbox, &mut backoff, &wake) => outcome,
         };
         let error = match outcome {
