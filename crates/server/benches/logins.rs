@@ -83,7 +83,7 @@ async fn run() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(64);
     let password = "orchid-lantern-meadow-51";
-    let postdesk = server::Postdesk::start(None).await?;
+    let postdesk = server::Postdesk::start_with(None, &[]).await?;
     let (started, _) = postdesk.memory()?;
     let mut users = Vec::new();
     for i in 0..n {

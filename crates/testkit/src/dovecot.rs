@@ -533,15 +533,42 @@ impl Dovecot {
         self.restart().await
     }
 
+    /// Lets up to `sessions` IMAP sessions be open at once (the default allows about a
+    /// thousand, less what Dovecot's own services can take), for a benchmark of many idle
+    /// mailboxes, and restarts on the same ports and mail (open connections drop). Each
+    /// session keeps its own `imap` process, as in a default Dovecot, so `service imap`'s
+    /// `process_limit` is exactly `sessions`: one more waits until one ends. Every such
+    /// process holds a connection to Dovecot's `anvil` and `stats` services, so
+    /// `default_client_limit` is raised to match; the login processes run in Dovecot's
+    /// high-performance mode (`service_count = 0`: two long-lived processes take every new
+    /// connection, instead of a process per connection capped at 100), and one user may hold
+    /// every session (`mail_max_userip_connections`, at least the usual 100).
+    pub async fn allow_imap_sessions(&mut self, sessions: usize) -> anyhow::Result<()> {
+        ensure!(sessions > 0, "allow_imap_sessions: at least one session");
+        self.reconfigure(&sessions_config(sessions)).await
+    }
+
     /// How many IMAP sessions of `username` are open now, as Dovecot counts them
     /// (`doveadm who`: one line per connection).
     pub fn imap_sessions(&self, username: &str) -> anyhow::Result<usize> {
+        self.count_imap_sessions(Some(username))
+    }
+
+    /// How many IMAP sessions of every user are open now, as Dovecot counts them.
+    pub fn all_imap_sessions(&self) -> anyhow::Result<usize> {
+        self.count_imap_sessions(None)
+    }
+
+    /// `doveadm who -1 [username]`: one line per connection, "username proto pid ip" after
+    /// a header line; counts the `imap` ones (of `username`, when given).
+    fn count_imap_sessions(&self, username: Option<&str>) -> anyhow::Result<usize> {
         let doveadm = process::find_program("doveadm", &["/usr/bin", "/usr/sbin"])
             .context("doveadm is not installed (Debian: dovecot-core)")?;
         let output = Command::new(&doveadm)
             .arg("-c")
             .arg(self.config_path())
-            .args(["who", "-1", username])
+            .args(["who", "-1"])
+            .args(username)
             .stdin(Stdio::null())
             .output()
             .with_context(|| format!("cannot run {}", doveadm.display()))?;
@@ -550,12 +577,12 @@ impl Dovecot {
             "doveadm who failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        // "username proto pid ip" after a header line.
         Ok(String::from_utf8_lossy(&output.stdout)
             .lines()
             .filter(|line| {
                 let mut fields = line.split_whitespace();
-                fields.next() == Some(username) && fields.next() == Some("imap")
+                let user = fields.next();
+                fields.next() == Some("imap") && username.is_none_or(|u| user == Some(u))
             })
             .count())
     }
@@ -912,6 +939,22 @@ fn check_username(username: &str) -> anyhow::Result<()> {
 }
 
 /// Four different free ports (each [`crate::free_port`] call could repeat one).
+/// The configuration lines of [`Dovecot::allow_imap_sessions`]: Dovecot merges them into the
+/// generated blocks of the same name, and a setting given again takes the later value.
+fn sessions_config(sessions: usize) -> String {
+    // Each imap process connects to anvil and to stats; the rest is room for Dovecot's own.
+    let clients = (2 * sessions + 100).max(1000);
+    // Never below the 100 of the generated configuration.
+    let per_user = sessions.max(100);
+    format!(
+        "# Dovecot::allow_imap_sessions({sessions})\n\
+         default_client_limit = {clients}\n\
+         service imap {{\n  process_limit = {sessions}\n}}\n\
+         service imap-login {{\n  service_count = 0\n  process_min_avail = 2\n}}\n\
+         protocol imap {{\n  mail_max_userip_connections = {per_user}\n}}\n"
+    )
+}
+
 fn distinct_free_ports() -> anyhow::Result<Ports> {
     let mut ports: Vec<u16> = Vec::with_capacity(4);
     for _ in 0..50 {

@@ -380,3 +380,39 @@ impl Drop for BareReader {
         self.task.abort();
     }
 }
+
+/// When one LMTP delivery happened and what postdesk did about it.
+pub struct Timed {
+    /// Just before the LMTP transaction.
+    pub start: Instant,
+    /// Dovecot's `250` (the email stored).
+    pub stored: Instant,
+    /// postdesk's `inbox_status: syncing` (its reader woke), if seen before the event.
+    pub woke: Option<Instant>,
+    /// The `message_created` event read, or `None` after 20 s.
+    pub created: Option<Instant>,
+}
+
+/// Delivers `raw` to `rcpt` over `lmtp` and waits for its `message_created` (in a
+/// conversation of `inbox`, when given). Events are stamped when read, so those that came
+/// during the LMTP transaction (a push is sent while Dovecot saves the email) keep their times.
+pub async fn deliver_timed(
+    lmtp: &mut Delivery,
+    events: &mut crate::server::Events,
+    rcpt: &str,
+    raw: &[u8],
+    inbox: Option<i64>,
+) -> anyhow::Result<Timed> {
+    let start = Instant::now();
+    lmtp.deliver(rcpt, raw).await?;
+    let stored = Instant::now();
+    let (woke, created) = events
+        .wait_created(inbox, stored + Duration::from_secs(20))
+        .await;
+    Ok(Timed {
+        start,
+        stored,
+        woke,
+        created,
+    })
+}

@@ -23,6 +23,9 @@
 //!   `$TMPDIR/postdesk-bench-<pid>.log` (e.g. `BENCH_LOG=info,sqlx::query=debug` for statement
 //!   timings).
 
+// Shared with the cluster bench, which uses more of it.
+#[allow(dead_code)]
+mod common;
 mod corpus;
 mod mail;
 mod report;
@@ -31,6 +34,9 @@ mod server;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
+use common::{
+    commit, env_or, load_average, machine, own_memory, parts_from_env, postgres_from_env, rss_of,
+};
 use postdesk_core::ids::InboxId;
 use postdesk_testkit::{Dovecot, PgDatabase};
 use report::{Latency, Memory, Phases, PushLatency, Run, SmtpLatency, Throughput};
@@ -63,38 +69,13 @@ struct Options {
     only: Vec<String>,
 }
 
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name}={v:?} is not valid")),
-        _ => Ok(default),
-    }
-}
-
 impl Options {
     fn from_env() -> anyhow::Result<Options> {
-        let db: String = env_or("BENCH_DB", "sqlite".to_owned())?;
-        ensure!(
-            db == "sqlite" || db == "postgres",
-            "BENCH_DB must be sqlite or postgres, not {db:?}"
-        );
-        let only: String = env_or("BENCH_ONLY", PARTS.join(","))?;
-        let only: Vec<String> = only
-            .split(',')
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
-        for part in &only {
-            ensure!(
-                PARTS.contains(&part.as_str()),
-                "BENCH_ONLY: unknown part {part:?}"
-            );
-        }
+        let postgres = postgres_from_env("sqlite")?;
+        let only = parts_from_env(&PARTS)?;
         Ok(Options {
             messages: env_or("BENCH_MESSAGES", 10_000)?,
-            postgres: db == "postgres",
+            postgres,
             latency: env_or("BENCH_LATENCY", 200)?,
             gap: Duration::from_millis(env_or("BENCH_LATENCY_GAP_MS", 50)?),
             big_mib: env_or("BENCH_BIG_MB", 49.9)?,
@@ -110,19 +91,11 @@ impl Options {
 }
 
 fn main() -> anyhow::Result<()> {
-    // `cargo bench` passes --bench; `cargo test --benches` does not: then only say how to run.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!(
-            "ingest benchmark: run it with `cargo bench -p postdesk --bench ingest` (skipped in test mode)"
-        );
+    if !common::benchmarking("ingest") {
         return Ok(());
     }
     let options = Options::from_env()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let run = runtime.block_on(bench(&options))?;
+    let run = common::runtime()?.block_on(bench(&options))?;
     println!("{}", run.text());
     if options.write {
         let path = report::write_row(&run.markdown_row())?;
@@ -158,20 +131,8 @@ async fn bench(options: &Options) -> anyhow::Result<Run> {
         ..Run::default()
     };
     eprintln!("postdesk binary: {}", server::binary());
-    // Sender checks (DKIM, SPF, DMARC) run as in production, against a DNS server that
-    // answers at once: a real dnsmasq on loopback, authoritative for the corpus' `.test`
-    // domains (its DKIM signatures do not verify). BENCH_DNS names other servers, or "off".
-    let _dns = match std::env::var("BENCH_DNS") {
-        Ok(servers) => {
-            server::use_dns(servers);
-            None
-        }
-        Err(_) => {
-            let dns = postdesk_testkit::DnsServer::start(&[]).await?;
-            server::use_dns(dns.addr().to_string());
-            Some(dns)
-        }
-    };
+    // Sender checks run as in production, against a DNS server that answers at once.
+    let _dns = server::dns_from_env().await?;
     let dovecot = Dovecot::start().await?;
     dovecot.add_user(corpus::SUPPORT, PASSWORD)?;
 
@@ -210,70 +171,33 @@ async fn bench(options: &Options) -> anyhow::Result<Run> {
     }
 
     if options.runs("throughput") || options.runs("latency") {
-        let pg = database(options).await?;
-        let url = pg.as_ref().map(|p| p.url().to_owned());
-        let postdesk = Postdesk::start(url.as_deref()).await?;
-        eprintln!("postdesk pid {} at {}", postdesk.pid, postdesk.base);
-        let outcome = backlog_and_latency(
-            options,
-            &dovecot,
-            &postdesk,
-            url.as_deref(),
-            &emails,
-            &mut run,
-        )
-        .await;
-        if outcome.is_err() {
-            eprintln!("--- postdesk log tail ---\n{}", postdesk.log_tail());
-        }
-        postdesk.stop().await;
-        if let Some(pg) = pg {
-            let _ = pg.cleanup().await;
-        }
-        outcome?;
+        server::on_fresh_node(options.postgres, &[], async |postdesk, pg| {
+            let url = pg.map(PgDatabase::url);
+            backlog_and_latency(options, &dovecot, postdesk, url, &emails, &mut run).await
+        })
+        .await?;
     }
 
     if options.runs("smtp") {
-        let pg = database(options).await?;
-        let url = pg.as_ref().map(|p| p.url().to_owned());
         let smtp_port = postdesk_testkit::free_port()?;
         let listen = format!("127.0.0.1:{smtp_port}");
-        let postdesk =
-            Postdesk::start_with(url.as_deref(), &[("POSTDESK_SMTP_LISTEN", listen.as_str())])
-                .await?;
-        eprintln!(
-            "postdesk pid {} at {}, SMTP ingress on {listen}",
-            postdesk.pid, postdesk.base
-        );
-        let outcome = smtp_latency(options, &dovecot, &postdesk, smtp_port, url.as_deref()).await;
-        if outcome.is_err() {
-            eprintln!("--- postdesk log tail ---\n{}", postdesk.log_tail());
-        }
-        postdesk.stop().await;
-        if let Some(pg) = pg {
-            let _ = pg.cleanup().await;
-        }
-        run.smtp = Some(outcome?);
+        let env = [("POSTDESK_SMTP_LISTEN", listen.as_str())];
+        let smtp = server::on_fresh_node(options.postgres, &env, async |postdesk, pg| {
+            eprintln!("  its SMTP ingress on {listen}");
+            let url = pg.map(PgDatabase::url);
+            smtp_latency(options, &dovecot, postdesk, smtp_port, url).await
+        })
+        .await?;
+        run.smtp = Some(smtp);
     }
 
     if options.runs("push") {
-        let pg = database(options).await?;
-        let url = pg.as_ref().map(|p| p.url().to_owned());
-        let postdesk =
-            Postdesk::start_with(url.as_deref(), &[("POSTDESK_PUSH_SECRET", PUSH_SECRET)]).await?;
-        eprintln!(
-            "postdesk pid {} at {}, push endpoint on",
-            postdesk.pid, postdesk.base
-        );
-        let outcome = push_latency(options, &postdesk, url.as_deref()).await;
-        if outcome.is_err() {
-            eprintln!("--- postdesk log tail ---\n{}", postdesk.log_tail());
-        }
-        postdesk.stop().await;
-        if let Some(pg) = pg {
-            let _ = pg.cleanup().await;
-        }
-        run.push = Some(outcome?);
+        let env = [("POSTDESK_PUSH_SECRET", PUSH_SECRET)];
+        let push = server::on_fresh_node(options.postgres, &env, async |postdesk, pg| {
+            push_latency(options, postdesk, pg.map(PgDatabase::url)).await
+        })
+        .await?;
+        run.push = Some(push);
     }
 
     if options.runs("phases") {
@@ -287,29 +211,14 @@ async fn bench(options: &Options) -> anyhow::Result<Run> {
     drop(emails);
 
     if options.runs("memory") {
-        let pg = database(options).await?;
-        let url = pg.as_ref().map(|p| p.url().to_owned());
-        let postdesk = Postdesk::start(url.as_deref()).await?;
-        let outcome = memory(options, &dovecot, &postdesk).await;
-        if outcome.is_err() {
-            eprintln!("--- postdesk log tail ---\n{}", postdesk.log_tail());
-        }
-        postdesk.stop().await;
-        if let Some(pg) = pg {
-            let _ = pg.cleanup().await;
-        }
-        run.memory = Some(outcome?);
+        let memory = server::on_fresh_node(options.postgres, &[], async |postdesk, _| {
+            memory(options, &dovecot, postdesk).await
+        })
+        .await?;
+        run.memory = Some(memory);
     }
     run.load.1 = load_average();
     Ok(run)
-}
-
-/// The 1-minute load average.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// Measurement 1 (postdesk's side) and 2, on one postdesk.
@@ -450,54 +359,6 @@ async fn backlog_and_latency(
     Ok(())
 }
 
-/// When one LMTP delivery happened and what postdesk did about it.
-struct Timed {
-    /// Just before the LMTP transaction.
-    start: Instant,
-    /// Dovecot's `250` (the email stored).
-    stored: Instant,
-    /// postdesk's `inbox_status: syncing` (its reader woke), if seen before the event.
-    woke: Option<Instant>,
-    /// The `message_created` event read, or `None` after 20 s.
-    created: Option<Instant>,
-}
-
-/// Delivers `raw` to the support mailbox over `lmtp` and waits for its `message_created`.
-/// Events are stamped when read, so those that came during the LMTP transaction (a push is
-/// sent while Dovecot saves the email) keep their times.
-async fn deliver_timed(
-    lmtp: &mut mail::Delivery,
-    events: &mut server::Events,
-    raw: &[u8],
-) -> anyhow::Result<Timed> {
-    let start = Instant::now();
-    lmtp.deliver(corpus::SUPPORT, raw).await?;
-    let stored = Instant::now();
-    let deadline = stored + Duration::from_secs(20);
-    let mut woke = None;
-    let created = loop {
-        let Some(event) = events
-            .next(deadline.saturating_duration_since(Instant::now()))
-            .await
-        else {
-            break None;
-        };
-        match event.kind.as_str() {
-            "inbox_status" if woke.is_none() && event.data["state"] == "syncing" => {
-                woke = Some(event.at);
-            }
-            "message_created" => break Some(event.at),
-            _ => {}
-        }
-    };
-    Ok(Timed {
-        start,
-        stored,
-        woke,
-        created,
-    })
-}
-
 /// Measurement 2: one email at a time over LMTP, each timed to its `message_created` event.
 /// postdesk's `inbox_status: syncing` event, published as soon as its IDLE wakes, splits each
 /// delay into Dovecot's part (stored -> IDLE wake-up) and postdesk's (wake-up -> event).
@@ -522,12 +383,12 @@ async fn latency(
     for email in &emails {
         tokio::time::sleep(options.gap).await;
         events.drain();
-        let Timed {
+        let mail::Timed {
             start,
             stored,
             woke,
             created,
-        } = deliver_timed(&mut lmtp, &mut events, &email.raw).await?;
+        } = mail::deliver_timed(&mut lmtp, &mut events, corpus::SUPPORT, &email.raw, None).await?;
         match created {
             Some(at) => {
                 out.from_start.push(at.duration_since(start));
@@ -545,14 +406,7 @@ async fn latency(
             }
         }
         // Back to idle (the reader re-enters IDLE after announcing it) before the next email.
-        postdesk
-            .wait_synced(
-                inbox,
-                Duration::from_secs(20),
-                Duration::from_millis(5),
-                "postdesk did not return to idle",
-            )
-            .await?;
+        postdesk.wait_idle_again(inbox).await?;
     }
     lmtp.quit().await;
 
@@ -645,14 +499,7 @@ async fn smtp_latency(
             }
         }
         // Processed (backlog 0) and idle before the next email, as in the LMTP part.
-        postdesk
-            .wait_synced(
-                inbox,
-                Duration::from_secs(20),
-                Duration::from_millis(5),
-                "postdesk did not return to idle",
-            )
-            .await?;
+        postdesk.wait_idle_again(inbox).await?;
     }
     smtp.quit().await;
     // Each email stored exactly once, all over SMTP (the mailbox the reader watches is empty).
@@ -768,12 +615,12 @@ async fn push_deliveries(
         tokio::time::sleep(options.gap).await;
         // A late or second event for the previous email would show here.
         out.created_events += events.drain_counting("message_created");
-        let Timed {
+        let mail::Timed {
             start,
             stored,
             woke,
             created,
-        } = deliver_timed(&mut lmtp, &mut events, &email.raw).await?;
+        } = mail::deliver_timed(&mut lmtp, &mut events, corpus::SUPPORT, &email.raw, None).await?;
         match created {
             Some(at) => {
                 out.created_events += 1;
@@ -792,14 +639,7 @@ async fn push_deliveries(
             }
         }
         // Back to idle with nothing left to process before the next email.
-        postdesk
-            .wait_synced(
-                inbox,
-                Duration::from_secs(20),
-                Duration::from_millis(5),
-                "postdesk did not return to idle",
-            )
-            .await?;
+        postdesk.wait_idle_again(inbox).await?;
     }
     lmtp.quit().await;
     // Dovecot's own IDLE notification of the last email comes 500 ms after it was stored: wait
@@ -1059,66 +899,4 @@ async fn memory(
         appended,
         timeline,
     })
-}
-
-/// This process's (VmRSS, VmHWM) in bytes.
-fn own_memory() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-fn rss_of(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-}
-
-/// "2 CPUs (AMD EPYC), 23 GiB".
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("unknown CPU", |(_, m)| m.trim())
-        .to_owned();
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_gib = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1_048_576.0);
-    format!("{cpus} CPUs ({model}), {mem_gib:.0} GiB")
-}
-
-/// The short commit, with `+` when the work tree has changes.
-fn commit() -> String {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    match git(&["rev-parse", "--short", "HEAD"]) {
-        Some(hash) => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            format!("{hash}{}", if dirty { "+" } else { "" })
-        }
-        None => "unknown".into(),
-    }
 }

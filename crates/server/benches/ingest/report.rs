@@ -1,17 +1,11 @@
-//! Figures: what one run measured, percentiles, the console report and the row written into
+//! Figures: what one run measured, the console report and the row written into
 //! `docs/benchmarks.md`.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where `BENCH_WRITE=1` puts the run.
-pub fn docs_path() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/benchmarks.md"
-    ))
-}
+pub use crate::common::{docs_path, mb, ms, summary};
 
 pub const BEGIN: &str = "<!-- bench:runs:begin (rows added by BENCH_WRITE=1; keep the markers) -->";
 pub const END: &str = "<!-- bench:runs:end -->";
@@ -164,43 +158,8 @@ pub struct Run {
     pub memory: Option<Memory>,
 }
 
-/// Nearest-rank percentile of sorted values.
-pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-pub fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-pub fn mb(bytes: u64) -> f64 {
-    bytes as f64 / 1_048_576.0
-}
-
 fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
-}
-
-pub struct Summary {
-    pub p50: Duration,
-    pub p90: Duration,
-    pub p99: Duration,
-    pub max: Duration,
-}
-
-pub fn summary(values: &[Duration]) -> Summary {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable();
-    Summary {
-        p50: percentile(&sorted, 0.5),
-        p90: percentile(&sorted, 0.9),
-        p99: percentile(&sorted, 0.99),
-        max: sorted.last().copied().unwrap_or_default(),
-    }
 }
 
 impl Run {
@@ -727,31 +686,15 @@ pub fn table_header() -> String {
 /// Adds `row` to the runs table between the markers in `docs/benchmarks.md`, keeping the most
 /// recent [`KEEP_ROWS`] rows.
 pub fn write_row(row: &str) -> anyhow::Result<PathBuf> {
-    use anyhow::Context as _;
     let path = docs_path();
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let begin = text
-        .find(BEGIN)
-        .with_context(|| format!("{} has no line {BEGIN}", path.display()))?;
-    let end = text
-        .find(END)
-        .with_context(|| format!("{} has no line {END}", path.display()))?;
-    anyhow::ensure!(
-        begin < end,
-        "the markers in {} are out of order",
-        path.display()
-    );
-    let inside = &text[begin + BEGIN.len()..end];
-    let mut rows: Vec<String> = inside
-        .lines()
-        .filter(|l| l.starts_with("| 20"))
-        .map(upgrade_row)
-        .collect();
-    rows.push(row.to_owned());
-    let rows = &rows[rows.len().saturating_sub(KEEP_ROWS)..];
-    let section = format!("{BEGIN}\n{}\n{}\n{END}", table_header(), rows.join("\n"));
-    let updated = format!("{}{section}{}", &text[..begin], &text[end + END.len()..]);
-    std::fs::write(&path, updated)?;
+    crate::common::write_row(
+        &path,
+        BEGIN,
+        END,
+        &table_header(),
+        row,
+        KEEP_ROWS,
+        upgrade_row,
+    )?;
     Ok(path)
 }

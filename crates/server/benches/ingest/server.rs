@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
 use futures::StreamExt as _;
+use postdesk_testkit::PgDatabase;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -29,6 +30,24 @@ pub fn use_dns(servers: String) {
     let _ = DNS.set(servers);
 }
 
+/// Sets the DNS servers every postdesk of the run checks senders (DKIM, SPF, DMARC) against,
+/// as in production: `BENCH_DNS` (servers, or "off"), or else a real dnsmasq on loopback that
+/// answers at once, authoritative for the corpus' `.test` domains (its DKIM signatures do not
+/// verify), which this starts and answers (it stops when dropped).
+pub async fn dns_from_env() -> anyhow::Result<Option<postdesk_testkit::DnsServer>> {
+    Ok(match std::env::var("BENCH_DNS") {
+        Ok(servers) => {
+            use_dns(servers);
+            None
+        }
+        Err(_) => {
+            let dns = postdesk_testkit::DnsServer::start(&[]).await?;
+            use_dns(dns.addr().to_string());
+            Some(dns)
+        }
+    })
+}
+
 /// A running `postdesk serve`, killed on drop (and by a watchdog if this process dies first).
 pub struct Postdesk {
     child: tokio::process::Child,
@@ -42,16 +61,11 @@ pub struct Postdesk {
 }
 
 impl Postdesk {
-    /// Starts postdesk on a fresh data folder (SQLite there, or `database_url`), waits for
-    /// `/healthz`, and logs in as the admin.
-    pub async fn start(database_url: Option<&str>) -> anyhow::Result<Postdesk> {
-        Postdesk::start_with(database_url, &[]).await
-    }
-
-    /// [`Postdesk::start`] with extra environment for the child, e.g.
-    /// `POSTDESK_SMTP_LISTEN` to turn the SMTP ingress on or `POSTDESK_PUSH_SECRET` the push
-    /// endpoint. Its listeners are bound before
-    /// `/healthz` answers, so they accept connections when this returns.
+    /// Starts postdesk on a fresh data folder (SQLite there, or `database_url`) with extra
+    /// environment for the child (e.g. `POSTDESK_SMTP_LISTEN` to turn the SMTP ingress on or
+    /// `POSTDESK_PUSH_SECRET` the push endpoint), waits for `/healthz`, and logs in as the
+    /// admin. Its listeners are bound before `/healthz` answers, so they accept connections
+    /// when this returns.
     pub async fn start_with(
         database_url: Option<&str>,
         env: &[(&str, &str)],
@@ -174,25 +188,27 @@ impl Postdesk {
         user: &str,
         password: &str,
     ) -> anyhow::Result<i64> {
-        let body = json!({
-            "name": "Support", "email": address, "sender_name": "Example Support",
-            "imap": { "host": "127.0.0.1", "port": imap_port, "security": "none", "username": user, "password": password },
-            "smtp": { "host": "127.0.0.1", "port": 25, "security": "none" },
-        });
+        let body = inbox_body(imap_port, address, user, password);
+        let created = self.post("/api/v1/inboxes", &body).await?;
+        created["id"].as_i64().context("no inbox id")
+    }
+
+    /// POSTs `body` to `path` as the admin; answers the JSON of a successful answer.
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let response = self
             .client
-            .post(self.url("/api/v1/inboxes"))
+            .post(self.url(path))
             .bearer_auth(&self.token)
-            .json(&body)
+            .json(body)
             .send()
             .await?;
         let status = response.status();
-        let created: Value = response.json().await.unwrap_or_default();
+        let answer: Value = response.json().await.unwrap_or_default();
         ensure!(
             status.is_success(),
-            "creating the inbox answered {status}: {created}"
+            "POST {path} answered {status}: {answer}"
         );
-        created["id"].as_i64().context("no inbox id")
+        Ok(answer)
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
@@ -236,6 +252,18 @@ impl Postdesk {
         Ok(())
     }
 
+    /// Waits until the inbox is idle again with nothing left to process, as after each email
+    /// of a delay measurement (asking every 5 ms, for up to 20 s).
+    pub async fn wait_idle_again(&self, inbox: i64) -> anyhow::Result<()> {
+        self.wait_synced(
+            inbox,
+            Duration::from_secs(20),
+            Duration::from_millis(5),
+            "postdesk did not return to idle",
+        )
+        .await
+    }
+
     /// Opens `GET /api/v1/events`.
     pub async fn events(&self) -> anyhow::Result<Events> {
         let response = self
@@ -254,16 +282,18 @@ impl Postdesk {
                 buffer.push_str(&String::from_utf8_lossy(&chunk));
                 while let Some(end) = buffer.find("\n\n") {
                     let block: String = buffer.drain(..end + 2).collect();
-                    let (mut kind, mut data) = (None, Value::Null);
+                    let (mut kind, mut data, mut id) = (None, Value::Null, None);
                     for line in block.lines() {
-                        if let Some(k) = line.strip_prefix("event:") {
+                        if let Some(i) = line.strip_prefix("id:") {
+                            id = i.trim().parse().ok();
+                        } else if let Some(k) = line.strip_prefix("event:") {
                             kind = Some(k.trim().to_owned());
                         } else if let Some(d) = line.strip_prefix("data:") {
                             data = serde_json::from_str(d.trim()).unwrap_or_default();
                         }
                     }
                     if let Some(kind) = kind
-                        && tx.send(SseEvent { at, kind, data }).is_err()
+                        && tx.send(SseEvent { at, id, kind, data }).is_err()
                     {
                         return;
                     }
@@ -310,6 +340,52 @@ impl Postdesk {
             }
         }
     }
+}
+
+/// Runs `measure` on a fresh postdesk started with `env` (as [`Postdesk::start_with`]), on a
+/// fresh PostgreSQL database with `postgres` (handed to `measure`) or else on SQLite in its
+/// data folder; prints the tail of its log when `measure` fails; then stops it and drops the
+/// database.
+pub async fn on_fresh_node<T>(
+    postgres: bool,
+    env: &[(&str, &str)],
+    measure: impl AsyncFnOnce(&Postdesk, Option<&PgDatabase>) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let pg = if postgres {
+        Some(
+            PgDatabase::create()
+                .await
+                .context("BENCH_DB=postgres needs PostgreSQL (POSTDESK_TEST_PG_URL)")?,
+        )
+    } else {
+        None
+    };
+    let outcome = match Postdesk::start_with(pg.as_ref().map(PgDatabase::url), env).await {
+        Ok(postdesk) => {
+            eprintln!("postdesk pid {} at {}", postdesk.pid, postdesk.base);
+            let outcome = measure(&postdesk, pg.as_ref()).await;
+            if outcome.is_err() {
+                eprintln!("--- postdesk log tail ---\n{}", postdesk.log_tail());
+            }
+            postdesk.stop().await;
+            outcome
+        }
+        Err(e) => Err(e),
+    };
+    if let Some(pg) = pg {
+        let _ = pg.cleanup().await;
+    }
+    outcome
+}
+
+/// The `POST /api/v1/inboxes` body of an inbox named "Support" reading `user`'s INBOX on
+/// Dovecot over plain IMAP (its SMTP server is never used by the benches).
+pub fn inbox_body(imap_port: u16, address: &str, user: &str, password: &str) -> Value {
+    json!({
+        "name": "Support", "email": address, "sender_name": "Example Support",
+        "imap": { "host": "127.0.0.1", "port": imap_port, "security": "none", "username": user, "password": password },
+        "smtp": { "host": "127.0.0.1", "port": 25, "security": "none" },
+    })
 }
 
 /// A connection of its own to postdesk's database, counting the raw emails it has stored
@@ -426,6 +502,9 @@ fn watchdog(pid: u32) -> anyhow::Result<std::process::Child> {
 #[derive(Debug)]
 pub struct SseEvent {
     pub at: Instant,
+    /// Its `id:` (none for `resync`); the cluster bench matches events by it.
+    #[allow(dead_code)]
+    pub id: Option<u64>,
     pub kind: String,
     pub data: Value,
 }
@@ -454,6 +533,39 @@ impl Events {
                 .await?;
             if event.kind == kind {
                 return Some(event);
+            }
+        }
+    }
+
+    /// Waits until `deadline` for a `message_created` (in a conversation of `inbox`, when
+    /// given), noting when the inbox's reader said it woke (`inbox_status: syncing`) before
+    /// it: (woke, created), each `None` when not seen.
+    pub async fn wait_created(
+        &mut self,
+        inbox: Option<i64>,
+        deadline: Instant,
+    ) -> (Option<Instant>, Option<Instant>) {
+        let ours = |id: &Value| inbox.is_none_or(|inbox| *id == inbox);
+        let mut woke = None;
+        loop {
+            let Some(event) = self
+                .next(deadline.saturating_duration_since(Instant::now()))
+                .await
+            else {
+                return (woke, None);
+            };
+            match event.kind.as_str() {
+                "inbox_status"
+                    if woke.is_none()
+                        && event.data["state"] == "syncing"
+                        && ours(&event.data["inbox_id"]) =>
+                {
+                    woke = Some(event.at);
+                }
+                "message_created" if ours(&event.data["conversation"]["inbox_id"]) => {
+                    return (woke, Some(event.at));
+                }
+                _ => {}
             }
         }
     }

@@ -412,3 +412,75 @@ async fn open_sessions_and_logins_are_counted_on_the_dovecot_side() {
         "logins stay counted"
     );
 }
+
+/// Sends `LOGIN` on a new connection and answers the tagged reply, or `None` when none came
+/// within `wait` (or the connection closed first).
+async fn try_login(dovecot: &Dovecot, user: &str, wait: Duration) -> Option<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stream = TcpStream::connect((dovecot.host(), dovecot.imap_port()))
+        .await
+        .expect("connect to IMAP");
+    let mut io = BufReader::new(stream);
+    let attempt = async {
+        let mut line = String::new();
+        io.read_line(&mut line).await.ok()?;
+        io.get_mut()
+            .write_all(format!("l1 LOGIN \"{user}\" \"pw\"\r\n").as_bytes())
+            .await
+            .ok()?;
+        loop {
+            line.clear();
+            if io.read_line(&mut line).await.ok()? == 0 {
+                return None;
+            }
+            if line.starts_with("l1 ") {
+                return Some(line.trim_end().to_owned());
+            }
+        }
+    };
+    tokio::time::timeout(wait, attempt).await.ok().flatten()
+}
+
+#[tokio::test]
+async fn allow_imap_sessions_sets_how_many_may_be_open_at_once() {
+    init();
+    let mut dovecot = Dovecot::start().await.unwrap();
+    let users: Vec<String> = (0..6).map(|i| format!("u{i}@example.test")).collect();
+    for user in &users {
+        dovecot.add_user(user, "pw").unwrap();
+    }
+    dovecot.allow_imap_sessions(5).await.unwrap();
+    let mut open = Vec::new();
+    for user in &users[..5] {
+        let mut client = imap_login(&dovecot, user, "pw").await;
+        let idle = client.imap("s1", "SELECT INBOX").await;
+        assert!(idle.last().unwrap().starts_with("s1 OK"), "{idle:?}");
+        client.send("i1 IDLE\r\n").await;
+        assert!(client.line().await.starts_with('+'), "IDLE is entered");
+        open.push(client);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while dovecot.all_imap_sessions().unwrap() != 5 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(dovecot.all_imap_sessions().unwrap(), 5, "{}", dovecot.log());
+    assert_eq!(dovecot.imap_sessions(&users[0]).unwrap(), 1);
+    // A sixth session is not served while five are open...
+    let sixth = try_login(&dovecot, &users[5], Duration::from_secs(3)).await;
+    assert!(
+        sixth
+            .as_deref()
+            .is_none_or(|reply| !reply.starts_with("l1 OK")),
+        "a sixth session was served: {sixth:?}"
+    );
+    // ...and is once one of them ends.
+    drop(open.pop());
+    let later = try_login(&dovecot, &users[5], Duration::from_secs(10)).await;
+    assert!(
+        later
+            .as_deref()
+            .is_some_and(|reply| reply.starts_with("l1 OK")),
+        "{later:?}\n{}",
+        dovecot.log()
+    );
+}
